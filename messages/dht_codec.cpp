@@ -1,0 +1,260 @@
+#include "messages/dht_codec.hpp"
+
+#include <cmath>
+#include <cstring>
+
+#include <capnp/message.h>
+
+#include "messages/schema/dht.capnp.h"
+
+namespace dmoe::dht {
+
+namespace {
+
+// -- encoding -------------------------------------------------------------------------------------
+
+capnp::Data::Reader bytes_of(const id160& id) {
+  return {id.data(), id.size()};
+}
+
+capnp::Data::Reader bytes_of(const std::string& s) {
+  return {reinterpret_cast<const kj::byte*>(s.data()), s.size()};
+}
+
+void write_node(wire::NodeInfo::Builder out, const node_info& in) {
+  out.setNodeId(bytes_of(in.id));
+  out.setEndpoint(in.endpoint);
+}
+
+void write_nodes(capnp::List<wire::NodeInfo>::Builder out, const std::vector<node_info>& in) {
+  for (size_t i = 0; i < in.size(); ++i)
+    write_node(out[i], in[i]);
+}
+
+void write_items(capnp::List<wire::Item>::Builder out, const std::vector<item>& in) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    out[i].setSubkey(bytes_of(in[i].subkey));
+    out[i].setValue(bytes_of(in[i].value));
+    out[i].setExpiration(in[i].expiration);
+  }
+}
+
+// -- decoding -------------------------------------------------------------------------------------
+
+caf::error invalid(std::string what) {
+  return make_error(errc::invalid_argument, std::move(what));
+}
+
+caf::expected<id160> read_id(capnp::Data::Reader in, const char* field) {
+  if (in.size() != id_bytes)
+    return invalid(std::string(field) + " must be " + std::to_string(id_bytes) + " bytes, got "
+                   + std::to_string(in.size()));
+  id160 out;
+  std::memcpy(out.data(), in.begin(), id_bytes);
+  return out;
+}
+
+caf::expected<node_info> read_node(wire::NodeInfo::Reader in, const codec_limits& limits) {
+  auto id = read_id(in.getNodeId(), "nodeId");
+  if (!id)
+    return id.error();
+  auto endpoint = in.getEndpoint();
+  if (endpoint.size() > limits.max_endpoint_bytes)
+    return make_error(errc::limit_exceeded, "endpoint of " + std::to_string(endpoint.size())
+                                              + " bytes exceeds the limit of "
+                                              + std::to_string(limits.max_endpoint_bytes));
+  return node_info{*id, std::string(endpoint.cStr(), endpoint.size())};
+}
+
+caf::expected<std::vector<node_info>> read_nodes(capnp::List<wire::NodeInfo>::Reader in,
+                                                 const codec_limits& limits) {
+  if (in.size() > limits.max_contacts_per_message)
+    return make_error(errc::limit_exceeded, std::to_string(in.size())
+                                              + " contacts exceed the limit of "
+                                              + std::to_string(limits.max_contacts_per_message));
+  std::vector<node_info> out;
+  out.reserve(in.size());
+  for (auto node : in) {
+    auto info = read_node(node, limits);
+    if (!info)
+      return info.error();
+    out.push_back(std::move(*info));
+  }
+  return out;
+}
+
+caf::expected<std::vector<item>> read_items(capnp::List<wire::Item>::Reader in,
+                                            const codec_limits& limits) {
+  if (in.size() > limits.max_items_per_message)
+    return make_error(errc::limit_exceeded, std::to_string(in.size())
+                                              + " items exceed the limit of "
+                                              + std::to_string(limits.max_items_per_message));
+  std::vector<item> out;
+  out.reserve(in.size());
+  for (auto x : in) {
+    auto subkey = x.getSubkey();
+    auto value = x.getValue();
+    if (subkey.size() > limits.max_subkey_bytes)
+      return make_error(errc::limit_exceeded, "subkey of " + std::to_string(subkey.size())
+                                                + " bytes exceeds the limit of "
+                                                + std::to_string(limits.max_subkey_bytes));
+    if (value.size() > limits.max_value_bytes)
+      return make_error(errc::limit_exceeded, "value of " + std::to_string(value.size())
+                                                + " bytes exceeds the limit of "
+                                                + std::to_string(limits.max_value_bytes));
+    if (!std::isfinite(x.getExpiration()))
+      return invalid("expiration must be a finite number of seconds");
+    out.push_back(item{std::string(reinterpret_cast<const char*>(subkey.begin()), subkey.size()),
+                       std::string(reinterpret_cast<const char*>(value.begin()), value.size()),
+                       x.getExpiration()});
+  }
+  return out;
+}
+
+}  // namespace
+
+payload encode(const request& req) {
+  capnp::MallocMessageBuilder message;
+  auto out = message.initRoot<wire::DhtRequest>();
+  write_node(out.initSender(), req.sender);
+  std::visit(
+    [&](const auto& body) {
+      using T = std::decay_t<decltype(body)>;
+      if constexpr (std::is_same_v<T, ping_request>) {
+        out.setPing();
+      } else if constexpr (std::is_same_v<T, store_request>) {
+        auto store = out.initStore();
+        store.setKey(bytes_of(body.key));
+        write_items(store.initItems(body.items.size()), body.items);
+      } else if constexpr (std::is_same_v<T, find_node_request>) {
+        out.setFindNode(bytes_of(body.target));
+      } else {
+        out.setFindValue(bytes_of(body.key));
+      }
+    },
+    req.body);
+  return to_payload(message);
+}
+
+payload encode(const response& resp) {
+  capnp::MallocMessageBuilder message;
+  auto out = message.initRoot<wire::DhtResponse>();
+  write_node(out.initResponder(), resp.responder);
+  std::visit(
+    [&](const auto& body) {
+      using T = std::decay_t<decltype(body)>;
+      if constexpr (std::is_same_v<T, pong>) {
+        out.setPong();
+      } else if constexpr (std::is_same_v<T, store_result>) {
+        auto accepted = out.initStore().initAccepted(body.accepted.size());
+        for (size_t i = 0; i < body.accepted.size(); ++i)
+          accepted.set(i, body.accepted[i]);
+      } else if constexpr (std::is_same_v<T, find_node_result>) {
+        write_nodes(out.initFindNode(body.nodes.size()), body.nodes);
+      } else if constexpr (std::is_same_v<T, find_value_result>) {
+        auto found = out.initFindValue();
+        write_items(found.initItems(body.items.size()), body.items);
+        write_nodes(found.initCloser(body.closer.size()), body.closer);
+      } else {
+        write_error(out.initError(), body);
+      }
+    },
+    resp.body);
+  return to_payload(message);
+}
+
+caf::expected<request> decode_request(const payload& in, const codec_limits& limits) {
+  return decode<wire::DhtRequest>(
+    in, limits.wire, [&](wire::DhtRequest::Reader r) -> caf::expected<request> {
+      request out;
+      auto sender = read_node(r.getSender(), limits);
+      if (!sender)
+        return sender.error();
+      out.sender = std::move(*sender);
+      switch (r.which()) {
+        case wire::DhtRequest::PING:
+          out.body = ping_request{};
+          break;
+        case wire::DhtRequest::STORE: {
+          auto store = r.getStore();
+          auto key = read_id(store.getKey(), "key");
+          if (!key)
+            return key.error();
+          auto items = read_items(store.getItems(), limits);
+          if (!items)
+            return items.error();
+          out.body = store_request{*key, std::move(*items)};
+          break;
+        }
+        case wire::DhtRequest::FIND_NODE: {
+          auto target = read_id(r.getFindNode(), "target");
+          if (!target)
+            return target.error();
+          out.body = find_node_request{*target};
+          break;
+        }
+        case wire::DhtRequest::FIND_VALUE: {
+          auto key = read_id(r.getFindValue(), "key");
+          if (!key)
+            return key.error();
+          out.body = find_value_request{*key};
+          break;
+        }
+        default:
+          return make_error(errc::malformed, "unknown DHT request kind");
+      }
+      return out;
+    });
+}
+
+caf::expected<response> decode_response(const payload& in, const codec_limits& limits) {
+  return decode<wire::DhtResponse>(
+    in, limits.wire, [&](wire::DhtResponse::Reader r) -> caf::expected<response> {
+      response out;
+      auto responder = read_node(r.getResponder(), limits);
+      if (!responder)
+        return responder.error();
+      out.responder = std::move(*responder);
+      switch (r.which()) {
+        case wire::DhtResponse::PONG:
+          out.body = pong{};
+          break;
+        case wire::DhtResponse::STORE: {
+          auto accepted = r.getStore().getAccepted();
+          if (accepted.size() > limits.max_items_per_message)
+            return make_error(errc::limit_exceeded, "too many store results");
+          store_result result;
+          for (auto flag : accepted)
+            result.accepted.push_back(flag);
+          out.body = std::move(result);
+          break;
+        }
+        case wire::DhtResponse::FIND_NODE: {
+          auto nodes = read_nodes(r.getFindNode(), limits);
+          if (!nodes)
+            return nodes.error();
+          out.body = find_node_result{std::move(*nodes)};
+          break;
+        }
+        case wire::DhtResponse::FIND_VALUE: {
+          auto found = r.getFindValue();
+          auto items = read_items(found.getItems(), limits);
+          if (!items)
+            return items.error();
+          auto closer = read_nodes(found.getCloser(), limits);
+          if (!closer)
+            return closer.error();
+          out.body = find_value_result{std::move(*items), std::move(*closer)};
+          break;
+        }
+        case wire::DhtResponse::ERROR:
+          out.body = read_error(r.getError());
+          break;
+        default:
+          return make_error(errc::malformed, "unknown DHT response kind");
+      }
+      return out;
+    });
+}
+
+}  // namespace dmoe::dht

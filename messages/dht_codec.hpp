@@ -1,0 +1,95 @@
+// Native forms of the DHT RPCs (schema/dht.capnp) and their codecs. No LibTorch here.
+// Decoding validates everything that does not need the receiver's clock: id lengths, sizes,
+// counts, finite expirations. Expiration windows are checked by the storage, which knows `now`.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "messages/payload.hpp"
+
+namespace dmoe::dht {
+
+constexpr size_t id_bytes = 20;
+using id160 = std::array<uint8_t, id_bytes>;
+
+constexpr size_t default_max_endpoint_bytes = 256;
+constexpr size_t default_max_subkey_bytes = 1024;
+constexpr size_t default_max_value_bytes = 64 * 1024;
+constexpr size_t default_max_items_per_message = 4096;
+constexpr size_t default_max_contacts_per_message = 64;
+
+struct codec_limits {
+  size_t max_endpoint_bytes = default_max_endpoint_bytes;
+  size_t max_subkey_bytes = default_max_subkey_bytes;
+  size_t max_value_bytes = default_max_value_bytes;
+  size_t max_items_per_message = default_max_items_per_message;
+  size_t max_contacts_per_message = default_max_contacts_per_message;
+  wire_limits wire;
+};
+
+struct node_info {
+  id160 id{};
+  std::string endpoint;
+  friend bool operator==(const node_info& a, const node_info& b) {
+    return a.id == b.id && a.endpoint == b.endpoint;
+  }
+};
+
+/// One stored item; an empty subkey is the key's plain value. Bytes are kept in std::string.
+struct item {
+  std::string subkey;
+  std::string value;
+  double expiration = 0;  // seconds since the Unix epoch
+  friend bool operator==(const item& a, const item& b) {
+    return a.subkey == b.subkey && a.value == b.value && a.expiration == b.expiration;
+  }
+};
+
+struct ping_request {};
+struct store_request {
+  id160 key{};
+  std::vector<item> items;
+};
+struct find_node_request {
+  id160 target{};
+};
+struct find_value_request {
+  id160 key{};
+};
+
+struct request {
+  node_info sender;
+  std::variant<ping_request, store_request, find_node_request, find_value_request> body;
+};
+
+struct pong {};
+struct store_result {
+  std::vector<bool> accepted;
+};
+struct find_node_result {
+  std::vector<node_info> nodes;
+};
+struct find_value_result {
+  std::vector<item> items;
+  std::vector<node_info> closer;
+};
+
+struct response {
+  node_info responder;
+  std::variant<pong, store_result, find_node_result, find_value_result, caf::error> body;
+};
+
+payload encode(const request& req);
+payload encode(const response& resp);
+
+caf::expected<request> decode_request(const payload& in, const codec_limits& limits = {});
+caf::expected<response> decode_response(const payload& in, const codec_limits& limits = {});
+
+}  // namespace dmoe::dht

@@ -1,0 +1,29 @@
+// Limits applied to everything decoded from the wire. Defaults are named here; nodes override
+// them from their config (runtime/node_config).
+#pragma once
+
+#include <cstdint>
+
+namespace dmoe {
+
+constexpr uint64_t default_max_message_bytes = 256ull << 20;
+constexpr uint32_t default_max_nesting = 16;  // dmoe's schemas nest at most 4 levels
+constexpr uint64_t default_max_tensor_bytes = 128ull << 20;
+constexpr uint32_t default_max_tensor_rank = 8;
+constexpr uint32_t default_max_tensors_per_call = 16;
+
+enum class nan_policy : uint8_t {
+  allow,   // NaN and infinities pass through
+  reject,  // a non-finite element makes the tensor invalid (errc::non_finite)
+};
+
+struct wire_limits {
+  uint64_t max_message_bytes = default_max_message_bytes;
+  uint32_t max_nesting = default_max_nesting;
+  uint64_t max_tensor_bytes = default_max_tensor_bytes;
+  uint32_t max_tensor_rank = default_max_tensor_rank;
+  uint32_t max_tensors_per_call = default_max_tensors_per_call;
+  nan_policy nans = nan_policy::reject;
+};
+
+}  // namespace dmoe

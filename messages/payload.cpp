@@ -1,0 +1,68 @@
+#include "messages/payload.hpp"
+
+#include <cstring>
+#include <string>
+
+#include <kj/io.h>
+
+namespace dmoe {
+
+payload to_payload(capnp::MessageBuilder& message) {
+  payload out;
+  out.bytes.resize(capnp::computeSerializedSizeInWords(message) * sizeof(capnp::word));
+  kj::ArrayOutputStream stream{
+    kj::arrayPtr(reinterpret_cast<kj::byte*>(out.bytes.data()), out.bytes.size())};
+  capnp::writeMessage(stream, message);
+  return out;
+}
+
+namespace {
+
+capnp::ReaderOptions reader_options(size_t words, const wire_limits& limits) {
+  capnp::ReaderOptions options;
+  // A well-formed message is traversed about once; the factor leaves room for a reader that
+  // revisits fields while still stopping amplification attacks (pointers aliasing one blob).
+  options.traversalLimitInWords = words * 4 + 1024;
+  options.nestingLimit = static_cast<int>(limits.max_nesting);
+  return options;
+}
+
+}  // namespace
+
+message_view::message_view(const payload& in, const wire_limits& limits) {
+  auto words = in.bytes.size() / sizeof(capnp::word);
+  const auto* data = in.bytes.data();
+  kj::ArrayPtr<const capnp::word> segments;
+  if (reinterpret_cast<uintptr_t>(data) % alignof(capnp::word) == 0) {
+    segments = kj::arrayPtr(reinterpret_cast<const capnp::word*>(data), words);
+  } else {
+    aligned_copy_ = kj::heapArray<capnp::word>(words);
+    std::memcpy(aligned_copy_.begin(), data, in.bytes.size());
+    segments = kj::arrayPtr(static_cast<const capnp::word*>(aligned_copy_.begin()), words);
+  }
+  reader_ = kj::heap<capnp::FlatArrayMessageReader>(segments, reader_options(words, limits));
+}
+
+namespace detail {
+
+caf::error decode_failure(const char* description) {
+  return make_error(errc::malformed, std::string("cannot decode message: ") + description);
+}
+
+caf::error check_payload_size(const payload& in, const wire_limits& limits) {
+  auto size = in.bytes.size();
+  if (size == 0)
+    return make_error(errc::malformed, "empty payload");
+  if (size % sizeof(capnp::word) != 0)
+    return make_error(errc::malformed,
+                      "payload of " + std::to_string(size) + " bytes is not a whole number of words");
+  if (size > limits.max_message_bytes)
+    return make_error(errc::limit_exceeded,
+                      "payload of " + std::to_string(size) + " bytes exceeds the limit of "
+                        + std::to_string(limits.max_message_bytes));
+  return caf::none;
+}
+
+}  // namespace detail
+
+}  // namespace dmoe
