@@ -54,13 +54,7 @@ node_config::node_config() {
 }
 
 caf::error node_config::parse_and_validate(int argc, char** argv) {
-  if (auto err = parse(argc, argv))
-    return config_error(render(err));
-  if (cli_helptext_printed)
-    return caf::none;
-  if (auto err = validate_keys())
-    return err;
-  return validate_values();
+  return parse_and_validate(std::vector<std::string>(argv + 1, argv + argc));
 }
 
 caf::error node_config::parse_and_validate(std::vector<std::string> args) {
@@ -68,12 +62,20 @@ caf::error node_config::parse_and_validate(std::vector<std::string> args) {
     return config_error(render(err));
   if (cli_helptext_printed)
     return caf::none;
-  if (auto err = validate_keys())
+  // CAF drops ill-typed values from `content` while parsing, so check the file's raw settings.
+  if (auto file = caf::get_if<std::string>(&content, "config-file")) {
+    auto raw = parse_config_file(file->c_str());
+    if (!raw)
+      return config_error(*file + ": " + render(raw.error()));
+    if (auto err = validate_keys(*raw))
+      return make_error(errc::invalid_argument, describe(err) + " in " + *file);
+  }
+  if (auto err = validate_keys(content))
     return err;
   return validate_values();
 }
 
-caf::error node_config::validate_keys() const {
+caf::error node_config::validate_keys(const caf::settings& settings) const {
   // CAF drops unknown keys and values of the wrong type without a word; we refuse both.
   auto check = [&](const std::string& category, const std::string& key,
                    const caf::config_value& value) -> caf::error {
@@ -87,7 +89,7 @@ caf::error node_config::validate_keys() const {
                           + ")");
     return caf::none;
   };
-  for (const auto& [group, value] : content) {
+  for (const auto& [group, value] : settings) {
     if (auto dict = caf::get_if<caf::config_value::dictionary>(&value)) {
       for (const auto& [key, inner] : *dict) {
         if (caf::holds_alternative<caf::config_value::dictionary>(inner)) {

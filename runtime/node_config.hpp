@@ -33,7 +33,7 @@ public:
   caf::error validate_values() const;
 
 private:
-  caf::error validate_keys() const;
+  caf::error validate_keys(const caf::settings& settings) const;
 };
 
 }  // namespace dmoe

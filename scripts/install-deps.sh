@@ -10,6 +10,7 @@ packages=(
   libspdlog-dev libfmt-dev                      # logging, formatting
   zlib1g-dev                                    # reading the gzipped IDX data set
   libreadline-dev                               # dmoe-shell line editing and history
+  libcli11-dev                                  # command-line parsing of dmoe-bench and dmoe-shell
   dataset-fashion-mnist                         # the real data the main job trains on
 )
 missing=()

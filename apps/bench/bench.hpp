@@ -1,0 +1,11 @@
+// dmoe-bench subcommands. Each benchmark measures dmoe and a reference in the same run and
+// prints their ratio, since absolute times differ between machines; each prints the BLAS in use.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace dmoe::bench {
+
+void add_codec_bench(CLI::App& app);
+
+}  // namespace dmoe::bench

@@ -1,0 +1,11 @@
+// dmoe-bench: benchmarks that print ratios measured in one run. `dmoe-bench --help` lists them.
+#include "apps/bench/bench.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"dmoe benchmarks: each prints dmoe's figures next to a reference measured in the "
+               "same run"};
+  app.require_subcommand(1);
+  dmoe::bench::add_codec_bench(app);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}
