@@ -1,0 +1,54 @@
+#include "actors/dht/client.hpp"
+
+#include <caf/scoped_actor.hpp>
+
+#include "messages/type_ids.hpp"
+
+namespace dmoe::dht {
+
+caf::expected<store_outcome> store(caf::actor_system& system, const caf::actor& node,
+                                   const std::string& key, const std::string& subkey,
+                                   const std::string& value, double expiration,
+                                   caf::timespan timeout) {
+  caf::scoped_actor self{system};
+  caf::expected<store_outcome> out{make_error(errc::internal, "no reply")};
+  self->request(node, timeout, dht_store_atom::value, key, subkey, value, expiration)
+    .receive(
+      [&](uint32_t replicas, uint32_t rounds, uint32_t requests) {
+        out = store_outcome{replicas, {rounds, requests}};
+      },
+      [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
+caf::expected<get_outcome> get(caf::actor_system& system, const caf::actor& node,
+                               const std::string& key, caf::timespan timeout) {
+  caf::scoped_actor self{system};
+  caf::expected<get_outcome> out{make_error(errc::internal, "no reply")};
+  self->request(node, timeout, dht_get_atom::value, key)
+    .receive(
+      [&](payload& in, uint32_t rounds, uint32_t requests) {
+        auto resp = decode_response(in);
+        if (!resp) {
+          out = resp.error();
+          return;
+        }
+        if (auto found = std::get_if<find_value_result>(&resp->body))
+          out = get_outcome{std::move(found->items), {rounds, requests}};
+        else if (auto err = std::get_if<caf::error>(&resp->body))
+          out = *err;
+        else
+          out = make_error(errc::malformed, "unexpected reply to a get");
+      },
+      [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
+const item* find_subkey(const std::vector<item>& items, const std::string& subkey) {
+  for (const auto& x : items)
+    if (x.subkey == subkey)
+      return &x;
+  return nullptr;
+}
+
+}  // namespace dmoe::dht

@@ -1,0 +1,45 @@
+// A small API over a DHT node for user code and tests (blocking; not for use inside actors,
+// which send the messages documented in node.hpp themselves).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+
+#include "actors/dht/node.hpp"
+
+namespace dmoe::dht {
+
+constexpr caf::timespan default_client_timeout = std::chrono::seconds(10);
+
+struct op_stats {
+  uint32_t rounds = 0;    // sequential request rounds of the lookup
+  uint32_t requests = 0;  // requests the lookup sent
+};
+
+struct store_outcome {
+  uint32_t replicas = 0;  // nodes that hold the item now
+  op_stats stats;
+};
+
+struct get_outcome {
+  std::vector<item> items;  // newest unexpired item per sub-key; empty when none
+  op_stats stats;
+};
+
+caf::expected<store_outcome> store(caf::actor_system& system, const caf::actor& node,
+                                   const std::string& key, const std::string& subkey,
+                                   const std::string& value, double expiration,
+                                   caf::timespan timeout = default_client_timeout);
+
+caf::expected<get_outcome> get(caf::actor_system& system, const caf::actor& node,
+                               const std::string& key,
+                               caf::timespan timeout = default_client_timeout);
+
+/// The item stored under `subkey`, if any.
+const item* find_subkey(const std::vector<item>& items, const std::string& subkey);
+
+}  // namespace dmoe::dht

@@ -1,0 +1,59 @@
+// The DHT node actor: one Kademlia participant.
+//
+// Its whole protocol:
+//   From peers, Cap'n Proto (schema/dht.capnp):
+//     (dht_rpc_atom, payload: DhtRequest)            -> payload: DhtResponse
+//       ping / store / findNode / findValue. A request that does not decode or breaks a limit
+//       gets a DhtResponse with an ErrorReply; the node keeps serving.
+//   From users (other actors, user code, dmoe-shell), local or remote:
+//     (dht_start_atom, std::string own_endpoint)     -> uint32 contacts
+//       registers the node under its endpoint, bootstraps from the configured peers and answers
+//       once the first bootstrap attempt ended (0 contacts: none answered; retries go on).
+//     (dht_store_atom, key, subkey, value, double expiration)
+//                                                    -> (uint32 replicas, uint32 rounds, uint32 requests)
+//       stores on the k nodes closest to RIPEMD-160(key); error when no node took it.
+//     (dht_get_atom, key)                            -> (payload, uint32 rounds, uint32 requests)
+//       payload: DhtResponse whose findValue lists the newest unexpired item per sub-key.
+//     (dht_info_atom)                                -> std::string   a summary for people
+//     (dht_replicate_atom)                           -> uint32 keys   a replication pass, now
+//   Timers to itself: bucket refresh, replication and expiry, bootstrap retries.
+// Use actors/dht/client.hpp rather than sending these by hand.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
+
+#include "actors/dht/node_id.hpp"
+#include "actors/dht/peers.hpp"
+#include "runtime/options.hpp"
+
+namespace dmoe::dht {
+
+using dht_start_atom = caf::atom_constant<caf::atom("dht_start")>;
+using dht_store_atom = caf::atom_constant<caf::atom("dht_store")>;
+using dht_get_atom = caf::atom_constant<caf::atom("dht_get")>;
+using dht_info_atom = caf::atom_constant<caf::atom("dht_info")>;
+using dht_replicate_atom = caf::atom_constant<caf::atom("dht_repl")>;
+
+struct node_setup {
+  std::string name = "dht";                      // logger name
+  dht_options options;
+  wire_limits limits;
+  std::optional<id160> id;                       // random when empty
+  std::shared_ptr<local_directory> directory;    // in-process peers; may be null
+  std::function<double()> clock;                 // seconds since the epoch; wall clock if empty
+  uint64_t seed = 0;                             // for ids and jitter; random when 0
+};
+
+/// Spawns a node; it serves requests at once but joins the network on dht_start_atom.
+caf::actor spawn_node(caf::actor_system& system, node_setup setup);
+
+/// The DHT's notion of now: wall-clock seconds since the Unix epoch.
+double wall_clock();
+
+}  // namespace dmoe::dht

@@ -1,0 +1,37 @@
+// 160-bit DHT ids and the XOR metric.
+#pragma once
+
+#include <random>
+#include <string>
+#include <string_view>
+
+#include "messages/dht_codec.hpp"
+
+namespace dmoe::dht {
+
+constexpr size_t id_bits = id_bytes * 8;
+
+/// XOR distance; ids compare lexicographically, so distances do too.
+id160 distance(const id160& a, const id160& b);
+
+/// Number of leading bits `a` and `b` share (160 when equal).
+size_t common_prefix_bits(const id160& a, const id160& b);
+
+/// The id under which a user key is stored: RIPEMD-160 of its bytes.
+id160 key_id(std::string_view key);
+
+id160 random_id(std::mt19937_64& rng);
+
+/// A random id sharing exactly `prefix_bits` leading bits with `base` (the next bit differs).
+id160 random_id_with_prefix(const id160& base, size_t prefix_bits, std::mt19937_64& rng);
+
+/// First bytes in hex, for logs.
+std::string short_hex(const id160& id);
+std::string to_hex(const id160& id);
+
+/// True when `a` is closer to `target` than `b`.
+inline bool closer(const id160& target, const id160& a, const id160& b) {
+  return distance(a, target) < distance(b, target);
+}
+
+}  // namespace dmoe::dht

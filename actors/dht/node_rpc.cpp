@@ -1,0 +1,192 @@
+// The node's requests to peers, its lookups, and its answers to peers.
+#include <caf/all.hpp>
+
+#include "actors/dht/node_state.hpp"
+#include "messages/type_ids.hpp"
+
+namespace dmoe::dht {
+
+// -- requests to peers ----------------------------------------------------------------------------
+
+void node_state::call(const node_info& peer, decltype(request::body) body, response_handler ok,
+                      failure_handler fail) {
+  auto failed = [this, peer, fail](const caf::error& err) {
+    ++stats.requests_failed;
+    if (peer.id != id160{} && table->failed(peer.id, options.max_failures))
+      log->debug("dropped {} at {} after {} failures", short_hex(peer.id), peer.endpoint,
+                 options.max_failures);
+    fail(err);
+  };
+  ++stats.requests_sent;
+  auto msg = encode(request{me, std::move(body)});
+  peers->resolve(peer.endpoint, [this, peer, msg = std::move(msg), ok = std::move(ok),
+                                 failed](caf::expected<caf::actor> handle) mutable {
+    if (!handle)
+      return failed(handle.error());
+    self->request(*handle, options.request_timeout, dht_rpc_atom::value, std::move(msg))
+      .then(
+        [this, peer, ok, failed](payload& in) {
+          auto resp = decode_response(in, codec);
+          if (!resp)
+            return failed(resp.error());
+          if (peer.id != id160{} && resp->responder.id != peer.id)
+            return failed(make_error(errc::invalid_argument, "peer at " + peer.endpoint
+                                                               + " answered with another id"));
+          if (auto err = std::get_if<caf::error>(&resp->body))
+            return failed(*err);
+          saw(resp->responder);
+          ok(*resp);
+        },
+        [failed](caf::error& err) { failed(err); });
+  });
+}
+
+void node_state::saw(const node_info& who) {
+  if (who.endpoint.empty())
+    return;  // a client that is not part of the network
+  auto result = table->seen(who, now());
+  if (result.result == routing_table::outcome::pending && result.ping_candidate)
+    ping_then_evict(*result.ping_candidate);
+}
+
+void node_state::ping_then_evict(const node_info& candidate) {
+  if (!pinging.insert(candidate.id).second)
+    return;
+  call(candidate, ping_request{}, [this, id = candidate.id](response&) { pinging.erase(id); },
+       [this, id = candidate.id](const caf::error&) {
+         pinging.erase(id);
+         table->remove(id);  // the newcomer waiting in the replacement cache takes its place
+       });
+}
+
+// -- lookups --------------------------------------------------------------------------------------
+
+void node_state::find(const id160& target, bool want_values,
+                      std::function<void(lookup_run&)> on_done) {
+  ++stats.lookups;
+  table->touched(target, now());
+  auto run = std::make_shared<lookup_run>(lookup_run{
+    lookup{target, me.id, options.k, options.alpha, table->closest(target, options.k)},
+    want_values, {}, false, std::move(on_done)});
+  pump(run);
+}
+
+void node_state::pump(const std::shared_ptr<lookup_run>& run) {
+  if (run->finished)
+    return;
+  if (run->search.done()) {
+    run->finished = true;
+    run->on_done(*run);
+    return;
+  }
+  for (const auto& peer : run->search.next()) {
+    decltype(request::body) body;
+    if (run->want_values)
+      body = find_value_request{run->search.target()};
+    else
+      body = find_node_request{run->search.target()};
+    call(
+      peer, std::move(body),
+      [this, run, id = peer.id](response& resp) {
+        if (auto found = std::get_if<find_value_result>(&resp.body)) {
+          merge_newest(run->items, found->items);
+          run->search.answered(id, found->closer);
+        } else if (auto nodes = std::get_if<find_node_result>(&resp.body)) {
+          run->search.answered(id, nodes->nodes);
+        } else {
+          run->search.failed(id);
+        }
+        pump(run);
+      },
+      [this, run, id = peer.id](const caf::error&) {
+        run->search.failed(id);
+        pump(run);
+      });
+  }
+}
+
+void node_state::replicate_key(const id160& key, std::vector<item> items,
+                               std::function<void(uint32_t, size_t, size_t)> done) {
+  find(key, false, [this, key, items = std::move(items), done](lookup_run& run) {
+    auto targets = run.search.closest_answered();
+    // This node keeps a copy when it is among the k closest to the key.
+    bool self_is_close = targets.size() < options.k || closer(key, me.id, targets.back().id);
+    if (self_is_close && targets.size() == options.k)
+      targets.pop_back();
+    auto stored = std::make_shared<uint32_t>(0);
+    if (self_is_close) {
+      bool any = false;
+      for (const auto& x : items)
+        if (auto ok = store->put(key, x, now()); ok && *ok)
+          any = true;
+      if (any || !store->get(key, now()).empty())
+        ++*stored;
+    }
+    auto remaining = std::make_shared<size_t>(targets.size());
+    auto rounds = run.search.rounds();
+    auto requests = run.search.requests();
+    if (targets.empty())
+      return done(*stored, rounds, requests);
+    auto finish_one = [remaining, stored, done, rounds, requests](bool ok) {
+      if (ok)
+        ++*stored;
+      if (--*remaining == 0)
+        done(*stored, rounds, requests);
+    };
+    for (const auto& peer : targets)
+      call(peer, store_request{key, items},
+           [finish_one](response& resp) {
+             auto result = std::get_if<store_result>(&resp.body);
+             finish_one(result != nullptr);
+           },
+           [finish_one](const caf::error&) { finish_one(false); });
+  });
+}
+
+// -- serving peers --------------------------------------------------------------------------------
+
+payload node_state::serve(payload& in) {
+  auto req = decode_request(in, codec);
+  if (!req) {
+    ++stats.bad_requests;
+    log->warn("rejected a request: {}", describe(req.error()));
+    return encode(response{me, req.error()});
+  }
+  ++stats.requests_served;
+  if (!req->sender.endpoint.empty() && req->sender.id != me.id) {
+    peers->learn(req->sender.endpoint, caf::actor_cast<caf::actor>(self->current_sender()));
+    saw(req->sender);
+  }
+  return encode(answer(*req));
+}
+
+response node_state::answer(const request& req) {
+  auto t = now();
+  return std::visit(
+    [&](const auto& body) -> response {
+      using T = std::decay_t<decltype(body)>;
+      if constexpr (std::is_same_v<T, ping_request>) {
+        return {me, pong{}};
+      } else if constexpr (std::is_same_v<T, store_request>) {
+        store_result result;
+        for (const auto& x : body.items) {
+          auto ok = store->put(body.key, x, t);
+          if (!ok) {
+            ++stats.bad_requests;
+            return {me, ok.error()};
+          }
+          result.accepted.push_back(*ok);
+        }
+        replicated_at[body.key] = t;
+        return {me, std::move(result)};
+      } else if constexpr (std::is_same_v<T, find_node_request>) {
+        return {me, find_node_result{table->closest(body.target, options.k, &req.sender.id)}};
+      } else {
+        return {me, find_value_result{store->get(body.key, t),
+                                      table->closest(body.key, options.k, &req.sender.id)}};
+      }
+    },
+    req.body);
+}
+
+}  // namespace dmoe::dht

@@ -1,0 +1,104 @@
+// The DHT node's state and the operations its handlers share (private to actors/dht).
+#pragma once
+
+#include <map>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include <caf/stateful_actor.hpp>
+#include <spdlog/logger.h>
+
+#include "actors/dht/lookup.hpp"
+#include "actors/dht/node.hpp"
+#include "actors/dht/routing_table.hpp"
+#include "actors/dht/storage.hpp"
+#include "messages/dht_codec.hpp"
+
+namespace dmoe::dht {
+
+struct node_stats {
+  uint64_t requests_served = 0;
+  uint64_t bad_requests = 0;
+  uint64_t requests_sent = 0;
+  uint64_t requests_failed = 0;
+  uint64_t lookups = 0;
+  uint64_t peers_down = 0;
+};
+
+struct node_state;
+using node_actor = caf::stateful_actor<node_state>;
+
+/// A lookup under way: the pure lookup plus what the node collects while it runs.
+struct lookup_run {
+  lookup search;
+  bool want_values = false;
+  std::map<std::string, item> items;
+  bool finished = false;
+  std::function<void(lookup_run&)> on_done;
+};
+
+struct node_state {
+  static inline const char* name = "dmoe.dht.node";
+
+  void init(node_actor* self_ptr, node_setup setup);
+
+  double now() const {
+    return clock();
+  }
+
+  // -- requests to peers ------------------------------------------------------------------------
+
+  using response_handler = std::function<void(response&)>;
+  using failure_handler = std::function<void(const caf::error&)>;
+
+  /// Sends `body` to `peer`; feeds the routing table with the outcome.
+  void call(const node_info& peer, decltype(request::body) body, response_handler ok,
+            failure_handler fail);
+
+  void ping_then_evict(const node_info& candidate);
+  void saw(const node_info& who);
+
+  // -- lookups ----------------------------------------------------------------------------------
+
+  void find(const id160& target, bool want_values, std::function<void(lookup_run&)> on_done);
+  void pump(const std::shared_ptr<lookup_run>& run);
+
+  /// Stores `items` under `key` on the k closest nodes (itself included when it is one of them).
+  void replicate_key(const id160& key, std::vector<item> items,
+                     std::function<void(uint32_t stored, size_t rounds, size_t requests)> done);
+
+  // -- serving peers ----------------------------------------------------------------------------
+
+  payload serve(payload& in);
+  response answer(const request& req);
+
+  // -- periodic work ----------------------------------------------------------------------------
+
+  void bootstrap();
+  void refresh_buckets();
+  /// Republishes every stored key no peer refreshed lately; `done` gets the number of keys.
+  void replicate_all(std::function<void(uint32_t)> done);
+  void report_joined();
+  std::string summary() const;
+
+  node_actor* self = nullptr;
+  std::shared_ptr<spdlog::logger> log;
+  dht_options options;
+  codec_limits codec;
+  std::function<double()> clock;
+  std::mt19937_64 rng;
+  node_info me;
+  std::optional<routing_table> table;
+  std::optional<storage> store;
+  std::optional<peer_resolver> peers;
+  std::shared_ptr<local_directory> directory;
+  std::set<id160> pinging;                                          // eviction pings under way
+  std::unordered_map<id160, double, id_hash> replicated_at;         // last replication per key
+  size_t bootstrap_attempts = 0;
+  bool started = false;
+  std::function<void(uint32_t contacts)> joined;  // answers dht_start once bootstrap ends
+  node_stats stats;
+};
+
+}  // namespace dmoe::dht

@@ -1,0 +1,97 @@
+#include "actors/dht/peers.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/node_id.hpp>
+
+#include "messages/errors.hpp"
+#include "runtime/endpoint.hpp"
+
+namespace dmoe::dht {
+
+void local_directory::put(const std::string& endpoint, caf::actor handle) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  entries_[endpoint] = std::move(handle);
+}
+
+caf::actor local_directory::find(const std::string& endpoint) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = entries_.find(endpoint);
+  return i == entries_.end() ? caf::actor{} : i->second;
+}
+
+void local_directory::erase(const std::string& endpoint) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  entries_.erase(endpoint);
+}
+
+peer_resolver::peer_resolver(caf::event_based_actor* self,
+                             std::shared_ptr<local_directory> directory,
+                             caf::timespan connect_timeout)
+  : self_(self), directory_(std::move(directory)), connect_timeout_(connect_timeout) {
+}
+
+void peer_resolver::learn(const std::string& endpoint, const caf::actor& handle) {
+  if (endpoint.empty() || !handle || by_endpoint_.count(endpoint) > 0)
+    return;
+  self_->monitor(handle);
+  by_endpoint_.emplace(endpoint, handle);
+  by_address_[handle.address()] = endpoint;
+}
+
+std::string peer_resolver::forget(const caf::actor_addr& source) {
+  auto i = by_address_.find(source);
+  if (i == by_address_.end())
+    return {};
+  auto endpoint = std::move(i->second);
+  by_address_.erase(i);
+  by_endpoint_.erase(endpoint);
+  return endpoint;
+}
+
+void peer_resolver::resolve(const std::string& endpoint, callback done) {
+  if (auto i = by_endpoint_.find(endpoint); i != by_endpoint_.end())
+    return done(i->second);
+  if (directory_) {
+    if (auto handle = directory_->find(endpoint)) {
+      learn(endpoint, handle);
+      return done(handle);
+    }
+  }
+  auto parsed = parse_endpoint(endpoint);
+  if (!parsed)
+    return done(parsed.error());
+  if (!self_->system().has_middleman())
+    return done(make_error(errc::unavailable, "no peer at " + endpoint + " in this process"));
+  auto& waiting = pending_[endpoint];
+  waiting.push_back(std::move(done));
+  if (waiting.size() > 1)
+    return;  // a connect is already under way
+  auto mm = self_->system().middleman().actor_handle();
+  self_->request(mm, connect_timeout_, caf::connect_atom::value, parsed->host, parsed->port)
+    .then(
+      [this, endpoint](const caf::node_id&, caf::strong_actor_ptr& ptr,
+                       const std::set<std::string>&) {
+        auto handle = caf::actor_cast<caf::actor>(std::move(ptr));
+        if (!handle)
+          connected(endpoint, make_error(errc::unavailable, "no actor published at " + endpoint));
+        else
+          connected(endpoint, handle);
+      },
+      [this, endpoint](caf::error& err) {
+        connected(endpoint, make_error(errc::unavailable,
+                                       "cannot connect to " + endpoint + ": " + describe(err)));
+      });
+}
+
+void peer_resolver::connected(const std::string& endpoint, caf::expected<caf::actor> result) {
+  if (result)
+    learn(endpoint, *result);
+  auto waiting = std::move(pending_[endpoint]);
+  pending_.erase(endpoint);
+  for (auto& done : waiting)
+    done(result);
+}
+
+}  // namespace dmoe::dht

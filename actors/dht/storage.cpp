@@ -1,0 +1,98 @@
+#include "actors/dht/storage.hpp"
+
+#include <cmath>
+
+#include "messages/errors.hpp"
+
+namespace dmoe::dht {
+
+caf::error storage::validate(const item& x, double now) const {
+  if (!std::isfinite(x.expiration))
+    return make_error(errc::invalid_argument, "expiration must be finite");
+  if (x.expiration <= now)
+    return make_error(errc::expired, "expiration " + std::to_string(x.expiration)
+                                       + " is not in the future (now "
+                                       + std::to_string(now) + ")");
+  if (x.expiration > now + limits_.max_ttl)
+    return make_error(errc::invalid_argument,
+                      "expiration is " + std::to_string(x.expiration - now)
+                        + " s ahead, more than the " + std::to_string(limits_.max_ttl)
+                        + " s this node accepts");
+  if (x.value.size() > limits_.max_value_bytes)
+    return make_error(errc::limit_exceeded, "value of " + std::to_string(x.value.size())
+                                              + " bytes exceeds the limit of "
+                                              + std::to_string(limits_.max_value_bytes));
+  return caf::none;
+}
+
+caf::expected<bool> storage::put(const id160& key, const item& x, double now) {
+  if (auto err = validate(x, now))
+    return err;
+  auto& slot = data_[key];
+  auto existing = slot.find(x.subkey);
+  if (existing != slot.end()) {
+    if (existing->second.expiration >= x.expiration)
+      return false;
+    existing->second = x;
+    return true;
+  }
+  auto refuse = [&](std::string why) {
+    if (slot.empty())
+      data_.erase(key);
+    return make_error(errc::limit_exceeded, std::move(why));
+  };
+  if (slot.size() >= limits_.max_subkeys)
+    return refuse("key holds " + std::to_string(slot.size()) + " sub-keys, the limit");
+  if (entries_ >= limits_.max_entries)
+    return refuse("node stores " + std::to_string(entries_) + " items, the limit");
+  slot.emplace(x.subkey, x);
+  ++entries_;
+  return true;
+}
+
+std::vector<item> storage::get(const id160& key, double now) const {
+  std::vector<item> out;
+  auto i = data_.find(key);
+  if (i == data_.end())
+    return out;
+  for (const auto& [subkey, x] : i->second)
+    if (x.expiration > now)
+      out.push_back(x);
+  return out;
+}
+
+size_t storage::expire(double now) {
+  size_t dropped = 0;
+  for (auto i = data_.begin(); i != data_.end();) {
+    auto& slot = i->second;
+    for (auto j = slot.begin(); j != slot.end();) {
+      if (j->second.expiration <= now) {
+        j = slot.erase(j);
+        ++dropped;
+      } else {
+        ++j;
+      }
+    }
+    i = slot.empty() ? data_.erase(i) : std::next(i);
+  }
+  entries_ -= dropped;
+  return dropped;
+}
+
+std::vector<id160> storage::keys() const {
+  std::vector<id160> out;
+  out.reserve(data_.size());
+  for (const auto& entry : data_)
+    out.push_back(entry.first);
+  return out;
+}
+
+void merge_newest(std::map<std::string, item>& into, const std::vector<item>& items) {
+  for (const auto& x : items) {
+    auto [pos, added] = into.emplace(x.subkey, x);
+    if (!added && pos->second.expiration < x.expiration)
+      pos->second = x;
+  }
+}
+
+}  // namespace dmoe::dht
