@@ -1,0 +1,87 @@
+#define CAF_SUITE dht.storage
+#include <caf/test/unit_test.hpp>
+
+#include <cmath>
+
+#include "actors/dht/storage.hpp"
+#include "messages/errors.hpp"
+
+using namespace dmoe;
+using namespace dmoe::dht;
+
+namespace {
+
+constexpr double now = 1'000'000.0;
+
+struct fixture {
+  storage_limits limits{10, 3, 16, 3600.0};
+  storage store{limits};
+  id160 key = key_id("ffn.");
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(storage_tests, fixture)
+
+CAF_TEST(the newest item wins) {
+  CAF_CHECK_EQUAL(store.put(key, item{"", "v1", now + 100}, now), true);
+  CAF_CHECK_EQUAL(store.put(key, item{"", "v2", now + 200}, now), true);
+  CAF_CHECK_EQUAL(store.put(key, item{"", "old", now + 50}, now), false);
+  CAF_CHECK_EQUAL(store.put(key, item{"", "same", now + 200}, now), false);
+  auto got = store.get(key, now);
+  CAF_REQUIRE_EQUAL(got.size(), 1u);
+  CAF_CHECK_EQUAL(got[0].value, "v2");
+  CAF_CHECK_EQUAL(store.size(), 1u);
+}
+
+CAF_TEST(sub keys expire one by one) {
+  CAF_CHECK_EQUAL(store.put(key, item{"a", "1", now + 10}, now), true);
+  CAF_CHECK_EQUAL(store.put(key, item{"b", "2", now + 20}, now), true);
+  CAF_CHECK_EQUAL(store.get(key, now).size(), 2u);
+  auto later = store.get(key, now + 15);
+  CAF_REQUIRE_EQUAL(later.size(), 1u);
+  CAF_CHECK_EQUAL(later[0].subkey, "b");
+  CAF_CHECK_EQUAL(store.get(key, now + 25).size(), 0u);
+  CAF_CHECK_EQUAL(store.expire(now + 15), 1u);
+  CAF_CHECK_EQUAL(store.size(), 1u);
+  CAF_CHECK_EQUAL(store.expire(now + 25), 1u);
+  CAF_CHECK_EQUAL(store.key_count(), 0u);
+}
+
+CAF_TEST(expirations in the past or too far ahead are refused) {
+  CAF_CHECK_EQUAL(code_of(store.put(key, item{"", "v", now - 1}, now).error()), errc::expired);
+  CAF_CHECK_EQUAL(code_of(store.put(key, item{"", "v", now}, now).error()), errc::expired);
+  CAF_CHECK_EQUAL(code_of(store.put(key, item{"", "v", now + 4000}, now).error()),
+                  errc::invalid_argument);
+  CAF_CHECK_EQUAL(code_of(store.put(key, item{"", "v", NAN}, now).error()),
+                  errc::invalid_argument);
+  CAF_CHECK_EQUAL(store.size(), 0u);
+}
+
+CAF_TEST(limits are enforced with clear errors) {
+  auto big = store.put(key, item{"", std::string(17, 'x'), now + 1}, now);
+  CAF_CHECK_EQUAL(code_of(big.error()), errc::limit_exceeded);
+  for (auto sub : {"a", "b", "c"})
+    CAF_CHECK_EQUAL(store.put(key, item{sub, "v", now + 1}, now), true);
+  auto fourth = store.put(key, item{"d", "v", now + 1}, now);
+  CAF_CHECK_EQUAL(code_of(fourth.error()), errc::limit_exceeded);
+  CAF_MESSAGE(describe(fourth.error()));
+  // Updating an existing sub-key is still fine at the limit.
+  CAF_CHECK_EQUAL(store.put(key, item{"a", "v2", now + 2}, now), true);
+  for (int i = 0; i < 7; ++i)
+    CAF_CHECK_EQUAL(store.put(key_id("k" + std::to_string(i)), item{"", "v", now + 1}, now), true);
+  auto full = store.put(key_id("one-more"), item{"", "v", now + 1}, now);
+  CAF_CHECK_EQUAL(code_of(full.error()), errc::limit_exceeded);
+  CAF_CHECK_EQUAL(store.size(), 10u);
+  CAF_CHECK_EQUAL(store.key_count(), 8u);
+}
+
+CAF_TEST(merging keeps the newest item per sub key) {
+  std::map<std::string, item> merged;
+  merge_newest(merged, {item{"a", "old", 5}, item{"b", "b1", 5}});
+  merge_newest(merged, {item{"a", "new", 9}, item{"b", "stale", 1}});
+  CAF_CHECK_EQUAL(merged.at("a").value, "new");
+  CAF_CHECK_EQUAL(merged.at("b").value, "b1");
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
