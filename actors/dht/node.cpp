@@ -101,7 +101,7 @@ caf::behavior node_behavior(node_actor* self, node_setup setup) {
     [self](dht_info_atom) { return self->state.summary(); },
     [self](dht_replicate_atom) -> caf::result<uint32_t> {
       auto rp = self->make_response_promise<uint32_t>();
-      self->state.replicate_all([rp](uint32_t keys) mutable { rp.deliver(keys); });
+      self->state.replicate_all(true, [rp](uint32_t keys) mutable { rp.deliver(keys); });
       return rp;
     },
     [self](refresh_tick) {
@@ -111,7 +111,7 @@ caf::behavior node_behavior(node_actor* self, node_setup setup) {
     },
     [self](replicate_tick) {
       auto& st = self->state;
-      st.replicate_all([](uint32_t) {});
+      st.replicate_all(false, [](uint32_t) {});
       self->delayed_send(self, jittered(st.options.replication_interval, st.rng),
                          replicate_tick::value);
     },
@@ -206,7 +206,7 @@ void node_state::refresh_buckets() {
       find(table->random_id_in_bucket(index, rng), false, [](lookup_run&) {});
 }
 
-void node_state::replicate_all(std::function<void(uint32_t)> done) {
+void node_state::replicate_all(bool force, std::function<void(uint32_t)> done) {
   auto t = now();
   auto dropped = store->expire(t);
   if (dropped > 0)
@@ -215,7 +215,8 @@ void node_state::replicate_all(std::function<void(uint32_t)> done) {
   std::vector<id160> due;
   for (const auto& key : store->keys()) {
     // A peer that stored this key to us recently did this round's work for it.
-    if (auto i = replicated_at.find(key); i != replicated_at.end() && t - i->second < period / 2)
+    auto i = replicated_at.find(key);
+    if (!force && i != replicated_at.end() && t - i->second < period / 2)
       continue;
     replicated_at[key] = t;
     due.push_back(key);

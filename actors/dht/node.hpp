@@ -15,7 +15,8 @@
 //     (dht_get_atom, key)                            -> (payload, uint32 rounds, uint32 requests)
 //       payload: DhtResponse whose findValue lists the newest unexpired item per sub-key.
 //     (dht_info_atom)                                -> std::string   a summary for people
-//     (dht_replicate_atom)                           -> uint32 keys   a replication pass, now
+//     (dht_replicate_atom)                           -> uint32 keys
+//       republishes every stored key to the k nodes now closest to it, at once.
 //   Timers to itself: bucket refresh, replication and expiry, bootstrap retries.
 // Use actors/dht/client.hpp rather than sending these by hand.
 #pragma once

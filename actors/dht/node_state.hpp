@@ -77,8 +77,9 @@ struct node_state {
 
   void bootstrap();
   void refresh_buckets();
-  /// Republishes every stored key no peer refreshed lately; `done` gets the number of keys.
-  void replicate_all(std::function<void(uint32_t)> done);
+  /// Republishes every stored key (unless `force` is false: then only keys no peer refreshed
+  /// lately); `done` gets the number of keys republished.
+  void replicate_all(bool force, std::function<void(uint32_t)> done);
   void report_joined();
   std::string summary() const;
 

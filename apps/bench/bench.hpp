@@ -7,5 +7,6 @@
 namespace dmoe::bench {
 
 void add_codec_bench(CLI::App& app);
+void add_dht_bench(CLI::App& app);
 
 }  // namespace dmoe::bench

@@ -6,6 +6,7 @@ int main(int argc, char** argv) {
                "same run"};
   app.require_subcommand(1);
   dmoe::bench::add_codec_bench(app);
+  dmoe::bench::add_dht_bench(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

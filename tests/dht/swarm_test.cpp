@@ -1,11 +1,10 @@
 #include <caf/test/unit_test.hpp>
 
 #include "messages/errors.hpp"
-#include "tests/dht/swarm.hpp"
+#include "actors/dht/local_swarm.hpp"
 
 using namespace dmoe;
 using namespace dmoe::dht;
-using namespace dmoe::dht::testing;
 
 namespace {
 
@@ -40,7 +39,7 @@ std::string value_of(size_t i) {
 CAF_TEST_FIXTURE_SCOPE(swarm_tests, fixture)
 
 CAF_TEST(any node finds any key stored through any other node) {
-  swarm s{system, swarm_size, swarm_options(20)};
+  local_swarm s{system, swarm_size, swarm_options(20)};
   constexpr size_t keys = 200;
   auto expiration = s.now() + 600;
   for (size_t i = 0; i < keys; ++i) {
@@ -67,7 +66,7 @@ CAF_TEST(any node finds any key stored through any other node) {
 }
 
 CAF_TEST(newest value wins sub keys merge and items expire) {
-  swarm s{system, swarm_size, swarm_options(20)};
+  local_swarm s{system, swarm_size, swarm_options(20)};
   auto t = s.now();
   CAF_REQUIRE(dht::store(system, s.nodes[1], "model", "", "v1", t + 100));
   CAF_REQUIRE(dht::store(system, s.nodes[2], "model", "", "v2", t + 200));
@@ -100,7 +99,7 @@ CAF_TEST(newest value wins sub keys merge and items expire) {
 }
 
 CAF_TEST(bad client input is refused with clear errors) {
-  swarm s{system, 20, swarm_options(20)};
+  local_swarm s{system, 20, swarm_options(20)};
   auto t = s.now();
   auto expired = dht::store(system, s.nodes[0], "k", "", "v", t - 1);
   CAF_CHECK(!expired && code_of(expired.error()) == errc::expired);
@@ -119,7 +118,7 @@ CAF_TEST_FIXTURE_SCOPE(churn_tests, fixture)
 
 CAF_TEST(keys survive the abrupt death of a quarter of the nodes) {
   // k = 8 keeps fewer replicas than the default, so replication has real work to do.
-  swarm s{system, swarm_size, swarm_options(8)};
+  local_swarm s{system, swarm_size, swarm_options(8)};
   constexpr size_t keys = 300;
   auto expiration = s.now() + 600;
   for (size_t i = 0; i < keys; ++i)

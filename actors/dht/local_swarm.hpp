@@ -1,4 +1,5 @@
-// An in-process swarm of DHT nodes on a real (threaded) actor system, for tests and benchmarks.
+// An in-process swarm of DHT nodes on a real (threaded) actor system, for tests and benchmarks:
+// nodes find each other through a local_directory instead of TCP.
 #pragma once
 
 #include <atomic>
@@ -13,9 +14,9 @@
 #include "actors/dht/client.hpp"
 #include "actors/dht/node.hpp"
 
-namespace dmoe::dht::testing {
+namespace dmoe::dht {
 
-struct swarm {
+struct local_swarm {
   caf::actor_system& system;
   std::shared_ptr<local_directory> directory = std::make_shared<local_directory>();
   std::shared_ptr<std::atomic<double>> clock_offset = std::make_shared<std::atomic<double>>(0.0);
@@ -23,7 +24,7 @@ struct swarm {
   std::vector<bool> alive;
   std::mt19937_64 rng{2024};
 
-  swarm(caf::actor_system& sys, size_t count, dht_options options) : system(sys) {
+  local_swarm(caf::actor_system& sys, size_t count, dht_options options) : system(sys) {
     caf::scoped_actor self{system};
     for (size_t i = 0; i < count; ++i) {
       node_setup setup;
@@ -42,7 +43,7 @@ struct swarm {
     }
   }
 
-  ~swarm() {
+  ~local_swarm() {
     for (auto& n : nodes)
       caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
   }
@@ -85,4 +86,4 @@ struct swarm {
   }
 };
 
-}  // namespace dmoe::dht::testing
+}  // namespace dmoe::dht
