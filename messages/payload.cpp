@@ -7,11 +7,28 @@
 
 namespace dmoe {
 
+namespace {
+
+// Appends to a vector whose capacity is already reserved: one copy, no zero-filling first.
+class append_stream final : public kj::OutputStream {
+public:
+  explicit append_stream(std::vector<char>& out) : out_(out) {
+  }
+  void write(const void* buffer, size_t size) override {
+    const auto* bytes = static_cast<const char*>(buffer);
+    out_.insert(out_.end(), bytes, bytes + size);
+  }
+
+private:
+  std::vector<char>& out_;
+};
+
+}  // namespace
+
 payload to_payload(capnp::MessageBuilder& message) {
   payload out;
-  out.bytes.resize(capnp::computeSerializedSizeInWords(message) * sizeof(capnp::word));
-  kj::ArrayOutputStream stream{
-    kj::arrayPtr(reinterpret_cast<kj::byte*>(out.bytes.data()), out.bytes.size())};
+  out.bytes.reserve(capnp::computeSerializedSizeInWords(message) * sizeof(capnp::word));
+  append_stream stream{out.bytes};
   capnp::writeMessage(stream, message);
   return out;
 }
