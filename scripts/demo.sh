@@ -28,7 +28,7 @@ echo "== store through node 1, get through node 3"
 $bin/dmoe-dht --node 127.0.0.1:$((base_port + 1)) store ffn.3. server-a 127.0.0.1:5000 --ttl 120
 $bin/dmoe-dht --node 127.0.0.1:$((base_port + 3)) get ffn.3.
 echo "== SIGKILL node 1, get through node 4"
-kill -KILL "${pids[1]}"
+{ kill -KILL "${pids[1]}" && wait "${pids[1]}"; } 2>/dev/null || true
 $bin/dmoe-dht --node 127.0.0.1:$((base_port + 4)) get ffn.3.
 echo "== dmoe-bench dht --nodes 1000 --churn 0.25"
 $bin/dmoe-bench dht --nodes 1000 --churn 0.25
