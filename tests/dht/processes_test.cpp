@@ -75,6 +75,24 @@ int wait_exit(pid_t pid, std::chrono::milliseconds limit) {
   return -1;
 }
 
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+bool wait_listening(uint16_t port, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+    if (ok)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in{path};
   std::stringstream out;
@@ -105,6 +123,10 @@ struct fixture {
       args.push_back("--node.port=" + std::to_string(ports[i]));
       procs.push_back(launch(args, dir + "/node-" + std::to_string(i) + ".log"));
       CAF_REQUIRE(procs.back().pid > 0);
+      // Known issue (see the issue-4 note): nodes that start before the bootstrap node
+      // listens and join on a retry can leave later lookups hanging; start it first.
+      if (i == 0)
+        CAF_REQUIRE(wait_listening(ports[0], std::chrono::seconds(20)));
     }
   }
 
@@ -164,6 +186,10 @@ CAF_TEST(five dmoe-node processes store get and survive a SIGKILL) {
     dump_logs();
   CAF_REQUIRE_EQUAL(replicas, node_count);
   auto got = dht::get(system, nodes[3], "ffn.0.1");
+  if (!got) {
+    CAF_MESSAGE("get failed: " << describe(got.error()));
+    dump_logs();
+  }
   CAF_REQUIRE(got);
   CAF_REQUIRE_EQUAL(got->items.size(), 1u);
   CAF_CHECK_EQUAL(got->items[0].value, "127.0.0.1:7000");
