@@ -19,10 +19,6 @@ using bootstrap_tick = caf::atom_constant<caf::atom("dht_btick")>;
 constexpr auto first_bootstrap_retry = std::chrono::seconds(1);
 constexpr auto max_bootstrap_retry = std::chrono::seconds(30);
 
-caf::timespan seconds(double s) {
-  return std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>(s));
-}
-
 /// `period` scaled by a random factor in [0.75, 1.25], so nodes started together spread out.
 caf::timespan jittered(caf::timespan period, std::mt19937_64& rng) {
   std::uniform_real_distribution<double> factor{0.75, 1.25};
