@@ -19,6 +19,9 @@ namespace dmoe {
 using dht_rpc_atom = caf::atom_constant<caf::atom("dht_rpc")>;
 using expert_rpc_atom = caf::atom_constant<caf::atom("expert_rpc")>;
 using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
+// Node-internal: every role actor (dht, server, router, trainer) answers `(stats_atom)` with a
+// caf::settings tree describing itself; the inspector renders these for dmoe-shell.
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 inline void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::dmoe>();

@@ -51,6 +51,51 @@ node_config::node_config() {
     .add(dht.max_value_bytes, "max-value-bytes", "largest value one item may hold")
     .add(dht.max_entries, "max-entries", "most items this node stores")
     .add(dht.max_subkeys, "max-subkeys", "most sub-keys under one key");
+  caf::config_option_adder{custom_options_, "server"}
+    .add(server.expert_type, "expert-type", "registry name of the hosted experts, e.g. ffn")
+    .add(server.expert_pattern, "expert-pattern", "grid cells to host, e.g. \"ffn.[0:4].[0:4]\"")
+    .add(server.num_experts, "num-experts", "host this many cells of the pattern (0: all)")
+    .add(server.hidden, "hidden", "hidden size of the experts")
+    .add(server.optimizer, "optimizer", "adam or sgd")
+    .add(server.learning_rate, "learning-rate", "the experts' learning rate")
+    .add(server.momentum, "momentum", "momentum of sgd")
+    .add(server.weight_decay, "weight-decay", "L2 weight decay")
+    .add(server.clip_grad_norm, "clip-grad-norm", "clip each expert's gradient norm (0: off)")
+    .add(server.max_batch_size, "max-batch-size", "most samples merged into one batch")
+    .add(server.max_batch_wait, "max-batch-wait", "longest wait for a batch to fill")
+    .add(server.compute_threads, "compute-threads", "threads running LibTorch work")
+    .add(server.torch_threads, "torch-threads", "LibTorch intra-op threads")
+    .add(server.declare_period, "declare-period", "how often experts are declared in the DHT")
+    .add(server.declare_ttl, "declare-ttl", "how long a declaration stays valid")
+    .add(server.checkpoint_dir, "checkpoint-dir", "where checkpoints go (empty: none)")
+    .add(server.checkpoint_period, "checkpoint-period", "how often checkpoints are written")
+    .add(server.seed, "seed", "seed for expert init and sampling (0: from the node name)");
+  caf::config_option_adder{custom_options_, "moe"}
+    .add(moe.expert_prefix, "expert-prefix", "grid name the DMoE layer routes to")
+    .add(moe.grid, "grid", "grid dimensions, e.g. [4, 4]")
+    .add(moe.k_best, "k-best", "experts asked per sample")
+    .add(moe.k_min, "k-min", "fewest answers a forward pass accepts")
+    .add(moe.forward_timeout, "forward-timeout", "deadline of a forward call")
+    .add(moe.timeout_after_k_min, "timeout-after-k-min", "wait for stragglers after k-min")
+    .add(moe.backward_k_min, "backward-k-min", "fewest answers a backward pass accepts")
+    .add(moe.backward_timeout, "backward-timeout", "deadline of a backward call")
+    .add(moe.allow_zero_outputs, "allow-zero-outputs", "below k-min: zeros instead of an error")
+    .add(moe.directory_cache, "directory-cache", "reuse DHT prefix lookups this long");
+  caf::config_option_adder{custom_options_, "trainer"}
+    .add(trainer.data_dir, "data-dir", "folder with the Fashion-MNIST *-ubyte.gz files")
+    .add(trainer.hidden, "hidden", "hidden size of the model")
+    .add(trainer.moe_layers, "moe-layers", "DMoE layers in the model")
+    .add(trainer.batch_size, "batch-size", "samples per training step")
+    .add(trainer.learning_rate, "learning-rate", "learning rate of the local layers")
+    .add(trainer.epochs, "epochs", "passes over the training set (0: until max-steps/max-time)")
+    .add(trainer.max_steps, "max-steps", "stop after this many steps (0: no step limit)")
+    .add(trainer.max_time, "max-time", "stop after this long")
+    .add(trainer.eval_every, "eval-every", "steps between test-set evaluations")
+    .add(trainer.metrics_csv, "metrics-csv", "write metrics to this CSV file")
+    .add(trainer.progress, "progress", "show a progress bar on stderr")
+    .add(trainer.seed, "seed", "seed for init and shuffling (0: from the node name)");
+  caf::config_option_adder{custom_options_, "inspector"}
+    .add(inspector.allow_control, "allow-control", "let dmoe-shell run control commands");
 }
 
 caf::error node_config::parse_and_validate(int argc, char** argv) {
@@ -145,6 +190,68 @@ caf::error node_config::validate_values() const {
                         + std::to_string(dht::default_max_value_bytes * 16));
   if (dht.max_entries == 0 || dht.max_subkeys == 0)
     return config_error("'dht.max-entries' and 'dht.max-subkeys' must be > 0");
+  if (auto err = validate_server_values())
+    return err;
+  if (auto err = validate_moe_values())
+    return err;
+  return validate_trainer_values();
+}
+
+caf::error node_config::validate_server_values() const {
+  const auto& s = server;
+  if (s.optimizer != "adam" && s.optimizer != "sgd")
+    return config_error("bad value '" + s.optimizer + "' for 'server.optimizer' (expected adam or sgd)");
+  if (s.hidden <= 0 || s.hidden > 65536)
+    return config_error("'server.hidden' must be in 1..65536");
+  if (!(s.learning_rate > 0))
+    return config_error("'server.learning-rate' must be positive");
+  if (s.momentum < 0 || s.weight_decay < 0 || s.clip_grad_norm < 0)
+    return config_error("'server.momentum', 'server.weight-decay' and 'server.clip-grad-norm' must be >= 0");
+  if (s.max_batch_size == 0)
+    return config_error("'server.max-batch-size' must be > 0");
+  if (s.compute_threads == 0 || s.compute_threads > 64 || s.torch_threads == 0 || s.torch_threads > 64)
+    return config_error("'server.compute-threads' and 'server.torch-threads' must be in 1..64");
+  if (s.max_batch_wait < caf::timespan{0})
+    return config_error("'server.max-batch-wait' must not be negative");
+  if (s.declare_period <= caf::timespan{0} || s.declare_ttl <= s.declare_period)
+    return config_error("'server.declare-period' must be positive and below 'server.declare-ttl'");
+  if (s.checkpoint_period <= caf::timespan{0})
+    return config_error("'server.checkpoint-period' must be positive");
+  return caf::none;
+}
+
+caf::error node_config::validate_moe_values() const {
+  const auto& m = moe;
+  if (m.grid.empty() || m.grid.size() > 8)
+    return config_error("'moe.grid' needs 1..8 dimensions");
+  for (auto d : m.grid)
+    if (d <= 0 || d > 1000000)
+      return config_error("'moe.grid' dimensions must be in 1..1000000");
+  if (m.k_best == 0 || m.k_min == 0 || m.k_min > m.k_best)
+    return config_error("'moe.k-min' must be in 1..'moe.k-best'");
+  if (m.backward_k_min == 0 || m.backward_k_min > m.k_best)
+    return config_error("'moe.backward-k-min' must be in 1..'moe.k-best'");
+  for (auto [value, name] : {std::pair{m.forward_timeout, "moe.forward-timeout"},
+                             std::pair{m.timeout_after_k_min, "moe.timeout-after-k-min"},
+                             std::pair{m.backward_timeout, "moe.backward-timeout"},
+                             std::pair{m.directory_cache, "moe.directory-cache"}})
+    if (value <= caf::timespan{0})
+      return config_error(std::string("'") + name + "' must be positive");
+  return caf::none;
+}
+
+caf::error node_config::validate_trainer_values() const {
+  const auto& t = trainer;
+  if (t.hidden <= 0 || t.hidden > 65536)
+    return config_error("'trainer.hidden' must be in 1..65536");
+  if (t.batch_size == 0 || t.batch_size > 65536)
+    return config_error("'trainer.batch-size' must be in 1..65536");
+  if (!(t.learning_rate > 0))
+    return config_error("'trainer.learning-rate' must be positive");
+  if (t.max_time <= caf::timespan{0})
+    return config_error("'trainer.max-time' must be positive");
+  if (t.eval_every == 0)
+    return config_error("'trainer.eval-every' must be > 0");
   return caf::none;
 }
 

@@ -19,6 +19,10 @@ public:
   node_options node;
   limit_options limits;
   dht_options dht;
+  server_options server;
+  moe_options moe;
+  trainer_options trainer;
+  inspector_options inspector;
 
   /// Parses arguments and the config file, then validates every key and value.
   /// An error names the offending key; `help_printed()` tells the caller to exit 0.
@@ -33,6 +37,9 @@ public:
   caf::error validate_values() const;
 
 private:
+  caf::error validate_server_values() const;
+  caf::error validate_moe_values() const;
+  caf::error validate_trainer_values() const;
   caf::error validate_keys(const caf::settings& settings) const;
 };
 

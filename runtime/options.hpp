@@ -55,4 +55,61 @@ struct dht_options {
   size_t max_subkeys = default_max_subkeys;    // sub-keys under one key at most
 };
 
+// ---- expert server (issue 5): actors/server, runtime/experts ----
+struct server_options {
+  std::string expert_type = "ffn";          // registry name of the experts' module
+  std::string expert_pattern = "ffn.[0:4].[0:4]";  // grid cells this server hosts
+  size_t num_experts = 0;                   // 0: every cell of the pattern; else a seeded sample
+  int64_t hidden = 256;                     // the experts' hidden size
+  std::string optimizer = "adam";           // adam | sgd (with momentum)
+  double learning_rate = 1e-3;
+  double momentum = 0.9;                    // sgd only
+  double weight_decay = 0.0;
+  double clip_grad_norm = 1.0;              // 0 turns clipping off
+  size_t max_batch_size = 1024;             // samples merged into one compute batch at most
+  caf::timespan max_batch_wait = 2ms;       // how long a batch waits to fill up
+  size_t compute_threads = 1;               // dedicated threads running LibTorch work
+  size_t torch_threads = 2;                 // LibTorch intra-op threads per compute thread
+  caf::timespan declare_period = 5s;        // how often experts are declared in the DHT
+  caf::timespan declare_ttl = 20s;          // how long one declaration stays valid
+  std::string checkpoint_dir;               // empty: no checkpoints
+  caf::timespan checkpoint_period = 60s;
+  uint64_t seed = 0;                        // expert init and sampling; 0: from the node name
+};
+
+// ---- DMoE layer on the trainer side (issue 6): actors/moe ----
+struct moe_options {
+  std::string expert_prefix = "ffn";        // grid name the layer routes to
+  std::vector<int64_t> grid = {4, 4};       // grid dimensions
+  size_t k_best = 4;                        // experts asked per sample
+  size_t k_min = 1;                         // fewer answers than this fails the sample's call
+  caf::timespan forward_timeout = 5s;
+  caf::timespan timeout_after_k_min = 1s;   // wait for stragglers once k_min have answered
+  size_t backward_k_min = 1;
+  caf::timespan backward_timeout = 5s;
+  bool allow_zero_outputs = false;          // below k_min: zeros instead of an error
+  caf::timespan directory_cache = 2s;       // how long DHT prefix lookups are reused
+};
+
+// ---- trainer (issue 7): actors/trainer ----
+struct trainer_options {
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  int64_t hidden = 256;
+  size_t moe_layers = 1;
+  size_t batch_size = 128;
+  double learning_rate = 1e-3;
+  size_t epochs = 5;                        // passes over the training set (0: no limit)
+  size_t max_steps = 0;                     // 0: no step limit
+  caf::timespan max_time = 600s;
+  size_t eval_every = 200;                  // steps between test-set evaluations
+  std::string metrics_csv;                  // empty: no CSV
+  bool progress = false;                    // a progress bar on stderr
+  uint64_t seed = 0;
+};
+
+// ---- inspector (issue 7): actors/inspector ----
+struct inspector_options {
+  bool allow_control = false;               // read-only unless set
+};
+
 }  // namespace dmoe

@@ -19,7 +19,7 @@
 
 #include "apps/bench/bench.hpp"
 #include "apps/bench/blas_info.hpp"
-#include "messages/tensor_codec.hpp"
+#include "runtime/tensor_codec.hpp"
 
 namespace dmoe::bench {
 

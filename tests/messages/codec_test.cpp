@@ -12,8 +12,8 @@
 #include <caf/sec.hpp>
 #include <torch/torch.h>
 
-#include "messages/expert_codec.hpp"
-#include "messages/tensor_codec.hpp"
+#include "runtime/expert_codec.hpp"
+#include "runtime/tensor_codec.hpp"
 #include "tests/messages/test_util.hpp"
 
 using namespace dmoe;

@@ -19,10 +19,10 @@
 #include <torch/torch.h>
 
 #include "messages/dht_codec.hpp"
-#include "messages/expert_codec.hpp"
+#include "runtime/expert_codec.hpp"
 #include "messages/schema/dht.capnp.h"
 #include "messages/schema/expert.capnp.h"
-#include "messages/tensor_codec.hpp"
+#include "runtime/tensor_codec.hpp"
 #include "nesting.capnp.h"
 #include "tests/messages/test_util.hpp"
 

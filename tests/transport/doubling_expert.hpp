@@ -10,7 +10,7 @@
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
 
-#include "messages/expert_codec.hpp"
+#include "runtime/expert_codec.hpp"
 #include "messages/type_ids.hpp"
 
 namespace dmoe::test {

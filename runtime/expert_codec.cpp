@@ -1,10 +1,10 @@
-#include "messages/expert_codec.hpp"
+#include "runtime/expert_codec.hpp"
 
 #include <capnp/message.h>
 
 #include "messages/expert_id.hpp"
 #include "messages/schema/expert.capnp.h"
-#include "messages/tensor_codec.hpp"
+#include "runtime/tensor_codec.hpp"
 
 namespace dmoe {
 

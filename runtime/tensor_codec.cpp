@@ -1,4 +1,4 @@
-#include "messages/tensor_codec.hpp"
+#include "runtime/tensor_codec.hpp"
 
 #include <cstring>
 #include <limits>
