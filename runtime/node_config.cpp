@@ -26,6 +26,12 @@ caf::error config_error(std::string text) {
 node_config::node_config() {
   load<caf::io::middleman>();
   register_types(*this);
+  // Every dmoe process, tools included, sends heartbeats: a node drops a connection it has not
+  // heard from within its connection-timeout, so a quiet client (a shell left idle, a test
+  // between two calls) would otherwise lose its next request without any error. The timeout
+  // also turns a frozen peer into a down message. Config files may change both.
+  set("middleman.heartbeat-interval", caf::timespan{default_heartbeat_interval});
+  set("middleman.connection-timeout", caf::timespan{default_connection_timeout});
   caf::config_option_adder{custom_options_, "node"}
     .add(node.name, "name", "name of this node, shown in logs and by dmoe-shell")
     .add(node.roles, "roles", "roles to run: any of dht, server, trainer, inspector")
@@ -158,6 +164,14 @@ caf::error node_config::validate_values() const {
     if (std::find(known_roles.begin(), known_roles.end(), role) == known_roles.end())
       return config_error("unknown role '" + role
                           + "' in 'node.roles' (expected dht, server, trainer or inspector)");
+  auto has_role = [&](const char* role) {
+    return std::find(node.roles.begin(), node.roles.end(), role) != node.roles.end();
+  };
+  for (const char* role : {"server", "trainer"})
+    if (has_role(role) && !has_role("dht"))
+      return config_error(std::string{"role '"} + role
+                          + "' needs the 'dht' role on the same node (experts are declared and "
+                            "found through it)");
   if (!log::parse_level(node.log_level))
     return config_error("bad value '" + node.log_level + "' for 'node.log-level'");
   if (node.name.empty())

@@ -12,6 +12,9 @@
 
 namespace dmoe {
 
+constexpr auto default_heartbeat_interval = std::chrono::milliseconds(200);
+constexpr auto default_connection_timeout = std::chrono::seconds(2);
+
 class node_config : public caf::actor_system_config {
 public:
   node_config();

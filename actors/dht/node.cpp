@@ -25,9 +25,36 @@ caf::timespan jittered(caf::timespan period, std::mt19937_64& rng) {
   return std::chrono::duration_cast<caf::timespan>(period * factor(rng));
 }
 
+/// What `(stats_atom)` answers: identity, contacts (a list of dicts: endpoints hold dots, which
+/// settings paths would split on) and counters.
+caf::settings stats_of(const node_state& st) {
+  caf::settings out;
+  out["id"] = to_hex(st.me.id);
+  out["endpoint"] = st.me.endpoint;
+  caf::config_value::list contacts;
+  for (const auto& c : st.table->contacts()) {
+    caf::config_value::dictionary entry;
+    entry["id"] = to_hex(c.info.id);
+    entry["endpoint"] = c.info.endpoint;
+    entry["failures"] = static_cast<int64_t>(c.failures);
+    contacts.emplace_back(std::move(entry));
+  }
+  out["contacts"] = std::move(contacts);
+  out["buckets"] = static_cast<int64_t>(st.table->bucket_count());
+  out["keys"] = static_cast<int64_t>(st.store->key_count());
+  out["items"] = static_cast<int64_t>(st.store->size());
+  out["peers_connected"] = static_cast<int64_t>(st.peers->size());
+  out["requests_served"] = static_cast<int64_t>(st.stats.requests_served);
+  out["bad_requests"] = static_cast<int64_t>(st.stats.bad_requests);
+  out["requests_sent"] = static_cast<int64_t>(st.stats.requests_sent);
+  out["requests_failed"] = static_cast<int64_t>(st.stats.requests_failed);
+  out["lookups"] = static_cast<int64_t>(st.stats.lookups);
+  out["peers_down"] = static_cast<int64_t>(st.stats.peers_down);
+  return out;
+}
+
 caf::behavior node_behavior(node_actor* self, node_setup setup) {
   self->state.init(self, std::move(setup));
-  auto& st = self->state;
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     auto endpoint = st.peers->forget(msg.source);
@@ -95,6 +122,7 @@ caf::behavior node_behavior(node_actor* self, node_setup setup) {
       return rp;
     },
     [self](dht_info_atom) { return self->state.summary(); },
+    [self](stats_atom) { return stats_of(self->state); },
     [self](dht_replicate_atom) -> caf::result<uint32_t> {
       auto rp = self->make_response_promise<uint32_t>();
       self->state.replicate_all(true, [rp](uint32_t keys) mutable { rp.deliver(keys); });

@@ -15,6 +15,11 @@
 //     (dht_get_atom, key)                            -> (payload, uint32 rounds, uint32 requests)
 //       payload: DhtResponse whose findValue lists the newest unexpired item per sub-key.
 //     (dht_info_atom)                                -> std::string   a summary for people
+//     (stats_atom)                                   -> caf::settings
+//       "id" (hex), "endpoint", "contacts": list of dicts {"id", "endpoint", "failures"},
+//       "buckets", "keys", "items" (stored), "peers_connected", and the counters
+//       "requests_served", "bad_requests", "requests_sent", "requests_failed", "lookups",
+//       "peers_down".
 //     (dht_replicate_atom)                           -> uint32 keys
 //       republishes every stored key to the k nodes now closest to it, at once.
 //   Timers to itself: bucket refresh, replication and expiry, bootstrap retries.

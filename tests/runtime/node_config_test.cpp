@@ -90,7 +90,10 @@ CAF_TEST(values out of range are rejected) {
   for (auto text : {"[node]\nroles=[\"dht\", \"chef\"]\n", "[node]\nlog-level=\"loud\"\n",
                     "[dht]\nk=0\n", "[dht]\nalpha=50\n", "[dht]\nbootstrap=[\"nohost\"]\n",
                     "[dht]\nbootstrap=[\"h:70000\"]\n", "[limits]\nnan-policy=\"maybe\"\n",
-                    "[dht]\nrequest-timeout=0s\n"}) {
+                    "[dht]\nrequest-timeout=0s\n", "[node]\nroles=[\"server\"]\n",
+                    "[server]\noptimizer=\"lbfgs\"\n", "[server]\nhidden=0\n",
+                    "[server]\ndeclare-ttl=1s\n", "[moe]\nk-min=9\n", "[moe]\ngrid=[]\n",
+                    "[trainer]\nbatch-size=0\n", "[trainer]\nlearning-rate=-1.0\n"}) {
     node_config cfg;
     auto err = parse(cfg, text);
     CAF_CHECK_EQUAL(code_of(err), errc::invalid_argument);

@@ -1,0 +1,129 @@
+#include "actors/inspector/expert_walk.hpp"
+
+#include <deque>
+#include <memory>
+
+#include <caf/all.hpp>
+
+#include "actors/dht/node.hpp"
+#include "messages/dht_codec.hpp"
+#include "messages/expert_id.hpp"
+#include "messages/type_ids.hpp"
+
+namespace dmoe::inspector {
+
+namespace {
+
+struct pending_key {
+  std::string key;
+  bool is_prefix = false;  // "ffn.3." (sub-keys are coordinates) or an id (sub-keys are servers)
+  size_t depth = 0;        // coordinates in the key
+};
+
+bool is_coordinate(const std::string& s) {
+  return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+struct walk : std::enable_shared_from_this<walk> {
+  caf::event_based_actor* self;
+  caf::actor dht;
+  caf::timespan timeout;
+  std::function<void(walk_result)> done;
+  std::deque<pending_key> queue;
+  std::set<std::string> seen;
+  size_t in_flight = 0;
+  walk_result result;
+
+  void enqueue(pending_key next) {
+    if (next.depth > max_grid_depth || !seen.insert(next.key).second)
+      return;
+    if (result.lookups + queue.size() >= max_walk_lookups) {
+      result.truncated = true;
+      return;
+    }
+    queue.push_back(std::move(next));
+  }
+
+  void pump() {
+    while (in_flight < max_walk_in_flight && !queue.empty()) {
+      auto next = std::move(queue.front());
+      queue.pop_front();
+      ++in_flight;
+      ++result.lookups;
+      auto me = shared_from_this();
+      self->request(dht, timeout, dht::dht_get_atom::value, next.key)
+        .then(
+          [me, next](payload& reply, uint32_t, uint32_t) {
+            me->on_items(next, reply);
+            me->finished_one();
+          },
+          [me, next](caf::error& err) {
+            me->result.problems.push_back("DHT get '" + next.key + "' failed: " + describe(err));
+            me->finished_one();
+          });
+    }
+  }
+
+  void finished_one() {
+    --in_flight;
+    pump();
+    if (in_flight == 0 && queue.empty() && done) {
+      auto callback = std::move(done);
+      done = nullptr;
+      callback(std::move(result));
+    }
+  }
+
+  void on_items(const pending_key& from, const payload& reply) {
+    auto decoded = dht::decode_response(reply);
+    if (!decoded) {
+      result.problems.push_back("DHT get '" + from.key + "': " + describe(decoded.error()));
+      return;
+    }
+    if (auto* err = std::get_if<caf::error>(&decoded->body)) {
+      result.problems.push_back("DHT get '" + from.key + "': " + describe(*err));
+      return;
+    }
+    auto* found = std::get_if<dht::find_value_result>(&decoded->body);
+    if (found == nullptr)
+      return;
+    if (!from.is_prefix) {
+      for (const auto& x : found->items)
+        result.experts[from.key].insert(x.value.empty() ? x.subkey : x.value);
+      if (found->items.empty())  // no replica under this id: maybe a deeper grid
+        enqueue({from.key + ".", true, from.depth});
+      return;
+    }
+    for (const auto& x : found->items) {
+      auto candidate = from.key + x.subkey;
+      if (!is_coordinate(x.subkey) || !is_valid_expert_id(candidate)) {
+        result.problems.push_back("ignored bad sub-key '" + x.subkey + "' under '" + from.key +
+                                  "'");
+        continue;
+      }
+      enqueue({candidate, false, from.depth + 1});
+    }
+  }
+};
+
+}  // namespace
+
+void walk_declared_experts(caf::event_based_actor* self, caf::actor dht,
+                           std::vector<std::string> grids, caf::timespan timeout,
+                           std::function<void(walk_result)> done) {
+  auto w = std::make_shared<walk>();
+  w->self = self;
+  w->dht = std::move(dht);
+  w->timeout = timeout;
+  w->done = std::move(done);
+  for (auto& grid : grids)
+    w->enqueue({grid + ".", true, 0});
+  if (w->queue.empty()) {
+    auto callback = std::move(w->done);
+    callback(std::move(w->result));
+    return;
+  }
+  w->pump();
+}
+
+}  // namespace dmoe::inspector

@@ -1,0 +1,37 @@
+// Lists the experts declared in the DHT under grid names, the way routers find them (see
+// messages/expert_id.hpp declaration_entries): key "ffn." has the first coordinates as sub-keys,
+// "ffn.3." the next ones, and an expert's own key "ffn.3.17" one sub-key per server endpoint.
+// The walk reads a candidate's own key first and descends to "candidate." only when that is
+// empty, so a 2-D grid of n x m cells costs 1 + 2n + n*m lookups; lookups are bounded.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/timespan.hpp>
+
+namespace dmoe::inspector {
+
+constexpr size_t max_walk_lookups = 1024;
+constexpr size_t max_walk_in_flight = 8;
+constexpr size_t max_grid_depth = 8;
+
+struct walk_result {
+  std::map<std::string, std::set<std::string>> experts;  // id -> server endpoints
+  std::vector<std::string> problems;                      // failed lookups, bad entries
+  size_t lookups = 0;
+  bool truncated = false;  // max_walk_lookups reached
+};
+
+/// Walks the declarations of every grid in `grids` through `dht` (a DHT node answering
+/// dht_get_atom) and calls `done` once, from `self`'s context. Each lookup gets `timeout`.
+void walk_declared_experts(caf::event_based_actor* self, caf::actor dht,
+                           std::vector<std::string> grids, caf::timespan timeout,
+                           std::function<void(walk_result)> done);
+
+}  // namespace dmoe::inspector

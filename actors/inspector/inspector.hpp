@@ -1,0 +1,55 @@
+// The inspector actor: answers dmoe-shell's questions about this node by asking the node's role
+// actors for their stats and the DHT for declarations, and renders the answers as text.
+//
+// Its whole protocol:
+//   From dmoe-shell (through the node's gateway, or directly), local or remote:
+//     (inspect_atom, std::string command_line)       -> std::string   text for people
+//       An unknown command, bad arguments, a missing role or a refused control command is a
+//       caf::error (dmoe category, clear message); the inspector keeps serving.
+//   Commands (words split as by a shell: quotes group, backslash escapes):
+//     help                         the commands
+//     nodes                        this node and its DHT contacts (DHT stats)
+//     experts [NAME...]            id, server, load, latency, failures: merged from the server's
+//                                  and the router's stats; without a router, the experts
+//                                  declared in the DHT under grid NAME (default: setup's grid)
+//     dht get KEY                  the newest unexpired items under KEY
+//     stats                        every role's stats
+//     trainers                     the trainer's progress (step, loss, accuracy, ...)
+//     dht store KEY SUBKEY VALUE TTL_SECONDS
+//                                  control: only when options.allow_control
+//   What it sends (each a request with setup.request_timeout and an error handler):
+//     to every role: (stats_atom) -> caf::settings
+//       server: {"endpoint", "experts": list of {"id", "type", "requests", "samples",
+//                "batches", "mean_batch", "max_merged_callers", "queue", "errors", "updates"}}
+//       router: {"experts": list of {"id", "server", "calls", "failures", "latency_ms"},
+//                "dead_servers": list}
+//       trainer: {"step", "loss", "accuracy", "samples_per_s", "failed_calls", ...}
+//       dht: see actors/dht/node.hpp
+//     to the DHT: (dht_get_atom, key), (dht_store_atom, key, subkey, value, expiration)
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include "runtime/options.hpp"
+
+namespace dmoe {
+
+constexpr caf::timespan default_inspector_timeout = std::chrono::seconds(5);
+
+struct inspector_setup {
+  std::string name = "inspector";  // logger name
+  inspector_options options;
+  std::string node_name, endpoint;
+  caf::actor dht, server, router, trainer;  // any may be null
+  std::string default_grid = "ffn";         // `experts` without NAME walks this grid
+  caf::timespan request_timeout = default_inspector_timeout;  // per role request
+  std::function<double()> clock;            // for DHT expirations; wall clock if empty
+};
+
+caf::actor spawn_inspector(caf::actor_system& system, inspector_setup setup);
+
+}  // namespace dmoe

@@ -1,0 +1,60 @@
+#include <chrono>
+
+#include <caf/all.hpp>
+#include <fmt/format.h>
+
+#include "actors/dht/node.hpp"
+#include "actors/inspector/inspector_state.hpp"
+#include "messages/type_ids.hpp"
+
+namespace dmoe::inspector {
+
+void ask_stats(inspector_actor* self, role_list roles, std::function<void(stats_replies)> done) {
+  struct gathering {
+    stats_replies replies;
+    size_t missing = 0;
+    std::function<void(stats_replies)> done;
+    void one_done() {
+      if (--missing == 0)
+        done(std::move(replies));
+    }
+  };
+  auto g = std::make_shared<gathering>();
+  g->missing = roles.size();
+  g->done = std::move(done);
+  for (auto& [name, role] : roles)
+    g->replies.emplace_back(name, make_error(errc::internal, "no reply"));
+  if (roles.empty())
+    return g->done({});
+  for (size_t i = 0; i < roles.size(); ++i)
+    self->request(roles[i].second, self->state.setup.request_timeout, stats_atom::value)
+      .then(
+        [g, i](caf::settings& stats) {
+          g->replies[i].second = std::move(stats);
+          g->one_done();
+        },
+        [g, i](caf::error& err) {
+          g->replies[i].second = std::move(err);
+          g->one_done();
+        });
+}
+
+caf::error role_failed(const inspector_setup& s, const std::string& role, const caf::error& err) {
+  if (code_of(err) == errc::timeout)
+    return make_error(errc::timeout,
+                      fmt::format("the {} did not answer within {} ms", role,
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    s.request_timeout)
+                                    .count()));
+  return make_error(code_of(err), "the " + role + " failed: " + describe(err));
+}
+
+caf::error missing_role(const std::string& role) {
+  return make_error(errc::unavailable, "this node runs no " + role);
+}
+
+double now_of(const inspector_setup& s) {
+  return s.clock ? s.clock() : dht::wall_clock();
+}
+
+}  // namespace dmoe::inspector

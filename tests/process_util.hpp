@@ -1,0 +1,121 @@
+// Helpers for tests that run real dmoe processes on loopback: free ports, spawning with the
+// output in a log file, bounded waits for exit and for a listening port, connecting to a node.
+#pragma once
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
+
+extern char** environ;
+
+namespace dmoe::test {
+
+inline uint16_t free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+struct process {
+  pid_t pid = -1;
+  std::string log_path;
+};
+
+/// Starts args[0] with stdout and stderr going to `log_path`; pid -1 when it cannot start.
+inline process launch(const std::vector<std::string>& args, const std::string& log_path) {
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, log_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
+  process p;
+  p.log_path = log_path;
+  if (posix_spawn(&p.pid, args[0].c_str(), &files, nullptr, argv.data(), environ) != 0)
+    p.pid = -1;
+  posix_spawn_file_actions_destroy(&files);
+  return p;
+}
+
+/// Waits up to `limit` for `pid` to exit; returns its exit status (128 + signal when killed),
+/// or -1 when it did not exit in time.
+inline int wait_exit(pid_t pid, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+inline bool wait_listening(uint16_t port, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+    if (ok)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in{path};
+  std::stringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+/// The actor a node publishes on 127.0.0.1:`port`, retrying until `limit`; null on failure.
+inline caf::actor connect_node(caf::actor_system& system, uint16_t port,
+                               std::chrono::seconds limit = std::chrono::seconds(20)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto handle = system.middleman().remote_actor("127.0.0.1", port);
+    if (handle)
+      return *handle;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return {};
+}
+
+/// A fresh directory under /tmp named after `what`.
+inline std::string temp_dir(const std::string& what) {
+  std::string tmpl = "/tmp/dmoe-" + what + "-XXXXXX";
+  return mkdtemp(tmpl.data());
+}
+
+}  // namespace dmoe::test
