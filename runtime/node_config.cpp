@@ -7,6 +7,7 @@
 #include <caf/config_value.hpp>
 #include <caf/io/middleman.hpp>
 
+#include "messages/expert_pattern.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/endpoint.hpp"
 #include "runtime/logging.hpp"
@@ -109,8 +110,16 @@ caf::error node_config::parse_and_validate(int argc, char** argv) {
 }
 
 caf::error node_config::parse_and_validate(std::vector<std::string> args) {
-  if (auto err = parse(std::move(args)))
-    return config_error(render(err));
+  if (auto err = parse(args)) {
+    auto text = "cannot parse the arguments: " + render(err);
+    auto ends_with = [](const std::string& x, std::string_view tail) {
+      return x.size() >= tail.size() && x.compare(x.size() - tail.size(), tail.size(), tail) == 0;
+    };
+    for (const auto& arg : args)
+      if (text.find(arg) != std::string::npos && (ends_with(arg, "=true") || ends_with(arg, "=false")))
+        text += " (on the command line a boolean is a flag: --group.key alone sets it)";
+    return config_error(text);
+  }
   if (cli_helptext_printed)
     return caf::none;
   // CAF drops ill-typed values from `content` while parsing, so check the file's raw settings.
@@ -217,6 +226,13 @@ caf::error node_config::validate_server_values() const {
     return config_error("bad value '" + s.optimizer + "' for 'server.optimizer' (expected adam or sgd)");
   if (s.hidden <= 0 || s.hidden > 65536)
     return config_error("'server.hidden' must be in 1..65536");
+  auto ids = expand_expert_pattern(s.expert_pattern);
+  if (!ids)
+    return config_error("bad value for 'server.expert-pattern': " + describe(ids.error()));
+  if (s.num_experts > ids->size())
+    return config_error("'server.num-experts' (" + std::to_string(s.num_experts)
+                        + ") exceeds the " + std::to_string(ids->size())
+                        + " ids of 'server.expert-pattern'");
   if (!(s.learning_rate > 0))
     return config_error("'server.learning-rate' must be positive");
   if (s.momentum < 0 || s.weight_decay < 0 || s.clip_grad_norm < 0)

@@ -1,36 +1,78 @@
 #!/usr/bin/env bash
-# The README's first command. Until the trainer lands (issue 7) this is a short demo of what
-# works: a DHT of five dmoe-node processes on loopback started from configs/, a store and a get
-# through different nodes, a node killed with SIGKILL, the value still found; then the DHT and
-# codec benchmarks.
+# The README's first command: installs what is needed, builds, and runs the main job described
+# in configs/local-swarm.ini - a DHT node, 4 expert servers and 2 trainers, each its own
+# dmoe-node process on loopback, training a DMoE classifier on Fashion-MNIST. Trainer 0 draws
+# the progress bar; every node logs to RUN_DIR/*.log; the trainers' metrics go to
+# RUN_DIR/trainer-*.csv and, when gnuplot is installed, RUN_DIR/metrics.png.
+# Settings come from configs/local-swarm.ini; DMOE_SWARM_<KEY> overrides one (e.g.
+# DMOE_SWARM_EPOCHS=2, DMOE_SWARM_RUN_DIR=/tmp/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh >/dev/null
-bin=build/apps
-base_port=${DMOE_DEMO_PORT:-4100}
-logs=$(mktemp -d /tmp/dmoe-demo.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
 
-echo "== starting 5 DHT nodes on 127.0.0.1:${base_port}..$((base_port + 4)) (logs in $logs)"
-$bin/dmoe-node --config-file=configs/dht-bootstrap.ini --node.port=$base_port >"$logs/dht-0.log" 2>&1 &
+# swarm_setting KEY: DMOE_SWARM_KEY if set, else KEY from the [swarm] section (quotes removed).
+swarm_setting() {
+  local env="DMOE_SWARM_$(echo "$1" | tr 'a-z-' 'A-Z_')"
+  if [ -n "${!env:-}" ]; then echo "${!env}"; return; fi
+  awk -F= -v key="$1" '/^\[/{s=($0=="[swarm]")} s && $1==key {gsub(/"/,"",$2); print $2}' \
+    configs/local-swarm.ini
+}
+base_port=$(swarm_setting base-port)
+servers=$(swarm_setting servers)
+trainers=$(swarm_setting trainers)
+epochs=$(swarm_setting epochs)
+max_time=$(swarm_setting max-time)
+run_dir=$(swarm_setting run-dir)
+node=build/apps/dmoe-node
+bootstrap="[\"127.0.0.1:$base_port\"]"
+rm -rf "$run_dir" && mkdir -p "$run_dir"
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+echo "== local swarm: 1 DHT node, $servers expert servers, $trainers trainers (logs in $run_dir)"
+$node --config-file=configs/dht-bootstrap.ini --node.port="$base_port" >"$run_dir/dht.log" 2>&1 &
 pids+=($!)
-sleep 0.5
-for i in 1 2 3 4; do
-  $bin/dmoe-node --config-file=configs/dht-node.ini --node.name="\"dht-$i\"" \
-    --node.port=$((base_port + i)) "--dht.bootstrap=[\"127.0.0.1:$base_port\"]" >"$logs/dht-$i.log" 2>&1 &
+for ((i = 0; i < servers; i++)); do
+  $node --config-file=configs/server.ini --node.name="\"server-$i\"" \
+    --node.port=$((base_port + 10 + i)) "--dht.bootstrap=$bootstrap" \
+    "--server.expert-pattern=\"ffn.[$i:$((i + 1))].[0:4]\"" \
+    "--server.checkpoint-dir=\"$run_dir/checkpoints-$i\"" --server.seed=$((i + 1)) \
+    >"$run_dir/server-$i.log" 2>&1 &
   pids+=($!)
 done
-sleep 1.5
-echo "== store through node 1, get through node 3"
-$bin/dmoe-dht --node 127.0.0.1:$((base_port + 1)) store ffn.3. server-a 127.0.0.1:5000 --ttl 120
-$bin/dmoe-dht --node 127.0.0.1:$((base_port + 3)) get ffn.3.
-echo "== SIGKILL node 1, get through node 4"
-{ kill -KILL "${pids[1]}" && wait "${pids[1]}"; } 2>/dev/null || true
-$bin/dmoe-dht --node 127.0.0.1:$((base_port + 4)) get ffn.3.
-echo "== dmoe-bench dht --nodes 1000 --churn 0.25"
-$bin/dmoe-bench dht --nodes 1000 --churn 0.25
-echo "== dmoe-bench codec"
-$bin/dmoe-bench codec
+trainer_pids=()
+for ((i = 0; i < trainers; i++)); do
+  args=(--config-file=configs/trainer.ini --node.name="\"trainer-$i\""
+        --node.port=$((base_port + 20 + i)) "--dht.bootstrap=$bootstrap"
+        --trainer.epochs="$epochs" --trainer.max-time="$max_time" --trainer.seed=$((i + 1))
+        "--trainer.metrics-csv=\"$run_dir/trainer-$i.csv\"")
+  if [ "$i" -eq 0 ]; then
+    # the progress bar on the terminal, the log lines in the file
+    $node "${args[@]}" --trainer.progress --node.log-file="\"$run_dir/trainer-0.log\"" \
+      --node.log-level=\"warn\" &
+  else
+    $node "${args[@]}" >"$run_dir/trainer-$i.log" 2>&1 &
+  fi
+  trainer_pids+=($!)
+  pids+=($!)
+done
+echo "== inspect it live: build/apps/dmoe-shell 127.0.0.1:$((base_port + 20)) (try: experts, trainers)"
+
+status=0
+for p in "${trainer_pids[@]}"; do wait "$p" || status=1; done
+echo "== trainers finished"
+for ((i = 0; i < trainers; i++)); do
+  grep -h "done:" "$run_dir/trainer-$i.log" | sed "s/^.*done:/trainer-$i:/" || true
+done
+if command -v gnuplot >/dev/null; then
+  scripts/plot-metrics.sh "$run_dir/metrics.png" "$run_dir"/trainer-*.csv && \
+    echo "== plot: $run_dir/metrics.png"
+fi
+echo "== metrics: $run_dir/trainer-*.csv"
+exit $status

@@ -12,6 +12,7 @@ packages=(
   libreadline-dev                               # dmoe-shell line editing and history
   libcli11-dev                                  # command-line parsing of dmoe-bench and dmoe-shell
   dataset-fashion-mnist                         # the real data the main job trains on
+  gnuplot-nox                                   # the main job plots its metrics to a PNG
 )
 missing=()
 for p in "${packages[@]}"; do

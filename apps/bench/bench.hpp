@@ -8,5 +8,7 @@ namespace dmoe::bench {
 
 void add_codec_bench(CLI::App& app);
 void add_dht_bench(CLI::App& app);
+void add_moe_bench(CLI::App& app);
+void add_server_bench(CLI::App& app);
 
 }  // namespace dmoe::bench

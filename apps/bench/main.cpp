@@ -7,6 +7,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   dmoe::bench::add_codec_bench(app);
   dmoe::bench::add_dht_bench(app);
+  dmoe::bench::add_moe_bench(app);
+  dmoe::bench::add_server_bench(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -1,6 +1,7 @@
 // dmoe-node: runs the roles named in a config file (configs/*.ini) in one process.
-//   dmoe-node --config-file=configs/dht-bootstrap.ini [--node.port=4100] [--dht.k=20] ...
-// Stops cleanly on SIGINT or SIGTERM.
+//   dmoe-node --config-file=configs/server.ini [--node.port=4110] [--server.hidden=512] ...
+// Stops cleanly on SIGINT or SIGTERM (declarations stop, checkpoints are written); a node with
+// the trainer role also stops once training has ended, with exit code 1 if it failed.
 #include <csignal>
 #include <cstdio>
 
@@ -12,11 +13,25 @@
 
 namespace {
 
-/// Blocks SIGINT/SIGTERM in every thread (CAF's included) and waits for one here.
+/// Raised by the trainer role when training has ended; waited for like a stop signal.
+constexpr int trainer_done_signal = SIGUSR1;
+
+/// Blocks the stop signals in every thread (CAF's included) and waits for one here.
 int wait_for_stop_signal(const sigset_t& signals) {
   int received = 0;
   sigwait(&signals, &received);
   return received;
+}
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGINT:
+      return "SIGINT";
+    case SIGTERM:
+      return "SIGTERM";
+    default:
+      return "the trainer's end";
+  }
 }
 
 }  // namespace
@@ -26,6 +41,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, trainer_done_signal);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   dmoe::node_config cfg;
@@ -42,14 +58,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   caf::actor_system system{cfg};
-  dmoe::node_roles roles{system, cfg};
+  dmoe::node_roles roles{system, cfg, [] { kill(getpid(), trainer_done_signal); }};
   if (auto err = roles.start()) {
     log->error("cannot start: {}", dmoe::describe(err));
     roles.stop();
     return 1;
   }
   auto sig = wait_for_stop_signal(signals);
-  log->info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  log->info("stopping on {}", signal_name(sig));
   roles.stop();
-  return 0;
+  return roles.trainer_succeeded() ? 0 : 1;
 }

@@ -1,13 +1,19 @@
 #include "apps/node/roles.hpp"
 
 #include <algorithm>
+#include <filesystem>
 
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include "actors/dht/node.hpp"
 #include "actors/gateway/gateway.hpp"
+#include "actors/inspector/inspector.hpp"
+#include "actors/moe/router.hpp"
+#include "actors/server/server.hpp"
+#include "actors/trainer/trainer.hpp"
 #include "messages/type_ids.hpp"
+#include "runtime/data/fashion_mnist.hpp"
 #include "runtime/logging.hpp"
 
 namespace dmoe {
@@ -16,12 +22,33 @@ namespace {
 
 constexpr auto join_timeout = std::chrono::seconds(30);
 constexpr auto local_timeout = std::chrono::seconds(10);
-const std::vector<std::string> known_roles = {"dht"};
+constexpr auto checkpoint_timeout = std::chrono::seconds(60);
+
+/// An error naming the first Fashion-MNIST file missing from `dir` (gzipped or not).
+caf::error check_data_set(const std::string& dir) {
+  for (auto split : {"train", "test"}) {
+    auto files = data::fashion_mnist_files(split);
+    if (!files)
+      return files.error();
+    for (const auto& name : *files) {
+      auto path = dir + "/" + name;
+      if (!std::filesystem::exists(path + ".gz") && !std::filesystem::exists(path))
+        return make_error(errc::invalid_argument,
+                          "Fashion-MNIST not found: no " + path + ".gz (set trainer.data-dir, "
+                          "or install Debian's dataset-fashion-mnist)");
+    }
+  }
+  return caf::none;
+}
 
 }  // namespace
 
-node_roles::node_roles(caf::actor_system& system, const node_config& cfg)
-  : system_(system), cfg_(cfg), log_(log::get(cfg.node.name + "/node")) {
+node_roles::node_roles(caf::actor_system& system, const node_config& cfg,
+                       std::function<void()> on_trainer_done)
+  : system_(system),
+    cfg_(cfg),
+    log_(log::get(cfg.node.name + "/node")),
+    on_trainer_done_(std::move(on_trainer_done)) {
 }
 
 bool node_roles::has_role(const std::string& role) const {
@@ -30,13 +57,25 @@ bool node_roles::has_role(const std::string& role) const {
 }
 
 caf::error node_roles::start() {
-  for (const auto& role : cfg_.node.roles)
-    if (std::find(known_roles.begin(), known_roles.end(), role) == known_roles.end())
-      return make_error(errc::invalid_argument, "role '" + role + "' is not available yet");
+  // Fail at start, not minutes later, when the trainer's data set is not there.
+  if (has_role("trainer"))
+    if (auto err = check_data_set(cfg_.trainer.data_dir))
+      return err;
   if (auto err = listen())
     return err;
+  // Order matters: the server declares through the DHT, the trainer's router looks experts up
+  // in it, and the inspector reports on all of them.
   if (has_role("dht"))
     if (auto err = start_dht())
+      return err;
+  if (has_role("server"))
+    if (auto err = start_server())
+      return err;
+  if (has_role("trainer"))
+    if (auto err = start_trainer())
+      return err;
+  if (has_role("inspector"))
+    if (auto err = start_inspector())
       return err;
   return caf::none;
 }
@@ -84,6 +123,62 @@ caf::error node_roles::start_dht() {
   return result;
 }
 
+caf::error node_roles::start_server() {
+  server_setup setup;
+  setup.name = cfg_.node.name + "/server";
+  setup.options = cfg_.server;
+  setup.limits = cfg_.limits.wire();
+  setup.dht = dht_;
+  setup.endpoint = endpoint_;
+  auto server = try_spawn_server(system_, std::move(setup));
+  if (!server)
+    return server.error();
+  server_ = std::move(*server);
+  return route("server", server_);
+}
+
+caf::error node_roles::start_trainer() {
+  moe::router_setup router;
+  router.name = cfg_.node.name + "/moe";
+  router.options = cfg_.moe;
+  router.limits = cfg_.limits.wire();
+  router.dht = dht_;
+  router_ = moe::spawn_router(system_, std::move(router));
+  trainer_setup setup;
+  setup.name = cfg_.node.name + "/trainer";
+  setup.options = cfg_.trainer;
+  setup.moe = cfg_.moe;
+  setup.router = router_;
+  trainer_ = spawn_trainer(system_, std::move(setup), [this](const trainer_metrics& m) {
+    trainer_failed_ = m.state != "done";
+    if (on_trainer_done_)
+      on_trainer_done_();
+  });
+  return caf::none;
+}
+
+caf::error node_roles::start_inspector() {
+  inspector_setup setup;
+  setup.name = cfg_.node.name + "/inspector";
+  setup.options = cfg_.inspector;
+  setup.node_name = cfg_.node.name;
+  setup.endpoint = endpoint_;
+  setup.dht = dht_;
+  setup.server = server_;
+  setup.router = router_;
+  setup.trainer = trainer_;
+  setup.default_grid = cfg_.moe.expert_prefix;
+  inspector_ = spawn_inspector(system_, std::move(setup));
+  return route("inspector", inspector_);
+}
+
+void node_roles::stop_server() {
+  caf::scoped_actor self{system_};
+  self->request(server_, checkpoint_timeout, server_stop_atom::value)
+    .receive([&](uint32_t saved) { log_->info("server stopped; {} checkpoints written", saved); },
+             [&](caf::error& err) { log_->error("server did not stop cleanly: {}", describe(err)); });
+}
+
 void node_roles::stop() {
   if (gateway_) {
     if (port_ != 0)
@@ -91,9 +186,12 @@ void node_roles::stop() {
     caf::anon_send_exit(gateway_, caf::exit_reason::user_shutdown);
     gateway_ = nullptr;
   }
-  if (dht_) {
-    caf::anon_send_exit(dht_, caf::exit_reason::user_shutdown);
-    dht_ = nullptr;
+  if (server_)
+    stop_server();
+  for (auto* role : {&inspector_, &trainer_, &router_, &server_, &dht_}) {
+    if (*role)
+      caf::anon_send_exit(*role, caf::exit_reason::user_shutdown);
+    *role = nullptr;
   }
 }
 

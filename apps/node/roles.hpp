@@ -2,6 +2,9 @@
 // gateway actor is published on the node's port and forwards each protocol to its role.
 #pragma once
 
+#include <atomic>
+#include <functional>
+
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <spdlog/logger.h>
@@ -12,7 +15,9 @@ namespace dmoe {
 
 class node_roles {
 public:
-  node_roles(caf::actor_system& system, const node_config& cfg);
+  /// `on_trainer_done` runs (on an actor thread) once the trainer role has finished training.
+  node_roles(caf::actor_system& system, const node_config& cfg,
+             std::function<void()> on_trainer_done = {});
 
   caf::error start();
 
@@ -25,17 +30,32 @@ public:
     return endpoint_;
   }
 
+  /// False when the trainer role ended in failure (for the exit code).
+  bool trainer_succeeded() const {
+    return !trainer_failed_;
+  }
+
 private:
   bool has_role(const std::string& role) const;
   caf::error listen();
   caf::error route(const std::string& role, const caf::actor& target);
   caf::error start_dht();
+  caf::error start_server();
+  caf::error start_trainer();
+  caf::error start_inspector();
+  void stop_server();
 
   caf::actor_system& system_;
   const node_config& cfg_;
   std::shared_ptr<spdlog::logger> log_;
   caf::actor gateway_;
+  std::function<void()> on_trainer_done_;
   caf::actor dht_;
+  caf::actor server_;
+  caf::actor router_;
+  caf::actor trainer_;
+  caf::actor inspector_;
+  std::atomic<bool> trainer_failed_{false};
   uint16_t port_ = 0;
   std::string endpoint_;
 };

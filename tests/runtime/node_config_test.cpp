@@ -93,7 +93,8 @@ CAF_TEST(values out of range are rejected) {
                     "[dht]\nrequest-timeout=0s\n", "[node]\nroles=[\"server\"]\n",
                     "[server]\noptimizer=\"lbfgs\"\n", "[server]\nhidden=0\n",
                     "[server]\ndeclare-ttl=1s\n", "[moe]\nk-min=9\n", "[moe]\ngrid=[]\n",
-                    "[trainer]\nbatch-size=0\n", "[trainer]\nlearning-rate=-1.0\n"}) {
+                    "[trainer]\nbatch-size=0\n", "[server]\nexpert-pattern=\"ffn.[3:1]\"\n",
+                    "[server]\nexpert-pattern=\"ffn.[0:2]\"\nnum-experts=3\n", "[trainer]\nlearning-rate=-1.0\n"}) {
     node_config cfg;
     auto err = parse(cfg, text);
     CAF_CHECK_EQUAL(code_of(err), errc::invalid_argument);

@@ -1,0 +1,59 @@
+#include "actors/moe/dht_cache.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace dmoe::moe {
+
+void dht_cache::put(const std::string& key, std::vector<dht::item> items, double now) {
+  entries_[key] = entry{std::move(items), now};
+}
+
+const std::vector<dht::item>* dht_cache::fresh(const std::string& key, double now) {
+  auto i = entries_.find(key);
+  if (i == entries_.end() || now - i->second.fetched_at >= max_age_)
+    return nullptr;
+  auto& items = i->second.items;
+  items.erase(std::remove_if(items.begin(), items.end(),
+                             [now](const dht::item& x) { return x.expiration <= now; }),
+              items.end());
+  return &items;
+}
+
+void dht_cache::evict_stale(double now) {
+  for (auto i = entries_.begin(); i != entries_.end();) {
+    if (now - i->second.fetched_at >= max_age_)
+      i = entries_.erase(i);
+    else
+      ++i;
+  }
+}
+
+std::string prefix_key(const std::string& name, const grid_coords& coords) {
+  auto key = name + ".";
+  for (auto c : coords)
+    key += std::to_string(c) + ".";
+  return key;
+}
+
+std::string expert_id_of(const std::string& name, const grid_coords& coords) {
+  auto id = name;
+  for (auto c : coords)
+    id += "." + std::to_string(c);
+  return id;
+}
+
+std::vector<int64_t> child_coordinates(const std::vector<dht::item>& items) {
+  std::vector<int64_t> out;
+  out.reserve(items.size());
+  for (const auto& x : items) {
+    int64_t c = -1;
+    const auto* end = x.subkey.data() + x.subkey.size();
+    auto [ptr, ec] = std::from_chars(x.subkey.data(), end, c);
+    if (ec == std::errc{} && ptr == end && !x.subkey.empty() && c >= 0)
+      out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace dmoe::moe

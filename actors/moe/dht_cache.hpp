@@ -1,0 +1,53 @@
+// The router's cache of DHT lookups (pure logic; time is passed in as seconds since the epoch).
+// A lookup is reused for at most `max_age` seconds, and an item is never returned past its own
+// expiration, so an expert whose declaration lapsed is never offered to the beam search again.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "actors/moe/beam_search.hpp"
+#include "messages/dht_codec.hpp"
+
+namespace dmoe::moe {
+
+class dht_cache {
+public:
+  explicit dht_cache(double max_age_seconds) : max_age_(max_age_seconds) {
+  }
+
+  void put(const std::string& key, std::vector<dht::item> items, double now);
+
+  /// The unexpired items of a lookup made less than max_age ago; nullptr when none is that fresh.
+  const std::vector<dht::item>* fresh(const std::string& key, double now);
+
+  /// Drops lookups older than max_age (bounds the cache's size).
+  void evict_stale(double now);
+
+  size_t size() const {
+    return entries_.size();
+  }
+
+private:
+  struct entry {
+    std::vector<dht::item> items;
+    double fetched_at = 0;
+  };
+  double max_age_;
+  std::unordered_map<std::string, entry> entries_;
+};
+
+/// The DHT key listing the live children of `coords` under grid `name`: {} -> "ffn.",
+/// {3} -> "ffn.3.".
+std::string prefix_key(const std::string& name, const grid_coords& coords);
+
+/// The expert id of full coordinates: {3, 17} -> "ffn.3.17".
+std::string expert_id_of(const std::string& name, const grid_coords& coords);
+
+/// The coordinates named by the sub-keys of a prefix lookup (sub-keys that are not coordinates
+/// are skipped).
+std::vector<int64_t> child_coordinates(const std::vector<dht::item>& items);
+
+}  // namespace dmoe::moe

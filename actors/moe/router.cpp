@@ -1,0 +1,254 @@
+// The router actor: its behavior, DHT lookups through the cache, expert calls, server
+// monitoring and stats. The two job kinds live in router_forward.cpp and router_backward.cpp.
+#include "actors/moe/router.hpp"
+
+#include <algorithm>
+
+#include <caf/actor_cast.hpp>
+#include <caf/config_value.hpp>
+#include <caf/settings.hpp>
+
+#include "actors/dht/node.hpp"
+#include "actors/moe/router_state.hpp"
+#include "messages/errors.hpp"
+#include "messages/type_ids.hpp"
+
+namespace dmoe::moe {
+
+namespace {
+
+using moe_failed_atom = caf::atom_constant<caf::atom("moe_failed")>;
+
+}  // namespace
+
+void router_state::init(caf::event_based_actor* self, router_setup setup) {
+  self_ = self;
+  setup_ = std::move(setup);
+  if (!setup_.clock)
+    setup_.clock = dht::wall_clock;
+  log_ = log::get(setup_.name + "/router");
+  resolver_ = std::make_unique<dht::peer_resolver>(self, setup_.directory, server_connect_timeout);
+  auto max_age = std::chrono::duration<double>(setup_.options.directory_cache).count();
+  cache_ = std::make_unique<dht_cache>(max_age);
+}
+
+double router_state::now() const {
+  return setup_.clock();
+}
+
+caf::timespan router_state::remaining(steady::time_point deadline) const {
+  auto left = deadline - steady::now();
+  return std::max(caf::timespan{std::chrono::milliseconds(1)},
+                  std::chrono::duration_cast<caf::timespan>(left));
+}
+
+caf::behavior router_state::make_behavior() {
+  self_->set_down_handler([this](caf::down_msg& msg) { server_down(msg.source); });
+  return {
+    [this](moe_forward_atom, forward_job_ptr& job) -> caf::result<caf::ok_atom> {
+      auto rp = self_->make_response_promise<caf::ok_atom>();
+      start_forward(std::move(job), rp);
+      return rp;
+    },
+    [this](moe_backward_atom, backward_job_ptr& job) -> caf::result<caf::ok_atom> {
+      auto rp = self_->make_response_promise<caf::ok_atom>();
+      start_backward(std::move(job), rp);
+      return rp;
+    },
+    [this](stats_atom) { return stats(); },
+    [this](moe_deadline_atom, uint64_t id) {
+      if (forwards_.count(id) > 0)
+        finish_forward(id);
+      else if (backwards_.count(id) > 0)
+        finish_backward(id);
+    },
+    [this](moe_settle_atom, uint64_t id) {
+      if (forwards_.count(id) > 0)
+        finish_forward(id);
+      else if (backwards_.count(id) > 0)
+        finish_backward(id);
+    },
+    [this](moe_failed_atom, uint64_t call_id, caf::error& reason) {
+      call_failed(call_id, reason);
+    },
+  };
+}
+
+// ---- DHT lookups ----
+
+void router_state::fetch(forward_state& job, uint64_t id, const std::vector<std::string>& keys,
+                         std::function<void()> next) {
+  auto t = now();
+  for (const auto& key : keys) {
+    if (job.lookups.count(key) > 0)
+      continue;
+    if (const auto* items = cache_->fresh(key, t)) {
+      job.lookups.emplace(key, *items);
+      continue;
+    }
+    job.lookups.emplace(key, std::vector<dht::item>{});  // filled when the lookup answers
+    ++job.lookups_pending;
+    auto& waiting = lookups_in_flight_[key];
+    waiting.push_back(id);
+    if (waiting.size() > 1)
+      continue;
+    self_->request(setup_.dht, remaining(job.deadline), dht::dht_get_atom::value, key)
+      .then(
+        [this, key](payload& in, uint32_t, uint32_t) {
+          dht::codec_limits limits;
+          limits.wire = setup_.limits;
+          auto resp = dht::decode_response(in, limits);
+          auto* found = resp ? std::get_if<dht::find_value_result>(&resp->body) : nullptr;
+          if (found == nullptr)
+            log_->warn("DHT lookup of '{}' gave no items: {}", key,
+                       resp ? "an error reply" : describe(resp.error()));
+          lookup_done(key, found ? &found->items : nullptr);
+        },
+        [this, key](caf::error& err) {
+          log_->warn("DHT lookup of '{}' failed: {}", key, describe(err));
+          lookup_done(key, nullptr);
+        });
+  }
+  if (job.lookups_pending == 0)
+    next();
+  else
+    job.after_lookups = std::move(next);
+}
+
+void router_state::lookup_done(const std::string& key, std::vector<dht::item>* items) {
+  if (items != nullptr)
+    cache_->put(key, *items, now());
+  auto waiting = std::move(lookups_in_flight_[key]);
+  lookups_in_flight_.erase(key);
+  for (auto id : waiting) {
+    auto i = forwards_.find(id);
+    if (i == forwards_.end())
+      continue;
+    auto& job = i->second;
+    if (items != nullptr)
+      job.lookups[key] = *items;
+    if (--job.lookups_pending == 0 && job.after_lookups) {
+      auto next = std::move(job.after_lookups);
+      job.after_lookups = nullptr;
+      next();
+    }
+  }
+}
+
+// ---- expert calls ----
+
+void router_state::call(uint64_t call_id, payload request, caf::timespan timeout) {
+  auto& rec = calls_.at(call_id);
+  servers_.call_started(rec.server);
+  auto body = std::make_shared<payload>(std::move(request));
+  resolver_->resolve(rec.server, [this, call_id, body, timeout](caf::expected<caf::actor> peer) {
+    if (!peer) {
+      // resolve() may answer synchronously; fail through the mailbox to keep one code path.
+      self_->send(self_, moe_failed_atom::value, call_id, peer.error());
+      return;
+    }
+    if (calls_.count(call_id) == 0)
+      return;  // already failed (its server went down while connecting)
+    self_->request(*peer, timeout, expert_rpc_atom::value, std::move(*body))
+      .then([this, call_id](payload& reply) { reply_arrived(call_id, reply); },
+            [this, call_id](caf::error& err) { call_failed(call_id, err); });
+  });
+}
+
+void router_state::record_end(const call_record& rec, bool ok) {
+  double latency = std::chrono::duration<double, std::milli>(steady::now() - rec.sent).count();
+  servers_.call_finished(rec.server, ok ? latency : -1.0);
+  auto& c = counters_[{rec.expert_id, rec.server}];
+  ++c.calls;
+  if (!ok) {
+    ++c.failures;
+    return;
+  }
+  c.latency_ms = c.calls == 1 ? latency
+                              : (1 - latency_ewma_alpha) * c.latency_ms
+                                  + latency_ewma_alpha * latency;
+}
+
+void router_state::reply_arrived(uint64_t call_id, payload& reply) {
+  auto i = calls_.find(call_id);
+  if (i == calls_.end())
+    return;  // failed earlier (server down) and rerouted
+  auto rec = std::move(i->second);
+  calls_.erase(i);
+  if (rec.backward)
+    backward_reply(rec, reply);
+  else
+    forward_reply(rec, reply);
+}
+
+void router_state::call_failed(uint64_t call_id, const caf::error& reason) {
+  auto i = calls_.find(call_id);
+  if (i == calls_.end())
+    return;
+  auto rec = std::move(i->second);
+  calls_.erase(i);
+  record_end(rec, false);
+  log_->debug("call to {} at {} failed: {}", rec.expert_id, rec.server, describe(reason));
+  if (rec.backward)
+    backward_failed(rec);
+  else
+    forward_failed(rec);
+}
+
+void router_state::server_down(const caf::actor_addr& source) {
+  auto endpoint = resolver_->forget(source);
+  if (endpoint.empty())
+    return;
+  servers_.mark_dead(endpoint);
+  log_->info("server {} is down; avoiding it until it declares again", endpoint);
+  std::vector<uint64_t> affected;
+  for (const auto& [id, rec] : calls_)
+    if (rec.server == endpoint)
+      affected.push_back(id);
+  std::sort(affected.begin(), affected.end());
+  auto reason = make_error(errc::unavailable, "server " + endpoint + " went down");
+  for (auto id : affected)
+    call_failed(id, reason);
+}
+
+// ---- stats ----
+
+caf::settings router_state::stats() const {
+  caf::settings out;
+  caf::config_value::list experts;
+  for (const auto& [key, c] : counters_) {
+    caf::config_value::dictionary entry;
+    entry["id"] = key.first;
+    entry["server"] = key.second;
+    entry["calls"] = c.calls;
+    entry["failures"] = c.failures;
+    entry["latency_ms"] = c.latency_ms;
+    experts.emplace_back(std::move(entry));
+  }
+  out["experts"] = std::move(experts);
+  caf::config_value::list dead;
+  for (auto& endpoint : servers_.dead_servers())
+    dead.emplace_back(std::move(endpoint));
+  out["dead_servers"] = std::move(dead);
+  caf::config_value::list in_flight;
+  for (const auto& [id, rec] : calls_) {
+    caf::config_value::dictionary entry;
+    entry["id"] = rec.expert_id;
+    entry["server"] = rec.server;
+    entry["backward"] = rec.backward;
+    in_flight.emplace_back(std::move(entry));
+  }
+  out["calls_in_flight"] = std::move(in_flight);
+  out["jobs_in_flight"] = static_cast<int64_t>(forwards_.size() + backwards_.size());
+  out["cache_entries"] = static_cast<int64_t>(cache_->size());
+  return out;
+}
+
+caf::actor spawn_router(caf::actor_system& system, router_setup setup) {
+  return system.spawn([setup = std::move(setup)](router_actor* self) mutable {
+    self->state.init(self, std::move(setup));
+    return self->state.make_behavior();
+  });
+}
+
+}  // namespace dmoe::moe

@@ -1,0 +1,66 @@
+// The MoE router: one actor per trainer process, between the DMoE layers and the expert servers.
+// It owns the DHT lookup cache, runs the beam search, calls experts, monitors their servers and
+// reroutes around failures. Nodes run it under a supervisor (supervisor.hpp:
+// spawn_supervised_router), whose handle speaks this same protocol.
+//
+// Its whole protocol:
+//   From the DMoE module (local only; jobs are shared_ptrs, see jobs.hpp):
+//     (moe_forward_atom, forward_job_ptr)   -> ok_atom | error
+//       Beam search for the k_best live experts of every sample (coordinate by coordinate over
+//       the DHT's prefix declarations, each lookup cached for at most directory_cache and never
+//       past an item's expiration), then one ForwardRequest per chosen expert with the rows
+//       routed to it, to the replica with the lowest latency x calls in flight. A failed call or
+//       a server going down moves each affected sample slot to that sample's next-best spare
+//       expert at once. Once every sample has k_min answers the job waits timeout_after_k_min
+//       for stragglers; it ends at forward_timeout at the latest. Samples with fewer than k_min
+//       answers fail the job with errc::unavailable (or get zeros, allow_zero_outputs).
+//     (moe_backward_atom, backward_job_ptr) -> ok_atom | error
+//       One BackwardRequest (the forward's inputs and the grad rows) to each replica that
+//       answered the forward; waits for backward_k_min answers per sample (then
+//       timeout_after_k_min for the rest) up to backward_timeout. Missing answers add zero.
+//   From anyone:
+//     (stats_atom)                          -> caf::settings
+//       "experts": list of {"id", "server", "calls", "failures", "latency_ms"},
+//       "dead_servers": list of endpoints, "calls_in_flight": list of {"id", "server",
+//       "backward"} (sent, not yet answered or failed), "jobs_in_flight", "cache_entries".
+//   To expert servers (local or remote, same code): (expert_rpc_atom, payload) -> payload.
+//   To the DHT node: (dht_get_atom, key) -> (payload, uint32, uint32).
+//   Internal: (moe_deadline_atom, job id), (moe_settle_atom, job id) timers; down_msg of servers.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
+
+#include "actors/dht/peers.hpp"
+#include "actors/moe/jobs.hpp"
+#include "runtime/options.hpp"
+
+namespace dmoe::moe {
+
+using moe_forward_atom = caf::atom_constant<caf::atom("moe_fwd")>;
+using moe_backward_atom = caf::atom_constant<caf::atom("moe_bwd")>;
+using moe_deadline_atom = caf::atom_constant<caf::atom("moe_dead")>;
+using moe_settle_atom = caf::atom_constant<caf::atom("moe_settle")>;
+
+/// Spare experts ranked per sample beyond k_best, for rerouting (at least this many).
+constexpr size_t min_spares_per_sample = 4;
+/// Connecting to a server endpoint over TCP gives up after this long.
+constexpr caf::timespan server_connect_timeout = std::chrono::seconds(2);
+
+struct router_setup {
+  std::string name = "moe";                            // logger name
+  moe_options options;
+  wire_limits limits;
+  caf::actor dht;                                      // a DHT node of this process
+  std::shared_ptr<dht::local_directory> directory;     // in-process servers; may be null
+  std::function<double()> clock;                       // seconds since the epoch; DHT's if empty
+};
+
+caf::actor spawn_router(caf::actor_system& system, router_setup setup);
+
+}  // namespace dmoe::moe

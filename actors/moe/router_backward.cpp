@@ -1,0 +1,155 @@
+// Backward jobs: the grad rows of every answered forward call go back to the same replica;
+// backward_k_min / timeout_after_k_min / backward_timeout; missing answers add zero.
+#include <fmt/core.h>
+
+#include "actors/moe/router_state.hpp"
+#include "messages/errors.hpp"
+#include "runtime/expert_codec.hpp"
+
+namespace dmoe::moe {
+
+namespace {
+
+double ms_since(steady::time_point t) {
+  return std::chrono::duration<double, std::milli>(steady::now() - t).count();
+}
+
+caf::error check_backward_job(const backward_job& job) {
+  if (!job.forward || !job.forward->inputs.defined() || !job.forward->outputs.defined())
+    return make_error(errc::invalid_argument, "backward job without its finished forward job");
+  const auto& out = job.forward->outputs;
+  if (!job.grad_outputs.defined() || job.grad_outputs.sizes() != out.sizes()
+      || job.grad_outputs.scalar_type() != torch::kFloat32)
+    return make_error(errc::shape_mismatch, "grad_outputs must match the forward outputs [B, k, hidden]");
+  return {};
+}
+
+}  // namespace
+
+void router_state::start_backward(backward_job_ptr job, caf::response_promise promise) {
+  if (!job)
+    return promise.deliver(make_error(errc::invalid_argument, "empty backward job")), void();
+  if (auto err = check_backward_job(*job))
+    return promise.deliver(std::move(err)), void();
+  const auto& fwd = *job->forward;
+  auto batch = static_cast<size_t>(fwd.inputs.size(0));
+  auto id = next_id_++;
+  auto& st = backwards_[id];
+  st.started = steady::now();
+  st.answered.assign(batch, 0);
+  st.pending.assign(batch, 0);
+  job->grad_inputs = torch::zeros_like(fwd.inputs);
+  auto deadline = st.started + setup_.options.backward_timeout;
+  st.job = job;
+  st.promise = std::move(promise);
+  self_->delayed_send(self_, setup_.options.backward_timeout, moe_deadline_atom::value, id);
+  auto grads = job->grad_outputs.contiguous();
+  for (const auto& answered : fwd.answered) {
+    if (servers_.is_dead(answered.server))
+      continue;  // it died since the forward; its samples get no gradient from it
+    auto started = steady::now();
+    auto rows = torch::tensor(answered.rows, torch::kInt64);
+    auto slots = torch::tensor(answered.slots, torch::kInt64);
+    auto inputs = fwd.inputs.index_select(0, rows);
+    auto grad_rows = grads.index({rows, slots});
+    auto request = encode(expert_call{backward_call{answered.expert_id, {inputs}, {grad_rows}}});
+    job->timing.encode_ms += ms_since(started);
+    auto call_id = next_id_++;
+    for (auto row : answered.rows)
+      ++st.pending[static_cast<size_t>(row)];
+    ++st.calls_pending;
+    ++job->timing.calls;
+    calls_.emplace(call_id, call_record{id, true, answered.expert_id, answered.server,
+                                        answered.rows, answered.slots, steady::now()});
+    call(call_id, std::move(request), remaining(deadline));
+  }
+  job->timing.routing_ms = 0;
+  backward_progress(id);
+}
+
+void router_state::backward_reply(const call_record& rec, payload& reply) {
+  auto i = backwards_.find(rec.job);
+  auto started = steady::now();
+  auto decoded = decode_expert_reply(std::move(reply), setup_.limits);
+  caf::error problem;
+  torch::Tensor grad;
+  if (!decoded) {
+    problem = decoded.error();
+  } else if (auto* err = std::get_if<caf::error>(&*decoded)) {
+    problem = *err;
+  } else if (auto* bwd = std::get_if<backward_result>(&*decoded); bwd == nullptr
+             || bwd->grad_inputs.size() != 1) {
+    problem = make_error(errc::malformed, "expected one input gradient");
+  } else if (i != backwards_.end()) {
+    grad = bwd->grad_inputs.front();
+    const auto& inputs = i->second.job->forward->inputs;
+    auto n = static_cast<int64_t>(rec.rows.size());
+    if (grad.dim() != 2 || grad.size(0) != n || grad.size(1) != inputs.size(1)
+        || grad.scalar_type() != torch::kFloat32)
+      problem = make_error(errc::shape_mismatch,
+                           fmt::format("input gradient must be [{}, {}] float32", n, inputs.size(1)));
+  }
+  record_end(rec, !problem);
+  if (i == backwards_.end())
+    return;
+  if (problem) {
+    log_->warn("backward of {} at {} failed: {}", rec.expert_id, rec.server, describe(problem));
+    return backward_failed(rec);
+  }
+  auto& st = i->second;
+  st.job->grad_inputs.index_add_(0, torch::tensor(rec.rows, torch::kInt64), grad);
+  st.job->timing.decode_ms += ms_since(started);
+  for (auto row : rec.rows) {
+    --st.pending[static_cast<size_t>(row)];
+    ++st.answered[static_cast<size_t>(row)];
+  }
+  --st.calls_pending;
+  backward_progress(rec.job);
+}
+
+void router_state::backward_failed(const call_record& rec) {
+  auto i = backwards_.find(rec.job);
+  if (i == backwards_.end())
+    return;
+  auto& st = i->second;
+  for (auto row : rec.rows)
+    --st.pending[static_cast<size_t>(row)];
+  --st.calls_pending;
+  backward_progress(rec.job);
+}
+
+void router_state::backward_progress(uint64_t id) {
+  auto i = backwards_.find(id);
+  if (i == backwards_.end())
+    return;
+  auto& st = i->second;
+  if (st.calls_pending == 0)
+    return finish_backward(id);
+  auto k_min = setup_.options.backward_k_min;
+  for (size_t b = 0; b < st.answered.size(); ++b)
+    if (st.answered[b] < k_min && st.answered[b] + st.pending[b] >= k_min)
+      return;  // this sample may still reach backward_k_min
+  if (!st.settling) {
+    st.settling = true;
+    self_->delayed_send(self_, setup_.options.timeout_after_k_min, moe_settle_atom::value, id);
+  }
+}
+
+void router_state::finish_backward(uint64_t id) {
+  auto node = backwards_.extract(id);
+  auto& st = node.mapped();
+  auto& job = *st.job;
+  size_t below = 0;
+  for (auto n : st.answered)
+    if (n < setup_.options.backward_k_min)
+      ++below;
+  job.samples_below_k_min = below;
+  job.timing.total_ms = ms_since(st.started);
+  job.timing.wait_ms = job.timing.total_ms;
+  if (below > 0)
+    log_->debug("backward: {} of {} samples got fewer than backward_k_min={} gradients",
+                below, st.answered.size(), setup_.options.backward_k_min);
+  st.promise.deliver(caf::ok_atom::value);
+}
+
+}  // namespace dmoe::moe

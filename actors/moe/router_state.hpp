@@ -1,0 +1,137 @@
+// The router's private state (see router.hpp for its protocol). Split over router.cpp (lookups,
+// calls, servers, stats), router_forward.cpp and router_backward.cpp (the two job kinds).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/dht/peers.hpp"
+#include "actors/moe/beam_search.hpp"
+#include "actors/moe/dht_cache.hpp"
+#include "actors/moe/router.hpp"
+#include "actors/moe/server_book.hpp"
+#include "runtime/logging.hpp"
+
+namespace dmoe::moe {
+
+using steady = std::chrono::steady_clock;
+
+/// One sample of a forward job: its ranked live experts (best first) and its slots.
+struct sample_route {
+  std::vector<scored_expert> ranked;
+  std::vector<int64_t> slot_expert;  // per slot: index into ranked, -1 when none
+  std::vector<bool> slot_answered;
+  size_t next_spare = 0;             // index into ranked of the next unused expert
+  size_t answered = 0;
+  size_t pending = 0;                // slots with a call in flight
+};
+
+struct forward_state {
+  forward_job_ptr job;
+  caf::response_promise promise;
+  steady::time_point started;
+  steady::time_point first_call;
+  steady::time_point deadline;
+  std::vector<beam_search> beams;
+  std::vector<sample_route> samples;
+  std::unordered_map<std::string, std::vector<dht::item>> lookups;  // this job's DHT answers
+  size_t lookups_pending = 0;
+  std::function<void()> after_lookups;
+  size_t calls_pending = 0;
+  bool settling = false;
+};
+
+struct backward_state {
+  backward_job_ptr job;
+  caf::response_promise promise;
+  steady::time_point started;
+  std::vector<size_t> answered;  // per sample
+  std::vector<size_t> pending;   // per sample: calls in flight covering it
+  size_t calls_pending = 0;
+  bool settling = false;
+};
+
+/// One expert call in flight.
+struct call_record {
+  uint64_t job = 0;
+  bool backward = false;
+  std::string expert_id;
+  std::string server;
+  std::vector<int64_t> rows;
+  std::vector<int64_t> slots;
+  steady::time_point sent;
+};
+
+struct expert_counters {
+  int64_t calls = 0;
+  int64_t failures = 0;
+  double latency_ms = 0;
+};
+
+class router_state {
+public:
+  void init(caf::event_based_actor* self, router_setup setup);
+  caf::behavior make_behavior();
+
+private:
+  // router.cpp
+  double now() const;
+  caf::settings stats() const;
+  void fetch(forward_state& job, uint64_t id, const std::vector<std::string>& keys,
+             std::function<void()> next);
+  void lookup_done(const std::string& key, std::vector<dht::item>* items);
+  /// Sends one expert call; `reply` or `failed` runs later (never synchronously).
+  void call(uint64_t call_id, payload request, caf::timespan timeout);
+  void reply_arrived(uint64_t call_id, payload& reply);
+  void call_failed(uint64_t call_id, const caf::error& reason);
+  void server_down(const caf::actor_addr& source);
+  void record_end(const call_record& rec, bool ok);
+  caf::timespan remaining(steady::time_point deadline) const;
+
+  // router_forward.cpp
+  void start_forward(forward_job_ptr job, caf::response_promise promise);
+  void route_level(uint64_t id);
+  void choose_replicas(uint64_t id);
+  void send_forward(uint64_t id, const std::string& expert_id, std::vector<int64_t> rows,
+                    std::vector<int64_t> slots);
+  /// Gives each (row, slot) its sample's next live spare expert and sends the calls.
+  void reroute(uint64_t id, const std::vector<int64_t>& rows, const std::vector<int64_t>& slots);
+  void forward_reply(const call_record& rec, payload& reply);
+  void forward_failed(const call_record& rec);
+  void forward_progress(uint64_t id);
+  void finish_forward(uint64_t id);
+  std::string replica_for(forward_state& job, const std::string& expert_id);
+
+  // router_backward.cpp
+  void start_backward(backward_job_ptr job, caf::response_promise promise);
+  void backward_reply(const call_record& rec, payload& reply);
+  void backward_failed(const call_record& rec);
+  void backward_progress(uint64_t id);
+  void finish_backward(uint64_t id);
+
+  caf::event_based_actor* self_ = nullptr;
+  router_setup setup_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::unique_ptr<dht::peer_resolver> resolver_;
+  std::unique_ptr<dht_cache> cache_;
+  server_book servers_;
+  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, forward_state> forwards_;
+  std::unordered_map<uint64_t, backward_state> backwards_;
+  std::unordered_map<uint64_t, call_record> calls_;
+  std::unordered_map<std::string, std::vector<uint64_t>> lookups_in_flight_;  // key -> jobs
+  std::map<std::pair<std::string, std::string>, expert_counters> counters_;  // (id, server)
+};
+
+using router_actor = caf::stateful_actor<router_state>;
+
+}  // namespace dmoe::moe

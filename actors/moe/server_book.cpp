@@ -1,0 +1,76 @@
+#include "actors/moe/server_book.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace dmoe::moe {
+
+void server_book::saw_declaration(const std::string& endpoint, double expiration) {
+  auto& s = servers_[endpoint];
+  s.newest_expiration = std::max(s.newest_expiration, expiration);
+  if (s.dead && expiration > s.expiration_at_death)
+    s.dead = false;  // it declared again after it died
+}
+
+void server_book::mark_dead(const std::string& endpoint) {
+  auto& s = servers_[endpoint];
+  s.dead = true;
+  s.expiration_at_death = s.newest_expiration;
+}
+
+bool server_book::is_dead(const std::string& endpoint) const {
+  auto i = servers_.find(endpoint);
+  return i != servers_.end() && i->second.dead;
+}
+
+std::vector<std::string> server_book::dead_servers() const {
+  std::vector<std::string> out;
+  for (const auto& [endpoint, s] : servers_)
+    if (s.dead)
+      out.push_back(endpoint);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void server_book::call_started(const std::string& endpoint) {
+  ++servers_[endpoint].in_flight;
+}
+
+void server_book::call_finished(const std::string& endpoint, double latency_ms) {
+  auto& s = servers_[endpoint];
+  if (s.in_flight > 0)
+    --s.in_flight;
+  if (latency_ms < 0)
+    return;
+  s.latency_ms = s.measured ? (1 - latency_ewma_alpha) * s.latency_ms
+                                + latency_ewma_alpha * latency_ms
+                            : latency_ms;
+  s.measured = true;
+}
+
+std::string server_book::pick(const std::vector<dht::item>& replicas) const {
+  std::string best;
+  double best_cost = std::numeric_limits<double>::infinity();
+  for (const auto& r : replicas) {
+    if (r.value.empty() || is_dead(r.value))
+      continue;
+    auto cost = (latency_ms(r.value) + 1e-3) * static_cast<double>(1 + in_flight(r.value));
+    if (cost < best_cost || (cost == best_cost && r.value < best)) {
+      best = r.value;
+      best_cost = cost;
+    }
+  }
+  return best;
+}
+
+double server_book::latency_ms(const std::string& endpoint) const {
+  auto i = servers_.find(endpoint);
+  return i == servers_.end() ? 0.0 : i->second.latency_ms;
+}
+
+size_t server_book::in_flight(const std::string& endpoint) const {
+  auto i = servers_.find(endpoint);
+  return i == servers_.end() ? 0 : i->second.in_flight;
+}
+
+}  // namespace dmoe::moe

@@ -1,0 +1,50 @@
+// What the router knows about expert servers (pure logic; time passed in): recent latency
+// (EWMA), calls in flight, and which servers are dead. A server is dead from the moment its
+// actor goes down until it declares again, i.e. until a declaration carries a later expiration
+// than any the router had seen from it when it died.
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "messages/dht_codec.hpp"
+
+namespace dmoe::moe {
+
+/// Weight of the newest sample in the latency average.
+constexpr double latency_ewma_alpha = 0.2;
+
+class server_book {
+public:
+  /// Records a declaration (an item whose value is the server's endpoint) seen in the DHT.
+  void saw_declaration(const std::string& endpoint, double expiration);
+
+  void mark_dead(const std::string& endpoint);
+  bool is_dead(const std::string& endpoint) const;
+  std::vector<std::string> dead_servers() const;
+
+  void call_started(const std::string& endpoint);
+  /// A call ended; `latency_ms` < 0 for a failed call (no latency sample).
+  void call_finished(const std::string& endpoint, double latency_ms);
+
+  /// The live replica to call among a declaration lookup's items (values are endpoints): the
+  /// one with the lowest expected wait, latency x (1 + calls in flight); "" when none is live.
+  std::string pick(const std::vector<dht::item>& replicas) const;
+
+  double latency_ms(const std::string& endpoint) const;
+  size_t in_flight(const std::string& endpoint) const;
+
+private:
+  struct server {
+    double latency_ms = 0;  // 0 until measured: unmeasured servers are tried first
+    bool measured = false;
+    size_t in_flight = 0;
+    double newest_expiration = 0;
+    bool dead = false;
+    double expiration_at_death = 0;
+  };
+  std::unordered_map<std::string, server> servers_;
+};
+
+}  // namespace dmoe::moe

@@ -1,0 +1,46 @@
+// One hosted expert as an actor: its batching task pools (one queue per kind of call) and the
+// hand-off of merged batches to the compute threads.
+//
+// Its whole protocol (local only; the server actor checks calls before delegating them here):
+//   (expert_rpc_atom, forward_call)                  -> payload: ExpertResponse (forward)
+//   (expert_rpc_atom, backward_call)                 -> payload: ExpertResponse (backward)
+//     queued; a batch starts when it holds max_batch_size samples (no further call fits) or
+//     its oldest call has waited max_batch_wait, and only while no batch of this expert is
+//     computing (calls arriving meanwhile form the next batch). Between the two queues the one
+//     whose oldest call waits longest goes first. Compute failures become error replies to
+//     every caller of that batch.
+//   To itself: (batch_tick) when a wait runs out; from the compute thread
+//     (batch_reply, uint64 ticket, payload) once per caller, then (batch_done).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "actors/server/expert_counters.hpp"
+#include "runtime/expert_codec.hpp"
+#include "runtime/experts/compute_pool.hpp"
+#include "runtime/experts/expert_backend.hpp"
+
+// Calls travel between the server and expert actors of one process only, already decoded.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dmoe::forward_call)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dmoe::backward_call)
+
+namespace dmoe {
+
+struct expert_actor_setup {
+  std::string log_name;
+  std::shared_ptr<expert_backend> backend;
+  std::shared_ptr<compute_pool> pool;
+  std::shared_ptr<expert_counters> counters;
+  size_t max_batch_size = 1024;
+  caf::timespan max_batch_wait = std::chrono::milliseconds(2);
+};
+
+caf::actor spawn_expert_actor(caf::event_based_actor* parent, expert_actor_setup setup);
+
+}  // namespace dmoe

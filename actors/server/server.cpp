@@ -1,0 +1,313 @@
+#include "actors/server/server.hpp"
+
+#include <map>
+#include <unordered_map>
+#include <variant>
+
+#include <caf/config_value.hpp>
+#include <caf/send.hpp>
+#include <caf/settings.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/dht/node.hpp"
+#include "actors/server/expert_actor.hpp"
+#include "actors/server/server_experts.hpp"
+#include "messages/type_ids.hpp"
+#include "runtime/experts/request_check.hpp"
+#include "runtime/logging.hpp"
+
+namespace dmoe {
+
+namespace {
+
+using declare_tick_atom = caf::atom_constant<caf::atom("decl_tick")>;
+using checkpoint_tick_atom = caf::atom_constant<caf::atom("ckpt_tick")>;
+using checkpoint_done_atom = caf::atom_constant<caf::atom("ckpt_done")>;
+
+// A DHT store is one iterative lookup plus stores; slower than this means the DHT is in trouble
+// and the next declaration round will try again anyway.
+constexpr auto declare_store_timeout = std::chrono::seconds(10);
+
+struct hosted_actor {
+  hosted_expert expert;
+  caf::actor actor;
+};
+
+struct round_counters {
+  uint64_t rounds = 0;
+  uint64_t ok = 0;
+  uint64_t failed = 0;
+};
+
+struct server_state {
+  server_setup setup;
+  std::shared_ptr<spdlog::logger> log;
+  std::shared_ptr<compute_pool> pool;
+  std::map<std::string, hosted_actor> experts;
+  std::vector<declaration_entry> declarations;
+  bool stopping = false;
+  uint64_t rejected = 0;
+  round_counters declare;
+  uint64_t declare_round_failures = 0;  // of the round in progress
+  round_counters checkpoints;
+  uint64_t next_checkpoint_round = 1;
+  std::unordered_map<uint64_t, caf::typed_response_promise<uint32_t>> checkpoint_waiters;
+  static inline const char* name = "dmoe.server";
+};
+
+using server_actor = caf::stateful_actor<server_state>;
+
+payload error_reply(errc code, std::string message) {
+  return encode(expert_reply{make_error(code, std::move(message))});
+}
+
+caf::result<payload> serve(server_actor* self, payload& request) {
+  auto& st = self->state;
+  auto call = decode_expert_call(std::move(request), st.setup.limits);
+  if (!call) {
+    ++st.rejected;
+    return encode(expert_reply{call.error()});
+  }
+  auto id = std::visit([](const auto& c) { return c.expert_id; }, *call);
+  auto i = st.experts.find(id);
+  if (i == st.experts.end()) {
+    ++st.rejected;
+    return error_reply(errc::unknown_expert, "this server hosts no expert '" + id + "'");
+  }
+  auto& hosted = i->second;
+  auto& counters = *hosted.expert.counters;
+  const auto& info = hosted.expert.backend->info();
+  ++counters.requests;
+  auto max_batch = st.setup.options.max_batch_size;
+  caf::error invalid;
+  if (auto* fwd = std::get_if<forward_call>(&*call))
+    invalid = check_forward(info, fwd->inputs, max_batch);
+  else if (auto* bwd = std::get_if<backward_call>(&*call))
+    invalid = check_backward(info, bwd->inputs, bwd->grad_outputs, max_batch);
+  else
+    return encode(expert_reply{info});
+  if (invalid) {
+    ++counters.errors;
+    return encode(expert_reply{invalid});
+  }
+  auto promise = self->make_response_promise();
+  if (auto* fwd = std::get_if<forward_call>(&*call))
+    promise.delegate(hosted.actor, expert_rpc_atom::value, std::move(*fwd));
+  else
+    promise.delegate(hosted.actor, expert_rpc_atom::value, std::move(std::get<backward_call>(*call)));
+  return promise;
+}
+
+struct checkpoint_progress {
+  std::atomic<size_t> remaining;
+  std::atomic<uint32_t> saved{0};
+  std::atomic<uint32_t> failed{0};
+  explicit checkpoint_progress(size_t n) : remaining(n) {
+  }
+};
+
+// Posts one save job per expert (so compute batches interleave with them); the last job to end
+// reports the round.
+void start_checkpoint(server_actor* self, std::optional<caf::typed_response_promise<uint32_t>> waiter) {
+  auto& st = self->state;
+  const auto& dir = st.setup.options.checkpoint_dir;
+  if (dir.empty() || st.experts.empty()) {
+    if (waiter)
+      waiter->deliver(uint32_t{0});
+    return;
+  }
+  auto round = st.next_checkpoint_round++;
+  if (waiter)
+    st.checkpoint_waiters.emplace(round, std::move(*waiter));
+  auto progress = std::make_shared<checkpoint_progress>(st.experts.size());
+  for (auto& kv : st.experts) {
+    st.pool->post([backend = kv.second.expert.backend, path = checkpoint_path(dir, kv.first),
+                   progress, round, log = st.log, owner = caf::actor{self}] {
+      if (auto err = backend->save(path)) {
+        log->error("{}", describe(err));
+        ++progress->failed;
+      } else {
+        ++progress->saved;
+      }
+      if (--progress->remaining == 0)
+        caf::anon_send(owner, checkpoint_done_atom::value, round, progress->saved.load(),
+                       progress->failed.load());
+    });
+  }
+}
+
+void declare_all(server_actor* self) {
+  auto& st = self->state;
+  if (st.declare_round_failures > 0)
+    st.log->warn("{} of {} declarations of the last round failed", st.declare_round_failures,
+                 st.declarations.size());
+  st.declare_round_failures = 0;
+  ++st.declare.rounds;
+  auto ttl = std::chrono::duration<double>(st.setup.options.declare_ttl).count();
+  auto expiration = dht::wall_clock() + ttl;
+  for (const auto& entry : st.declarations) {
+    self->request(st.setup.dht, declare_store_timeout, dht::dht_store_atom::value, entry.key,
+                  entry.subkey, entry.value, expiration)
+      .then([=](uint32_t, uint32_t, uint32_t) { ++self->state.declare.ok; },
+            [=](caf::error& err) {
+              auto& st = self->state;
+              ++st.declare.failed;
+              if (st.declare_round_failures++ == 0)
+                st.log->warn("declaring {} under '{}' failed: {}", entry.subkey, entry.key,
+                             describe(err));
+            });
+  }
+}
+
+caf::settings stats_of(server_actor* self) {
+  auto& st = self->state;
+  caf::settings out;
+  out["endpoint"] = st.setup.endpoint;
+  out["rejected"] = static_cast<int64_t>(st.rejected);
+  auto rounds = [](const round_counters& c, const char* ok_name) {
+    caf::config_value::dictionary d;
+    d["rounds"] = static_cast<int64_t>(c.rounds);
+    d[ok_name] = static_cast<int64_t>(c.ok);
+    d["failed"] = static_cast<int64_t>(c.failed);
+    return d;
+  };
+  out["declare"] = rounds(st.declare, "stored");
+  out["checkpoints"] = rounds(st.checkpoints, "saved");
+  caf::config_value::list experts;
+  for (auto& kv : st.experts) {
+    const auto& c = *kv.second.expert.counters;
+    auto batches = c.batches.load();
+    caf::config_value::dictionary d;
+    d["id"] = kv.first;
+    d["type"] = kv.second.expert.backend->info().expert_type;
+    d["requests"] = static_cast<int64_t>(c.requests.load());
+    d["samples"] = static_cast<int64_t>(c.samples.load());
+    d["batches"] = static_cast<int64_t>(batches);
+    d["mean_batch"] = batches ? static_cast<double>(c.samples.load()) / batches : 0.0;
+    d["mean_callers"] = batches ? static_cast<double>(c.batched_calls.load()) / batches : 0.0;
+    d["max_merged_callers"] = static_cast<int64_t>(c.max_merged_callers.load());
+    d["queue"] = static_cast<int64_t>(c.queued.load());
+    d["errors"] = static_cast<int64_t>(c.errors.load());
+    d["updates"] = static_cast<int64_t>(kv.second.expert.backend->updates());
+    experts.emplace_back(std::move(d));
+  }
+  out["experts"] = std::move(experts);
+  return out;
+}
+
+caf::behavior server_behavior(server_actor* self, server_setup setup,
+                              std::vector<hosted_expert> experts) {
+  auto& st = self->state;
+  st.log = log::get(setup.name);
+  st.pool = std::make_shared<compute_pool>(setup.options.compute_threads,
+                                           setup.options.torch_threads, setup.name);
+  std::vector<std::string> ids;
+  std::vector<caf::actor> actors;
+  for (auto& expert : experts) {
+    auto id = expert.backend->info().expert_id;
+    expert_actor_setup expert_setup{setup.name,
+                                    expert.backend,
+                                    st.pool,
+                                    expert.counters,
+                                    setup.options.max_batch_size,
+                                    setup.options.max_batch_wait};
+    auto actor = spawn_expert_actor(self, std::move(expert_setup));
+    actors.push_back(actor);
+    ids.push_back(id);
+    st.experts.emplace(id, hosted_actor{std::move(expert), actor});
+  }
+  // Links carry only abnormal exits; a server that ends normally must still end its experts.
+  self->attach_functor([actors](const caf::error&) {
+    for (auto& a : actors)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  });
+  if (setup.dht && !setup.endpoint.empty()) {
+    st.declarations = server_declarations(ids, setup.endpoint);
+    self->send(self, declare_tick_atom::value);
+  } else if (setup.dht) {
+    st.log->warn("no endpoint given: experts are not declared in the DHT");
+  }
+  if (!setup.options.checkpoint_dir.empty())
+    self->delayed_send(self, setup.options.checkpoint_period, checkpoint_tick_atom::value);
+  st.log->info("serving {} {} experts (hidden {}) from {}", ids.size(), setup.options.expert_type,
+               setup.options.hidden, setup.endpoint.empty() ? "(no endpoint)" : setup.endpoint);
+  st.setup = std::move(setup);
+  return {
+    [=](expert_rpc_atom, payload& request) -> caf::result<payload> {
+      try {
+        return serve(self, request);
+      } catch (const std::exception& e) {
+        return error_reply(errc::internal, e.what());
+      }
+    },
+    [=](stats_atom) { return stats_of(self); },
+    [=](server_checkpoint_atom) -> caf::result<uint32_t> {
+      auto promise = self->make_response_promise<uint32_t>();
+      start_checkpoint(self, promise);
+      return promise;
+    },
+    [=](server_stop_atom) -> caf::result<uint32_t> {
+      auto& st = self->state;
+      if (!st.stopping)
+        st.log->info("stopping: no more declarations, writing checkpoints");
+      st.stopping = true;
+      auto promise = self->make_response_promise<uint32_t>();
+      start_checkpoint(self, promise);
+      return promise;
+    },
+    [=](declare_tick_atom) {
+      if (self->state.stopping)
+        return;
+      declare_all(self);
+      self->delayed_send(self, self->state.setup.options.declare_period, declare_tick_atom::value);
+    },
+    [=](checkpoint_tick_atom) {
+      if (self->state.stopping)
+        return;
+      start_checkpoint(self, std::nullopt);
+      self->delayed_send(self, self->state.setup.options.checkpoint_period,
+                         checkpoint_tick_atom::value);
+    },
+    [=](checkpoint_done_atom, uint64_t round, uint32_t saved, uint32_t failed) {
+      auto& st = self->state;
+      ++st.checkpoints.rounds;
+      st.checkpoints.ok += saved;
+      st.checkpoints.failed += failed;
+      st.log->info("checkpoint round {}: {} saved, {} failed", round, saved, failed);
+      auto i = st.checkpoint_waiters.find(round);
+      if (i != st.checkpoint_waiters.end()) {
+        i->second.deliver(saved);
+        st.checkpoint_waiters.erase(i);
+      }
+    },
+  };
+}
+
+}  // namespace
+
+caf::expected<caf::actor> try_spawn_server(caf::actor_system& system, server_setup setup) {
+  auto seed = server_seed(setup.options, setup.name);
+  auto experts = build_hosted_experts(setup.options, seed);
+  if (!experts)
+    return experts.error();
+  size_t restored = 0;
+  for (auto& e : *experts)
+    restored += e.restored ? 1 : 0;
+  if (restored > 0)
+    log::get(setup.name)->info("restored {} of {} experts from {}", restored, experts->size(),
+                               setup.options.checkpoint_dir);
+  return system.spawn(server_behavior, std::move(setup), std::move(*experts));
+}
+
+caf::actor spawn_server(caf::actor_system& system, server_setup setup) {
+  auto name = setup.name;
+  auto server = try_spawn_server(system, std::move(setup));
+  if (!server) {
+    log::get(name)->error("cannot start the expert server: {}", describe(server.error()));
+    return {};
+  }
+  return *server;
+}
+
+}  // namespace dmoe

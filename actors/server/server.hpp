@@ -1,0 +1,70 @@
+// The expert server actor: hosts many experts, one actor each, and serves their calls.
+//
+// Its whole protocol:
+//   From trainers (any node), Cap'n Proto (schema/expert.capnp):
+//     (expert_rpc_atom, payload: ExpertRequest)      -> payload: ExpertResponse
+//       forward / backward / info. The server decodes the request (wire_limits, NaN policy),
+//       checks it against the named expert's schema (unknown expert, dtype, shape, hidden size,
+//       batch over max_batch_size) and delegates it to that expert's actor (expert_actor.hpp),
+//       which merges it with other callers' calls into one batch and replies itself. Every
+//       failure is a reply holding an ErrorReply; the server keeps serving.
+//   From the node (local):
+//     (stats_atom)                                   -> caf::settings
+//       "endpoint", "rejected" (calls no expert took: undecodable or unknown expert),
+//       "declare": {"rounds", "stored", "failed"}, "checkpoints": {"rounds", "saved", "failed"},
+//       "experts": list of dictionaries {"id", "type", "requests", "samples", "batches",
+//       "mean_batch" (samples per batch), "mean_callers", "max_merged_callers", "queue"
+//       (calls waiting), "errors", "updates" (optimizer steps)}.
+//     (server_checkpoint_atom)                       -> uint32 saved
+//       writes every expert's checkpoint now (0 without checkpoint_dir).
+//     (server_stop_atom)                             -> uint32 saved
+//       stops declaring and periodic checkpoints, writes every checkpoint, then replies; the
+//       node sends the exit afterwards. Calls are still served until then.
+//   Timers and compute results to itself: (decl_tick), (ckpt_tick), (ckpt_done, round, saved,
+//     failed).
+//   To the DHT node (setup.dht): every declare_period, (dht_store_atom, key, subkey, value,
+//     expiration) for each entry of declaration_entries(id, endpoint) of every hosted id (the
+//     shared prefix entries once), expiring declare_ttl from now; failures are logged.
+//
+// Experts are built when the server is spawned: ids from options.expert_pattern (a seeded
+// sample of num_experts of them when > 0), weights from expert_seed(seed, id) with seed =
+// options.seed, or stable_hash(setup.name) when 0; then each expert's checkpoint
+// <checkpoint_dir>/<id>.pt is loaded when present, so a restarted server resumes exactly.
+#pragma once
+
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
+#include <caf/expected.hpp>
+
+#include "messages/limits.hpp"
+#include "runtime/options.hpp"
+
+namespace dmoe {
+
+using server_checkpoint_atom = caf::atom_constant<caf::atom("srv_ckpt")>;
+using server_stop_atom = caf::atom_constant<caf::atom("srv_stop")>;
+
+struct server_setup {
+  std::string name = "server";  // logger name
+  server_options options;       // runtime/options.hpp
+  wire_limits limits;
+  caf::actor dht;               // DHT node actor; null = no declarations
+  std::string endpoint;         // "host:port" declared as this server's address
+};
+
+/// Builds the experts (blocking: initialization and checkpoint loading happen on the calling
+/// thread, so call it from main or a test, not from inside an actor) and spawns the server.
+/// Errors: a bad pattern or sample size, an unknown expert type or optimizer, an unusable
+/// checkpoint directory or a checkpoint that does not fit.
+caf::expected<caf::actor> try_spawn_server(caf::actor_system& system, server_setup setup);
+
+/// try_spawn_server that logs the error and returns a null handle instead.
+caf::actor spawn_server(caf::actor_system& system, server_setup setup);
+
+/// The checkpoint file of expert `id` under `dir`.
+std::string checkpoint_path(const std::string& dir, const std::string& id);
+
+}  // namespace dmoe

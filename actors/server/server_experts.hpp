@@ -1,0 +1,41 @@
+// Building a server's experts from its options: which ids, their seeds, their backends, and
+// their checkpoints. Blocking (LibTorch init and file reads); runs before the server starts.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "actors/server/expert_counters.hpp"
+#include "runtime/experts/expert_backend.hpp"
+#include "messages/expert_id.hpp"
+#include "runtime/options.hpp"
+
+namespace dmoe {
+
+struct hosted_expert {
+  std::shared_ptr<expert_backend> backend;
+  std::shared_ptr<expert_counters> counters = std::make_shared<expert_counters>();
+  bool restored = false;  // loaded from a checkpoint
+};
+
+/// The server seed: options.seed, or a hash of `name` when it is 0.
+uint64_t server_seed(const server_options& options, const std::string& name);
+
+/// The ids a server with these options hosts (the pattern, or a sample of it by `seed`).
+caf::expected<std::vector<std::string>> hosted_expert_ids(const server_options& options,
+                                                          uint64_t seed);
+
+/// Builds every hosted expert and loads its checkpoint when options.checkpoint_dir holds one
+/// (creating the directory when missing).
+caf::expected<std::vector<hosted_expert>> build_hosted_experts(const server_options& options,
+                                                               uint64_t seed);
+
+/// The (key, sub-key, value) items that declare `ids` at `endpoint`; an item shared by several
+/// ids (a grid prefix) appears once.
+std::vector<declaration_entry> server_declarations(const std::vector<std::string>& ids,
+                                                   const std::string& endpoint);
+
+}  // namespace dmoe

@@ -1,0 +1,34 @@
+// The trainers' model: a Fashion-MNIST classifier of ordinary layers around DMoE layers.
+//   image [B, 784] -> Linear(784, h) -> ReLU -> { h = h + DMoE(h) } x moe_layers -> Linear(h, 10)
+// The residual keeps a step useful when some experts fail (their share is renormalised away, and
+// with allow_zero_outputs a layer whose experts all fail passes h through unchanged).
+#pragma once
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include "actors/moe/remote_moe.hpp"
+#include "runtime/options.hpp"
+
+namespace dmoe {
+
+class DMoEClassifierImpl : public torch::nn::Module {
+public:
+  DMoEClassifierImpl(caf::actor_system& system, caf::actor router, const trainer_options& options,
+                     const moe_options& moe, int64_t inputs, int64_t classes);
+
+  /// Class logits [B, classes] for flattened images [B, inputs].
+  torch::Tensor forward(torch::Tensor images);
+
+private:
+  torch::nn::Linear input_{nullptr};
+  std::vector<RemoteMixtureOfExperts> moe_;
+  torch::nn::Linear output_{nullptr};
+};
+
+TORCH_MODULE(DMoEClassifier);
+
+}  // namespace dmoe

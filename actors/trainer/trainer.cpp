@@ -1,0 +1,90 @@
+#include "actors/trainer/trainer.hpp"
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "messages/type_ids.hpp"
+
+namespace dmoe {
+
+namespace {
+
+using trainer_done_atom = caf::atom_constant<caf::atom("tr_done")>;
+
+struct trainer_state {
+  std::shared_ptr<training_loop> loop;
+  std::shared_ptr<std::atomic<bool>> stop = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread;
+  std::vector<caf::response_promise> waiters;
+  bool finished = false;
+  std::function<void(const trainer_metrics&)> on_done;
+
+  ~trainer_state() {
+    *stop = true;
+    if (thread.joinable())
+      thread.join();  // the loop checks `stop` between steps
+  }
+};
+
+using trainer_actor = caf::stateful_actor<trainer_state>;
+
+caf::behavior trainer(trainer_actor* self, trainer_setup setup,
+                      std::function<void(const trainer_metrics&)> on_done) {
+  auto& st = self->state;
+  st.on_done = std::move(on_done);
+  st.loop = std::make_shared<training_loop>(self->system(), std::move(setup));
+  st.thread = std::thread([loop = st.loop, stop = st.stop, me = caf::actor_cast<caf::actor>(self)] {
+    loop->run(*stop);
+    caf::anon_send(me, trainer_done_atom::value);
+  });
+  return {
+    [=](stats_atom) { return to_settings(self->state.loop->metrics()); },
+    [=](trainer_wait_atom) -> caf::result<caf::settings> {
+      if (self->state.finished)
+        return to_settings(self->state.loop->metrics());
+      self->state.waiters.push_back(self->make_response_promise());
+      return self->state.waiters.back();
+    },
+    [=](trainer_done_atom) {
+      auto& st = self->state;
+      st.finished = true;
+      auto metrics = st.loop->metrics();
+      for (auto& promise : st.waiters)
+        promise.deliver(to_settings(metrics));
+      st.waiters.clear();
+      if (st.on_done)
+        st.on_done(metrics);
+    },
+  };
+}
+
+}  // namespace
+
+caf::settings to_settings(const trainer_metrics& m) {
+  caf::settings out;
+  caf::put(out, "state", m.state);
+  if (!m.error.empty())
+    caf::put(out, "error", m.error);
+  caf::put(out, "step", static_cast<int64_t>(m.step));
+  caf::put(out, "epoch", static_cast<int64_t>(m.epoch));
+  caf::put(out, "samples", static_cast<int64_t>(m.samples));
+  caf::put(out, "total_steps", static_cast<int64_t>(m.total_steps));
+  caf::put(out, "loss", m.loss);
+  caf::put(out, "accuracy", m.train_accuracy);
+  caf::put(out, "test_accuracy", m.test_accuracy);
+  caf::put(out, "samples_per_s", m.samples_per_s);
+  caf::put(out, "elapsed_s", m.elapsed_s);
+  caf::put(out, "failed_calls", static_cast<int64_t>(m.failed_steps));
+  return out;
+}
+
+caf::actor spawn_trainer(caf::actor_system& system, trainer_setup setup,
+                         std::function<void(const trainer_metrics&)> on_done) {
+  return system.spawn(trainer, std::move(setup), std::move(on_done));
+}
+
+}  // namespace dmoe

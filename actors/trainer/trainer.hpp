@@ -1,0 +1,32 @@
+// The trainer actor: owns a training_loop running on its own thread and reports on it.
+//
+// Its whole protocol:
+//   (stats_atom)          -> caf::settings
+//       state, error, step, epoch, samples, total_steps, loss, accuracy (train, moving average),
+//       test_accuracy (-1 before the first evaluation), samples_per_s, elapsed_s, failed_calls
+//       (steps skipped because a DMoE call failed).
+//   (trainer_wait_atom)   -> caf::settings
+//       the same, answered once training has ended (done or failed).
+// Exiting (e.g. on node shutdown) stops the loop and waits for its current step to end.
+#pragma once
+
+#include <functional>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
+#include <caf/settings.hpp>
+
+#include "actors/trainer/training_loop.hpp"
+
+namespace dmoe {
+
+using trainer_wait_atom = caf::atom_constant<caf::atom("tr_wait")>;
+
+caf::settings to_settings(const trainer_metrics& m);
+
+/// Starts training at once. `on_done` (optional) runs on the actor when training has ended.
+caf::actor spawn_trainer(caf::actor_system& system, trainer_setup setup,
+                         std::function<void(const trainer_metrics&)> on_done = {});
+
+}  // namespace dmoe

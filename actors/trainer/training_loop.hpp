@@ -1,0 +1,56 @@
+// The training loop a trainer runs on its own thread (LibTorch compute and blocking calls to the
+// router never run on CAF's scheduler). It trains a DMoEClassifier on Fashion-MNIST with Adam on
+// the local parameters (the experts update themselves on their servers), evaluates on the test
+// set every `eval_every` steps and at the end, and publishes metrics for the trainer actor.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include "runtime/options.hpp"
+
+namespace dmoe {
+
+struct trainer_metrics {
+  std::string state = "starting";  // starting | training | evaluating | done | failed
+  std::string error;               // why it failed
+  size_t step = 0;
+  size_t epoch = 0;
+  size_t samples = 0;
+  size_t total_steps = 0;          // 0: unknown (time-limited)
+  double loss = 0;                 // moving average over recent steps
+  double train_accuracy = 0;       // moving average over recent steps
+  double test_accuracy = -1;       // last evaluation; -1 before the first
+  double samples_per_s = 0;        // over the whole run, evaluations excluded
+  double elapsed_s = 0;
+  size_t failed_steps = 0;         // steps skipped because a DMoE call failed
+};
+
+struct trainer_setup {
+  std::string name = "trainer";  // logger name
+  trainer_options options;
+  moe_options moe;
+  caf::actor router;             // actors/moe/router.hpp
+};
+
+class training_loop {
+public:
+  training_loop(caf::actor_system& system, trainer_setup setup);
+  ~training_loop();
+
+  /// Trains until done, the limits are hit or `stop` is set. Never throws.
+  void run(const std::atomic<bool>& stop);
+
+  trainer_metrics metrics() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace dmoe

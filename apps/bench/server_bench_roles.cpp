@@ -1,0 +1,151 @@
+// The child processes of `dmoe-bench server`: the expert server and the clients.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <torch/types.h>
+
+#include "actors/server/server.hpp"
+#include "apps/bench/server_bench.hpp"
+#include "messages/type_ids.hpp"
+#include "runtime/expert_codec.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/node_config.hpp"
+
+namespace dmoe::bench {
+
+namespace {
+
+constexpr const char* loopback = "127.0.0.1";
+constexpr auto call_timeout = std::chrono::seconds(60);
+
+std::string expert_id(size_t i) {
+  return "ffn." + std::to_string(i);
+}
+
+int64_t stat_of(const caf::config_value::dictionary& d, const char* key) {
+  auto i = d.find(key);
+  if (i == d.end())
+    return 0;
+  auto v = caf::get_if<int64_t>(&i->second);
+  return v ? *v : 0;
+}
+
+}  // namespace
+
+int run_server_role(const server_bench_args& args) {
+  log::setup("warn");
+  node_config cfg;
+  caf::actor_system sys{cfg};
+  server_setup setup;
+  setup.name = "bench-server";
+  setup.options.expert_type = "ffn";
+  setup.options.expert_pattern = "ffn.[0:" + std::to_string(args.experts) + "]";
+  setup.options.hidden = args.hidden;
+  setup.options.max_batch_size = args.max_batch;
+  setup.options.max_batch_wait = std::chrono::microseconds(static_cast<int64_t>(args.max_wait_ms * 1000));
+  setup.options.compute_threads = 1;
+  setup.options.torch_threads = args.torch_threads;
+  setup.options.seed = 1;
+  auto server = try_spawn_server(sys, setup);
+  if (!server) {
+    std::fprintf(stderr, "server: %s\n", describe(server.error()).c_str());
+    return 1;
+  }
+  auto port = sys.middleman().publish(*server, 0, loopback);
+  if (!port) {
+    std::fprintf(stderr, "server: publish failed\n");
+    return 1;
+  }
+  std::printf("PORT %u\n", static_cast<unsigned>(*port));
+  std::fflush(stdout);
+  std::string line;
+  while (std::getline(std::cin, line)) {
+  }  // the parent closes our stdin when the clients are done (or when it dies)
+  caf::settings stats;
+  caf::scoped_actor self{sys};
+  self->request(*server, call_timeout, stats_atom::value)
+    .receive([&](caf::settings& s) { stats = std::move(s); }, [](caf::error&) {});
+  int64_t batches = 0, samples = 0, max_merged = 0;
+  if (auto experts = caf::get_if<caf::config_value::list>(&stats, "experts"))
+    for (auto& e : *experts)
+      if (auto d = caf::get_if<caf::config_value::dictionary>(&e)) {
+        batches += stat_of(*d, "batches");
+        samples += stat_of(*d, "samples");
+        max_merged = std::max(max_merged, stat_of(*d, "max_merged_callers"));
+      }
+  std::printf("STATS %lld %lld %lld\n", static_cast<long long>(batches),
+              static_cast<long long>(samples), static_cast<long long>(max_merged));
+  std::fflush(stdout);
+  sys.middleman().unpublish(*server, *port);
+  caf::anon_send_exit(*server, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+int run_client_role(const server_bench_args& args) {
+  log::setup("warn");
+  node_config cfg;
+  cfg.set("scheduler.max-threads", 1);
+  caf::actor_system sys{cfg};
+  auto server = sys.middleman().remote_actor(loopback, args.port);
+  if (!server) {
+    std::fprintf(stderr, "client %zu: cannot connect to port %u\n", args.index, args.port);
+    return 1;
+  }
+  torch::manual_seed(100 + args.index);
+  auto x = torch::randn({args.batch, args.hidden});
+  auto g = torch::randn({args.batch, args.hidden}) * 1e-3;
+  caf::scoped_actor self{sys};
+  using clock = std::chrono::steady_clock;
+  size_t errors = 0;
+  auto note_error = [&](const caf::error& err) {
+    if (errors++ == 0)
+      std::fprintf(stderr, "client %zu: %s\n", args.index, describe(err).c_str());
+  };
+  // One blocking call; returns its latency in milliseconds.
+  auto timed_call = [&](expert_call call) {
+    auto start = clock::now();
+    self->request(*server, call_timeout, expert_rpc_atom::value, encode(call))
+      .receive(
+        [&](payload& reply) {
+          auto decoded = decode_expert_reply(std::move(reply));
+          if (!decoded)
+            note_error(decoded.error());
+          else if (auto* err = std::get_if<caf::error>(&*decoded))
+            note_error(*err);
+        },
+        [&](caf::error& err) { note_error(err); });
+    return std::chrono::duration<double, std::milli>(clock::now() - start).count();
+  };
+  std::vector<double> forward_ms, backward_ms;
+  size_t rounds = 0;
+  auto start = clock::now();
+  auto deadline = start + std::chrono::duration<double>(args.seconds);
+  // Clients start on different experts and walk through all of them.
+  for (size_t k = args.index * (args.experts / std::max<size_t>(args.clients, 1));
+       clock::now() < deadline; ++k) {
+    auto id = expert_id(k % args.experts);
+    forward_ms.push_back(timed_call(forward_call{id, {x}}));
+    backward_ms.push_back(timed_call(backward_call{id, {x}, {g}}));
+    ++rounds;
+  }
+  auto elapsed = std::chrono::duration<double>(clock::now() - start).count();
+  std::printf("RESULT %zu %.6f %zu\n", rounds, elapsed, errors);
+  for (auto [name, xs] : {std::pair{"FWD", &forward_ms}, std::pair{"BWD", &backward_ms}}) {
+    std::printf("%s", name);
+    for (auto v : *xs)
+      std::printf(" %.3f", v);
+    std::printf("\n");
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace dmoe::bench

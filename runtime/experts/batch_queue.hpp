@@ -1,0 +1,118 @@
+// One batching task pool's queue (pure logic, time passed in): calls wait here until enough
+// samples arrived to fill a batch of at most `max_samples`, or the oldest waited `max_wait`.
+// A batch holds only calls with equal merge keys (the same non-batch dimensions); it takes them
+// in arrival order and skips calls that do not fit, which stay queued in order.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <utility>
+#include <vector>
+
+namespace dmoe {
+
+template <class Item>
+class batch_queue {
+public:
+  using clock = std::chrono::steady_clock;
+  using time_point = clock::time_point;
+
+  struct entry {
+    Item item;
+    size_t samples = 0;
+    std::vector<int64_t> key;
+    time_point since;
+  };
+
+  batch_queue(size_t max_samples, clock::duration max_wait)
+    : max_samples_(max_samples), max_wait_(max_wait) {
+  }
+
+  /// `samples` must be in 1..max_samples (callers reject larger requests before).
+  void push(Item item, size_t samples, std::vector<int64_t> key, time_point now) {
+    samples_ += samples;
+    entries_.push_back(entry{std::move(item), samples, std::move(key), now});
+  }
+
+  bool empty() const {
+    return entries_.empty();
+  }
+
+  /// Queued calls.
+  size_t size() const {
+    return entries_.size();
+  }
+
+  /// Queued samples.
+  size_t samples() const {
+    return samples_;
+  }
+
+  /// When the oldest call's wait runs out; only meaningful when not empty.
+  time_point deadline() const {
+    return entries_.front().since + max_wait_;
+  }
+
+  /// True when the next batch should start: it is full (no further queued call fits) or its
+  /// oldest call has waited max_wait.
+  bool ready(time_point now) const {
+    if (entries_.empty())
+      return false;
+    return now >= deadline() || plan().full;
+  }
+
+  /// Removes and returns the next batch (empty when the queue is).
+  std::vector<entry> take() {
+    std::vector<entry> batch;
+    if (entries_.empty())
+      return batch;
+    auto chosen = plan().indices;
+    std::deque<entry> rest;
+    size_t next = 0;
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (next < chosen.size() && chosen[next] == i) {
+        samples_ -= entries_[i].samples;
+        batch.push_back(std::move(entries_[i]));
+        ++next;
+      } else {
+        rest.push_back(std::move(entries_[i]));
+      }
+    }
+    entries_ = std::move(rest);
+    return batch;
+  }
+
+private:
+  struct batch_plan {
+    std::vector<size_t> indices;
+    bool full = false;
+  };
+
+  batch_plan plan() const {
+    batch_plan out;
+    size_t total = 0;
+    const auto& key = entries_.front().key;
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i].key != key)
+        continue;
+      // The first call always goes in, so an oversized call cannot block the queue forever.
+      if (total + entries_[i].samples > max_samples_ && !out.indices.empty()) {
+        out.full = true;
+        break;
+      }
+      total += entries_[i].samples;
+      out.indices.push_back(i);
+    }
+    out.full = out.full || total >= max_samples_;
+    return out;
+  }
+
+  size_t max_samples_;
+  clock::duration max_wait_;
+  std::deque<entry> entries_;
+  size_t samples_ = 0;
+};
+
+}  // namespace dmoe

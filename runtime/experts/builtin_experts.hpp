@@ -1,0 +1,54 @@
+// The built-in expert types.
+//
+// ffn: LayerNorm(h) -> Linear(h, 4h) -> GELU -> Linear(4h, h); input and output [batch, h].
+//
+// transformer: one pre-LayerNorm transformer encoder block over [batch, tokens, h] (tokens is
+// free, 1 is fine): x + SelfAttention(LN(x)), then x + FFN(LN(x)) with the ffn above minus its
+// own LayerNorm. Attention has h / 64 heads when 64 divides h, else one head; no mask (every
+// token sees every token of its own sample, never another sample's).
+#pragma once
+
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include "runtime/experts/expert_module.hpp"
+
+namespace dmoe {
+
+class ffn_expert : public expert_module {
+public:
+  explicit ffn_expert(int64_t hidden);
+  std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& inputs) override;
+  std::vector<tensor_schema> input_schema() const override;
+  std::vector<tensor_schema> output_schema() const override;
+  torch::Tensor forward_one(const torch::Tensor& x);
+
+private:
+  int64_t hidden_;
+  torch::nn::LayerNorm norm_{nullptr};
+  torch::nn::Linear up_{nullptr};
+  torch::nn::Linear down_{nullptr};
+};
+
+class transformer_expert : public expert_module {
+public:
+  explicit transformer_expert(int64_t hidden);
+  std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& inputs) override;
+  std::vector<tensor_schema> input_schema() const override;
+  std::vector<tensor_schema> output_schema() const override;
+  torch::Tensor forward_one(const torch::Tensor& x);
+
+private:
+  torch::Tensor attention(const torch::Tensor& x);
+
+  int64_t hidden_;
+  int64_t heads_;
+  torch::nn::LayerNorm attention_norm_{nullptr};
+  torch::nn::Linear qkv_{nullptr};
+  torch::nn::Linear attention_out_{nullptr};
+  torch::nn::LayerNorm ffn_norm_{nullptr};
+  torch::nn::Linear up_{nullptr};
+  torch::nn::Linear down_{nullptr};
+};
+
+}  // namespace dmoe

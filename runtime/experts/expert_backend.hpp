@@ -1,0 +1,96 @@
+// One expert's backend: its module, its own optimizer, gradient clipping and checkpoints.
+//
+// Backward RECOMPUTES the forward from the inputs carried in the backward request: the server
+// is stateless between calls and holds no activations, so a trainer may call backward much
+// later (or never) at no memory cost, at the price of one extra forward per backward. Each
+// backward accumulates the parameter gradients of its (merged) batch, clips their global norm
+// (clip_grad_norm, 0 = off) and applies the expert's own optimizer step at once: asynchronous
+// SGD, where a gradient may be computed from weights that are already a few updates old.
+//
+// Every public member is thread-safe (one mutex per expert): forward, backward and checkpoints
+// of one expert never overlap, different experts run in parallel.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+#include <torch/optim/optimizer.h>
+
+#include "runtime/expert_codec.hpp"
+#include "runtime/experts/expert_module.hpp"
+#include "runtime/options.hpp"
+
+namespace dmoe {
+
+struct optimizer_settings {
+  std::string kind = "adam";  // adam | sgd (with momentum)
+  double learning_rate = 1e-3;
+  double momentum = 0.9;      // sgd only
+  double weight_decay = 0.0;  // L2 penalty added to the gradient, as torch's Adam and SGD do
+  double clip_grad_norm = 1.0;
+};
+
+optimizer_settings optimizer_settings_of(const server_options& options);
+
+/// The optimizer an expert uses over `parameters`; tests build the same one locally.
+caf::expected<std::unique_ptr<torch::optim::Optimizer>>
+make_optimizer(const optimizer_settings& settings, std::vector<torch::Tensor> parameters);
+
+class expert_backend {
+public:
+  /// A new expert `id` of registry type `type`, initialized from `seed` (see expert_seed).
+  static caf::expected<std::shared_ptr<expert_backend>>
+  create(std::string id, const std::string& type, int64_t hidden, optimizer_settings optimizer,
+         uint64_t seed);
+
+  /// Id, type and schemas; never changes.
+  const expert_info& info() const {
+    return info_;
+  }
+
+  /// Outputs without autograd. Inputs must already satisfy check_forward.
+  caf::expected<std::vector<torch::Tensor>> forward(const std::vector<torch::Tensor>& inputs);
+
+  /// Gradients w.r.t. the inputs, after one optimizer step on this batch's parameter gradients.
+  /// A non-finite gradient norm skips the step and gives an errc::non_finite error.
+  caf::expected<std::vector<torch::Tensor>> backward(const std::vector<torch::Tensor>& inputs,
+                                                     const std::vector<torch::Tensor>& grad_outputs);
+
+  /// Writes parameters, buffers, optimizer state and the update count to `path` atomically
+  /// (`path`.tmp, flushed to disk, then renamed over `path`).
+  caf::error save(const std::string& path);
+
+  /// Restores what save wrote. Nothing changes unless everything in the file fits this expert
+  /// (type, optimizer kind, every tensor's shape).
+  caf::error load(const std::string& path);
+
+  /// Optimizer steps applied so far (restored by load).
+  uint64_t updates() const {
+    return updates_.load();
+  }
+
+  /// Direct access for tests and benchmarks; not synchronized with the calls above.
+  expert_module& module() {
+    return *module_;
+  }
+  torch::optim::Optimizer& optimizer() {
+    return *optimizer_;
+  }
+
+private:
+  expert_backend(expert_info info, std::shared_ptr<expert_module> module,
+                 std::unique_ptr<torch::optim::Optimizer> optimizer, optimizer_settings settings);
+
+  expert_info info_;
+  optimizer_settings settings_;
+  std::mutex mutex_;
+  std::shared_ptr<expert_module> module_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::atomic<uint64_t> updates_{0};
+};
+
+}  // namespace dmoe

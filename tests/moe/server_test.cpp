@@ -1,0 +1,97 @@
+// moe.server: the layer against the real expert server (actors/server) in the same process: it
+// declares its experts in the in-process DHT itself, batches the router's calls, and the layer's
+// outputs and gradients equal the same experts (same type, width and seeds) computed locally.
+#include <map>
+
+#include "actors/server/server.hpp"
+#include "runtime/experts/expert_module.hpp"
+#include "messages/expert_pattern.hpp"
+#include "tests/moe/moe_fixture.hpp"
+
+using namespace dmoe;
+using namespace dmoe::test;
+
+namespace {
+
+constexpr int64_t batch = 8;
+constexpr uint64_t seed = 77;
+constexpr const char* server_endpoint = "inproc-server:real";
+
+}  // namespace
+
+#undef CAF_SUITE
+#define CAF_SUITE moe.server
+CAF_TEST_FIXTURE_SCOPE(server_tests, moe_fixture)
+
+CAF_TEST(outputs and gradients through the real server equal the local experts) {
+  server_setup setup;
+  setup.name = "moe-test/server";
+  setup.options.expert_pattern = "ffn.[0:4].[0:4]";
+  setup.options.hidden = features;
+  setup.options.seed = seed;
+  setup.options.declare_period = std::chrono::seconds(1);
+  setup.dht = swarm.nodes[2];
+  setup.endpoint = server_endpoint;
+  auto server = try_spawn_server(system, setup);
+  CAF_REQUIRE(server);
+  hosts.push_back(*server);
+  swarm.directory->put(server_endpoint, *server);
+  // Wait (bounded) until the server has declared every row of the grid.
+  size_t rows = 0;
+  for (int attempt = 0; attempt < 100 && rows < 4; ++attempt) {
+    auto got = dht::get(system, swarm.nodes[0], "ffn.");
+    rows = got ? got->items.size() : 0;
+    if (rows < 4)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CAF_REQUIRE_EQUAL(rows, 4u);
+  auto opt = test_options();
+  auto router = make_router(opt);
+  torch::manual_seed(11);
+  RemoteMixtureOfExperts layer{system, router, features, features, opt};
+  auto x = torch::randn({batch, features}).requires_grad_(true);
+  auto target = torch::randn({batch, features});
+  auto y = layer->forward(x);
+  (y * target).sum().backward();
+  CAF_REQUIRE(layer->last_mask().all().item<bool>());
+  // The same mixture with local copies of the experts.
+  std::map<std::string, std::shared_ptr<expert_module>> local;
+  for (int a = 0; a < 4; ++a)
+    for (int b = 0; b < 4; ++b) {
+      auto expert = make_expert("ffn", features, expert_seed(seed, id_of(a, b)));
+      CAF_REQUIRE(expert);
+      local[id_of(a, b)] = *expert;
+    }
+  auto x_ref = x.detach().clone().requires_grad_(true);
+  std::vector<torch::Tensor> gates;
+  for (size_t d = 0; d < 2; ++d) {
+    gates.push_back(layer->gate(d)->weight.detach().clone().requires_grad_(true));
+    gates.push_back(layer->gate(d)->bias.detach().clone().requires_grad_(true));
+  }
+  auto coords = layer->last_coords();
+  auto l0 = x_ref.mm(gates[0].t()) + gates[1];
+  auto l1 = x_ref.mm(gates[2].t()) + gates[3];
+  std::vector<torch::Tensor> rows_out;
+  for (int64_t b = 0; b < batch; ++b) {
+    std::vector<torch::Tensor> scores, outputs;
+    for (int64_t s = 0; s < coords.size(1); ++s) {
+      auto c0 = coords[b][s][0].item<int64_t>();
+      auto c1 = coords[b][s][1].item<int64_t>();
+      scores.push_back(l0[b][c0] + l1[b][c1]);
+      outputs.push_back(local.at(id_of(c0, c1))->forward({x_ref.slice(0, b, b + 1)})[0][0]);
+    }
+    auto w = torch::softmax(torch::stack(scores), 0);
+    rows_out.push_back((w.unsqueeze(1) * torch::stack(outputs)).sum(0));
+  }
+  auto y_ref = torch::stack(rows_out);
+  (y_ref * target).sum().backward();
+  CAF_MESSAGE("max |y - y_ref| = " << max_abs_diff(y, y_ref) << ", max |dx - dx_ref| = "
+                                   << max_abs_diff(x.grad(), x_ref.grad()));
+  CAF_CHECK_LESS(max_abs_diff(y, y_ref), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(x.grad(), x_ref.grad()), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(layer->gate(0)->weight.grad(), gates[0].grad()), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(layer->gate(1)->weight.grad(), gates[2].grad()), 1e-5);
+  CAF_CHECK_EQUAL(layer->report().backward.calls, layer->report().forward.calls);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()

@@ -1,0 +1,373 @@
+// Expert backends against plain LibTorch (server.backend): the registry, forward and backward
+// equal a local twin's, optimizer steps match torch's own Adam and SGD, clipping, transformer
+// row independence, checkpoints restore parameters and optimizer state exactly and refuse files
+// that do not fit. Request checks against schemas (server.request_check).
+#define CAF_SUITE server.backend
+#include <caf/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/sgd.h>
+
+#include "runtime/experts/builtin_experts.hpp"
+#include "runtime/experts/request_check.hpp"
+#include "tests/server/server_test_util.hpp"
+
+using namespace dmoe;
+using namespace dmoe::test;
+
+namespace {
+
+constexpr int64_t hidden = 16;
+constexpr int64_t batch = 8;
+
+optimizer_settings adam_settings() {
+  optimizer_settings s;
+  s.kind = "adam";
+  s.learning_rate = 1e-2;
+  s.weight_decay = 0.01;
+  s.clip_grad_norm = 1.0;
+  return s;
+}
+
+optimizer_settings sgd_settings() {
+  optimizer_settings s;
+  s.kind = "sgd";
+  s.learning_rate = 0.05;
+  s.momentum = 0.9;
+  s.weight_decay = 0.001;
+  s.clip_grad_norm = 0.5;
+  return s;
+}
+
+std::shared_ptr<expert_backend> make_backend(const std::string& type, optimizer_settings s,
+                                             uint64_t seed, const std::string& id = "ffn.0.0") {
+  auto b = expert_backend::create(id, type, hidden, s, seed);
+  CAF_REQUIRE(b);
+  return *b;
+}
+
+// Plain LibTorch: the module and optimizer a user would write, stepped by hand.
+struct local_training {
+  std::shared_ptr<expert_module> module;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  double clip;
+
+  local_training(const std::string& type, optimizer_settings s, uint64_t seed) : clip(s.clip_grad_norm) {
+    module = *make_expert(type, hidden, seed);
+    optimizer = std::move(*make_optimizer(s, module->parameters()));
+  }
+
+  torch::Tensor step(const torch::Tensor& x, const torch::Tensor& grad) {
+    auto leaf = x.detach().requires_grad_(true);
+    optimizer->zero_grad();
+    auto out = module->forward({leaf})[0];
+    out.backward(grad);
+    if (clip > 0)
+      torch::nn::utils::clip_grad_norm_(module->parameters(), clip);
+    optimizer->step();
+    return leaf.grad();
+  }
+};
+
+double max_param_diff(expert_module& a, expert_module& b) {
+  auto pa = a.parameters();
+  auto pb = b.parameters();
+  double out = 0;
+  for (size_t i = 0; i < pa.size(); ++i)
+    out = std::max(out, max_abs_diff(pa[i], pb[i]));
+  return out;
+}
+
+bool params_equal(expert_module& a, expert_module& b) {
+  auto pa = a.parameters();
+  auto pb = b.parameters();
+  for (size_t i = 0; i < pa.size(); ++i)
+    if (!torch::equal(pa[i], pb[i]))
+      return false;
+  return pa.size() == pb.size();
+}
+
+// A user-defined type for the registry test: y = 3 * Linear(x).
+class scaled_linear : public expert_module {
+public:
+  explicit scaled_linear(int64_t h) : h_(h) {
+    linear_ = register_module("linear", torch::nn::Linear(h, h));
+  }
+  std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& in) override {
+    return {3 * linear_->forward(in.at(0))};
+  }
+  std::vector<tensor_schema> input_schema() const override {
+    return {{torch::kFloat32, {-1, h_}}};
+  }
+  std::vector<tensor_schema> output_schema() const override {
+    return input_schema();
+  }
+
+private:
+  int64_t h_;
+  torch::nn::Linear linear_{nullptr};
+};
+
+}  // namespace
+
+CAF_TEST(the registry has the built - in types and takes user types) {
+  auto types = expert_types();
+  CAF_CHECK(std::count(types.begin(), types.end(), "ffn") == 1);
+  CAF_CHECK(std::count(types.begin(), types.end(), "transformer") == 1);
+  register_expert_type("scaled_linear", [](int64_t h) { return std::make_shared<scaled_linear>(h); });
+  auto backend = expert_backend::create("mine.1", "scaled_linear", hidden, adam_settings(), 3);
+  CAF_REQUIRE(backend);
+  CAF_CHECK_EQUAL((*backend)->info().expert_type, "scaled_linear");
+  auto x = torch::randn({batch, hidden});
+  auto y = (*backend)->forward({x});
+  CAF_REQUIRE(y);
+  auto twin = *make_expert("scaled_linear", hidden, 3);
+  CAF_CHECK_LESS_OR_EQUAL(max_abs_diff((*y)[0], twin->forward({x})[0]), 1e-6);
+  auto unknown = make_expert("nope", hidden, 1);
+  CAF_REQUIRE(!unknown);
+  CAF_CHECK_EQUAL(code_of(unknown.error()), errc::invalid_argument);
+  CAF_CHECK(describe(unknown.error()).find("ffn") != std::string::npos);  // lists known types
+  register_expert_type("broken", [](int64_t) -> std::shared_ptr<expert_module> {
+    throw std::runtime_error("no");
+  });
+  CAF_CHECK(!make_expert("broken", hidden, 1));
+}
+
+CAF_TEST(the same seed gives the same weights and another id other weights) {
+  auto a = make_backend("ffn", adam_settings(), expert_seed(1, "ffn.0.0"));
+  auto b = make_backend("ffn", adam_settings(), expert_seed(1, "ffn.0.0"));
+  auto c = make_backend("ffn", adam_settings(), expert_seed(1, "ffn.0.1"));
+  CAF_CHECK(params_equal(a->module(), b->module()));
+  CAF_CHECK(!params_equal(a->module(), c->module()));
+}
+
+CAF_TEST(ffn layout and schema) {
+  auto b = make_backend("ffn", adam_settings(), 1);
+  auto& ffn = dynamic_cast<ffn_expert&>(b->module());
+  size_t params = 0;
+  for (auto& p : ffn.parameters())
+    params += p.numel();
+  // LayerNorm (2h) + Linear(h, 4h) (4h*h + 4h) + Linear(4h, h) (4h*h + h)
+  CAF_CHECK_EQUAL(params, static_cast<size_t>(2 * hidden + 8 * hidden * hidden + 5 * hidden));
+  CAF_REQUIRE_EQUAL(b->info().inputs.size(), 1u);
+  CAF_CHECK_EQUAL(b->info().inputs[0].shape, (std::vector<int64_t>{-1, hidden}));
+  CAF_CHECK(b->info().inputs[0].dtype == torch::kFloat32);
+}
+
+CAF_TEST(backward with adam equals local torch training step by step) {
+  torch::manual_seed(11);
+  auto backend = make_backend("ffn", adam_settings(), 99);
+  local_training local{"ffn", adam_settings(), 99};
+  for (int step = 0; step < 3; ++step) {
+    auto x = torch::randn({batch, hidden});
+    auto g = torch::randn({batch, hidden});
+    auto grads = backend->backward({x}, {g});
+    CAF_REQUIRE(grads);
+    auto local_grad = local.step(x, g);
+    CAF_CHECK_LESS_OR_EQUAL(max_abs_diff((*grads)[0], local_grad), 1e-6);
+    CAF_CHECK_LESS_OR_EQUAL(max_param_diff(backend->module(), *local.module), 1e-6);
+    auto y = backend->forward({x});
+    CAF_CHECK_LESS_OR_EQUAL(max_abs_diff((*y)[0], local.module->forward({x})[0]), 1e-5);
+  }
+  CAF_CHECK_EQUAL(backend->updates(), 3u);
+}
+
+CAF_TEST(backward with sgd momentum and weight decay equals local torch training) {
+  torch::manual_seed(12);
+  auto backend = make_backend("ffn", sgd_settings(), 5);
+  local_training local{"ffn", sgd_settings(), 5};
+  auto before = backend->module().parameters()[2].clone();
+  for (int step = 0; step < 3; ++step) {
+    auto x = torch::randn({batch, hidden});
+    auto g = torch::randn({batch, hidden});
+    auto grads = backend->backward({x}, {g});
+    CAF_REQUIRE(grads);
+    CAF_CHECK_LESS_OR_EQUAL(max_abs_diff((*grads)[0], local.step(x, g)), 1e-6);
+    CAF_CHECK_LESS_OR_EQUAL(max_param_diff(backend->module(), *local.module), 1e-6);
+  }
+  CAF_CHECK(!torch::equal(before, backend->module().parameters()[2]));
+}
+
+CAF_TEST(clipping bounds the update of plain sgd to learning rate times max norm) {
+  optimizer_settings s;
+  s.kind = "sgd";
+  s.learning_rate = 0.1;
+  s.momentum = 0;
+  s.clip_grad_norm = 0.01;
+  auto backend = make_backend("ffn", s, 4);
+  std::vector<torch::Tensor> before;
+  for (auto& p : backend->module().parameters())
+    before.push_back(p.clone());
+  auto x = torch::randn({batch, hidden});
+  CAF_REQUIRE(backend->backward({x}, {100 * torch::ones({batch, hidden})}));
+  double squared = 0;
+  auto after = backend->module().parameters();
+  for (size_t i = 0; i < after.size(); ++i)
+    squared += (after[i] - before[i]).pow(2).sum().item<double>();
+  CAF_CHECK_LESS_OR_EQUAL(std::abs(std::sqrt(squared) - s.learning_rate * s.clip_grad_norm), 1e-5);
+}
+
+CAF_TEST(the transformer expert is row - wise and trains) {
+  auto backend = make_backend("transformer", adam_settings(), 8, "tf.0");
+  CAF_CHECK_EQUAL(backend->info().inputs[0].shape, (std::vector<int64_t>{-1, -1, hidden}));
+  auto x = torch::randn({3, 5, hidden});
+  auto merged = backend->forward({x});
+  CAF_REQUIRE(merged);
+  CAF_CHECK_EQUAL((*merged)[0].sizes(), x.sizes());
+  for (int64_t i = 0; i < 3; ++i) {
+    auto alone = backend->forward({x.narrow(0, i, 1)});
+    CAF_CHECK_LESS_OR_EQUAL(max_abs_diff((*alone)[0], (*merged)[0].narrow(0, i, 1)), 1e-5);
+  }
+  local_training local{"transformer", adam_settings(), 8};
+  auto g = torch::randn({3, 5, hidden});
+  auto grads = backend->backward({x}, {g});
+  CAF_REQUIRE(grads);
+  CAF_CHECK_LESS_OR_EQUAL(max_abs_diff((*grads)[0], local.step(x, g)), 1e-5);
+  CAF_CHECK_LESS_OR_EQUAL(max_param_diff(backend->module(), *local.module), 1e-6);
+}
+
+CAF_TEST(a checkpoint restores parameters and adam state exactly) {
+  temp_dir dir{"backend"};
+  auto path = (dir.path / "ffn.0.0.pt").string();
+  auto original = make_backend("ffn", adam_settings(), 21);
+  for (int i = 0; i < 2; ++i)
+    CAF_REQUIRE(original->backward({torch::randn({batch, hidden})}, {torch::randn({batch, hidden})}));
+  CAF_REQUIRE_EQUAL(original->save(path), caf::none);
+  CAF_CHECK(std::filesystem::exists(path));
+  CAF_CHECK(!std::filesystem::exists(path + ".tmp"));
+  auto restored = make_backend("ffn", adam_settings(), 777);  // other initial weights
+  CAF_CHECK(!params_equal(original->module(), restored->module()));
+  CAF_REQUIRE_EQUAL(restored->load(path), caf::none);
+  CAF_CHECK(params_equal(original->module(), restored->module()));
+  CAF_CHECK_EQUAL(restored->updates(), 2u);
+  auto params = original->module().parameters();
+  auto restored_params = restored->module().parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto key = [](const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); };
+    auto& a = static_cast<torch::optim::AdamParamState&>(*original->optimizer().state().at(key(params[i])));
+    auto& b = static_cast<torch::optim::AdamParamState&>(
+      *restored->optimizer().state().at(key(restored_params[i])));
+    CAF_CHECK_EQUAL(a.step(), b.step());
+    CAF_CHECK(torch::equal(a.exp_avg(), b.exp_avg()));
+    CAF_CHECK(torch::equal(a.exp_avg_sq(), b.exp_avg_sq()));
+  }
+  // The same next step on both keeps them identical (Adam's moments and step count matter).
+  auto x = torch::randn({batch, hidden});
+  auto g = torch::randn({batch, hidden});
+  CAF_REQUIRE(original->backward({x}, {g}));
+  CAF_REQUIRE(restored->backward({x}, {g}));
+  CAF_CHECK(params_equal(original->module(), restored->module()));
+  // Saving again replaces the file atomically.
+  CAF_REQUIRE_EQUAL(restored->save(path), caf::none);
+  CAF_CHECK(!std::filesystem::exists(path + ".tmp"));
+}
+
+CAF_TEST(a sgd checkpoint restores the momentum buffers) {
+  temp_dir dir{"backend-sgd"};
+  auto path = (dir.path / "x.pt").string();
+  auto original = make_backend("ffn", sgd_settings(), 1);
+  CAF_REQUIRE(original->backward({torch::randn({batch, hidden})}, {torch::randn({batch, hidden})}));
+  CAF_REQUIRE_EQUAL(original->save(path), caf::none);
+  auto restored = make_backend("ffn", sgd_settings(), 2);
+  CAF_REQUIRE_EQUAL(restored->load(path), caf::none);
+  auto x = torch::randn({batch, hidden});
+  auto g = torch::randn({batch, hidden});
+  CAF_REQUIRE(original->backward({x}, {g}));
+  CAF_REQUIRE(restored->backward({x}, {g}));
+  CAF_CHECK(params_equal(original->module(), restored->module()));
+}
+
+CAF_TEST(checkpoints that do not fit are refused and change nothing) {
+  temp_dir dir{"backend-bad"};
+  auto ffn_path = (dir.path / "ffn.pt").string();
+  auto tf_path = (dir.path / "tf.pt").string();
+  auto garbage_path = (dir.path / "garbage.pt").string();
+  CAF_REQUIRE_EQUAL(make_backend("ffn", adam_settings(), 1)->save(ffn_path), caf::none);
+  CAF_REQUIRE_EQUAL(make_backend("transformer", adam_settings(), 1)->save(tf_path), caf::none);
+  std::ofstream{garbage_path} << "not a checkpoint";
+  auto target = make_backend("ffn", adam_settings(), 2);
+  auto reference = make_backend("ffn", adam_settings(), 2);
+  CAF_CHECK_EQUAL(code_of(target->load(tf_path)), errc::invalid_argument);
+  CAF_CHECK_EQUAL(code_of(target->load(garbage_path)), errc::invalid_argument);
+  CAF_CHECK_EQUAL(code_of(target->load((dir.path / "missing.pt").string())), errc::invalid_argument);
+  auto sgd = make_backend("ffn", sgd_settings(), 2);
+  CAF_CHECK_EQUAL(code_of(sgd->load(ffn_path)), errc::invalid_argument);  // adam state
+  auto wider = expert_backend::create("ffn.0.0", "ffn", hidden * 2, adam_settings(), 2);
+  CAF_REQUIRE(wider);
+  CAF_CHECK_EQUAL(code_of((*wider)->load(ffn_path)), errc::invalid_argument);
+  CAF_CHECK(params_equal(target->module(), reference->module()));
+  CAF_CHECK_EQUAL(code_of(target->save((dir.path / "no/such/dir/x.pt").string())), errc::internal);
+}
+
+#undef CAF_SUITE
+#define CAF_SUITE server.request_check
+
+namespace {
+
+expert_info ffn_info() {
+  return {"ffn.0.0", "ffn", {{torch::kFloat32, {-1, hidden}}}, {{torch::kFloat32, {-1, hidden}}}};
+}
+
+expert_info transformer_info() {
+  return {"tf.0", "transformer", {{torch::kFloat32, {-1, -1, hidden}}},
+          {{torch::kFloat32, {-1, -1, hidden}}}};
+}
+
+std::string forward_code(const expert_info& info, std::vector<torch::Tensor> xs, size_t max = 64) {
+  auto err = check_forward(info, xs, max);
+  return err ? to_string(code_of(err)) : "ok";
+}
+
+std::string backward_code(const expert_info& info, std::vector<torch::Tensor> xs,
+                          std::vector<torch::Tensor> gs) {
+  auto err = check_backward(info, xs, gs, 64);
+  return err ? to_string(code_of(err)) : "ok";
+}
+
+}  // namespace
+
+CAF_TEST(forward calls are checked against the schema) {
+  auto info = ffn_info();
+  CAF_CHECK_EQUAL(forward_code(info, {torch::zeros({4, hidden})}), "ok");
+  CAF_CHECK_EQUAL(forward_code(info, {torch::zeros({4, hidden}, torch::kFloat64)}), "dtype_mismatch");
+  CAF_CHECK_EQUAL(forward_code(info, {torch::zeros({4, hidden + 1})}), "shape_mismatch");
+  CAF_CHECK_EQUAL(forward_code(info, {torch::zeros({hidden})}), "shape_mismatch");
+  CAF_CHECK_EQUAL(forward_code(info, {torch::zeros({4, hidden, 1})}), "shape_mismatch");
+  CAF_CHECK_EQUAL(forward_code(info, {}), "shape_mismatch");
+  CAF_CHECK_EQUAL(forward_code(info, {torch::zeros({4, hidden}), torch::zeros({4, hidden})}),
+                  "shape_mismatch");
+  CAF_CHECK_EQUAL(forward_code(info, {torch::zeros({0, hidden})}), "invalid_argument");
+  CAF_CHECK_EQUAL(forward_code(info, {torch::zeros({65, hidden})}), "limit_exceeded");
+  CAF_CHECK_EQUAL(forward_code(info, {torch::zeros({64, hidden})}), "ok");
+  CAF_CHECK_EQUAL(forward_code(info, {torch::zeros({}, torch::kFloat32)}), "shape_mismatch");
+}
+
+CAF_TEST(backward gradients must match the outputs) {
+  auto info = ffn_info();
+  auto x = torch::zeros({4, hidden});
+  CAF_CHECK_EQUAL(backward_code(info, {x}, {torch::zeros({4, hidden})}), "ok");
+  CAF_CHECK_EQUAL(backward_code(info, {x}, {torch::zeros({3, hidden})}), "shape_mismatch");
+  CAF_CHECK_EQUAL(backward_code(info, {x}, {torch::zeros({4, 2})}), "shape_mismatch");
+  CAF_CHECK_EQUAL(backward_code(info, {x}, {}), "shape_mismatch");
+  CAF_CHECK_EQUAL(backward_code(info, {x}, {torch::zeros({4, hidden}, torch::kFloat16)}),
+                  "dtype_mismatch");
+  auto tf = transformer_info();
+  auto seq = torch::zeros({2, 5, hidden});
+  CAF_CHECK_EQUAL(backward_code(tf, {seq}, {torch::zeros({2, 5, hidden})}), "ok");
+  CAF_CHECK_EQUAL(backward_code(tf, {seq}, {torch::zeros({2, 6, hidden})}), "shape_mismatch");
+}
+
+CAF_TEST(merge keys separate different token counts) {
+  auto a = merge_key({torch::zeros({2, 5, hidden})});
+  auto b = merge_key({torch::zeros({7, 5, hidden})});
+  auto c = merge_key({torch::zeros({2, 6, hidden})});
+  CAF_CHECK_EQUAL(a, b);
+  CAF_CHECK_NOT_EQUAL(a, c);
+  CAF_CHECK_EQUAL(batch_size_of({torch::zeros({7, 5, hidden})}), 7);
+}

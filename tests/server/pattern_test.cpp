@@ -1,0 +1,160 @@
+// Pure logic of the server: expert patterns and samples (server.pattern), the batching queue
+// with time passed in (server.batch_queue), and the deduplicated declaration items.
+#define CAF_SUITE server.pattern
+#include <caf/test/unit_test.hpp>
+
+#include <set>
+
+#include "actors/server/server_experts.hpp"
+#include "messages/expert_id.hpp"
+#include "runtime/experts/batch_queue.hpp"
+#include "messages/expert_pattern.hpp"
+
+using namespace dmoe;
+
+namespace {
+
+std::string error_code(const std::string& pattern) {
+  auto ids = expand_expert_pattern(pattern);
+  return ids ? "ok" : to_string(code_of(ids.error()));
+}
+
+}  // namespace
+
+CAF_TEST(a two - dimensional pattern expands row - major with half - open ranges) {
+  auto ids = expand_expert_pattern("ffn.[0:4].[0:4]");
+  CAF_REQUIRE(ids);
+  CAF_REQUIRE_EQUAL(ids->size(), 16u);
+  CAF_CHECK_EQUAL(ids->front(), "ffn.0.0");
+  CAF_CHECK_EQUAL((*ids)[1], "ffn.0.1");
+  CAF_CHECK_EQUAL((*ids)[4], "ffn.1.0");
+  CAF_CHECK_EQUAL(ids->back(), "ffn.3.3");
+  for (auto& id : *ids)
+    CAF_CHECK(is_valid_expert_id(id));
+}
+
+CAF_TEST(plain numbers are single coordinates) {
+  auto ids = expand_expert_pattern("expert_x.3.[5:7]");
+  CAF_REQUIRE(ids);
+  CAF_CHECK_EQUAL(*ids, (std::vector<std::string>{"expert_x.3.5", "expert_x.3.6"}));
+  auto one = expand_expert_pattern("ffn.7");
+  CAF_REQUIRE(one);
+  CAF_CHECK_EQUAL(*one, std::vector<std::string>{"ffn.7"});
+}
+
+CAF_TEST(bad patterns are errors) {
+  for (auto bad : {"", "ffn", "ffn.", "ffn.[0:0]", "ffn.[3:1]", "ffn.[0:4", "ffn.[a:4]",
+                   "ffn.-1", "3ffn.1", "ffn.[0:4].x", "ffn..1", "ffn.[0:2000].[0:2000]"}) {
+    CAF_MESSAGE("pattern '" << bad << "'");
+    CAF_CHECK_EQUAL(error_code(bad), "invalid_argument");
+  }
+}
+
+CAF_TEST(samples are seeded subsets in pattern order) {
+  auto ids = *expand_expert_pattern("ffn.[0:8].[0:8]");
+  auto a = sample_expert_ids(ids, 10, 7);
+  auto b = sample_expert_ids(ids, 10, 7);
+  auto c = sample_expert_ids(ids, 10, 8);
+  CAF_REQUIRE(a && b && c);
+  CAF_CHECK_EQUAL(a->size(), 10u);
+  CAF_CHECK_EQUAL(*a, *b);
+  CAF_CHECK_NOT_EQUAL(*a, *c);
+  CAF_CHECK(std::is_sorted(a->begin(), a->end()));  // pattern order is lexicographic here
+  CAF_CHECK_EQUAL(std::set<std::string>(a->begin(), a->end()).size(), 10u);
+  auto all = sample_expert_ids(ids, 0, 7);
+  CAF_REQUIRE(all);
+  CAF_CHECK_EQUAL(*all, ids);
+  CAF_CHECK(!sample_expert_ids(ids, 65, 7));
+}
+
+CAF_TEST(expert seeds depend on the server seed and the id) {
+  CAF_CHECK_EQUAL(expert_seed(1, "ffn.0.0"), expert_seed(1, "ffn.0.0"));
+  CAF_CHECK_NOT_EQUAL(expert_seed(1, "ffn.0.0"), expert_seed(2, "ffn.0.0"));
+  CAF_CHECK_NOT_EQUAL(expert_seed(1, "ffn.0.0"), expert_seed(1, "ffn.0.1"));
+  server_options o;
+  o.seed = 0;
+  CAF_CHECK_EQUAL(server_seed(o, "node-a"), stable_hash("node-a"));
+  o.seed = 5;
+  CAF_CHECK_EQUAL(server_seed(o, "node-a"), 5u);
+}
+
+CAF_TEST(declarations list each shared prefix once) {
+  auto items = server_declarations({"ffn.0.0", "ffn.0.1", "ffn.1.0"}, "h:1");
+  std::set<std::pair<std::string, std::string>> keys;
+  for (auto& i : items) {
+    keys.emplace(i.key, i.subkey);
+    CAF_CHECK_EQUAL(i.value, "h:1");
+  }
+  CAF_CHECK_EQUAL(keys.size(), items.size());
+  // ffn./0, ffn./1, ffn.0./0, ffn.0./1, ffn.1./0, and one replica entry per id
+  CAF_CHECK_EQUAL(items.size(), 8u);
+  CAF_CHECK(keys.count({"ffn.", "0"}) == 1);
+  CAF_CHECK(keys.count({"ffn.0.", "1"}) == 1);
+  CAF_CHECK(keys.count({"ffn.1.0", "h:1"}) == 1);
+}
+
+#undef CAF_SUITE
+#define CAF_SUITE server.batch_queue
+
+namespace {
+
+using queue = batch_queue<int>;
+using std::chrono::milliseconds;
+
+struct queue_fixture {
+  queue::time_point t0 = queue::clock::now();
+  queue q{10, milliseconds(5)};
+};
+
+std::vector<int> items_of(const std::vector<queue::entry>& batch) {
+  std::vector<int> out;
+  for (auto& e : batch)
+    out.push_back(e.item);
+  return out;
+}
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(batch_queue_tests, queue_fixture)
+
+CAF_TEST(a batch waits until it is full or the oldest call waited max_wait) {
+  CAF_CHECK(!q.ready(t0));
+  q.push(1, 4, {}, t0);
+  q.push(2, 4, {}, t0 + milliseconds(1));
+  CAF_CHECK(!q.ready(t0 + milliseconds(4)));
+  CAF_CHECK(q.ready(t0 + milliseconds(5)));
+  CAF_CHECK(q.deadline() == t0 + milliseconds(5));
+  q.push(3, 2, {}, t0 + milliseconds(2));
+  CAF_CHECK(q.ready(t0 + milliseconds(2)));  // 10 samples: full
+  CAF_CHECK_EQUAL(items_of(q.take()), (std::vector<int>{1, 2, 3}));
+  CAF_CHECK(q.empty());
+  CAF_CHECK_EQUAL(q.samples(), 0u);
+}
+
+CAF_TEST(a call that does not fit waits for the next batch and the batch counts as full) {
+  q.push(1, 6, {}, t0);
+  q.push(2, 6, {}, t0);
+  CAF_CHECK(q.ready(t0));  // nothing more can join the first batch
+  CAF_CHECK_EQUAL(items_of(q.take()), std::vector<int>{1});
+  CAF_CHECK_EQUAL(q.size(), 1u);
+  CAF_CHECK_EQUAL(q.samples(), 6u);
+  CAF_CHECK(!q.ready(t0));
+  CAF_CHECK_EQUAL(items_of(q.take()), std::vector<int>{2});
+}
+
+CAF_TEST(only calls with the front call key are merged and the others keep their order) {
+  q.push(1, 2, {1, 8}, t0);
+  q.push(2, 2, {1, 9}, t0);
+  q.push(3, 2, {1, 8}, t0);
+  q.push(4, 2, {1, 9}, t0);
+  CAF_CHECK_EQUAL(items_of(q.take()), (std::vector<int>{1, 3}));
+  CAF_CHECK_EQUAL(items_of(q.take()), (std::vector<int>{2, 4}));
+}
+
+CAF_TEST(an oversized call still leaves the queue) {
+  q.push(1, 50, {}, t0);
+  CAF_CHECK(q.ready(t0));
+  CAF_CHECK_EQUAL(items_of(q.take()), std::vector<int>{1});
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()

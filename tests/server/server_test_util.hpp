@@ -1,0 +1,171 @@
+// Helpers shared by the server suites: small options, a local twin of a hosted expert (same
+// type, seed and optimizer), blocking calls to a server, stats lookups, temporary directories.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/config_value.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/settings.hpp>
+#include <torch/types.h>
+
+#include "actors/server/server.hpp"
+#include "actors/server/server_experts.hpp"
+#include "messages/type_ids.hpp"
+#include "runtime/expert_codec.hpp"
+#include "runtime/experts/expert_backend.hpp"
+#include "messages/expert_pattern.hpp"
+
+namespace dmoe::test {
+
+constexpr auto call_timeout = std::chrono::seconds(20);
+constexpr int64_t small_hidden = 16;
+constexpr const char* server_name = "test-server";
+
+inline server_options small_options() {
+  server_options o;
+  o.expert_type = "ffn";
+  o.expert_pattern = "ffn.[0:2].[0:2]";
+  o.hidden = small_hidden;
+  o.optimizer = "adam";
+  o.learning_rate = 1e-2;
+  o.clip_grad_norm = 1.0;
+  o.max_batch_size = 64;
+  o.max_batch_wait = std::chrono::milliseconds(1);
+  o.compute_threads = 1;
+  o.torch_threads = 1;
+  o.seed = 42;
+  return o;
+}
+
+/// A backend built exactly like the server builds expert `id`: same type, seed and optimizer.
+inline std::shared_ptr<expert_backend> local_twin(const server_options& o, const std::string& id,
+                                                  const std::string& name = server_name) {
+  auto backend = expert_backend::create(id, o.expert_type, o.hidden, optimizer_settings_of(o),
+                                        expert_seed(server_seed(o, name), id));
+  if (!backend)
+    throw std::runtime_error(describe(backend.error()));
+  return *backend;
+}
+
+/// Sends one call and decodes the reply; a failed request becomes the reply's caf::error.
+inline expert_reply call(caf::actor_system& sys, const caf::actor& server, const expert_call& c,
+                         caf::timespan timeout = call_timeout) {
+  caf::scoped_actor self{sys};
+  expert_reply out = make_error(errc::timeout, "no reply");
+  self->request(server, timeout, expert_rpc_atom::value, encode(c))
+    .receive(
+      [&](payload& reply) {
+        auto decoded = decode_expert_reply(std::move(reply));
+        out = decoded ? std::move(*decoded) : expert_reply{decoded.error()};
+      },
+      [&](caf::error& err) { out = err; });
+  return out;
+}
+
+inline expert_reply call_raw(caf::actor_system& sys, const caf::actor& server, payload p) {
+  caf::scoped_actor self{sys};
+  expert_reply out = make_error(errc::timeout, "no reply");
+  self->request(server, call_timeout, expert_rpc_atom::value, std::move(p))
+    .receive(
+      [&](payload& reply) {
+        auto decoded = decode_expert_reply(std::move(reply));
+        out = decoded ? std::move(*decoded) : expert_reply{decoded.error()};
+      },
+      [&](caf::error& err) { out = err; });
+  return out;
+}
+
+/// The tensors of a forward or backward reply; empty for anything else.
+inline std::vector<torch::Tensor> tensors_of(const expert_reply& r) {
+  if (auto* f = std::get_if<forward_result>(&r))
+    return f->outputs;
+  if (auto* b = std::get_if<backward_result>(&r))
+    return b->grad_inputs;
+  return {};
+}
+
+/// "ok" for a result, else the error's code name.
+inline std::string outcome(const expert_reply& r) {
+  if (auto* err = std::get_if<caf::error>(&r))
+    return to_string(code_of(*err));
+  return "ok";
+}
+
+inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  if (!a.defined() || !b.defined() || a.sizes() != b.sizes())
+    return 1e30;
+  return (a - b).abs().max().item<double>();
+}
+
+template <class Reply>
+inline Reply ask(caf::actor_system& sys, const caf::actor& server, caf::message msg,
+                 Reply fallback, caf::timespan timeout = call_timeout) {
+  caf::scoped_actor self{sys};
+  Reply out = fallback;
+  self->request(server, timeout, std::move(msg))
+    .receive([&](Reply& r) { out = std::move(r); }, [&](caf::error&) {});
+  return out;
+}
+
+inline caf::settings stats(caf::actor_system& sys, const caf::actor& server) {
+  return ask<caf::settings>(sys, server, caf::make_message(stats_atom::value), {});
+}
+
+inline uint32_t checkpoint(caf::actor_system& sys, const caf::actor& server) {
+  return ask<uint32_t>(sys, server, caf::make_message(server_checkpoint_atom::value), 9999);
+}
+
+inline uint32_t stop(caf::actor_system& sys, const caf::actor& server) {
+  return ask<uint32_t>(sys, server, caf::make_message(server_stop_atom::value), 9999);
+}
+
+/// The stats dictionary of expert `id` (empty when absent).
+inline caf::config_value::dictionary expert_stats(const caf::settings& s, const std::string& id) {
+  auto i = s.find("experts");
+  if (i == s.end())
+    return {};
+  if (auto* list = caf::get_if<caf::config_value::list>(&i->second))
+    for (auto& entry : *list)
+      if (auto* d = caf::get_if<caf::config_value::dictionary>(&entry)) {
+        auto e = d->find("id");
+        if (e != d->end() && caf::get_if<std::string>(&e->second)
+            && *caf::get_if<std::string>(&e->second) == id)
+          return *d;
+      }
+  return {};
+}
+
+inline int64_t int_of(const caf::config_value::dictionary& d, const std::string& key) {
+  auto i = d.find(key);
+  if (i == d.end())
+    return -1;
+  auto* v = caf::get_if<int64_t>(&i->second);
+  return v ? *v : -1;
+}
+
+/// A fresh, empty directory under the system's temp dir, removed by the destructor.
+struct temp_dir {
+  std::filesystem::path path;
+  explicit temp_dir(const std::string& tag) {
+    path = std::filesystem::temp_directory_path()
+           / ("dmoe-" + tag + "-" + std::to_string(::getpid()) + "-"
+              + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+    std::filesystem::create_directories(path);
+  }
+  ~temp_dir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  std::string str() const {
+    return path.string();
+  }
+};
+
+}  // namespace dmoe::test

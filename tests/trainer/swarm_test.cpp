@@ -1,0 +1,160 @@
+#define CAF_SUITE trainer.swarm
+#include <caf/test/unit_test.hpp>
+
+#include <csignal>
+#include <filesystem>
+
+#include "tests/process_util.hpp"
+
+using namespace dmoe::test;
+
+namespace {
+
+constexpr auto start_limit = std::chrono::seconds(20);
+constexpr auto training_limit = std::chrono::seconds(240);
+constexpr const char* hidden = "64";
+
+/// (step, loss) of every row of a trainer's metrics CSV.
+std::vector<std::pair<long, double>> read_losses(const std::string& path) {
+  std::vector<std::pair<long, double>> out;
+  std::istringstream in{read_file(path)};
+  std::string line;
+  std::getline(in, line);  // header: time_s,step,epoch,samples,loss,...
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::istringstream row{line};
+    for (std::string cell; std::getline(row, cell, ',');)
+      cells.push_back(cell);
+    if (cells.size() >= 5)
+      out.emplace_back(std::stol(cells[1]), std::stod(cells[4]));
+  }
+  return out;
+}
+
+struct swarm {
+  std::string dir = temp_dir("swarm");
+  std::vector<process> procs;
+  uint16_t dht_port = free_port();
+  std::vector<uint16_t> server_ports{free_port(), free_port()};
+
+  ~swarm() {
+    for (auto& p : procs)
+      if (p.pid > 0) {
+        kill(p.pid, SIGKILL);
+        waitpid(p.pid, nullptr, 0);
+      }
+  }
+
+  process& start(std::vector<std::string> args, const std::string& name) {
+    args.insert(args.begin(), DMOE_NODE_BINARY);
+    procs.push_back(launch(args, dir + "/" + name + ".log"));
+    CAF_REQUIRE(procs.back().pid > 0);
+    return procs.back();
+  }
+
+  std::string bootstrap() const {
+    return "--dht.bootstrap=[\"127.0.0.1:" + std::to_string(dht_port) + "\"]";
+  }
+
+  void dump_logs() {
+    for (auto& p : procs)
+      CAF_MESSAGE(p.log_path << ":\n" << read_file(p.log_path));
+  }
+
+  /// Runs dmoe-shell --exec CMD against a node; returns (exit code, output).
+  std::pair<int, std::string> shell(uint16_t port, const std::string& command) {
+    auto log = dir + "/shell-" + std::to_string(port) + ".log";
+    auto p = launch({DMOE_SHELL_BINARY, "127.0.0.1:" + std::to_string(port), "--exec", command},
+                    log);
+    return {wait_exit(p.pid, std::chrono::seconds(20)), read_file(log)};
+  }
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(swarm_tests, swarm)
+
+CAF_TEST(one DHT node two servers and a trainer train on Fashion-MNIST) {
+  start({"--config-file=" DMOE_CONFIG_DIR "/dht-bootstrap.ini",
+         "--node.port=" + std::to_string(dht_port)},
+        "dht");
+  CAF_REQUIRE(wait_listening(dht_port, start_limit));
+  for (int i = 0; i < 2; ++i)
+    start({"--config-file=" DMOE_CONFIG_DIR "/server.ini",
+           "--node.name=\"server-" + std::to_string(i) + "\"",
+           "--node.port=" + std::to_string(server_ports[i]), bootstrap(),
+           "--server.expert-pattern=\"ffn.[" + std::to_string(2 * i) + ":"
+             + std::to_string(2 * i + 2) + "].[0:4]\"",
+           std::string{"--server.hidden="} + hidden,
+           "--server.checkpoint-dir=\"" + dir + "/ckpt-" + std::to_string(i) + "\""},
+          "server-" + std::to_string(i));
+  for (auto port : server_ports)
+    CAF_REQUIRE(wait_listening(port, start_limit));
+  auto csv = dir + "/trainer.csv";
+  auto& trainer = start({"--config-file=" DMOE_CONFIG_DIR "/trainer.ini", bootstrap(),
+                         std::string{"--trainer.hidden="} + hidden, "--trainer.max-steps=200",
+                         "--trainer.eval-every=100", "--trainer.metrics-csv=\"" + csv + "\""},
+                        "trainer");
+
+  // The server's inspector lists the experts it hosts while the trainer calls them.
+  auto [rc, listing] = shell(server_ports[0], "experts");
+  CAF_MESSAGE("dmoe-shell --exec experts:\n" << listing);
+  CAF_CHECK_EQUAL(rc, 0);
+  for (auto id : {"ffn.0.0", "ffn.0.3", "ffn.1.2"})
+    CAF_CHECK_NOT_EQUAL(listing.find(id), std::string::npos);
+
+  auto trainer_rc = wait_exit(trainer.pid, training_limit);
+  if (trainer_rc != 0)
+    dump_logs();
+  CAF_REQUIRE_EQUAL(trainer_rc, 0);
+  trainer.pid = -1;
+  auto losses = read_losses(csv);
+  CAF_REQUIRE_GREATER_OR_EQUAL(losses.size(), 2u);
+  CAF_MESSAGE("loss at step " << losses.front().first << ": " << losses.front().second
+                              << ", at step " << losses.back().first << ": "
+                              << losses.back().second);
+  CAF_CHECK_EQUAL(losses.front().first, 1);
+  CAF_CHECK_EQUAL(losses.back().first, 200);
+  CAF_CHECK_LESS(losses.back().second, 0.6 * losses.front().second);
+
+  // Servers stop on SIGTERM and leave a checkpoint per expert.
+  for (size_t i = 1; i < procs.size(); ++i) {
+    if (procs[i].pid <= 0)
+      continue;
+    kill(procs[i].pid, SIGTERM);
+    CAF_CHECK_EQUAL(wait_exit(procs[i].pid, std::chrono::seconds(30)), 0);
+    procs[i].pid = -1;
+  }
+  size_t checkpoints = 0;
+  for (auto& entry : std::filesystem::recursive_directory_iterator(dir + "/ckpt-0"))
+    checkpoints += entry.is_regular_file() ? 1 : 0;
+  CAF_CHECK_GREATER_OR_EQUAL(checkpoints, 8u);
+}
+
+CAF_TEST(a trainer without its data set or with a bad config exits with a clear message) {
+  auto run = [&](std::vector<std::string> args, const std::string& name) {
+    auto& p = start(std::move(args), name);
+    auto rc = wait_exit(p.pid, std::chrono::seconds(20));
+    p.pid = rc == -1 ? p.pid : -1;
+    return std::make_pair(rc, read_file(dir + "/" + name + ".log"));
+  };
+  auto [rc1, out1] = run({"--config-file=" DMOE_CONFIG_DIR "/trainer.ini",
+                          "--trainer.data-dir=\"" + dir + "/no-such-dir\""},
+                         "no-data");
+  CAF_CHECK_NOT_EQUAL(rc1, 0);
+  CAF_CHECK_NOT_EQUAL(rc1, -1);
+  CAF_CHECK_NOT_EQUAL(out1.find("Fashion-MNIST"), std::string::npos);
+  CAF_MESSAGE(out1);
+  auto [rc2, out2] = run({"--config-file=" DMOE_CONFIG_DIR "/trainer.ini", "--trainer.batchsize=3"},
+                         "unknown-key");
+  CAF_CHECK_EQUAL(rc2, 2);
+  CAF_CHECK_NOT_EQUAL(out2.find("trainer.batchsize"), std::string::npos);
+  auto [rc3, out3] = run({"--config-file=" DMOE_CONFIG_DIR "/server.ini",
+                          "--server.expert-pattern=\"ffn.[3:1]\""},
+                         "bad-pattern");
+  CAF_CHECK_EQUAL(rc3, 2);
+  CAF_CHECK_NOT_EQUAL(out3.find("server.expert-pattern"), std::string::npos);
+  CAF_MESSAGE(out3);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
