@@ -98,6 +98,7 @@ struct trainer_options {
   size_t moe_layers = 1;
   size_t batch_size = 128;
   double learning_rate = 1e-3;
+  std::string lr_schedule = "cosine";       // cosine (decays to 10% over the run) | constant
   size_t epochs = 5;                        // passes over the training set (0: no limit)
   size_t max_steps = 0;                     // 0: no step limit
   caf::timespan max_time = 600s;

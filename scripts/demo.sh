@@ -67,8 +67,11 @@ echo "== inspect it live: build/apps/dmoe-shell 127.0.0.1:$((base_port + 20)) (t
 status=0
 for p in "${trainer_pids[@]}"; do wait "$p" || status=1; done
 echo "== trainers finished"
+# The last CSV row of each trainer holds its final figures (columns: see the header).
 for ((i = 0; i < trainers; i++)); do
-  grep -h "done:" "$run_dir/trainer-$i.log" | sed "s/^.*done:/trainer-$i:/" || true
+  tail -n 1 "$run_dir/trainer-$i.csv" 2>/dev/null | awk -F, -v t="trainer-$i" '{
+    printf "%s: %d steps (%d epochs), %d samples in %.0f s, %.0f samples/s, loss %.3f, test accuracy %.2f%%, %d failed steps\n",
+      t, $2, $3 + 1, $4, $1, $8, $5, $7 * 100, $9 }'
 done
 if command -v gnuplot >/dev/null; then
   scripts/plot-metrics.sh "$run_dir/metrics.png" "$run_dir"/trainer-*.csv && \

@@ -2,7 +2,10 @@
 // output in a log file, bounded waits for exit and for a listening port, connecting to a node.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -42,6 +45,35 @@ struct process {
   std::string log_path;
 };
 
+/// Every process launch() started, so that a failing CAF_REQUIRE (which aborts the test
+/// process before any destructor runs) does not leave nodes running: the SIGABRT handler kills
+/// them. Fixed-size and lock-free, as a signal handler needs.
+inline std::array<std::atomic<pid_t>, 256>& launched_pids() {
+  static std::array<std::atomic<pid_t>, 256> pids{};
+  return pids;
+}
+
+inline void kill_launched_and_abort(int sig) {
+  for (auto& pid : launched_pids())
+    if (pid_t p = pid.load(); p > 0)
+      kill(p, SIGKILL);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+inline void track_launched(pid_t pid) {
+  static const bool handler_installed = [] {
+    signal(SIGABRT, kill_launched_and_abort);
+    return true;
+  }();
+  (void) handler_installed;
+  for (auto& slot : launched_pids()) {
+    pid_t empty = 0;
+    if (slot.compare_exchange_strong(empty, pid))
+      return;
+  }
+}
+
 /// Starts args[0] with stdout and stderr going to `log_path`; pid -1 when it cannot start.
 inline process launch(const std::vector<std::string>& args, const std::string& log_path) {
   std::vector<char*> argv;
@@ -57,6 +89,8 @@ inline process launch(const std::vector<std::string>& args, const std::string& l
   p.log_path = log_path;
   if (posix_spawn(&p.pid, args[0].c_str(), &files, nullptr, argv.data(), environ) != 0)
     p.pid = -1;
+  else
+    track_launched(p.pid);
   posix_spawn_file_actions_destroy(&files);
   return p;
 }
@@ -67,8 +101,13 @@ inline int wait_exit(pid_t pid, std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid)
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      for (auto& slot : launched_pids()) {
+        pid_t reaped = pid;
+        slot.compare_exchange_strong(reaped, 0);
+      }
       return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return -1;

@@ -9,7 +9,7 @@
 #include "actors/dht/node.hpp"
 #include "actors/gateway/gateway.hpp"
 #include "actors/inspector/inspector.hpp"
-#include "actors/moe/router.hpp"
+#include "actors/moe/supervisor.hpp"
 #include "actors/server/server.hpp"
 #include "actors/trainer/trainer.hpp"
 #include "messages/type_ids.hpp"
@@ -143,7 +143,8 @@ caf::error node_roles::start_trainer() {
   router.options = cfg_.moe;
   router.limits = cfg_.limits.wire();
   router.dht = dht_;
-  router_ = moe::spawn_router(system_, std::move(router));
+  // The trainer and the inspector hold the supervisor's handle; a crashed router is replaced.
+  router_ = moe::spawn_supervised_router(system_, std::move(router));
   trainer_setup setup;
   setup.name = cfg_.node.name + "/trainer";
   setup.options = cfg_.trainer;
