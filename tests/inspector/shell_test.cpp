@@ -12,11 +12,8 @@
 #include <sstream>
 #include <thread>
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,8 +22,8 @@
 #include "actors/inspector/inspector.hpp"
 #include "runtime/node_config.hpp"
 #include "tests/inspector/stand_ins.hpp"
+#include "tests/process_util.hpp"
 
-extern char** environ;
 
 using namespace dmoe;
 namespace fs = std::filesystem;
@@ -50,18 +47,6 @@ std::string slurp(const fs::path& path) {
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
-}
-
-uint16_t unused_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 struct fixture {
@@ -191,7 +176,7 @@ CAF_TEST(interactive input runs line by line until quit and keeps a history) {
 }
 
 CAF_TEST(an unreachable node or a bad address gives a clear error and a nonzero exit) {
-  auto nobody = "127.0.0.1:" + std::to_string(unused_port());
+  auto nobody = "127.0.0.1:" + std::to_string(test::free_port());
   auto r = shell({nobody, "--exec", "experts"});
   CAF_CHECK_EQUAL(r.exit_code, 1);
   CAF_CHECK(contains(r.err, "cannot reach " + nobody));
