@@ -30,14 +30,6 @@ std::set<std::string> chosen_ids(RemoteMixtureOfExperts& layer, int64_t b) {
   return out;
 }
 
-bool uses_any(RemoteMixtureOfExperts& layer, const std::set<std::string>& ids) {
-  for (int64_t b = 0; b < batch; ++b)
-    for (const auto& id : chosen_ids(layer, b))
-      if (ids.count(id) > 0)
-        return true;
-  return false;
-}
-
 }  // namespace
 
 #undef CAF_SUITE
