@@ -95,6 +95,19 @@ inline process launch(const std::vector<std::string>& args, const std::string& l
   return p;
 }
 
+/// Polls `condition` every `interval` until it holds (true) or `limit` has passed (false).
+template <class Condition>
+bool poll_until(Condition condition, std::chrono::milliseconds limit,
+                std::chrono::milliseconds interval = std::chrono::milliseconds(50)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition())
+      return true;
+    std::this_thread::sleep_for(interval);
+  }
+  return false;
+}
+
 /// Waits up to `limit` for `pid` to exit; returns its exit status (128 + signal when killed),
 /// or -1 when it did not exit in time.
 inline int wait_exit(pid_t pid, std::chrono::milliseconds limit) {
@@ -115,20 +128,18 @@ inline int wait_exit(pid_t pid, std::chrono::milliseconds limit) {
 
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
 inline bool wait_listening(uint16_t port, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    close(fd);
-    if (ok)
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  return poll_until(
+    [port] {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(port);
+      bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+      close(fd);
+      return ok;
+    },
+    limit);
 }
 
 inline std::string read_file(const std::string& path) {
@@ -141,14 +152,16 @@ inline std::string read_file(const std::string& path) {
 /// The actor a node publishes on 127.0.0.1:`port`, retrying until `limit`; null on failure.
 inline caf::actor connect_node(caf::actor_system& system, uint16_t port,
                                std::chrono::seconds limit = std::chrono::seconds(20)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto handle = system.middleman().remote_actor("127.0.0.1", port);
-    if (handle)
-      return *handle;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return {};
+  caf::actor node;
+  poll_until(
+    [&] {
+      auto handle = system.middleman().remote_actor("127.0.0.1", port);
+      if (handle)
+        node = *handle;
+      return static_cast<bool>(node);
+    },
+    limit, std::chrono::milliseconds(100));
+  return node;
 }
 
 /// A fresh directory under /tmp named after `what`.

@@ -8,31 +8,11 @@ namespace {
 
 constexpr int64_t batch = 8;
 
-std::set<std::string> used_ids(RemoteMixtureOfExperts& layer) {
-  std::set<std::string> out;
-  auto coords = layer->last_coords();
-  auto mask = layer->last_mask();
-  for (int64_t b = 0; b < coords.size(0); ++b)
-    for (int64_t s = 0; s < coords.size(1); ++s)
-      if (mask[b][s].item<bool>())
-        out.insert(id_of(coords[b][s][0].item<int64_t>(), coords[b][s][1].item<int64_t>()));
-  return out;
-}
-
 bool intersects(const std::set<std::string>& a, const std::set<std::string>& b) {
   for (const auto& x : a)
     if (b.count(x) > 0)
       return true;
   return false;
-}
-
-std::vector<torch::Tensor> gate_copies(RemoteMixtureOfExperts& layer) {
-  std::vector<torch::Tensor> out;
-  for (size_t d = 0; d < 2; ++d) {
-    out.push_back(layer->gate(d)->weight.detach().clone());
-    out.push_back(layer->gate(d)->bias.detach().clone());
-  }
-  return out;
 }
 
 }  // namespace
@@ -56,13 +36,13 @@ CAF_TEST(expired declarations are never called even from the cache) {
   declare(all_but(short_lived), "inproc-server:long", now + 600);
   torch::NoGradGuard no_grad;
   layer->forward(x);
-  CAF_REQUIRE(intersects(used_ids(layer), short_lived));
+  CAF_REQUIRE(intersects(answered_ids(layer), short_lived));
   auto calls_before = a->forwards.load();
   CAF_CHECK_GREATER(calls_before, 0);
   *swarm.clock_offset = 10;  // the short declarations have expired
   layer->forward(x);
   CAF_CHECK_EQUAL(a->forwards.load(), calls_before);
-  CAF_CHECK(!intersects(used_ids(layer), short_lived));
+  CAF_CHECK(!intersects(answered_ids(layer), short_lived));
   CAF_CHECK(layer->last_mask().all().item<bool>());
   CAF_CHECK_GREATER(b->forwards.load(), 0);
 }
@@ -144,7 +124,7 @@ CAF_TEST(a server dying mid forward is routed around at once with renormalised w
   CAF_CHECK_LESS(elapsed, 1000.0);  // forward_timeout is 5 s
   CAF_CHECK_GREATER(report.forward.rerouted, 0u);
   CAF_CHECK(layer->last_mask().all().item<bool>());
-  CAF_CHECK(!intersects(used_ids(layer), doomed));
+  CAF_CHECK(!intersects(answered_ids(layer), doomed));
   auto gates = gate_copies(layer);
   auto x_ref = x.detach().clone().requires_grad_(true);
   auto y_ref = local_mixture(x_ref, gates, layer->last_coords(), layer->last_mask(), experts);
@@ -174,7 +154,7 @@ CAF_TEST(a server dying mid forward is routed around at once with renormalised w
     layer->forward(x);
   }
   CAF_CHECK_GREATER(revived->forwards.load(), 0);
-  CAF_CHECK(intersects(used_ids(layer), doomed));
+  CAF_CHECK(intersects(answered_ids(layer), doomed));
   CAF_CHECK_GREATER(healthy->forwards.load(), 0);
   (void) dying;
 }
@@ -195,7 +175,7 @@ CAF_TEST(malformed expert answers count as failures and are routed around) {
   layer->forward(x);
   CAF_CHECK_GREATER(bad->forwards.load(), 0);
   CAF_CHECK(layer->last_mask().all().item<bool>());
-  CAF_CHECK(!intersects(used_ids(layer), broken));
+  CAF_CHECK(!intersects(answered_ids(layer), broken));
   int64_t failures = 0;
   auto stats = router_stats(router);
   auto experts_list = list_of(stats, "experts");

@@ -158,6 +158,38 @@ inline torch::Tensor all_scores(RemoteMixtureOfExperts& layer, const torch::Tens
   return (s0.unsqueeze(2) + s1.unsqueeze(1)).reshape({x.size(0), 16});
 }
 
+/// Calls `fn(b, c0, c1)` for every slot the last forward got an answer for (sample b, expert
+/// ffn.c0.c1), or only for sample `only` when it is not negative.
+template <class F>
+void for_each_answered(RemoteMixtureOfExperts& layer, F fn, int64_t only = -1) {
+  auto coords = layer->last_coords();
+  auto mask = layer->last_mask();
+  auto first = only < 0 ? 0 : only;
+  auto last = only < 0 ? coords.size(0) : only + 1;
+  for (int64_t b = first; b < last; ++b)
+    for (int64_t s = 0; s < coords.size(1); ++s)
+      if (mask[b][s].item<bool>())
+        fn(b, coords[b][s][0].item<int64_t>(), coords[b][s][1].item<int64_t>());
+}
+
+/// The experts that answered the last forward: for sample `only`, or for all samples.
+inline std::set<std::string> answered_ids(RemoteMixtureOfExperts& layer, int64_t only = -1) {
+  std::set<std::string> out;
+  for_each_answered(layer, [&](int64_t, int64_t c0, int64_t c1) { out.insert(id_of(c0, c1)); },
+                    only);
+  return out;
+}
+
+/// Copies of the gating weights {w0, b0, w1, b1} that track their own gradients.
+inline std::vector<torch::Tensor> gate_copies(RemoteMixtureOfExperts& layer) {
+  std::vector<torch::Tensor> out;
+  for (size_t d = 0; d < 2; ++d) {
+    out.push_back(layer->gate(d)->weight.detach().clone().requires_grad_(true));
+    out.push_back(layer->gate(d)->bias.detach().clone().requires_grad_(true));
+  }
+  return out;
+}
+
 /// The ids of sample b's `k` best experts (brute force over the whole grid).
 inline std::set<std::string> top_ids(const torch::Tensor& scores, int64_t b, int64_t k) {
   auto best = std::get<1>(scores[b].topk(k));

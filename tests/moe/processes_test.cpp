@@ -124,19 +124,17 @@ public:
 
   /// Waits (bounded) until every row and every expert is declared in the DHT.
   bool wait_declared(std::chrono::seconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      size_t declared = 0;
-      for (size_t row = 0; row < server_count; ++row) {
-        auto got = dht::get(*system, dht_node, "ffn." + std::to_string(row) + ".");
-        declared += got ? got->items.size() : 0;
-      }
-      auto rows = dht::get(*system, dht_node, "ffn.");
-      if (declared == server_count * 4 && rows && rows->items.size() == server_count)
-        return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    return false;
+    return poll_until(
+      [&] {
+        size_t declared = 0;
+        for (size_t row = 0; row < server_count; ++row) {
+          auto got = dht::get(*system, dht_node, "ffn." + std::to_string(row) + ".");
+          declared += got ? got->items.size() : 0;
+        }
+        auto rows = dht::get(*system, dht_node, "ffn.");
+        return declared == server_count * 4 && rows && rows->items.size() == server_count;
+      },
+      limit, std::chrono::milliseconds(200));
   }
 
   caf::settings stats_of(const caf::actor& who) {
@@ -182,12 +180,7 @@ bool has_queued_call(const std::string& stats_text) {
 /// The grid rows used by the last forward's answered slots.
 std::set<int64_t> answered_rows(RemoteMixtureOfExperts& layer) {
   std::set<int64_t> out;
-  auto coords = layer->last_coords();
-  auto mask = layer->last_mask();
-  for (int64_t b = 0; b < coords.size(0); ++b)
-    for (int64_t s = 0; s < coords.size(1); ++s)
-      if (mask[b][s].item<bool>())
-        out.insert(coords[b][s][0].item<int64_t>());
+  for_each_answered(layer, [&](int64_t, int64_t row, int64_t) { out.insert(row); });
   return out;
 }
 

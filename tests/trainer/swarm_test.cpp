@@ -3,7 +3,6 @@
 
 #include <csignal>
 #include <filesystem>
-#include <functional>
 
 #include <caf/scoped_actor.hpp>
 #include <torch/torch.h>
@@ -129,16 +128,6 @@ torch::Tensor untrained_ffn_output() {
   return (*expert)->forward({probe_input()})[0];
 }
 
-bool wait_for(const std::function<bool()>& condition, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
-}
-
 size_t checkpoints_newer_than(const std::string& dir, std::filesystem::file_time_type when) {
   size_t n = 0;
   for (auto& entry : std::filesystem::directory_iterator(dir))
@@ -194,16 +183,17 @@ CAF_TEST(one DHT node two servers and a trainer train on Fashion-MNIST) {
   auto trained = forward_through(server_ports[0], "ffn.1.2");
   CAF_REQUIRE(trained.defined());
   auto ended = std::filesystem::file_time_type::clock::now();
-  CAF_REQUIRE(wait_for([&] { return checkpoints_newer_than(ckpt, ended) == 8; },
-                       std::chrono::seconds(15)));
+  CAF_REQUIRE(poll_until([&] { return checkpoints_newer_than(ckpt, ended) == 8; },
+                         std::chrono::seconds(15), std::chrono::milliseconds(100)));
   kill(procs[1].pid, SIGKILL);
   CAF_CHECK_EQUAL(wait_exit(procs[1].pid, std::chrono::seconds(10)), 128 + SIGKILL);
   procs[1].pid = -1;
   start(server_args(0), "server-0-restarted");
   // The node listens before its server role is up (it joins the DHT first): poll until it serves.
   torch::Tensor restored;
-  CAF_REQUIRE(wait_for([&] { return (restored = forward_through(server_ports[0], "ffn.1.2")).defined(); },
-                       start_limit));
+  CAF_REQUIRE(poll_until(
+    [&] { return (restored = forward_through(server_ports[0], "ffn.1.2")).defined(); },
+    start_limit, std::chrono::milliseconds(100)));
   CAF_CHECK(torch::allclose(trained, restored, 0, 0));
   // A fresh server (no checkpoint) would answer differently: the check above can fail.
   CAF_CHECK(!torch::allclose(trained, untrained_ffn_output(), 1e-3, 1e-3));
