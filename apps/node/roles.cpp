@@ -1,7 +1,6 @@
 #include "apps/node/roles.hpp"
 
 #include <algorithm>
-#include <filesystem>
 
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
@@ -24,23 +23,6 @@ constexpr auto join_timeout = std::chrono::seconds(30);
 constexpr auto local_timeout = std::chrono::seconds(10);
 constexpr auto checkpoint_timeout = std::chrono::seconds(60);
 
-/// An error naming the first Fashion-MNIST file missing from `dir` (gzipped or not).
-caf::error check_data_set(const std::string& dir) {
-  for (auto split : {"train", "test"}) {
-    auto files = data::fashion_mnist_files(split);
-    if (!files)
-      return files.error();
-    for (const auto& name : *files) {
-      auto path = dir + "/" + name;
-      if (!std::filesystem::exists(path + ".gz") && !std::filesystem::exists(path))
-        return make_error(errc::invalid_argument,
-                          "Fashion-MNIST not found: no " + path + ".gz (set trainer.data-dir, "
-                          "or install Debian's dataset-fashion-mnist)");
-    }
-  }
-  return caf::none;
-}
-
 }  // namespace
 
 node_roles::node_roles(caf::actor_system& system, const node_config& cfg,
@@ -59,7 +41,7 @@ bool node_roles::has_role(const std::string& role) const {
 caf::error node_roles::start() {
   // Fail at start, not minutes later, when the trainer's data set is not there.
   if (has_role("trainer"))
-    if (auto err = check_data_set(cfg_.trainer.data_dir))
+    if (auto err = data::check_fashion_mnist(cfg_.trainer.data_dir))
       return err;
   if (auto err = listen())
     return err;

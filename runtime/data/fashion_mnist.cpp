@@ -179,6 +179,19 @@ caf::expected<std::array<std::string, 2>> fashion_mnist_files(std::string_view s
                       "' (expected train or test)");
 }
 
+caf::error check_fashion_mnist(const std::string& dir) {
+  for (auto split : {"train", "test"}) {
+    auto files = fashion_mnist_files(split);
+    for (const auto& name : *files)
+      if (auto path = pick_file(dir, name); !exists(path))
+        return make_error(errc::not_found,
+                          "Fashion-MNIST not found: no " + path
+                            + " (install Debian's dataset-fashion-mnist, or point the data "
+                              "directory, trainer.data-dir, at these files)");
+  }
+  return caf::none;
+}
+
 caf::expected<image_set> load_fashion_mnist(const std::string& dir, std::string_view split) {
   auto files = fashion_mnist_files(split);
   if (!files)

@@ -42,6 +42,10 @@ struct image_set {
 /// {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"}.
 caf::expected<std::array<std::string, 2>> fashion_mnist_files(std::string_view split);
 
+/// An error naming the first file of either split missing from `dir` (as NAME.gz or NAME, the
+/// names load_fashion_mnist reads); none when all four are there. Reads no data.
+caf::error check_fashion_mnist(const std::string& dir);
+
 /// Loads split "train" (60000 images) or "test" (10000) from `dir`. Each file is read as
 /// NAME.gz, or NAME when only the uncompressed file exists.
 caf::expected<image_set> load_fashion_mnist(const std::string& dir, std::string_view split);

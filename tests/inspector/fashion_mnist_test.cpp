@@ -169,6 +169,19 @@ CAF_TEST(missing files and unknown splits are errors) {
   CAF_CHECK_EQUAL(code_of(bad_split.error()), errc::invalid_argument);
 }
 
+CAF_TEST(the presence check names the first missing file and accepts plain files) {
+  auto none = check_fashion_mnist(dir.string());
+  CAF_CHECK_EQUAL(code_of(none), errc::not_found);
+  CAF_CHECK_NOT_EQUAL(describe(none).find("train-images-idx3-ubyte.gz"), std::string::npos);
+  gz("train-images-idx3-ubyte.gz", images_idx(1, 1, 1, {3}));
+  plain("train-labels-idx1-ubyte", labels_idx(1, {7}));
+  gz("t10k-images-idx3-ubyte.gz", images_idx(1, 1, 1, {3}));
+  auto one_left = check_fashion_mnist(dir.string());
+  CAF_CHECK_NOT_EQUAL(describe(one_left).find("t10k-labels-idx1-ubyte.gz"), std::string::npos);
+  plain("t10k-labels-idx1-ubyte", labels_idx(1, {7}));
+  CAF_CHECK_EQUAL(check_fashion_mnist(dir.string()), caf::none);
+}
+
 CAF_TEST(bad headers are errors) {
   auto labels = gz("labels.gz", labels_idx(1, {0}));
   auto swapped = gz("swapped.gz", labels_idx(1, {0}));  // a labels file given as images
