@@ -85,6 +85,12 @@ std::string describe(const caf::error& err) {
   return caf::to_string(err);
 }
 
+std::string message_of(const caf::error& err) {
+  if (err && err.category() == error_category() && err.context().match_elements<std::string>())
+    return err.context().get_as<std::string>(0);
+  return describe(err);
+}
+
 void write_error(wire::ErrorReply::Builder out, const caf::error& err) {
   out.setCode(to_wire(code_of(err)));
   if (err.category() == error_category() && err.context().match_elements<std::string>())

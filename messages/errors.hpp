@@ -40,6 +40,9 @@ errc code_of(const caf::error& err);
 /// A one-line description of any error, dmoe's or CAF's, for logs and replies.
 std::string describe(const caf::error& err);
 
+/// The message alone (no code) of a dmoe error, for wrapping it in another; describe() else.
+std::string message_of(const caf::error& err);
+
 void write_error(wire::ErrorReply::Builder out, const caf::error& err);
 caf::error read_error(wire::ErrorReply::Reader in);
 

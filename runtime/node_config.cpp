@@ -40,8 +40,11 @@ node_config::node_config() {
   caf::config_option_adder{custom_options_, "node"}
     .add(node.name, "name", "name of this node, shown in logs and by dmoe-shell")
     .add(node.roles, "roles", "roles to run: any of dht, server, trainer, inspector")
-    .add(node.host, "host", "address to listen on (loopback by default)")
+    .add(node.host, "host", "address to listen on (loopback by default; 0.0.0.0: all)")
     .add(node.port, "port", "TCP port to listen on, 0 picks a free one")
+    .add(node.advertise, "advertise", "\"host\" or \"host:port\" peers dial (default: host:port)")
+    .add(node.check_advertise, "check-advertise",
+         "at start, dial the advertised address and expect to reach this node")
     .add(node.log_level, "log-level", "trace, debug, info, warn, error, critical or off")
     .add(node.log_file, "log-file", "also write logs to this file");
   caf::config_option_adder{custom_options_, "limits"}
@@ -190,6 +193,9 @@ caf::error node_config::validate_values() const {
     return config_error("bad value '" + node.log_level + "' for 'node.log-level'");
   if (node.name.empty())
     return config_error("'node.name' must not be empty");
+  // Port 1 stands in for a port picked at start: only the hosts are checked here.
+  if (auto ep = advertised_endpoint(node.host, node.advertise, node.port == 0 ? 1 : node.port); !ep)
+    return config_error(message_of(ep.error()));
   if (limits.nan_policy != "reject" && limits.nan_policy != "allow")
     return config_error("bad value '" + limits.nan_policy
                         + "' for 'limits.nan-policy' (expected reject or allow)");

@@ -19,8 +19,10 @@ using namespace std::chrono_literals;
 struct node_options {
   std::string name = "dmoe";
   std::vector<std::string> roles;  // any of: dht, server, trainer, inspector
-  std::string host = "127.0.0.1";  // the address this node listens on
+  std::string host = "127.0.0.1";  // the address this node listens on (0.0.0.0: every one)
   uint16_t port = 0;               // 0 picks a free port
+  std::string advertise;           // "host" or "host:port" peers dial; empty: host and port
+  bool check_advertise = true;     // at start, dial the advertised address and expect this node
   std::string log_level = "info";
   std::string log_file;            // empty: stderr only
 };

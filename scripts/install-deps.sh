@@ -11,6 +11,8 @@ packages=(
   zlib1g-dev                                    # reading the gzipped IDX data set
   libreadline-dev                               # dmoe-shell line editing and history
   libcli11-dev                                  # command-line parsing of dmoe-bench and dmoe-shell
+  libasio-dev                                   # dmoe-link, the link emulator (header-only asio)
+  iproute2                                      # ip/tc: the hosts.* tests' network namespaces
   dataset-fashion-mnist                         # the real data the main job trains on
   gnuplot-nox                                   # the main job plots its metrics to a PNG
 )

@@ -13,7 +13,9 @@
 #include "actors/trainer/trainer.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/data/fashion_mnist.hpp"
+#include "runtime/endpoint.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/tcp_probe.hpp"
 
 namespace dmoe {
 
@@ -22,6 +24,7 @@ namespace {
 constexpr auto join_timeout = std::chrono::seconds(30);
 constexpr auto local_timeout = std::chrono::seconds(10);
 constexpr auto checkpoint_timeout = std::chrono::seconds(60);
+constexpr auto dial_back_timeout = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -70,9 +73,41 @@ caf::error node_roles::listen() {
                                            + std::to_string(cfg_.node.port) + ": "
                                            + system_.render(port.error()));
   port_ = *port;
-  endpoint_ = cfg_.node.host + ":" + std::to_string(port_);
-  log_->info("listening on {}", endpoint_);
+  auto advertised = advertised_endpoint(cfg_.node.host, cfg_.node.advertise, port_);
+  if (!advertised)
+    return advertised.error();
+  endpoint_ = to_string(*advertised);
+  log_->info("listening on {}:{}, advertised as {}", cfg_.node.host, port_, endpoint_);
+  if (cfg_.node.check_advertise)
+    return check_dial_back(*advertised);
   return caf::none;
+}
+
+caf::error node_roles::check_dial_back(const dmoe::endpoint& advertised) {
+  // Peers learn this node only by its advertised address, so a typo there (or a relay that is
+  // not running) would leave it unreachable without any error. Probe with a bounded connect first:
+  // the middleman's own connect can block its thread for minutes on an address that drops packets.
+  auto unreachable = [&](const std::string& why) {
+    return make_error(errc::unavailable, "the advertised address '" + endpoint_
+                                           + "' (node.advertise) does not lead back to this node: "
+                                           + why
+                                           + " (set node.check-advertise=false to skip this check)");
+  };
+  if (auto err = tcp_probe(advertised.host, advertised.port, dial_back_timeout))
+    return unreachable(message_of(err));
+  caf::scoped_actor self{system_};
+  caf::error result;
+  self->request(system_.middleman().actor_handle(), dial_back_timeout, caf::connect_atom::value,
+                advertised.host, advertised.port)
+    .receive(
+      [&](const caf::node_id& node, caf::strong_actor_ptr& actor, const std::set<std::string>&) {
+        if (node != system_.node() || caf::actor_cast<caf::actor>(actor) != gateway_)
+          result = unreachable("another node answers there");
+      },
+      [&](caf::error& err) { result = unreachable(system_.render(err)); });
+  if (!result)
+    log_->debug("dialed {} and reached this node", endpoint_);
+  return result;
 }
 
 caf::error node_roles::route(const std::string& role, const caf::actor& target) {

@@ -9,6 +9,7 @@
 #include <caf/actor_system.hpp>
 #include <spdlog/logger.h>
 
+#include "runtime/endpoint.hpp"
 #include "runtime/node_config.hpp"
 
 namespace dmoe {
@@ -25,7 +26,8 @@ public:
   /// system can shut down.
   void stop();
 
-  /// "host:port" the node listens on (valid after start()).
+  /// "host:port" the node tells its peers: node.advertise, else node.host and the bound port
+  /// (valid after start()).
   const std::string& endpoint() const {
     return endpoint_;
   }
@@ -38,6 +40,7 @@ public:
 private:
   bool has_role(const std::string& role) const;
   caf::error listen();
+  caf::error check_dial_back(const dmoe::endpoint& advertised);
   caf::error route(const std::string& role, const caf::actor& target);
   caf::error start_dht();
   caf::error start_server();
