@@ -11,6 +11,9 @@ constexpr uint32_t default_max_nesting = 16;  // dmoe's schemas nest at most 4 l
 constexpr uint64_t default_max_tensor_bytes = 128ull << 20;
 constexpr uint32_t default_max_tensor_rank = 8;
 constexpr uint32_t default_max_tensors_per_call = 16;
+// A payload bigger than this crosses a node boundary as several messages (messages/parts.hpp):
+// at 1 Mbit/s one part arrives in ~0.5 s, well inside the middleman's connection timeout.
+constexpr uint64_t default_part_bytes = 64 << 10;
 
 enum class nan_policy : uint8_t {
   allow,   // NaN and infinities pass through
@@ -24,6 +27,7 @@ struct wire_limits {
   uint32_t max_tensor_rank = default_max_tensor_rank;
   uint32_t max_tensors_per_call = default_max_tensors_per_call;
   nan_policy nans = nan_policy::reject;
+  uint64_t part_bytes = default_part_bytes;
 };
 
 }  // namespace dmoe

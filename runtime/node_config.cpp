@@ -52,7 +52,10 @@ node_config::node_config() {
     .add(limits.max_tensor_bytes, "max-tensor-bytes", "largest accepted tensor")
     .add(limits.max_tensor_rank, "max-tensor-rank", "most dimensions of a tensor")
     .add(limits.max_tensors_per_call, "max-tensors-per-call", "most tensors in one call")
-    .add(limits.nan_policy, "nan-policy", "reject or allow NaN/inf in received tensors");
+    .add(limits.nan_policy, "nan-policy", "reject or allow NaN/inf in received tensors")
+    .add(limits.part_bytes, "part-bytes",
+         "larger expert calls cross nodes in parts of this size (each must arrive within "
+         "middleman.connection-timeout)");
   caf::config_option_adder{custom_options_, "dht"}
     .add(dht.bootstrap, "bootstrap", "known peers as \"host:port\" strings")
     .add(dht.k, "k", "bucket size and replication factor")
@@ -83,7 +86,8 @@ node_config::node_config() {
     .add(server.declare_ttl, "declare-ttl", "how long a declaration stays valid")
     .add(server.checkpoint_dir, "checkpoint-dir", "where checkpoints go (empty: none)")
     .add(server.checkpoint_period, "checkpoint-period", "how often checkpoints are written")
-    .add(server.seed, "seed", "seed for expert init and sampling (0: from the node name)");
+    .add(server.seed, "seed", "seed for expert init and sampling (0: from the node name)")
+    .add(server.compression, "compression", "none or float16: how replies carry float32 tensors");
   caf::config_option_adder{custom_options_, "moe"}
     .add(moe.expert_prefix, "expert-prefix", "grid name the DMoE layer routes to")
     .add(moe.grid, "grid", "grid dimensions, e.g. [4, 4]")
@@ -94,7 +98,8 @@ node_config::node_config() {
     .add(moe.backward_k_min, "backward-k-min", "fewest answers a backward pass accepts")
     .add(moe.backward_timeout, "backward-timeout", "deadline of a backward call")
     .add(moe.allow_zero_outputs, "allow-zero-outputs", "below k-min: zeros instead of an error")
-    .add(moe.directory_cache, "directory-cache", "reuse DHT prefix lookups this long");
+    .add(moe.directory_cache, "directory-cache", "reuse DHT prefix lookups this long")
+    .add(moe.compression, "compression", "none or float16: how calls carry float32 tensors");
   caf::config_option_adder{custom_options_, "trainer"}
     .add(trainer.data_dir, "data-dir", "folder with the Fashion-MNIST *-ubyte.gz files")
     .add(trainer.hidden, "hidden", "hidden size of the model")
@@ -201,6 +206,8 @@ caf::error node_config::validate_values() const {
                         + "' for 'limits.nan-policy' (expected reject or allow)");
   if (limits.max_message_bytes < 1024)
     return config_error("'limits.max-message-bytes' must be at least 1024");
+  if (limits.part_bytes < 1024 || limits.part_bytes > limits.max_message_bytes)
+    return config_error("'limits.part-bytes' must be in 1024..'limits.max-message-bytes'");
   if (limits.max_tensor_rank == 0 || limits.max_tensors_per_call == 0)
     return config_error("'limits.max-tensor-rank' and 'limits.max-tensors-per-call' must be > 0");
   for (const auto& peer : dht.bootstrap)
@@ -258,6 +265,9 @@ caf::error node_config::validate_server_values() const {
     return config_error("'server.declare-period' must be positive and below 'server.declare-ttl'");
   if (s.checkpoint_period <= caf::timespan{0})
     return config_error("'server.checkpoint-period' must be positive");
+  if (!is_compression_name(s.compression))
+    return config_error("bad value '" + s.compression
+                        + "' for 'server.compression' (expected none or float16)");
   return caf::none;
 }
 
@@ -278,6 +288,9 @@ caf::error node_config::validate_moe_values() const {
                              std::pair{m.directory_cache, "moe.directory-cache"}})
     if (value <= caf::timespan{0})
       return config_error(std::string("'") + name + "' must be positive");
+  if (!is_compression_name(m.compression))
+    return config_error("bad value '" + m.compression
+                        + "' for 'moe.compression' (expected none or float16)");
   return caf::none;
 }
 

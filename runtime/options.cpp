@@ -2,6 +2,10 @@
 
 namespace dmoe {
 
+bool is_compression_name(const std::string& name) {
+  return name == "none" || name == "float16";
+}
+
 wire_limits limit_options::wire() const {
   wire_limits out;
   out.max_message_bytes = max_message_bytes;
@@ -9,6 +13,7 @@ wire_limits limit_options::wire() const {
   out.max_tensor_rank = max_tensor_rank;
   out.max_tensors_per_call = max_tensors_per_call;
   out.nans = nan_policy == "allow" ? nan_policy::allow : nan_policy::reject;
+  out.part_bytes = part_bytes;
   return out;
 }
 

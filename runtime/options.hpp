@@ -27,12 +27,17 @@ struct node_options {
   std::string log_file;            // empty: stderr only
 };
 
+/// "none" or "float16": how float32 tensors are sent (float16 halves the bytes, ~3 decimal
+/// digits survive). Anything else is refused when the config is read.
+bool is_compression_name(const std::string& name);
+
 struct limit_options {
   uint64_t max_message_bytes = default_max_message_bytes;
   uint64_t max_tensor_bytes = default_max_tensor_bytes;
   uint32_t max_tensor_rank = default_max_tensor_rank;
   uint32_t max_tensors_per_call = default_max_tensors_per_call;
   std::string nan_policy = "reject";  // reject | allow
+  uint64_t part_bytes = default_part_bytes;  // larger payloads cross nodes in parts of this size
 
   wire_limits wire() const;
 };
@@ -77,6 +82,7 @@ struct server_options {
   std::string checkpoint_dir;               // empty: no checkpoints
   caf::timespan checkpoint_period = 60s;
   uint64_t seed = 0;                        // expert init and sampling; 0: from the node name
+  std::string compression = "none";         // none | float16: the replies' float32 tensors
 };
 
 // ---- DMoE layer on the trainer side (issue 6): actors/moe ----
@@ -91,6 +97,7 @@ struct moe_options {
   caf::timespan backward_timeout = 5s;
   bool allow_zero_outputs = false;          // below k_min: zeros instead of an error
   caf::timespan directory_cache = 2s;       // how long DHT prefix lookups are reused
+  std::string compression = "none";         // none | float16: the requests' float32 tensors
 };
 
 // ---- trainer (issue 7): actors/trainer ----

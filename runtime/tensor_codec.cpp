@@ -73,6 +73,10 @@ caf::error too_large(const std::string& what, uint64_t got, uint64_t limit) {
 
 }  // namespace
 
+wire::Compression wire_compression(const std::string& name) {
+  return name == "float16" ? wire::Compression::FLOAT16 : wire::Compression::NONE;
+}
+
 caf::expected<wire::DType> to_wire_dtype(torch::ScalarType type) {
   switch (type) {
     case torch::kFloat32: return wire::DType::FLOAT32;

@@ -4,6 +4,7 @@
 
 #include "actors/dht/node.hpp"
 #include "messages/errors.hpp"
+#include "messages/parts.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/logging.hpp"
 
@@ -11,8 +12,16 @@ namespace dmoe {
 
 namespace {
 
+constexpr auto sweep_period = std::chrono::seconds(10);
+
+double seconds_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 struct gateway_state {
   std::shared_ptr<spdlog::logger> log;
+  wire_limits limits;
+  part_buffer parts;
   caf::actor dht;
   caf::actor server;
   caf::actor inspector;
@@ -34,8 +43,25 @@ caf::error no_role(const char* role) {
   return make_error(errc::unavailable, std::string{"this node runs no "} + role + " role");
 }
 
-caf::behavior gateway(gateway_actor* self, std::string name) {
-  self->state.log = log::get(name);
+/// Sends `reply` to `requester` in parts and answers `rp` with its size and last part.
+void answer_in_parts(gateway_actor* self, caf::typed_response_promise<uint64_t, payload> rp,
+                     const caf::actor& requester, uint64_t transfer, payload reply) {
+  auto total = static_cast<uint64_t>(reply.bytes.size());
+  auto parts = split_payload(std::move(reply), self->state.limits.part_bytes);
+  for (size_t i = 0; i + 1 < parts.size(); ++i)
+    self->send(requester, wire_part_atom::value, transfer, std::move(parts[i]));
+  rp.deliver(total, std::move(parts.back()));
+}
+
+caf::behavior gateway(gateway_actor* self, gateway_setup setup) {
+  auto& st = self->state;
+  st.log = log::get(setup.name);
+  st.limits = setup.limits;
+  part_limits bounds;
+  bounds.max_transfer_bytes = setup.limits.max_message_bytes;
+  bounds.max_total_bytes = 2 * setup.limits.max_message_bytes;
+  st.parts = part_buffer{bounds};
+  self->delayed_send(self, sweep_period, gateway_sweep_atom::value);
   // Forwards the current request to `target`, or answers with an error when the role is absent.
   auto forward = [self](const caf::actor& target, const char* role,
                         auto&&... xs) -> caf::result<caf::message> {
@@ -60,6 +86,36 @@ caf::behavior gateway(gateway_actor* self, std::string name) {
     [=](inspect_atom a, std::string& command) {
       return forward(self->state.inspector, "inspector", a, std::move(command));
     },
+    [=](wire_part_atom, uint64_t transfer, payload& part) {
+      auto key = transfer_key{caf::actor_cast<caf::actor_addr>(self->current_sender()), transfer};
+      if (auto err = self->state.parts.add(key, std::move(part), seconds_now()))
+        self->state.log->warn("{}", describe(err));
+    },
+    [=](expert_rpc_atom a, uint64_t transfer, uint64_t total,
+        payload& last) -> caf::result<uint64_t, payload> {
+      auto& st = self->state;
+      auto requester = caf::actor_cast<caf::actor>(self->current_sender());
+      auto whole = st.parts.finish(transfer_key{requester.address(), transfer}, total,
+                                   std::move(last));
+      if (!whole)
+        return whole.error();
+      if (!st.server)
+        return no_role("server");
+      auto rp = self->make_response_promise<uint64_t, payload>();
+      self->request(st.server, role_reply_timeout, a, std::move(*whole))
+        .then(
+          [=](payload& reply) mutable {
+            answer_in_parts(self, rp, requester, transfer, std::move(reply));
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [=](gateway_sweep_atom) {
+      auto before = seconds_now() - std::chrono::duration<double>(part_timeout).count();
+      if (auto dropped = self->state.parts.expire(before); dropped > 0)
+        self->state.log->warn("dropped {} stalled transfers in parts", dropped);
+      self->delayed_send(self, sweep_period, gateway_sweep_atom::value);
+    },
     [=](gateway_route_atom, const std::string& role, caf::actor& target) -> caf::result<bool> {
       auto sender = self->current_sender();
       if (!sender || sender->node() != self->node())
@@ -76,8 +132,8 @@ caf::behavior gateway(gateway_actor* self, std::string name) {
 
 }  // namespace
 
-caf::actor spawn_gateway(caf::actor_system& system, std::string name) {
-  return system.spawn(gateway, std::move(name));
+caf::actor spawn_gateway(caf::actor_system& system, gateway_setup setup) {
+  return system.spawn(gateway, std::move(setup));
 }
 
 }  // namespace dmoe

@@ -23,7 +23,11 @@
 //       "experts": list of {"id", "server", "calls", "failures", "latency_ms"},
 //       "dead_servers": list of endpoints, "calls_in_flight": list of {"id", "server",
 //       "backward"} (sent, not yet answered or failed), "jobs_in_flight", "cache_entries".
-//   To expert servers (local or remote, same code): (expert_rpc_atom, payload) -> payload.
+//   To expert servers: in this process (expert_rpc_atom, payload) -> payload; on other nodes
+//     in parts (actors/gateway/gateway.hpp, messages/parts.hpp): (wire_part_atom, call id,
+//     part)..., then (expert_rpc_atom, call id, total bytes, last part) -> (total bytes, last
+//     part) after the reply's (wire_part_atom, call id, part) messages, which the router takes
+//     only from the gateway the call went to, for calls in flight.
 //   To the DHT node: (dht_get_atom, key) -> (payload, uint32, uint32).
 //   Internal: (moe_deadline_atom, job id), (moe_settle_atom, job id) timers; down_msg of servers.
 #pragma once

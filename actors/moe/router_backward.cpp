@@ -5,6 +5,7 @@
 #include "actors/moe/router_state.hpp"
 #include "messages/errors.hpp"
 #include "runtime/expert_codec.hpp"
+#include "runtime/tensor_codec.hpp"
 
 namespace dmoe::moe {
 
@@ -52,7 +53,8 @@ void router_state::start_backward(backward_job_ptr job, caf::response_promise pr
     auto slots = torch::tensor(answered.slots, torch::kInt64);
     auto inputs = fwd.inputs.index_select(0, rows);
     auto grad_rows = grads.index({rows, slots});
-    auto request = encode(expert_call{backward_call{answered.expert_id, {inputs}, {grad_rows}}});
+    auto request = encode(expert_call{backward_call{answered.expert_id, {inputs}, {grad_rows}}},
+                          wire_compression(setup_.options.compression));
     job->timing.encode_ms += ms_since(started);
     auto call_id = next_id_++;
     for (auto row : answered.rows)

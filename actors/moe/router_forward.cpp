@@ -7,6 +7,7 @@
 #include "actors/moe/router_state.hpp"
 #include "messages/errors.hpp"
 #include "runtime/expert_codec.hpp"
+#include "runtime/tensor_codec.hpp"
 
 namespace dmoe::moe {
 
@@ -176,7 +177,8 @@ void router_state::send_forward(uint64_t id, const std::string& expert_id,
   ++st.job->timing.calls;
   auto started = steady::now();
   auto inputs = st.job->inputs.index_select(0, index_tensor(rows));
-  auto request = encode(expert_call{forward_call{expert_id, {inputs}}});
+  auto request = encode(expert_call{forward_call{expert_id, {inputs}}},
+                        wire_compression(setup_.options.compression));
   st.job->timing.encode_ms += ms_since(started);
   calls_.emplace(call_id, call_record{id, false, expert_id, server, std::move(rows),
                                       std::move(slots), steady::now()});

@@ -48,7 +48,8 @@ using expert_actor = caf::stateful_actor<expert_state>;
 // Runs on a compute thread: merge, compute, split, encode; replies go back to `owner`.
 void compute_batch(const std::shared_ptr<expert_backend>& backend, expert_counters& counters,
                    call_kind kind, std::vector<call_queue::entry>& calls,
-                   const std::vector<uint64_t>& tickets, const caf::actor& owner) {
+                   const std::vector<uint64_t>& tickets, const caf::actor& owner,
+                   wire::Compression compression) {
   std::vector<const std::vector<torch::Tensor>*> inputs;
   std::vector<const std::vector<torch::Tensor>*> grads;
   std::vector<int64_t> sizes;
@@ -70,8 +71,8 @@ void compute_batch(const std::shared_ptr<expert_backend>& backend, expert_counte
     auto pieces = split_calls(*result, sizes);
     for (size_t i = 0; i < tickets.size(); ++i) {
       auto reply = kind == call_kind::forward
-                     ? encode(expert_reply{forward_result{std::move(pieces[i])}})
-                     : encode(expert_reply{backward_result{std::move(pieces[i])}});
+                     ? encode(expert_reply{forward_result{std::move(pieces[i])}}, compression)
+                     : encode(expert_reply{backward_result{std::move(pieces[i])}}, compression);
       caf::anon_send(owner, batch_reply_atom::value, tickets[i], std::move(reply));
     }
   }
@@ -123,9 +124,10 @@ void dispatch(expert_actor* self) {
   st.busy = true;
   auto shared_calls = std::make_shared<std::vector<call_queue::entry>>(std::move(calls));
   st.setup.pool->post([backend = st.setup.backend, counters = st.setup.counters, log = st.log,
-                       kind, shared_calls, tickets, owner = caf::actor{self}] {
+                       kind, shared_calls, tickets, owner = caf::actor{self},
+                       compression = st.setup.compression] {
     try {
-      compute_batch(backend, *counters, kind, *shared_calls, tickets, owner);
+      compute_batch(backend, *counters, kind, *shared_calls, tickets, owner, compression);
     } catch (const std::exception& e) {
       log->error("expert {}: batch failed: {}", backend->info().expert_id, e.what());
     }

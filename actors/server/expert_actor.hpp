@@ -39,6 +39,7 @@ struct expert_actor_setup {
   std::shared_ptr<expert_counters> counters;
   size_t max_batch_size = 1024;
   caf::timespan max_batch_wait = std::chrono::milliseconds(2);
+  wire::Compression compression = wire::Compression::NONE;  // of the replies' float32 tensors
 };
 
 caf::actor spawn_expert_actor(caf::event_based_actor* parent, expert_actor_setup setup);

@@ -15,6 +15,7 @@
 #include "actors/server/server_experts.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/experts/request_check.hpp"
+#include "runtime/tensor_codec.hpp"
 #include "runtime/logging.hpp"
 
 namespace dmoe {
@@ -211,7 +212,8 @@ caf::behavior server_behavior(server_actor* self, server_setup setup,
                                     st.pool,
                                     expert.counters,
                                     setup.options.max_batch_size,
-                                    setup.options.max_batch_wait};
+                                    setup.options.max_batch_wait,
+                                    wire_compression(setup.options.compression)};
     auto actor = spawn_expert_actor(self, std::move(expert_setup));
     actors.push_back(actor);
     ids.push_back(id);

@@ -66,7 +66,10 @@ caf::error node_roles::start() {
 }
 
 caf::error node_roles::listen() {
-  gateway_ = spawn_gateway(system_, cfg_.node.name + "/gateway");
+  gateway_setup gateway;
+  gateway.name = cfg_.node.name + "/gateway";
+  gateway.limits = cfg_.limits.wire();
+  gateway_ = spawn_gateway(system_, std::move(gateway));
   auto port = system_.middleman().publish(gateway_, cfg_.node.port, cfg_.node.host.c_str(), true);
   if (!port)
     return make_error(errc::unavailable, "cannot listen on " + cfg_.node.host + ":"

@@ -17,34 +17,85 @@ constexpr int64_t batch = 8;
 constexpr uint64_t seed = 77;
 constexpr const char* server_endpoint = "inproc-server:real";
 
+/// The layer's mixture recomputed with local copies of the experts (same type, width, seeds)
+/// for the routing the layer chose; its gradients land in the returned copies.
+struct local_reference {
+  torch::Tensor y;
+  torch::Tensor x;                   // with .grad() after backward
+  std::vector<torch::Tensor> gates;  // weight0, bias0, weight1, bias1, each with .grad()
+};
+
+local_reference local_mixture(RemoteMixtureOfExperts& layer, const torch::Tensor& x,
+                              const torch::Tensor& target) {
+  std::map<std::string, std::shared_ptr<expert_module>> local;
+  for (int a = 0; a < 4; ++a)
+    for (int b = 0; b < 4; ++b) {
+      auto expert = make_expert("ffn", features, expert_seed(seed, id_of(a, b)));
+      CAF_REQUIRE(expert);
+      local[id_of(a, b)] = *expert;
+    }
+  local_reference ref;
+  ref.x = x.detach().clone().requires_grad_(true);
+  for (size_t d = 0; d < 2; ++d) {
+    ref.gates.push_back(layer->gate(d)->weight.detach().clone().requires_grad_(true));
+    ref.gates.push_back(layer->gate(d)->bias.detach().clone().requires_grad_(true));
+  }
+  auto coords = layer->last_coords();
+  auto l0 = ref.x.mm(ref.gates[0].t()) + ref.gates[1];
+  auto l1 = ref.x.mm(ref.gates[2].t()) + ref.gates[3];
+  std::vector<torch::Tensor> rows_out;
+  for (int64_t b = 0; b < x.size(0); ++b) {
+    std::vector<torch::Tensor> scores, outputs;
+    for (int64_t s = 0; s < coords.size(1); ++s) {
+      auto c0 = coords[b][s][0].item<int64_t>();
+      auto c1 = coords[b][s][1].item<int64_t>();
+      scores.push_back(l0[b][c0] + l1[b][c1]);
+      outputs.push_back(local.at(id_of(c0, c1))->forward({ref.x.slice(0, b, b + 1)})[0][0]);
+    }
+    auto w = torch::softmax(torch::stack(scores), 0);
+    rows_out.push_back((w.unsqueeze(1) * torch::stack(outputs)).sum(0));
+  }
+  ref.y = torch::stack(rows_out);
+  (ref.y * target).sum().backward();
+  return ref;
+}
+
+struct server_fixture : moe_fixture {
+  /// A real expert server hosting the 4x4 grid, declared in the in-process DHT.
+  void start_server(const std::string& compression) {
+    server_setup setup;
+    setup.name = "moe-test/server";
+    setup.options.expert_pattern = "ffn.[0:4].[0:4]";
+    setup.options.hidden = features;
+    setup.options.seed = seed;
+    setup.options.declare_period = std::chrono::seconds(1);
+    setup.options.compression = compression;
+    setup.dht = swarm.nodes[2];
+    setup.endpoint = server_endpoint;
+    auto server = try_spawn_server(system, setup);
+    CAF_REQUIRE(server);
+    hosts.push_back(*server);
+    swarm.directory->put(server_endpoint, *server);
+    // Wait (bounded) until the server has declared every row of the grid.
+    size_t rows = 0;
+    for (int attempt = 0; attempt < 100 && rows < 4; ++attempt) {
+      auto got = dht::get(system, swarm.nodes[0], "ffn.");
+      rows = got ? got->items.size() : 0;
+      if (rows < 4)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CAF_REQUIRE_EQUAL(rows, 4u);
+  }
+};
+
 }  // namespace
 
 #undef CAF_SUITE
 #define CAF_SUITE moe.server
-CAF_TEST_FIXTURE_SCOPE(server_tests, moe_fixture)
+CAF_TEST_FIXTURE_SCOPE(server_tests, server_fixture)
 
 CAF_TEST(outputs and gradients through the real server equal the local experts) {
-  server_setup setup;
-  setup.name = "moe-test/server";
-  setup.options.expert_pattern = "ffn.[0:4].[0:4]";
-  setup.options.hidden = features;
-  setup.options.seed = seed;
-  setup.options.declare_period = std::chrono::seconds(1);
-  setup.dht = swarm.nodes[2];
-  setup.endpoint = server_endpoint;
-  auto server = try_spawn_server(system, setup);
-  CAF_REQUIRE(server);
-  hosts.push_back(*server);
-  swarm.directory->put(server_endpoint, *server);
-  // Wait (bounded) until the server has declared every row of the grid.
-  size_t rows = 0;
-  for (int attempt = 0; attempt < 100 && rows < 4; ++attempt) {
-    auto got = dht::get(system, swarm.nodes[0], "ffn.");
-    rows = got ? got->items.size() : 0;
-    if (rows < 4)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  CAF_REQUIRE_EQUAL(rows, 4u);
+  start_server("none");
   auto opt = test_options();
   auto router = make_router(opt);
   torch::manual_seed(11);
@@ -54,44 +105,40 @@ CAF_TEST(outputs and gradients through the real server equal the local experts) 
   auto y = layer->forward(x);
   (y * target).sum().backward();
   CAF_REQUIRE(layer->last_mask().all().item<bool>());
-  // The same mixture with local copies of the experts.
-  std::map<std::string, std::shared_ptr<expert_module>> local;
-  for (int a = 0; a < 4; ++a)
-    for (int b = 0; b < 4; ++b) {
-      auto expert = make_expert("ffn", features, expert_seed(seed, id_of(a, b)));
-      CAF_REQUIRE(expert);
-      local[id_of(a, b)] = *expert;
-    }
-  auto x_ref = x.detach().clone().requires_grad_(true);
-  std::vector<torch::Tensor> gates;
-  for (size_t d = 0; d < 2; ++d) {
-    gates.push_back(layer->gate(d)->weight.detach().clone().requires_grad_(true));
-    gates.push_back(layer->gate(d)->bias.detach().clone().requires_grad_(true));
-  }
-  auto coords = layer->last_coords();
-  auto l0 = x_ref.mm(gates[0].t()) + gates[1];
-  auto l1 = x_ref.mm(gates[2].t()) + gates[3];
-  std::vector<torch::Tensor> rows_out;
-  for (int64_t b = 0; b < batch; ++b) {
-    std::vector<torch::Tensor> scores, outputs;
-    for (int64_t s = 0; s < coords.size(1); ++s) {
-      auto c0 = coords[b][s][0].item<int64_t>();
-      auto c1 = coords[b][s][1].item<int64_t>();
-      scores.push_back(l0[b][c0] + l1[b][c1]);
-      outputs.push_back(local.at(id_of(c0, c1))->forward({x_ref.slice(0, b, b + 1)})[0][0]);
-    }
-    auto w = torch::softmax(torch::stack(scores), 0);
-    rows_out.push_back((w.unsqueeze(1) * torch::stack(outputs)).sum(0));
-  }
-  auto y_ref = torch::stack(rows_out);
-  (y_ref * target).sum().backward();
-  CAF_MESSAGE("max |y - y_ref| = " << max_abs_diff(y, y_ref) << ", max |dx - dx_ref| = "
-                                   << max_abs_diff(x.grad(), x_ref.grad()));
-  CAF_CHECK_LESS(max_abs_diff(y, y_ref), 1e-5);
-  CAF_CHECK_LESS(max_abs_diff(x.grad(), x_ref.grad()), 1e-5);
-  CAF_CHECK_LESS(max_abs_diff(layer->gate(0)->weight.grad(), gates[0].grad()), 1e-5);
-  CAF_CHECK_LESS(max_abs_diff(layer->gate(1)->weight.grad(), gates[2].grad()), 1e-5);
+  auto ref = local_mixture(layer, x, target);
+  CAF_MESSAGE("max |y - y_ref| = " << max_abs_diff(y, ref.y) << ", max |dx - dx_ref| = "
+                                   << max_abs_diff(x.grad(), ref.x.grad()));
+  CAF_CHECK_LESS(max_abs_diff(y, ref.y), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(x.grad(), ref.x.grad()), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(layer->gate(0)->weight.grad(), ref.gates[0].grad()), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(layer->gate(1)->weight.grad(), ref.gates[2].grad()), 1e-5);
   CAF_CHECK_EQUAL(layer->report().backward.calls, layer->report().forward.calls);
+}
+
+CAF_TEST(float16 on the wire both ways stays within float16 precision of the local experts) {
+  start_server("float16");
+  auto opt = test_options();
+  opt.compression = "float16";
+  auto router = make_router(opt);
+  torch::manual_seed(11);
+  RemoteMixtureOfExperts layer{system, router, features, features, opt};
+  auto x = torch::randn({batch, features}).requires_grad_(true);
+  auto target = torch::randn({batch, features});
+  auto y = layer->forward(x);
+  (y * target).sum().backward();
+  CAF_REQUIRE(layer->last_mask().all().item<bool>());
+  auto ref = local_mixture(layer, x, target);
+  auto dy = max_abs_diff(y, ref.y);
+  auto dx = max_abs_diff(x.grad(), ref.x.grad());
+  auto y_scale = ref.y.abs().max().item<double>();
+  auto x_scale = ref.x.grad().abs().max().item<double>();
+  CAF_MESSAGE("float16: max |y - y_ref| = " << dy << " of " << y_scale << ", max |dx - dx_ref| = "
+                                            << dx << " of " << x_scale);
+  // float16 keeps 11 significant bits (relative error 2^-11 per value); inputs, outputs, the
+  // backward's inputs and gradients are each rounded once.
+  CAF_CHECK_LESS(dy, 1e-2 * y_scale);
+  CAF_CHECK_LESS(dx, 1e-2 * x_scale);
+  CAF_CHECK_GREATER(dy, 0.0);  // the values really crossed as float16
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

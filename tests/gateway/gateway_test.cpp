@@ -1,0 +1,223 @@
+// The gateway (actors/gateway): what it forwards to which role, its local-only routes, and calls
+// in parts from a remote requester (messages/parts.hpp) over loopback TCP: big requests and
+// replies put together exactly, parts that break a limit or a whole of the wrong size refused,
+// and the gateway still serving afterwards.
+#define CAF_SUITE gateway
+#include <caf/test/unit_test.hpp>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include "actors/dht/node.hpp"
+#include "actors/gateway/gateway.hpp"
+#include "messages/errors.hpp"
+#include "messages/parts.hpp"
+#include "messages/type_ids.hpp"
+#include "runtime/node_config.hpp"
+
+using namespace dmoe;
+using namespace std::chrono_literals;
+
+namespace {
+
+using call_atom = caf::atom_constant<caf::atom("t_call")>;
+
+constexpr uint64_t part_bytes = 4096;
+constexpr auto timeout = 10s;
+
+payload bytes_of(size_t n, char seed) {
+  payload p;
+  p.bytes.resize(n);
+  for (size_t i = 0; i < n; ++i)
+    p.bytes[i] = static_cast<char>(seed + static_cast<char>(i % 251));
+  return p;
+}
+
+/// A server role that answers an expert call with the request reversed and grown to
+/// `reply_factor` times its size.
+caf::behavior mirror_server(caf::event_based_actor*, size_t reply_factor) {
+  return {[reply_factor](expert_rpc_atom, payload& in) {
+    payload out;
+    for (size_t k = 0; k < reply_factor; ++k)
+      out.bytes.insert(out.bytes.end(), in.bytes.rbegin(), in.bytes.rend());
+    return out;
+  }};
+}
+
+caf::behavior dht_stand_in(caf::event_based_actor*) {
+  return {[](dht_rpc_atom, payload& in) { return in; },
+          [](dht::dht_info_atom) { return std::string{"dht stand-in"}; }};
+}
+
+caf::behavior inspector_stand_in(caf::event_based_actor*) {
+  return {[](inspect_atom, std::string& command) { return "inspected: " + command; }};
+}
+
+/// The requester side of a call in parts, as the router does it: sends the parts, then the
+/// request; keeps the reply's parts and answers with the whole reply.
+struct client_state {
+  part_buffer parts;
+  uint64_t next_transfer = 1;
+};
+
+caf::behavior parts_client(caf::stateful_actor<client_state>* self) {
+  return {
+    [=](wire_part_atom, uint64_t transfer, payload& part) {
+      auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+      CAF_CHECK(!self->state.parts.add(transfer_key{sender, transfer}, std::move(part), 0));
+    },
+    [=](call_atom, const caf::actor& gateway, payload& request, uint64_t announced_extra)
+      -> caf::result<payload> {
+      auto transfer = self->state.next_transfer++;
+      auto total = request.bytes.size() + announced_extra;
+      auto pieces = split_payload(std::move(request), part_bytes);
+      for (size_t i = 0; i + 1 < pieces.size(); ++i)
+        self->send(gateway, wire_part_atom::value, transfer, std::move(pieces[i]));
+      auto rp = self->make_response_promise<payload>();
+      self->request(gateway, timeout, expert_rpc_atom::value, transfer, uint64_t{total},
+                    std::move(pieces.back()))
+        .then(
+          [=](uint64_t reply_total, payload& last) mutable {
+            auto whole = self->state.parts.finish(transfer_key{gateway.address(), transfer},
+                                                  reply_total, std::move(last));
+            if (whole)
+              rp.deliver(std::move(*whole));
+            else
+              rp.deliver(whole.error());
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+  };
+}
+
+struct fixture {
+  node_config server_cfg;
+  node_config client_cfg;
+  std::unique_ptr<caf::actor_system> server_side;
+  std::unique_ptr<caf::actor_system> client_side;
+  caf::actor gateway;
+  caf::actor remote_gateway;
+  std::vector<caf::actor> roles;
+  uint16_t port = 0;
+
+  fixture() {
+    CAF_REQUIRE(!server_cfg.parse_and_validate(std::vector<std::string>{}));
+    CAF_REQUIRE(!client_cfg.parse_and_validate(std::vector<std::string>{}));
+    server_side = std::make_unique<caf::actor_system>(server_cfg);
+    client_side = std::make_unique<caf::actor_system>(client_cfg);
+    gateway_setup setup;
+    setup.name = "test/gateway";
+    setup.limits.part_bytes = part_bytes;
+    setup.limits.max_message_bytes = 1 << 20;
+    gateway = spawn_gateway(*server_side, setup);
+    roles = {server_side->spawn(mirror_server, size_t{3}), server_side->spawn(dht_stand_in),
+             server_side->spawn(inspector_stand_in)};
+    route("server", roles[0]);
+    route("dht", roles[1]);
+    route("inspector", roles[2]);
+    auto published = server_side->middleman().publish(gateway, 0, "127.0.0.1", true);
+    CAF_REQUIRE(published);
+    port = *published;
+    auto handle = client_side->middleman().remote_actor("127.0.0.1", port);
+    CAF_REQUIRE(handle);
+    remote_gateway = *handle;
+  }
+
+  ~fixture() {
+    server_side->middleman().unpublish(gateway, port);
+    caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+    for (auto& role : roles)
+      caf::anon_send_exit(role, caf::exit_reason::user_shutdown);
+  }
+
+  void route(const std::string& role, caf::actor target) {
+    caf::scoped_actor self{*server_side};
+    bool ok = false;
+    self->request(gateway, timeout, gateway_route_atom::value, role, std::move(target))
+      .receive([&](bool x) { ok = x; }, [](caf::error&) {});
+    CAF_REQUIRE(ok);
+  }
+
+  caf::expected<payload> call_in_parts(payload request, uint64_t announced_extra = 0) {
+    auto client = client_side->spawn(parts_client);
+    caf::scoped_actor self{*client_side};
+    caf::expected<payload> result{make_error(errc::internal, "no answer")};
+    self->request(client, timeout, call_atom::value, remote_gateway, std::move(request),
+                  announced_extra)
+      .receive([&](payload& p) { result = std::move(p); },
+               [&](caf::error& err) { result = std::move(err); });
+    caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
+    return result;
+  }
+
+  std::string inspect(const std::string& command) {
+    caf::scoped_actor self{*client_side};
+    std::string out;
+    self->request(remote_gateway, timeout, inspect_atom::value, command)
+      .receive([&](std::string& text) { out = std::move(text); },
+               [&](caf::error& err) { out = "error: " + describe(err); });
+    return out;
+  }
+};
+
+payload expected_reply(const payload& request, size_t factor) {
+  payload out;
+  for (size_t k = 0; k < factor; ++k)
+    out.bytes.insert(out.bytes.end(), request.bytes.rbegin(), request.bytes.rend());
+  return out;
+}
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(gateway_tests, fixture)
+
+CAF_TEST(every protocol reaches its role) {
+  CAF_CHECK_EQUAL(inspect("stats"), "inspected: stats");
+  caf::scoped_actor self{*client_side};
+  auto request = bytes_of(64, 'a');
+  payload echoed;
+  self->request(remote_gateway, timeout, dht_rpc_atom::value, request)
+    .receive([&](payload& p) { echoed = std::move(p); }, [](caf::error&) {});
+  CAF_CHECK(echoed.bytes == request.bytes);
+  payload mirrored;
+  self->request(remote_gateway, timeout, expert_rpc_atom::value, request)
+    .receive([&](payload& p) { mirrored = std::move(p); }, [](caf::error&) {});
+  CAF_CHECK(mirrored.bytes == expected_reply(request, 3).bytes);
+}
+
+CAF_TEST(routes cannot be set from another node) {
+  caf::scoped_actor self{*client_side};
+  caf::error refused;
+  self->request(remote_gateway, timeout, gateway_route_atom::value, std::string{"server"},
+                caf::actor{})
+    .receive([](bool) {}, [&](caf::error& err) { refused = std::move(err); });
+  CAF_CHECK_EQUAL(code_of(refused), errc::invalid_argument);
+  CAF_CHECK_EQUAL(inspect("x"), "inspected: x");
+}
+
+CAF_TEST(big requests and replies cross in parts and arrive whole) {
+  for (size_t size : {size_t{8}, size_t{4096}, size_t{4097}, size_t{100000}}) {
+    auto request = bytes_of(size, 'q');
+    auto reply = call_in_parts(request);
+    CAF_REQUIRE(reply);
+    CAF_CHECK_EQUAL(reply->bytes.size(), 3 * size);
+    CAF_CHECK(reply->bytes == expected_reply(request, 3).bytes);
+  }
+}
+
+CAF_TEST(a whole of another size than announced is refused) {
+  auto reply = call_in_parts(bytes_of(20000, 'w'), 1);
+  CAF_REQUIRE(!reply);
+  CAF_CHECK_EQUAL(code_of(reply.error()), errc::malformed);
+  CAF_CHECK(call_in_parts(bytes_of(20000, 'w')));  // the gateway keeps serving
+}
+
+CAF_TEST(a transfer over the message limit is refused before it is kept) {
+  auto reply = call_in_parts(bytes_of((1 << 20) + 4096, 'l'));
+  CAF_REQUIRE(!reply);
+  CAF_CHECK_EQUAL(code_of(reply.error()), errc::limit_exceeded);
+  CAF_CHECK(call_in_parts(bytes_of(1000, 'l')));
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
