@@ -111,6 +111,7 @@ node_config::node_config() {
     .add(trainer.max_steps, "max-steps", "stop after this many steps (0: no step limit)")
     .add(trainer.max_time, "max-time", "stop after this long")
     .add(trainer.eval_every, "eval-every", "steps between test-set evaluations")
+    .add(trainer.eval_samples, "eval-samples", "test images per evaluation (0: all)")
     .add(trainer.metrics_csv, "metrics-csv", "write metrics to this CSV file")
     .add(trainer.progress, "progress", "show a progress bar on stderr")
     .add(trainer.seed, "seed", "seed for init and shuffling (0: from the node name)");

@@ -112,6 +112,7 @@ struct trainer_options {
   size_t max_steps = 0;                     // 0: no step limit
   caf::timespan max_time = 600s;
   size_t eval_every = 200;                  // steps between test-set evaluations
+  size_t eval_samples = 0;                  // test images per evaluation (0: all of them)
   std::string metrics_csv;                  // empty: no CSV
   bool progress = false;                    // a progress bar on stderr
   uint64_t seed = 0;

@@ -53,12 +53,31 @@ inline std::array<std::atomic<pid_t>, 256>& launched_pids() {
   return pids;
 }
 
+/// Further clean-ups a SIGABRT runs after killing the launched processes (async-signal-safe
+/// functions only, e.g. tests/hosts/netns_lab.hpp removing its namespaces).
+inline std::array<std::atomic<void (*)()>, 8>& abort_hooks() {
+  static std::array<std::atomic<void (*)()>, 8> hooks{};
+  return hooks;
+}
+
 inline void kill_launched_and_abort(int sig) {
   for (auto& pid : launched_pids())
     if (pid_t p = pid.load(); p > 0)
       kill(p, SIGKILL);
+  for (auto& hook : abort_hooks())
+    if (auto* f = hook.load())
+      f();
   signal(sig, SIG_DFL);
   raise(sig);
+}
+
+inline void on_abort(void (*hook)()) {
+  signal(SIGABRT, kill_launched_and_abort);
+  for (auto& slot : abort_hooks()) {
+    void (*empty)() = nullptr;
+    if (slot.compare_exchange_strong(empty, hook))
+      return;
+  }
 }
 
 inline void track_launched(pid_t pid) {

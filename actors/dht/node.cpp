@@ -67,6 +67,7 @@ caf::behavior node_behavior(node_actor* self, node_setup setup) {
         st.log->debug("peer {} at {} is down ({}), removed", short_hex(c.info.id), endpoint,
                       describe(msg.reason));
       }
+    st.rejoin_if_alone();
   });
   return {
     [self](dht_rpc_atom, payload& in) -> payload { return self->state.serve(in); },
@@ -139,7 +140,10 @@ caf::behavior node_behavior(node_actor* self, node_setup setup) {
       self->delayed_send(self, jittered(st.options.replication_interval, st.rng),
                          replicate_tick::value);
     },
-    [self](bootstrap_tick) { self->state.bootstrap(); },
+    [self](bootstrap_tick) {
+      self->state.bootstrap_scheduled = false;
+      self->state.bootstrap();
+    },
   };
 }
 
@@ -206,6 +210,7 @@ void node_state::bootstrap() {
     log->warn("no bootstrap peer answered (attempt {}), retrying in {} ms", bootstrap_attempts,
               std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
     report_joined();  // the caller learns it has no contacts yet; retries go on
+    bootstrap_scheduled = true;
     self->delayed_send(self, delay, bootstrap_tick::value);
   };
   for (const auto& endpoint : options.bootstrap) {
@@ -220,6 +225,15 @@ void node_state::bootstrap() {
            after_ping();
          });
   }
+}
+
+void node_state::rejoin_if_alone() {
+  if (!started || table->size() > 0 || options.bootstrap.empty() || bootstrap_scheduled)
+    return;
+  log->warn("lost every DHT contact; joining again through the bootstrap peers");
+  bootstrap_attempts = 0;
+  bootstrap_scheduled = true;
+  self->delayed_send(self, first_bootstrap_retry, bootstrap_tick::value);
 }
 
 void node_state::refresh_buckets() {

@@ -12,9 +12,11 @@ void node_state::call(const node_info& peer, decltype(request::body) body, respo
                       failure_handler fail) {
   auto failed = [this, peer, fail](const caf::error& err) {
     ++stats.requests_failed;
-    if (peer.id != id160{} && table->failed(peer.id, options.max_failures))
+    if (peer.id != id160{} && table->failed(peer.id, options.max_failures)) {
       log->debug("dropped {} at {} after {} failures", short_hex(peer.id), peer.endpoint,
                  options.max_failures);
+      rejoin_if_alone();
+    }
     fail(err);
   };
   ++stats.requests_sent;

@@ -76,6 +76,9 @@ struct node_state {
   // -- periodic work ----------------------------------------------------------------------------
 
   void bootstrap();
+  /// After contacts were removed: a node left with none (its link was cut, say, and every peer
+  /// went down) joins again through its bootstrap peers, with the same backoff as at start.
+  void rejoin_if_alone();
   void refresh_buckets();
   /// Republishes every stored key (unless `force` is false: then only keys no peer refreshed
   /// lately); `done` gets the number of keys republished.
@@ -97,6 +100,7 @@ struct node_state {
   std::set<id160> pinging;                                          // eviction pings under way
   std::unordered_map<id160, double, id_hash> replicated_at;         // last replication per key
   size_t bootstrap_attempts = 0;
+  bool bootstrap_scheduled = false;  // a bootstrap_tick is on its way
   bool started = false;
   std::function<void(uint32_t contacts)> joined;  // answers dht_start once bootstrap ends
   node_stats stats;

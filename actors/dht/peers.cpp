@@ -7,8 +7,30 @@
 
 #include "messages/errors.hpp"
 #include "runtime/endpoint.hpp"
+#include "runtime/tcp_probe.hpp"
 
 namespace dmoe::dht {
+
+namespace {
+
+using probe_atom = caf::atom_constant<caf::atom("tcp_probe")>;
+
+/// Time beyond the probe's own timeout before its answer is given up on.
+constexpr auto probe_reply_margin = std::chrono::seconds(1);
+
+/// One bounded TCP connect on its own thread, then the actor ends.
+caf::behavior probe_behavior(caf::event_based_actor* self) {
+  return {[self](probe_atom, const std::string& host, uint16_t port,
+                 caf::timespan timeout) -> caf::result<bool> {
+    self->quit();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+    if (auto err = tcp_probe(host, port, ms))
+      return err;
+    return true;
+  }};
+}
+
+}  // namespace
 
 void local_directory::put(const std::string& endpoint, caf::actor handle) {
   std::lock_guard<std::mutex> guard{mtx_};
@@ -68,8 +90,21 @@ void peer_resolver::resolve(const std::string& endpoint, callback done) {
   waiting.push_back(std::move(done));
   if (waiting.size() > 1)
     return;  // a connect is already under way
+  auto prober = self_->spawn<caf::detached>(probe_behavior);
+  self_->request(prober, connect_timeout_ + probe_reply_margin, probe_atom::value, parsed->host,
+                 parsed->port, connect_timeout_)
+    .then(
+      [this, endpoint, host = parsed->host, port = parsed->port](bool) {
+        dial(endpoint, host, port);
+      },
+      [this, endpoint](caf::error& err) {
+        connected(endpoint, make_error(errc::unavailable, message_of(err)));
+      });
+}
+
+void peer_resolver::dial(const std::string& endpoint, const std::string& host, uint16_t port) {
   auto mm = self_->system().middleman().actor_handle();
-  self_->request(mm, connect_timeout_, caf::connect_atom::value, parsed->host, parsed->port)
+  self_->request(mm, connect_timeout_, caf::connect_atom::value, host, port)
     .then(
       [this, endpoint](const caf::node_id&, caf::strong_actor_ptr& ptr,
                        const std::set<std::string>&) {

@@ -1,8 +1,13 @@
 // Turns contact endpoints into actor handles. An endpoint registered in the process's
 // local_directory (in-process swarms) resolves at once; "host:port" connects through CAF's
-// middleman without blocking. Resolved peers are monitored: a peer whose process dies (its TCP
-// connection drops) or whose actor exits is reported through the owner's down handler at once,
-// not after a request timeout.
+// middleman without blocking the owner. Resolved peers are monitored: a peer whose process dies
+// (its TCP connection drops) or whose actor exits is reported through the owner's down handler
+// at once, not after a request timeout.
+//
+// Before the middleman dials, a helper thread probes the address with a bounded TCP connect
+// (runtime/tcp_probe.hpp): the middleman's own connect blocks its one thread until the kernel
+// gives up on an address that drops packets (minutes, e.g. a peer whose link is down), and every
+// other connect of the process would wait behind it.
 #pragma once
 
 #include <functional>
@@ -51,6 +56,7 @@ public:
   }
 
 private:
+  void dial(const std::string& endpoint, const std::string& host, uint16_t port);
   void connected(const std::string& endpoint, caf::expected<caf::actor> result);
 
   caf::event_based_actor* self_;

@@ -98,6 +98,8 @@ struct training_loop::impl {
     model->eval();
     int64_t correct = 0;
     int64_t n = test.images.size(0);
+    if (setup.options.eval_samples > 0)
+      n = std::min(n, static_cast<int64_t>(setup.options.eval_samples));
     for (int64_t begin = 0; begin < n; begin += eval_batch_size) {
       auto end = std::min(n, begin + eval_batch_size);
       auto logits = model->forward(test.images.slice(0, begin, end));

@@ -2,9 +2,12 @@
 
 #include "messages/errors.hpp"
 #include "actors/dht/local_swarm.hpp"
+#include "messages/type_ids.hpp"
+#include "tests/process_util.hpp"
 
 using namespace dmoe;
 using namespace dmoe::dht;
+using dmoe::test::poll_until;
 
 namespace {
 
@@ -138,6 +141,44 @@ CAF_TEST(keys survive the abrupt death of a quarter of the nodes) {
                         << found << " of " << keys << " keys found");
     CAF_CHECK_GREATER_OR_EQUAL(found * 100, keys * 99);
   }
+}
+
+CAF_TEST(a node left without contacts joins again through its bootstrap peers) {
+  // Node 1 knows only node 0. Node 0 dies (its link was cut, say) and a node comes back at the
+  // same endpoint: node 1 must find it on its own, without a restart.
+  local_swarm s{system, 2, swarm_options(8)};
+  auto contacts = [&](const caf::actor& node) {
+    caf::scoped_actor self{system};
+    int64_t n = -1;
+    self->request(node, std::chrono::seconds(10), stats_atom::value)
+      .receive([&](caf::settings& st) {
+                 if (auto list = caf::get_if<caf::config_value::list>(&st, "contacts"))
+                   n = static_cast<int64_t>(list->size());
+               },
+               [](caf::error&) {});
+    return n;
+  };
+  CAF_REQUIRE_EQUAL(contacts(s.nodes[1]), 1);
+  caf::anon_send_exit(s.nodes[0], caf::exit_reason::kill);
+  CAF_REQUIRE(poll_until([&] { return contacts(s.nodes[1]) == 0; }, std::chrono::seconds(10)));
+  node_setup setup;
+  setup.name = "dht-0-again";
+  setup.options = swarm_options(8);
+  setup.directory = s.directory;
+  auto again = spawn_node(system, std::move(setup));
+  s.directory->put(local_swarm::endpoint(0), again);
+  {
+    caf::scoped_actor self{system};
+    self->request(again, std::chrono::seconds(10), dht_start_atom::value, local_swarm::endpoint(0))
+      .receive([](uint32_t) {}, [](caf::error&) {});
+  }
+  CAF_CHECK(poll_until([&] { return contacts(s.nodes[1]) == 1; }, std::chrono::seconds(20)));
+  auto expiration = s.now() + 600;
+  CAF_REQUIRE(dht::store(system, s.nodes[1], "after-rejoin", "", "v", expiration));
+  auto got = dht::get(system, again, "after-rejoin");
+  CAF_REQUIRE(got);
+  CAF_CHECK_EQUAL(got->items.size(), 1u);
+  caf::anon_send_exit(again, caf::exit_reason::user_shutdown);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
