@@ -105,6 +105,9 @@ node_config::node_config() {
     .add(trainer.hidden, "hidden", "hidden size of the model")
     .add(trainer.moe_layers, "moe-layers", "DMoE layers in the model")
     .add(trainer.batch_size, "batch-size", "samples per training step")
+    .add(trainer.workers, "workers", "batches in flight at once, each on its own replica")
+    .add(trainer.max_staleness, "max-staleness",
+         "drop gradients staler than this many updates (0: as many as workers)")
     .add(trainer.learning_rate, "learning-rate", "learning rate of the local layers")
     .add(trainer.lr_schedule, "lr-schedule", "cosine (to 10% at the last step) or constant")
     .add(trainer.epochs, "epochs", "passes over the training set (0: until max-steps/max-time)")
@@ -301,6 +304,8 @@ caf::error node_config::validate_trainer_values() const {
     return config_error("'trainer.hidden' must be in 1..65536");
   if (t.batch_size == 0 || t.batch_size > 65536)
     return config_error("'trainer.batch-size' must be in 1..65536");
+  if (t.workers == 0 || t.workers > 256)
+    return config_error("'trainer.workers' must be in 1..256");
   if (!(t.learning_rate > 0))
     return config_error("'trainer.learning-rate' must be positive");
   if (t.lr_schedule != "cosine" && t.lr_schedule != "constant")

@@ -106,6 +106,8 @@ struct trainer_options {
   int64_t hidden = 256;
   size_t moe_layers = 1;
   size_t batch_size = 128;
+  size_t workers = 1;                       // batches in flight (asynchronous, shared parameters)
+  size_t max_staleness = 0;                 // staler gradients are dropped; 0: workers
   double learning_rate = 1e-3;
   std::string lr_schedule = "cosine";       // cosine (decays to 10% over the run) | constant
   size_t epochs = 5;                        // passes over the training set (0: no limit)

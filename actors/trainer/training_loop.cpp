@@ -8,11 +8,12 @@
 
 #include <fmt/format.h>
 #include <torch/nn/functional/loss.h>
-#include <torch/optim/adam.h>
 #include <ATen/Parallel.h>
 #include <torch/utils.h>
 
+#include "actors/trainer/batch_source.hpp"
 #include "actors/trainer/model.hpp"
+#include "actors/trainer/shared_parameters.hpp"
 #include "messages/errors.hpp"
 #include "runtime/data/fashion_mnist.hpp"
 #include "runtime/logging.hpp"
@@ -152,106 +153,181 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
   at::set_num_threads(1);
   torch::manual_seed(seed());
   auto n = train_set->images.size(0);
-  auto steps_per_epoch = static_cast<size_t>((n + opt.batch_size - 1) / opt.batch_size);
+  batch_source batches{n, opt.batch_size, opt.epochs};
+  auto steps_per_epoch = batches.steps_per_epoch();
   size_t total_steps = opt.epochs > 0 ? opt.epochs * steps_per_epoch : 0;
   if (opt.max_steps > 0)
     total_steps = total_steps > 0 ? std::min(total_steps, opt.max_steps) : opt.max_steps;
-  DMoEClassifier model{system, setup.router, opt, setup.moe, train_set->images.size(1),
-                       data::fashion_mnist_classes};
-  torch::optim::Adam optimizer{model->parameters(), torch::optim::AdamOptions(opt.learning_rate)};
+  auto make_model = [&] {
+    return DMoEClassifier{system, setup.router, opt, setup.moe, train_set->images.size(1),
+                          data::fashion_mnist_classes};
+  };
+  auto model = make_model();
+  auto workers = std::max<size_t>(1, opt.workers);
+  auto max_staleness = opt.max_staleness > 0 ? opt.max_staleness : workers;
+  shared_parameters shared{model.ptr(),
+                           [&](uint64_t index) { return scheduled_rate(opt, index, total_steps); },
+                           max_staleness};
+  // With one worker it trains the model itself; with more, each trains its own replica.
+  std::vector<DMoEClassifier> replicas;
+  if (workers == 1)
+    replicas.push_back(model);
+  else
+    for (size_t w = 0; w < workers; ++w)
+      replicas.push_back(make_model());
   std::ofstream csv;
   if (!opt.metrics_csv.empty()) {
     csv.open(opt.metrics_csv, std::ios::trunc);
     if (!csv)
       log->warn("cannot write metrics to '{}'; going on without", opt.metrics_csv);
     csv << "time_s,step,epoch,samples,loss,train_accuracy,test_accuracy,samples_per_s,"
-           "failed_steps\n";
+           "failed_steps,staleness\n";
   }
   auto csv_row = [&] {
     if (!csv)
       return;
     auto m = metrics_snapshot();
-    csv << fmt::format("{:.2f},{},{},{},{:.5f},{:.4f},{},{:.1f},{}\n", m.elapsed_s, m.step,
+    csv << fmt::format("{:.2f},{},{},{},{:.5f},{:.4f},{},{:.1f},{},{:.2f}\n", m.elapsed_s, m.step,
                        m.epoch, m.samples, m.loss, m.train_accuracy,
                        m.test_accuracy < 0 ? std::string{} : fmt::format("{:.4f}", m.test_accuracy),
-                       m.samples_per_s, m.failed_steps);
+                       m.samples_per_s, m.failed_steps, m.staleness);
     csv.flush();
   };
   progress_bar bar{setup.name, total_steps, opt.progress};
   update([&](trainer_metrics& m) {
     m.state = "training";
     m.total_steps = total_steps;
+    m.workers = workers;
   });
-  log->info("training: {} train / {} test images, batch {}, {} steps per epoch, {} steps",
+  log->info("training: {} train / {} test images, batch {}, {} steps per epoch, {} steps, {} "
+            "worker(s)",
             n, test_set->images.size(0), opt.batch_size, steps_per_epoch,
-            total_steps > 0 ? std::to_string(total_steps) : "unlimited");
+            total_steps > 0 ? std::to_string(total_steps) : "unlimited", workers);
   auto start = clock_type::now();
+  auto max_seconds = std::chrono::duration<double>(opt.max_time).count();
+  // What the workers share besides the parameters; `run_mtx` guards it, the CSV and the bar.
+  std::mutex run_mtx;
   double eval_seconds = 0;
   size_t step = 0;
+  size_t in_flight = 0;
   size_t evaluated_at = 0;
+  bool exhausted = false;
   auto run_eval = [&] {
-    evaluated_at = step;
     update([](trainer_metrics& m) { m.state = "evaluating"; });
     auto eval_start = clock_type::now();
-    auto accuracy = evaluate(model, *test_set);
+    double accuracy = 0;
+    size_t at = 0;
+    // No update can land while the shared model is evaluated; workers wait to apply theirs.
+    shared.with_model([&](torch::nn::Module&) {
+      at = metrics_snapshot().step;
+      accuracy = evaluate(model, *test_set);
+    });
+    std::lock_guard<std::mutex> guard{run_mtx};
+    evaluated_at = std::max(evaluated_at, at);
     eval_seconds += seconds_since(eval_start);
     update([&](trainer_metrics& m) {
       m.state = "training";
       m.test_accuracy = accuracy;
     });
-    log->info("step {}: test accuracy {:.2f}%", metrics_snapshot().step, accuracy * 100);
+    log->info("step {}: test accuracy {:.2f}%", at, accuracy * 100);
   };
-  for (size_t epoch = 0; opt.epochs == 0 || epoch < opt.epochs; ++epoch) {
-    auto order = torch::randperm(n, torch::kInt64);
-    for (int64_t begin = 0; begin < n; begin += static_cast<int64_t>(opt.batch_size)) {
-      if (stop || (total_steps > 0 && step >= total_steps)
-          || seconds_since(start) > std::chrono::duration<double>(opt.max_time).count())
-        goto finished;
-      auto idx = order.slice(0, begin, std::min<int64_t>(n, begin + opt.batch_size));
-      auto images = train_set->images.index_select(0, idx);
-      auto labels = train_set->labels.index_select(0, idx);
+  auto work = [&](DMoEClassifier& replica) {
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> guard{run_mtx};
+        if (stop || exhausted || (total_steps > 0 && step + in_flight >= total_steps)
+            || seconds_since(start) > max_seconds)
+          return;
+        ++in_flight;
+      }
+      auto batch = batches.next();
+      if (!batch) {
+        std::lock_guard<std::mutex> guard{run_mtx};
+        --in_flight;
+        exhausted = true;
+        return;
+      }
+      auto images = train_set->images.index_select(0, batch->indices);
+      auto labels = train_set->labels.index_select(0, batch->indices);
+      bool due_eval = false;
       try {
-        for (auto& group : optimizer.param_groups())
-          static_cast<torch::optim::AdamOptions&>(group.options())
-            .lr(scheduled_rate(opt, step, total_steps));
-        optimizer.zero_grad();
-        auto logits = model->forward(images);
+        auto version = shared.read(*replica);
+        auto logits = replica->forward(images);
         auto loss = torch::nn::functional::cross_entropy(logits, labels);
         loss.backward();
-        optimizer.step();
+        auto applied = shared.apply(*replica, version);
+        if (!applied.applied) {
+          {
+            std::lock_guard<std::mutex> guard{run_mtx};
+            --in_flight;
+          }
+          update([](trainer_metrics& m) { ++m.stale_dropped; });
+          log->debug("dropped a gradient {} updates stale", applied.staleness);
+          continue;
+        }
         auto accuracy = logits.argmax(1).eq(labels).to(torch::kFloat32).mean().item<double>();
         auto loss_value = loss.item<double>();
-        ++step;
+        std::lock_guard<std::mutex> guard{run_mtx};
+        --in_flight;
+        step = std::max(step, static_cast<size_t>(applied.version));
         update([&](trainer_metrics& m) {
           bool first = m.step == 0;
           m.step = step;
-          m.epoch = epoch;
-          m.samples += static_cast<size_t>(idx.size(0));
+          m.epoch = std::max(m.epoch, batch->epoch);
+          m.samples += static_cast<size_t>(batch->indices.size(0));
           m.loss = first ? loss_value : (1 - smoothing) * m.loss + smoothing * loss_value;
           m.train_accuracy =
             first ? accuracy : (1 - smoothing) * m.train_accuracy + smoothing * accuracy;
+          auto stale = static_cast<double>(applied.staleness);
+          m.staleness = first ? stale : (1 - smoothing) * m.staleness + smoothing * stale;
+          m.max_staleness = std::max(m.max_staleness, static_cast<size_t>(applied.staleness));
           m.elapsed_s = seconds_since(start);
           m.samples_per_s = m.samples / std::max(1e-9, m.elapsed_s - eval_seconds);
         });
+        due_eval = applied.version % opt.eval_every == 0;
+        if (applied.version == 1 || applied.version % csv_every == 0)
+          csv_row();
+        auto m = metrics_snapshot();
+        bar.update(m.step, fmt::format("loss {:.3f} acc {:.1f}% test {} {:.0f} samples/s",
+                                       m.loss, m.train_accuracy * 100,
+                                       m.test_accuracy < 0
+                                         ? std::string{"-"}
+                                         : fmt::format("{:.1f}%", m.test_accuracy * 100),
+                                       m.samples_per_s));
       } catch (const std::exception& e) {
+        {
+          std::lock_guard<std::mutex> guard{run_mtx};
+          --in_flight;
+        }
         update([](trainer_metrics& m) { ++m.failed_steps; });
-        log->warn("step {} skipped: {}", step, e.what());
+        log->warn("a step was skipped: {}", e.what());
         std::this_thread::sleep_for(failure_backoff);
         continue;
       }
-      if (step % opt.eval_every == 0)
+      if (due_eval)
         run_eval();
-      if (step == 1 || step % csv_every == 0)
-        csv_row();
-      auto m = metrics_snapshot();
-      bar.update(step, fmt::format("loss {:.3f} acc {:.1f}% test {} {:.0f} samples/s", m.loss,
-                                   m.train_accuracy * 100,
-                                   m.test_accuracy < 0 ? std::string{"-"}
-                                                       : fmt::format("{:.1f}%", m.test_accuracy * 100),
-                                   m.samples_per_s));
     }
+  };
+  if (workers == 1) {
+    work(replicas.front());
+  } else {
+    std::vector<std::thread> threads;
+    std::mutex failure_mtx;
+    std::string failure;
+    for (auto& replica : replicas)
+      threads.emplace_back([&, r = &replica] {
+        try {
+          work(*r);
+        } catch (const std::exception& e) {
+          std::lock_guard<std::mutex> guard{failure_mtx};
+          failure = e.what();
+        }
+      });
+    for (auto& t : threads)
+      t.join();
+    if (!failure.empty())
+      throw std::runtime_error(failure);
   }
-finished:
   bar.finish();
   if (step > 0 && evaluated_at != step)
     run_eval();
@@ -262,9 +338,9 @@ finished:
   csv_row();
   auto m = metrics_snapshot();
   log->info("done: {} steps, {} samples in {:.1f} s ({:.0f} samples/s), loss {:.4f}, "
-            "test accuracy {:.2f}%, {} failed steps",
+            "test accuracy {:.2f}%, {} failed steps, staleness {:.2f} (max {}, {} dropped)",
             m.step, m.samples, m.elapsed_s, m.samples_per_s, m.loss, m.test_accuracy * 100,
-            m.failed_steps);
+            m.failed_steps, m.staleness, m.max_staleness, m.stale_dropped);
 }
 
 }  // namespace dmoe

@@ -1,7 +1,14 @@
-// The training loop a trainer runs on its own thread (LibTorch compute and blocking calls to the
+// The training loop a trainer runs on its own threads (LibTorch compute and blocking calls to the
 // router never run on CAF's scheduler). It trains a DMoEClassifier on Fashion-MNIST with Adam on
 // the local parameters (the experts update themselves on their servers), evaluates on the test
 // set every `eval_every` steps and at the end, and publishes metrics for the trainer actor.
+//
+// `workers` > 1 keeps that many batches in flight: each worker thread trains its own replica of
+// the model and applies its gradients to the shared parameters as soon as its backward is done
+// (shared_parameters.hpp: asynchronous SGD; a gradient staler than max_staleness updates, by
+// default `workers`, is dropped), so waiting for remote experts on one batch overlaps with the
+// others. A step is one applied update; evaluations pause the updates (they run on the shared
+// model).
 #pragma once
 
 #include <atomic>
@@ -29,6 +36,10 @@ struct trainer_metrics {
   double samples_per_s = 0;        // over the whole run, evaluations excluded
   double elapsed_s = 0;
   size_t failed_steps = 0;         // steps skipped because a DMoE call failed
+  size_t workers = 1;              // batches in flight at once (trainer.workers)
+  double staleness = 0;            // moving average: updates between a gradient's read and its step
+  size_t max_staleness = 0;        // of the applied updates
+  size_t stale_dropped = 0;        // gradients staler than trainer.max-staleness, not applied
 };
 
 struct trainer_setup {

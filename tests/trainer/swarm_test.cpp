@@ -3,6 +3,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <regex>
 
 #include <caf/scoped_actor.hpp>
 #include <torch/torch.h>
@@ -81,6 +82,18 @@ struct swarm {
     return "--dht.bootstrap=[\"127.0.0.1:" + std::to_string(dht_port) + "\"]";
   }
 
+  /// The DHT bootstrap node and both servers, listening.
+  void start_servers() {
+    start({"--config-file=" DMOE_CONFIG_DIR "/dht-bootstrap.ini",
+           "--node.port=" + std::to_string(dht_port)},
+          "dht");
+    CAF_REQUIRE(wait_listening(dht_port, start_limit));
+    for (int i = 0; i < 2; ++i)
+      start(server_args(i), "server-" + std::to_string(i));
+    for (auto port : server_ports)
+      CAF_REQUIRE(wait_listening(port, start_limit));
+  }
+
   void dump_logs() {
     for (auto& p : procs)
       CAF_MESSAGE(p.log_path << ":\n" << read_file(p.log_path));
@@ -142,14 +155,7 @@ size_t checkpoints_newer_than(const std::string& dir, std::filesystem::file_time
 CAF_TEST_FIXTURE_SCOPE(swarm_tests, swarm)
 
 CAF_TEST(one DHT node two servers and a trainer train on Fashion-MNIST) {
-  start({"--config-file=" DMOE_CONFIG_DIR "/dht-bootstrap.ini",
-         "--node.port=" + std::to_string(dht_port)},
-        "dht");
-  CAF_REQUIRE(wait_listening(dht_port, start_limit));
-  for (int i = 0; i < 2; ++i)
-    start(server_args(i), "server-" + std::to_string(i));
-  for (auto port : server_ports)
-    CAF_REQUIRE(wait_listening(port, start_limit));
+  start_servers();
   auto csv = dir + "/trainer.csv";
   auto& trainer = start({"--config-file=" DMOE_CONFIG_DIR "/trainer.ini", bootstrap(),
                          std::string{"--trainer.hidden="} + hidden, "--trainer.max-steps=200",
@@ -206,6 +212,35 @@ CAF_TEST(one DHT node two servers and a trainer train on Fashion-MNIST) {
     CAF_CHECK_EQUAL(wait_exit(procs[i].pid, std::chrono::seconds(30)), 0);
     procs[i].pid = -1;
   }
+}
+
+CAF_TEST(a trainer with four workers keeps batches in flight and learns) {
+  start_servers();
+  auto csv = dir + "/trainer.csv";
+  auto& trainer = start({"--config-file=" DMOE_CONFIG_DIR "/trainer.ini", bootstrap(),
+                         std::string{"--trainer.hidden="} + hidden, "--trainer.max-steps=200",
+                         "--trainer.workers=4", "--trainer.eval-every=1000",
+                         "--trainer.metrics-csv=\"" + csv + "\""},
+                        "trainer");
+  auto rc = wait_exit(trainer.pid, training_limit);
+  if (rc != 0)
+    dump_logs();
+  CAF_REQUIRE_EQUAL(rc, 0);
+  trainer.pid = -1;
+  auto losses = read_losses(csv);
+  CAF_REQUIRE_GREATER_OR_EQUAL(losses.size(), 2u);
+  CAF_CHECK_EQUAL(losses.back().first, 200);
+  CAF_CHECK_LESS(losses.back().second, 0.6 * losses.front().second);
+  // Updates overlapped (a gradient came from parameters others had moved), and none applied was
+  // staler than trainer.max-staleness (the number of workers by default).
+  std::smatch m;
+  auto log = read_file(dir + "/trainer.log");
+  static const std::regex staleness{R"(staleness ([0-9.]+) \(max (\d+), (\d+) dropped\))"};
+  CAF_REQUIRE(std::regex_search(log, m, staleness));
+  CAF_MESSAGE("loss " << losses.front().second << " -> " << losses.back().second << ", " << m[0]);
+  auto max_staleness = std::stoi(m[2]);
+  CAF_CHECK_GREATER_OR_EQUAL(max_staleness, 1);
+  CAF_CHECK_LESS_OR_EQUAL(max_staleness, 4);
 }
 
 CAF_TEST(a trainer without its data set or with a bad config exits with a clear message) {

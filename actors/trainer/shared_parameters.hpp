@@ -1,0 +1,65 @@
+// The trainer's local parameters (everything but the experts, which live on servers) shared by
+// its workers: asynchronous SGD with bounded staleness inside one process.
+//
+// Each worker trains its own replica of the model: it reads the current parameters into the
+// replica, computes a forward and backward pass on its batch (waiting for remote experts while
+// the other workers compute), then applies the replica's gradients to the shared parameters with
+// one optimizer step. A gradient may thus be computed from parameters that other workers updated
+// meanwhile; its staleness is the number of such updates. Workers of equal speed give about
+// workers - 1; a straggler (a step that waited long for a slow or failing expert) can see more,
+// and a gradient staler than `max_staleness` is dropped instead of applied, so no applied update
+// is staler than that. Nobody waits for anybody: bounding staleness by blocking fast workers
+// would give back the overlap the workers exist for. With one worker the replica is the model
+// itself and nothing is copied: plain synchronous training.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include <torch/nn/module.h>
+#include <torch/optim/adam.h>
+
+namespace dmoe {
+
+class shared_parameters {
+public:
+  /// The learning rate of update number `index` (0 for the first).
+  using schedule = std::function<double(uint64_t index)>;
+
+  /// `model` holds the shared parameters; Adam updates them at the rates `rate` gives.
+  shared_parameters(std::shared_ptr<torch::nn::Module> model, schedule rate,
+                    uint64_t max_staleness);
+
+  /// Copies the shared parameters into `replica` (same architecture) and clears its gradients;
+  /// returns the version read (the number of updates applied so far).
+  uint64_t read(torch::nn::Module& replica);
+
+  struct update {
+    uint64_t version = 0;    // after this call
+    uint64_t staleness = 0;  // updates applied between read() and this one
+    bool applied = true;     // false: dropped, staler than max_staleness
+  };
+
+  /// Applies `replica`'s gradients (computed from the parameters of `read_version`) with one
+  /// optimizer step, unless they are staler than max_staleness.
+  update apply(torch::nn::Module& replica, uint64_t read_version);
+
+  /// Runs `f` on the shared model while no update can happen (e.g. an evaluation).
+  void with_model(const std::function<void(torch::nn::Module&)>& f);
+
+  torch::nn::Module& model() {
+    return *model_;
+  }
+
+private:
+  std::mutex mtx_;
+  std::shared_ptr<torch::nn::Module> model_;
+  schedule rate_;
+  torch::optim::Adam optimizer_;
+  uint64_t max_staleness_;
+  uint64_t version_ = 0;
+};
+
+}  // namespace dmoe
