@@ -30,10 +30,7 @@ void router_state::init(caf::event_based_actor* self, router_setup setup) {
   resolver_ = std::make_unique<dht::peer_resolver>(self, setup_.directory, server_connect_timeout);
   auto max_age = std::chrono::duration<double>(setup_.options.directory_cache).count();
   cache_ = std::make_unique<dht_cache>(max_age);
-  part_limits bounds;
-  bounds.max_transfer_bytes = setup_.limits.max_message_bytes;
-  bounds.max_total_bytes = 2 * setup_.limits.max_message_bytes;
-  reply_parts_ = part_buffer{bounds};
+  parts_ = std::make_unique<parts_caller>(setup_.limits);
 }
 
 double router_state::now() const {
@@ -75,7 +72,12 @@ caf::behavior router_state::make_behavior() {
     [this](moe_failed_atom, uint64_t call_id, caf::error& reason) {
       call_failed(call_id, reason);
     },
-    [this](wire_part_atom, uint64_t transfer, payload& part) { part_arrived(transfer, part); },
+    [this](wire_part_atom, uint64_t transfer, payload& part) {
+      parts_->part_arrived(caf::actor_cast<caf::actor_addr>(self_->current_sender()), transfer,
+                          std::move(part), now());
+      if (auto refused = parts_->take_refusal())
+        log_->warn("a reply in parts was refused: {}", describe(refused));
+    },
   };
 }
 
@@ -152,13 +154,10 @@ void router_state::call(uint64_t call_id, payload request, caf::timespan timeout
       self_->send(self_, moe_failed_atom::value, call_id, peer.error());
       return;
     }
-    auto i = calls_.find(call_id);
-    if (i == calls_.end())
+    if (calls_.count(call_id) == 0)
       return;  // already failed (its server went down while connecting)
-    if (peer->node() != self_->node()) {
-      i->second.peer = peer->address();
+    if (peer->node() != self_->node())
       return call_in_parts(call_id, *peer, std::move(*body), timeout);
-    }
     self_->request(*peer, timeout, expert_rpc_atom::value, std::move(*body))
       .then([this, call_id](payload& reply) { reply_arrived(call_id, reply); },
             [this, call_id](caf::error& err) { call_failed(call_id, err); });
@@ -167,30 +166,12 @@ void router_state::call(uint64_t call_id, payload request, caf::timespan timeout
 
 void router_state::call_in_parts(uint64_t call_id, const caf::actor& peer, payload request,
                                  caf::timespan timeout) {
-  auto total = static_cast<uint64_t>(request.bytes.size());
-  auto parts = split_payload(std::move(request), setup_.limits.part_bytes);
-  for (size_t i = 0; i + 1 < parts.size(); ++i)
-    self_->send(peer, wire_part_atom::value, call_id, std::move(parts[i]));
-  auto key = transfer_key{peer.address(), call_id};
-  self_->request(peer, timeout, expert_rpc_atom::value, call_id, total, std::move(parts.back()))
-    .then(
-      [this, call_id, key](uint64_t reply_total, payload& last) {
-        auto whole = reply_parts_.finish(key, reply_total, std::move(last));
-        if (!whole)
-          return call_failed(call_id, whole.error());
-        reply_arrived(call_id, *whole);
-      },
-      [this, call_id](caf::error& err) { call_failed(call_id, err); });
-}
-
-void router_state::part_arrived(uint64_t transfer, payload& part) {
-  auto i = calls_.find(transfer);
-  auto sender = caf::actor_cast<caf::actor_addr>(self_->current_sender());
-  if (i == calls_.end() || !i->second.peer || i->second.peer != sender)
-    return;  // not a reply part of a call in flight from the server it went to
-  if (auto err = reply_parts_.add(transfer_key{sender, transfer}, std::move(part), now()))
-    log_->warn("reply of call to {} at {}: {}", i->second.expert_id, i->second.server,
-               describe(err));
+  parts_->call(self_, peer, call_id, std::move(request), timeout,
+              [this, call_id](caf::expected<payload> reply) {
+                if (!reply)
+                  return call_failed(call_id, reply.error());
+                reply_arrived(call_id, *reply);
+              });
 }
 
 void router_state::record_end(const call_record& rec, bool ok) {
@@ -225,7 +206,7 @@ void router_state::call_failed(uint64_t call_id, const caf::error& reason) {
     return;
   auto rec = std::move(i->second);
   calls_.erase(i);
-  reply_parts_.drop(transfer_key{rec.peer, call_id});
+  parts_->forget(call_id);
   record_end(rec, false);
   log_->debug("call to {} at {} failed: {}", rec.expert_id, rec.server, describe(reason));
   if (rec.backward)

@@ -62,7 +62,7 @@ void router_state::start_backward(backward_job_ptr job, caf::response_promise pr
     ++st.calls_pending;
     ++job->timing.calls;
     calls_.emplace(call_id, call_record{id, true, answered.expert_id, answered.server,
-                                        answered.rows, answered.slots, steady::now(), {}});
+                                        answered.rows, answered.slots, steady::now()});
     call(call_id, std::move(request), remaining(deadline));
   }
   job->timing.routing_ms = 0;

@@ -181,7 +181,7 @@ void router_state::send_forward(uint64_t id, const std::string& expert_id,
                         wire_compression(setup_.options.compression));
   st.job->timing.encode_ms += ms_since(started);
   calls_.emplace(call_id, call_record{id, false, expert_id, server, std::move(rows),
-                                      std::move(slots), steady::now(), {}});
+                                      std::move(slots), steady::now()});
   call(call_id, std::move(request), remaining(st.deadline));
 }
 

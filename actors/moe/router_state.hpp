@@ -19,7 +19,7 @@
 #include "actors/moe/dht_cache.hpp"
 #include "actors/moe/router.hpp"
 #include "actors/moe/server_book.hpp"
-#include "messages/parts.hpp"
+#include "actors/gateway/parts_caller.hpp"
 #include "runtime/logging.hpp"
 
 namespace dmoe::moe {
@@ -70,7 +70,6 @@ struct call_record {
   std::vector<int64_t> rows;
   std::vector<int64_t> slots;
   steady::time_point sent;
-  caf::actor_addr peer;  // the server's gateway once resolved (reply parts come from it)
 };
 
 struct expert_counters {
@@ -96,7 +95,6 @@ private:
   /// A call to another node: big requests and replies travel in parts (messages/parts.hpp).
   void call_in_parts(uint64_t call_id, const caf::actor& peer, payload request,
                      caf::timespan timeout);
-  void part_arrived(uint64_t transfer, payload& part);
   void reply_arrived(uint64_t call_id, payload& reply);
   void call_failed(uint64_t call_id, const caf::error& reason);
   void server_down(const caf::actor_addr& source);
@@ -134,7 +132,7 @@ private:
   std::unordered_map<uint64_t, forward_state> forwards_;
   std::unordered_map<uint64_t, backward_state> backwards_;
   std::unordered_map<uint64_t, call_record> calls_;
-  part_buffer reply_parts_;  // parts of replies to calls in flight (keyed by call id)
+  std::unique_ptr<parts_caller> parts_;  // calls to other nodes (keyed by call id)
   std::unordered_map<std::string, std::vector<uint64_t>> lookups_in_flight_;  // key -> jobs
   std::map<std::pair<std::string, std::string>, expert_counters> counters_;  // (id, server)
 };

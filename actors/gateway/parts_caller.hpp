@@ -1,0 +1,48 @@
+// The requester's half of calls in parts (messages/parts.hpp, answered by the gateway of
+// gateway.hpp), for an actor that calls expert servers on other nodes: the router, benchmarks.
+//
+// call() sends the request as (wire_part_atom, id, part)... then (expert_rpc_atom, id, total
+// bytes, last part); the owner's behavior hands every (wire_part_atom, id, part) it receives to
+// part_arrived(), which keeps only parts of a call in flight that come from the gateway the call
+// went to; the reply's final message completes the whole, checked against the announced size.
+#pragma once
+
+#include <functional>
+#include <unordered_map>
+
+#include <caf/actor.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "messages/limits.hpp"
+#include "messages/parts.hpp"
+
+namespace dmoe {
+
+class parts_caller {
+public:
+  explicit parts_caller(const wire_limits& limits);
+
+  using reply_handler = std::function<void(caf::expected<payload>)>;
+
+  /// Calls `peer` (a gateway on another node) with `request` as call `id` (unique among this
+  /// actor's calls in flight). `done` runs once, on the actor, with the whole reply or an error.
+  void call(caf::event_based_actor* self, const caf::actor& peer, uint64_t id, payload request,
+            caf::timespan timeout, reply_handler done);
+
+  /// One part of a reply; `sender` is the current sender of the part message.
+  void part_arrived(const caf::actor_addr& sender, uint64_t id, payload&& part, double now);
+
+  /// Drops what is kept for call `id` (it ended some other way, e.g. its server went down).
+  void forget(uint64_t id);
+
+  /// The error of the last part refused (logs want it); none when no part was refused.
+  caf::error take_refusal();
+
+private:
+  wire_limits limits_;
+  part_buffer parts_;
+  std::unordered_map<uint64_t, caf::actor_addr> in_flight_;  // call id -> its gateway
+  caf::error refusal_;
+};
+
+}  // namespace dmoe
