@@ -9,20 +9,36 @@ void dht_cache::put(const std::string& key, std::vector<dht::item> items, double
   entries_[key] = entry{std::move(items), now};
 }
 
+namespace {
+
+void drop_expired(std::vector<dht::item>& items, double now) {
+  items.erase(std::remove_if(items.begin(), items.end(),
+                             [now](const dht::item& x) { return x.expiration <= now; }),
+              items.end());
+}
+
+}  // namespace
+
 const std::vector<dht::item>* dht_cache::fresh(const std::string& key, double now) {
   auto i = entries_.find(key);
   if (i == entries_.end() || now - i->second.fetched_at >= max_age_)
     return nullptr;
-  auto& items = i->second.items;
-  items.erase(std::remove_if(items.begin(), items.end(),
-                             [now](const dht::item& x) { return x.expiration <= now; }),
-              items.end());
-  return &items;
+  drop_expired(i->second.items, now);
+  return &i->second.items;
+}
+
+const std::vector<dht::item>* dht_cache::usable(const std::string& key, double now) {
+  auto i = entries_.find(key);
+  if (i == entries_.end())
+    return nullptr;
+  drop_expired(i->second.items, now);
+  return i->second.items.empty() ? nullptr : &i->second.items;
 }
 
 void dht_cache::evict_stale(double now) {
   for (auto i = entries_.begin(); i != entries_.end();) {
-    if (now - i->second.fetched_at >= max_age_)
+    drop_expired(i->second.items, now);
+    if (i->second.items.empty() && now - i->second.fetched_at >= max_age_)
       i = entries_.erase(i);
     else
       ++i;

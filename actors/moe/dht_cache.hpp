@@ -1,6 +1,8 @@
 // The router's cache of DHT lookups (pure logic; time is passed in as seconds since the epoch).
-// A lookup is reused for at most `max_age` seconds, and an item is never returned past its own
-// expiration, so an expert whose declaration lapsed is never offered to the beam search again.
+// A lookup is fresh for `max_age` seconds. After that its unexpired items stay usable while the
+// router looks the key up again in the background, so on a slow network a job does not wait for
+// the DHT when live experts are known. An item is never returned past its own expiration, so an
+// expert whose declaration lapsed is never offered to the beam search again.
 #pragma once
 
 #include <optional>
@@ -23,7 +25,10 @@ public:
   /// The unexpired items of a lookup made less than max_age ago; nullptr when none is that fresh.
   const std::vector<dht::item>* fresh(const std::string& key, double now);
 
-  /// Drops lookups older than max_age (bounds the cache's size).
+  /// The unexpired items of a lookup of any age; nullptr when none is left.
+  const std::vector<dht::item>* usable(const std::string& key, double now);
+
+  /// Drops lookups without an unexpired item (bounds the cache's size).
   void evict_stale(double now);
 
   size_t size() const {

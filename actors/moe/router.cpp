@@ -93,28 +93,15 @@ void router_state::fetch(forward_state& job, uint64_t id, const std::vector<std:
       job.lookups.emplace(key, *items);
       continue;
     }
+    if (const auto* items = cache_->usable(key, t)) {
+      job.lookups.emplace(key, *items);  // known live experts now, fresh ones for later jobs
+      look_up(key);
+      continue;
+    }
     job.lookups.emplace(key, std::vector<dht::item>{});  // filled when the lookup answers
     ++job.lookups_pending;
-    auto& waiting = lookups_in_flight_[key];
-    waiting.push_back(id);
-    if (waiting.size() > 1)
-      continue;
-    self_->request(setup_.dht, remaining(job.deadline), dht::dht_get_atom::value, key)
-      .then(
-        [this, key](payload& in, uint32_t, uint32_t) {
-          dht::codec_limits limits;
-          limits.wire = setup_.limits;
-          auto resp = dht::decode_response(in, limits);
-          auto* found = resp ? std::get_if<dht::find_value_result>(&resp->body) : nullptr;
-          if (found == nullptr)
-            log_->warn("DHT lookup of '{}' gave no items: {}", key,
-                       resp ? "an error reply" : describe(resp.error()));
-          lookup_done(key, found ? &found->items : nullptr);
-        },
-        [this, key](caf::error& err) {
-          log_->warn("DHT lookup of '{}' failed: {}", key, describe(err));
-          lookup_done(key, nullptr);
-        });
+    lookup_waiters_[key].push_back(id);
+    look_up(key);
   }
   if (job.lookups_pending == 0)
     next();
@@ -122,11 +109,34 @@ void router_state::fetch(forward_state& job, uint64_t id, const std::vector<std:
     job.after_lookups = std::move(next);
 }
 
+void router_state::look_up(const std::string& key) {
+  if (!lookups_under_way_.insert(key).second)
+    return;  // one lookup per key at a time; every job waiting on it gets its answer
+  // The lookup's own deadline, not the first waiting job's: a later job may wait on it longer.
+  self_->request(setup_.dht, setup_.options.forward_timeout, dht::dht_get_atom::value, key)
+    .then(
+      [this, key](payload& in, uint32_t, uint32_t) {
+        dht::codec_limits limits;
+        limits.wire = setup_.limits;
+        auto resp = dht::decode_response(in, limits);
+        auto* found = resp ? std::get_if<dht::find_value_result>(&resp->body) : nullptr;
+        if (found == nullptr)
+          log_->warn("DHT lookup of '{}' gave no items: {}", key,
+                     resp ? "an error reply" : describe(resp.error()));
+        lookup_done(key, found ? &found->items : nullptr);
+      },
+      [this, key](caf::error& err) {
+        log_->warn("DHT lookup of '{}' failed: {}", key, describe(err));
+        lookup_done(key, nullptr);
+      });
+}
+
 void router_state::lookup_done(const std::string& key, std::vector<dht::item>* items) {
+  lookups_under_way_.erase(key);
   if (items != nullptr)
     cache_->put(key, *items, now());
-  auto waiting = std::move(lookups_in_flight_[key]);
-  lookups_in_flight_.erase(key);
+  auto waiting = std::move(lookup_waiters_[key]);
+  lookup_waiters_.erase(key);
   for (auto id : waiting) {
     auto i = forwards_.find(id);
     if (i == forwards_.end())

@@ -7,8 +7,9 @@
 //   From the DMoE module (local only; jobs are shared_ptrs, see jobs.hpp):
 //     (moe_forward_atom, forward_job_ptr)   -> ok_atom | error
 //       Beam search for the k_best live experts of every sample (coordinate by coordinate over
-//       the DHT's prefix declarations, each lookup cached for at most directory_cache and never
-//       past an item's expiration), then one ForwardRequest per chosen expert with the rows
+//       the DHT's prefix declarations; a lookup is fresh for directory_cache, after which its
+//       unexpired items are used while the key is looked up again in the background, and no
+//       item is used past its expiration), then one ForwardRequest per chosen expert with the rows
 //       routed to it, to the replica with the lowest latency x calls in flight. A failed call or
 //       a server going down moves each affected sample slot to that sample's next-best spare
 //       expert at once. Once every sample has k_min answers the job waits timeout_after_k_min

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <caf/event_based_actor.hpp>
@@ -89,6 +90,8 @@ private:
   caf::settings stats() const;
   void fetch(forward_state& job, uint64_t id, const std::vector<std::string>& keys,
              std::function<void()> next);
+  /// Starts a DHT lookup of `key` unless one is under way.
+  void look_up(const std::string& key);
   void lookup_done(const std::string& key, std::vector<dht::item>* items);
   /// Sends one expert call; `reply` or `failed` runs later (never synchronously).
   void call(uint64_t call_id, payload request, caf::timespan timeout);
@@ -133,7 +136,8 @@ private:
   std::unordered_map<uint64_t, backward_state> backwards_;
   std::unordered_map<uint64_t, call_record> calls_;
   std::unique_ptr<parts_caller> parts_;  // calls to other nodes (keyed by call id)
-  std::unordered_map<std::string, std::vector<uint64_t>> lookups_in_flight_;  // key -> jobs
+  std::unordered_map<std::string, std::vector<uint64_t>> lookup_waiters_;  // key -> jobs
+  std::unordered_set<std::string> lookups_under_way_;                  // keys being looked up
   std::map<std::pair<std::string, std::string>, expert_counters> counters_;  // (id, server)
 };
 

@@ -136,7 +136,7 @@ CAF_TEST(beam search ignores children outside the grid and duplicate children) {
   CAF_CHECK(none.empty());
 }
 
-CAF_TEST(the cache never returns expired items nor lookups older than its max age) {
+CAF_TEST(the cache never returns expired items and marks lookups older than its max age stale) {
   dht_cache cache{2.0};
   cache.put("ffn.", {declared("1", "a", 110), declared("2", "b", 105)}, 100);
   auto* items = cache.fresh("ffn.", 101);
@@ -152,7 +152,16 @@ CAF_TEST(the cache never returns expired items nor lookups older than its max ag
   CAF_CHECK_EQUAL(items->front().subkey, "1");
   CAF_CHECK(cache.fresh("ffn.", 102) == nullptr);
   CAF_CHECK(cache.fresh("other", 100) == nullptr);
-  cache.evict_stale(103);
+  // Past max_age a lookup is no longer fresh, but its unexpired items stay usable (the router
+  // uses them while it looks again) until the last of them expires.
+  items = cache.usable("ffn.", 105);
+  CAF_REQUIRE(items != nullptr);
+  CAF_CHECK_EQUAL(items->size(), 1u);
+  cache.evict_stale(105);
+  CAF_CHECK_EQUAL(cache.size(), 1u);
+  CAF_CHECK(cache.usable("ffn.", 110) == nullptr);
+  CAF_CHECK(cache.usable("other", 100) == nullptr);
+  cache.evict_stale(110);
   CAF_CHECK_EQUAL(cache.size(), 0u);
   CAF_CHECK_EQUAL(prefix_key("ffn", {}), "ffn.");
   CAF_CHECK_EQUAL(prefix_key("ffn", {3}), "ffn.3.");
