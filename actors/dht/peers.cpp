@@ -7,26 +7,28 @@
 
 #include "messages/errors.hpp"
 #include "runtime/endpoint.hpp"
-#include "runtime/tcp_probe.hpp"
+#include "runtime/node_dial.hpp"
 
 namespace dmoe::dht {
 
 namespace {
 
-using probe_atom = caf::atom_constant<caf::atom("tcp_probe")>;
+using dial_atom = caf::atom_constant<caf::atom("tcp_dial")>;
 
-/// Time beyond the probe's own timeout before its answer is given up on.
-constexpr auto probe_reply_margin = std::chrono::seconds(1);
+/// Time beyond the connect's own timeout before its answer is given up on.
+constexpr auto dial_reply_margin = std::chrono::seconds(1);
 
-/// One bounded TCP connect on its own thread, then the actor ends.
-caf::behavior probe_behavior(caf::event_based_actor* self) {
-  return {[self](probe_atom, const std::string& host, uint16_t port,
-                 caf::timespan timeout) -> caf::result<bool> {
+/// One bounded connect on its own thread (runtime/node_dial.hpp), then the actor ends: the
+/// socket, once the peer's handshake is readable.
+caf::behavior dial_behavior(caf::event_based_actor* self) {
+  return {[self](dial_atom, const std::string& host, uint16_t port,
+                 caf::timespan timeout) -> caf::result<int> {
     self->quit();
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
-    if (auto err = tcp_probe(host, port, ms))
-      return err;
-    return true;
+    auto fd = connect_until_readable(host, port,
+                                     std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+    if (!fd)
+      return fd.error();
+    return *fd;
   }};
 }
 
@@ -90,21 +92,19 @@ void peer_resolver::resolve(const std::string& endpoint, callback done) {
   waiting.push_back(std::move(done));
   if (waiting.size() > 1)
     return;  // a connect is already under way
-  auto prober = self_->spawn<caf::detached>(probe_behavior);
-  self_->request(prober, connect_timeout_ + probe_reply_margin, probe_atom::value, parsed->host,
+  auto dialer = self_->spawn<caf::detached>(dial_behavior);
+  self_->request(dialer, connect_timeout_ + dial_reply_margin, dial_atom::value, parsed->host,
                  parsed->port, connect_timeout_)
-    .then(
-      [this, endpoint, host = parsed->host, port = parsed->port](bool) {
-        dial(endpoint, host, port);
-      },
-      [this, endpoint](caf::error& err) {
-        connected(endpoint, make_error(errc::unavailable, message_of(err)));
-      });
+    .then([this, endpoint, port = parsed->port](int fd) { hand_over(endpoint, fd, port); },
+          [this, endpoint](caf::error& err) {
+            connected(endpoint, make_error(errc::unavailable, message_of(err)));
+          });
 }
 
-void peer_resolver::dial(const std::string& endpoint, const std::string& host, uint16_t port) {
-  auto mm = self_->system().middleman().actor_handle();
-  self_->request(mm, connect_timeout_, caf::connect_atom::value, host, port)
+void peer_resolver::hand_over(const std::string& endpoint, int fd, uint16_t port) {
+  auto& system = self_->system();
+  self_->request(basp_broker(system), connect_timeout_, caf::connect_atom::value,
+                 adopt_socket(system, fd), port)
     .then(
       [this, endpoint](const caf::node_id&, caf::strong_actor_ptr& ptr,
                        const std::set<std::string>&) {

@@ -4,10 +4,10 @@
 // (its TCP connection drops) or whose actor exits is reported through the owner's down handler
 // at once, not after a request timeout.
 //
-// Before the middleman dials, a helper thread probes the address with a bounded TCP connect
-// (runtime/tcp_probe.hpp): the middleman's own connect blocks its one thread until the kernel
-// gives up on an address that drops packets (minutes, e.g. a peer whose link is down), and every
-// other connect of the process would wait behind it.
+// A helper thread connects with a bounded TCP connect and waits for the peer's handshake, then
+// the socket goes to CAF's BASP broker (runtime/node_dial.hpp): the middleman's own connect
+// blocks its one thread for minutes on an address that drops packets, and loses every
+// connection whose handshake takes longer than a heartbeat interval to arrive.
 #pragma once
 
 #include <functional>
@@ -56,7 +56,7 @@ public:
   }
 
 private:
-  void dial(const std::string& endpoint, const std::string& host, uint16_t port);
+  void hand_over(const std::string& endpoint, int fd, uint16_t port);
   void connected(const std::string& endpoint, caf::expected<caf::actor> result);
 
   caf::event_based_actor* self_;

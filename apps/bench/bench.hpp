@@ -10,5 +10,6 @@ void add_codec_bench(CLI::App& app);
 void add_dht_bench(CLI::App& app);
 void add_moe_bench(CLI::App& app);
 void add_server_bench(CLI::App& app);
+void add_wan_bench(CLI::App& app);
 
 }  // namespace dmoe::bench

@@ -16,7 +16,6 @@
 #include <numeric>
 
 #include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <fmt/core.h>
@@ -26,11 +25,13 @@
 #include "actors/moe/remote_moe.hpp"
 #include "actors/moe/router.hpp"
 #include "apps/bench/bench.hpp"
+#include "apps/bench/bench_processes.hpp"
 #include "apps/bench/blas_info.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/experts/expert_module.hpp"
 #include "messages/expert_pattern.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/node_config.hpp"
 #include "tests/process_util.hpp"
 
 namespace dmoe::bench {
@@ -60,13 +61,6 @@ double ms_since(clock_type::time_point t) {
 double median(std::vector<double> xs) {
   std::sort(xs.begin(), xs.end());
   return xs.empty() ? 0.0 : xs[xs.size() / 2];
-}
-
-std::string own_dir() {
-  std::vector<char> buf(4096);
-  auto n = readlink("/proc/self/exe", buf.data(), buf.size() - 1);
-  std::string path(buf.data(), n > 0 ? static_cast<size_t>(n) : 0);
-  return path.substr(0, path.rfind('/'));
 }
 
 // Local reference: the same experts as the servers (type ffn, same hidden size and seeds).
@@ -119,19 +113,9 @@ double local_step(RemoteMixtureOfExperts& layer, local_experts& experts, const t
   return ms_since(started);
 }
 
-void stop_all(std::vector<test::process>& procs) {
-  for (auto& p : procs)
-    if (p.pid > 0) {
-      kill(p.pid, SIGTERM);
-      if (test::wait_exit(p.pid, std::chrono::milliseconds(5000)) < 0) {
-        kill(p.pid, SIGKILL);
-        test::wait_exit(p.pid, std::chrono::milliseconds(2000));
-      }
-    }
-}
-
 int run_moe_bench(const moe_args& a) {
   log::setup("warn");
+  stop_launched_on_signals();
   fmt::print("BLAS: {}\n", blas_in_use());
   fmt::print("torch threads in this process: {}\n", torch::get_num_threads());
   auto binary = a.node_binary.empty() ? own_dir() + "/dmoe-node" : a.node_binary;
@@ -161,9 +145,7 @@ int run_moe_bench(const moe_args& a) {
   }
   fmt::print("started 1 DHT node and {} expert servers (logs in {})\n", a.servers, dir);
 
-  caf::actor_system_config cfg;
-  register_types(cfg);
-  cfg.load<caf::io::middleman>();
+  node_config cfg;  // heartbeats like every dmoe process, or the servers drop a quiet client
   cfg.set("logger.verbosity", caf::atom("quiet"));
   int rc = 0;
   {

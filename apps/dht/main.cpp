@@ -8,7 +8,9 @@
 #include <caf/io/middleman.hpp>
 
 #include "actors/dht/client.hpp"
+#include "messages/errors.hpp"
 #include "runtime/endpoint.hpp"
+#include "runtime/node_dial.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_config.hpp"
 
@@ -44,13 +46,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   caf::actor_system system{cfg};
-  auto handle = system.middleman().remote_actor(ep->host, ep->port);
+  auto timeout = std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>(timeout_s));
+  auto handle = dial_node(system, ep->host, ep->port,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
   if (!handle) {
     std::fprintf(stderr, "dmoe-dht: cannot reach %s: %s\n", node.c_str(),
-                 system.render(handle.error()).c_str());
+                 message_of(handle.error()).c_str());
     return 1;
   }
-  auto timeout = std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>(timeout_s));
   if (store_cmd->parsed()) {
     auto stored = dht::store(system, *handle, key, subkey, value, dht::wall_clock() + ttl, timeout);
     if (!stored) {

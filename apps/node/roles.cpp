@@ -15,7 +15,7 @@
 #include "runtime/data/fashion_mnist.hpp"
 #include "runtime/endpoint.hpp"
 #include "runtime/logging.hpp"
-#include "runtime/tcp_probe.hpp"
+#include "runtime/node_dial.hpp"
 
 namespace dmoe {
 
@@ -88,26 +88,20 @@ caf::error node_roles::listen() {
 
 caf::error node_roles::check_dial_back(const dmoe::endpoint& advertised) {
   // Peers learn this node only by its advertised address, so a typo there (or a relay that is
-  // not running) would leave it unreachable without any error. Probe with a bounded connect first:
-  // the middleman's own connect can block its thread for minutes on an address that drops packets.
+  // not running) would leave it unreachable without any error.
   auto unreachable = [&](const std::string& why) {
     return make_error(errc::unavailable, "the advertised address '" + endpoint_
                                            + "' (node.advertise) does not lead back to this node: "
                                            + why
                                            + " (set node.check-advertise=false to skip this check)");
   };
-  if (auto err = tcp_probe(advertised.host, advertised.port, dial_back_timeout))
-    return unreachable(message_of(err));
-  caf::scoped_actor self{system_};
+  auto reached = dial_node(system_, advertised.host, advertised.port,
+                           std::chrono::duration_cast<std::chrono::milliseconds>(dial_back_timeout));
   caf::error result;
-  self->request(system_.middleman().actor_handle(), dial_back_timeout, caf::connect_atom::value,
-                advertised.host, advertised.port)
-    .receive(
-      [&](const caf::node_id& node, caf::strong_actor_ptr& actor, const std::set<std::string>&) {
-        if (node != system_.node() || caf::actor_cast<caf::actor>(actor) != gateway_)
-          result = unreachable("another node answers there");
-      },
-      [&](caf::error& err) { result = unreachable(system_.render(err)); });
+  if (!reached)
+    result = unreachable(message_of(reached.error()));
+  else if (*reached != gateway_)
+    result = unreachable("another node answers there");
   if (!result)
     log_->debug("dialed {} and reached this node", endpoint_);
   return result;

@@ -6,6 +6,7 @@
 #include "messages/errors.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/endpoint.hpp"
+#include "runtime/node_dial.hpp"
 
 namespace dmoe::shell {
 
@@ -19,10 +20,11 @@ caf::expected<session> session::connect(caf::actor_system& system, const std::st
   auto ep = parse_endpoint(host_port);
   if (!ep)
     return ep.error();
-  auto node = system.middleman().remote_actor(ep->host, ep->port);
+  auto node = dial_node(system, ep->host, ep->port,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
   if (!node)
     return make_error(errc::unavailable,
-                      "cannot reach " + host_port + ": " + system.render(node.error()));
+                      "cannot reach " + host_port + ": " + message_of(node.error()));
   return session{system, std::move(*node), host_port, timeout};
 }
 

@@ -1,0 +1,46 @@
+// Dialing another dmoe node over TCP, around two limits of CAF 0.17's middleman:
+//   - its connect blocks the middleman's one connecting thread until the kernel gives up
+//     (about two minutes for an address that drops packets), stalling every other connect of
+//     the process;
+//   - a new outgoing connection's "last seen" starts at the clock's epoch and is only set when
+//     the peer's first bytes (its BASP handshake) arrive, so the first heartbeat tick after the
+//     connect closes it with connection_timeout unless the handshake came first: with dmoe's
+//     200 ms heartbeat, a peer 100 ms away failed every other connect and one 250 ms away every
+//     single one (measured through dmoe-link).
+// So dmoe connects the socket itself, bounded in time, waits until the peer's handshake is
+// readable, and only then hands the socket to CAF's BASP broker, which reads the handshake at
+// once. The result is the same as the middleman's connect: the peer's node id and the actor it
+// published on that port.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+#include <caf/io/scribe.hpp>
+
+namespace dmoe {
+
+/// A connected TCP socket to host:port (IPv4, names resolved with getaddrinfo) on which the
+/// peer has already sent bytes, within `timeout` for both; errc::unavailable says why not.
+/// The caller owns the descriptor.
+caf::expected<int> connect_until_readable(const std::string& host, uint16_t port,
+                                          std::chrono::milliseconds timeout);
+
+/// CAF's BASP broker of `system`. Requesting (caf::connect_atom, adopt_socket(system, fd),
+/// port) from it hands over `fd` and answers (caf::node_id, caf::strong_actor_ptr,
+/// std::set<std::string>), like the middleman's connect.
+caf::actor basp_broker(caf::actor_system& system);
+
+/// A scribe for `fd` (ownership passes to it).
+caf::io::scribe_ptr adopt_socket(caf::actor_system& system, int fd);
+
+/// Blocking: the actor published at host:port, both steps bounded by `timeout`. Not from
+/// inside an actor's handler.
+caf::expected<caf::actor> dial_node(caf::actor_system& system, const std::string& host,
+                                    uint16_t port, std::chrono::milliseconds timeout);
+
+}  // namespace dmoe
