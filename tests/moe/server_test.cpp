@@ -86,6 +86,33 @@ struct server_fixture : moe_fixture {
     }
     CAF_REQUIRE_EQUAL(rows, 4u);
   }
+
+  /// One forward+backward through a server sending with `compression`, the layer's calls
+  /// compressed the same way, next to the same mixture computed locally.
+  struct remote_pass {
+    torch::Tensor x;
+    torch::Tensor y;
+    local_reference ref;
+    moe_layer_report report;
+    std::vector<torch::Tensor> gate_grads;
+  };
+
+  remote_pass pass_through_server(const std::string& compression) {
+    start_server(compression);
+    auto opt = test_options();
+    opt.compression = compression;
+    auto router = make_router(opt);
+    torch::manual_seed(11);
+    RemoteMixtureOfExperts layer{system, router, features, features, opt};
+    auto x = torch::randn({batch, features}).requires_grad_(true);
+    auto target = torch::randn({batch, features});
+    auto y = layer->forward(x);
+    (y * target).sum().backward();
+    CAF_REQUIRE(layer->last_mask().all().item<bool>());
+    auto ref = local_mixture(layer, x, target);
+    return {x, y, ref, layer->report(),
+            {layer->gate(0)->weight.grad(), layer->gate(1)->weight.grad()}};
+  }
 };
 
 }  // namespace
@@ -95,43 +122,22 @@ struct server_fixture : moe_fixture {
 CAF_TEST_FIXTURE_SCOPE(server_tests, server_fixture)
 
 CAF_TEST(outputs and gradients through the real server equal the local experts) {
-  start_server("none");
-  auto opt = test_options();
-  auto router = make_router(opt);
-  torch::manual_seed(11);
-  RemoteMixtureOfExperts layer{system, router, features, features, opt};
-  auto x = torch::randn({batch, features}).requires_grad_(true);
-  auto target = torch::randn({batch, features});
-  auto y = layer->forward(x);
-  (y * target).sum().backward();
-  CAF_REQUIRE(layer->last_mask().all().item<bool>());
-  auto ref = local_mixture(layer, x, target);
-  CAF_MESSAGE("max |y - y_ref| = " << max_abs_diff(y, ref.y) << ", max |dx - dx_ref| = "
-                                   << max_abs_diff(x.grad(), ref.x.grad()));
-  CAF_CHECK_LESS(max_abs_diff(y, ref.y), 1e-5);
-  CAF_CHECK_LESS(max_abs_diff(x.grad(), ref.x.grad()), 1e-5);
-  CAF_CHECK_LESS(max_abs_diff(layer->gate(0)->weight.grad(), ref.gates[0].grad()), 1e-5);
-  CAF_CHECK_LESS(max_abs_diff(layer->gate(1)->weight.grad(), ref.gates[2].grad()), 1e-5);
-  CAF_CHECK_EQUAL(layer->report().backward.calls, layer->report().forward.calls);
+  auto run = pass_through_server("none");
+  CAF_MESSAGE("max |y - y_ref| = " << max_abs_diff(run.y, run.ref.y) << ", max |dx - dx_ref| = "
+                                   << max_abs_diff(run.x.grad(), run.ref.x.grad()));
+  CAF_CHECK_LESS(max_abs_diff(run.y, run.ref.y), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(run.x.grad(), run.ref.x.grad()), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(run.gate_grads[0], run.ref.gates[0].grad()), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(run.gate_grads[1], run.ref.gates[2].grad()), 1e-5);
+  CAF_CHECK_EQUAL(run.report.backward.calls, run.report.forward.calls);
 }
 
 CAF_TEST(float16 on the wire both ways stays within float16 precision of the local experts) {
-  start_server("float16");
-  auto opt = test_options();
-  opt.compression = "float16";
-  auto router = make_router(opt);
-  torch::manual_seed(11);
-  RemoteMixtureOfExperts layer{system, router, features, features, opt};
-  auto x = torch::randn({batch, features}).requires_grad_(true);
-  auto target = torch::randn({batch, features});
-  auto y = layer->forward(x);
-  (y * target).sum().backward();
-  CAF_REQUIRE(layer->last_mask().all().item<bool>());
-  auto ref = local_mixture(layer, x, target);
-  auto dy = max_abs_diff(y, ref.y);
-  auto dx = max_abs_diff(x.grad(), ref.x.grad());
-  auto y_scale = ref.y.abs().max().item<double>();
-  auto x_scale = ref.x.grad().abs().max().item<double>();
+  auto run = pass_through_server("float16");
+  auto dy = max_abs_diff(run.y, run.ref.y);
+  auto dx = max_abs_diff(run.x.grad(), run.ref.x.grad());
+  auto y_scale = run.ref.y.abs().max().item<double>();
+  auto x_scale = run.ref.x.grad().abs().max().item<double>();
   CAF_MESSAGE("float16: max |y - y_ref| = " << dy << " of " << y_scale << ", max |dx - dx_ref| = "
                                             << dx << " of " << x_scale);
   // float16 keeps 11 significant bits (relative error 2^-11 per value); inputs, outputs, the
