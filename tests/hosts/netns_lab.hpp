@@ -28,8 +28,10 @@ public:
   explicit netns_lab(std::string log_dir) : log_dir_(std::move(log_dir)) {
     ip_ = find_tool("ip");
     tc_ = find_tool("tc");
-    if (ip_.empty() || tc_.empty())
-      CAF_FAIL("the hosts.* tests need iproute2's 'ip' and 'tc' (apt install iproute2)");
+    nsenter_ = find_tool("nsenter");
+    if (ip_.empty() || tc_.empty() || nsenter_.empty())
+      CAF_FAIL("the hosts.* tests need iproute2's 'ip' and 'tc' (apt install iproute2) and "
+               "util-linux's 'nsenter'");
     prefix_ = "dmoe" + std::to_string(getpid()) + "-";
     on_abort(remove_all_namespaces);
     auto [rc, out] = run({ip_, "netns", "add", prefix_ + "hub"});
@@ -38,8 +40,8 @@ public:
                "failed: "
                << out << "); the hosts.* tests need root with CAP_SYS_ADMIN and CAP_NET_ADMIN");
     remember(prefix_ + "hub");
-    must({ip_, "-n", prefix_ + "hub", "link", "add", "br0", "type", "bridge"});
-    must({ip_, "-n", prefix_ + "hub", "link", "set", "br0", "up"});
+    must(in(prefix_ + "hub", {ip_, "link", "add", "br0", "type", "bridge"}));
+    must(in(prefix_ + "hub", {ip_, "link", "set", "br0", "up"}));
   }
 
   ~netns_lab() {
@@ -56,32 +58,41 @@ public:
     must({ip_, "netns", "add", ns});
     remember(ns);
     auto hub_end = hub_interface(name);
-    must({ip_, "-n", prefix_ + "hub", "link", "add", hub_end, "type", "veth", "peer", "name",
-          "eth0", "netns", ns});
-    must({ip_, "-n", prefix_ + "hub", "link", "set", hub_end, "master", "br0", "up"});
-    must({ip_, "-n", ns, "addr", "add", address + "/24", "dev", "eth0"});
-    must({ip_, "-n", ns, "link", "set", "eth0", "up"});
-    must({ip_, "-n", ns, "link", "set", "lo", "up"});
+    must(in(prefix_ + "hub", {ip_, "link", "add", hub_end, "type", "veth", "peer", "name",
+          "eth0", "netns", ns}));
+    must(in(prefix_ + "hub", {ip_, "link", "set", hub_end, "master", "br0", "up"}));
+    must(in(ns, {ip_, "addr", "add", address + "/24", "dev", "eth0"}));
+    must(in(ns, {ip_, "link", "set", "eth0", "up"}));
+    must(in(ns, {ip_, "link", "set", "lo", "up"}));
     hosts_[name] = address;
     return address;
   }
 
   /// Cuts (false) or restores (true) the host's link at the hub: no packet passes either way.
   void set_link(const std::string& name, bool up) {
-    must({ip_, "-n", prefix_ + "hub", "link", "set", hub_interface(name), up ? "up" : "down"});
+    must(in(prefix_ + "hub", {ip_, "link", "set", hub_interface(name), up ? "up" : "down"}));
   }
 
   /// Caps the host's link to `rate` (tc syntax, e.g. "4mbit") in both directions with tbf.
   void cap_link(const std::string& name, const std::string& rate) {
     for (auto [ns, dev] : {std::pair{prefix_ + "hub", hub_interface(name)},
                            std::pair{prefix_ + name, std::string{"eth0"}}})
-      must({tc_, "-n", ns, "qdisc", "add", "dev", dev, "root", "tbf", "rate", rate, "burst",
-            "32kbit", "latency", "5s"});
+      must(in(ns, {tc_, "qdisc", "add", "dev", dev, "root", "tbf", "rate", rate, "burst",
+            "32kbit", "latency", "5s"}));
+  }
+
+  /// `command` run in network namespace `ns`. nsenter joins only the network namespace, where
+  /// 'ip -n' and 'ip netns exec' also make a mount namespace and remount / and /sys, which fails
+  /// in a chroot (a CI machine's fresh root).
+  std::vector<std::string> in(const std::string& ns, std::vector<std::string> command) const {
+    std::vector<std::string> argv{nsenter_, "--net=/run/netns/" + ns, "--"};
+    argv.insert(argv.end(), command.begin(), command.end());
+    return argv;
   }
 
   /// argv prefix that runs a program inside the host's namespace (the pid stays the program's).
   std::vector<std::string> exec_in(const std::string& name) const {
-    return {ip_, "netns", "exec", prefix_ + name};
+    return in(prefix_ + name, {});
   }
 
   /// Runs a command to its end (bounded); returns its exit code (-1: still running after 30 s,
@@ -151,6 +162,7 @@ private:
   std::string log_dir_;
   std::string ip_;
   std::string tc_;
+  std::string nsenter_;
   std::string prefix_;
   std::map<std::string, std::string> hosts_;
   size_t commands_ = 0;
