@@ -100,6 +100,12 @@ caf::actor basp_broker(caf::actor_system& system) {
   return system.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
 }
 
+caf::expected<caf::actor> published_actor(caf::strong_actor_ptr ptr, const std::string& where) {
+  if (auto handle = caf::actor_cast<caf::actor>(std::move(ptr)))
+    return handle;
+  return make_error(errc::unavailable, "no actor published at " + where);
+}
+
 caf::io::scribe_ptr adopt_socket(caf::actor_system& system, int fd) {
   return system.middleman().backend().new_scribe(fd);
 }
@@ -116,10 +122,7 @@ caf::expected<caf::actor> dial_node(caf::actor_system& system, const std::string
                 port)
     .receive(
       [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
-        if (auto handle = caf::actor_cast<caf::actor>(std::move(ptr)))
-          result = handle;
-        else
-          result = make_error(errc::unavailable, "no actor published at " + where);
+        result = published_actor(std::move(ptr), where);
       },
       [&](caf::error& err) {
         result = make_error(errc::unavailable,

@@ -35,6 +35,10 @@ caf::expected<int> connect_until_readable(const std::string& host, uint16_t port
 /// std::set<std::string>), like the middleman's connect.
 caf::actor basp_broker(caf::actor_system& system);
 
+/// The actor in a BASP broker's connect reply; an error naming `where` when nothing is
+/// published on that port.
+caf::expected<caf::actor> published_actor(caf::strong_actor_ptr ptr, const std::string& where);
+
 /// A scribe for `fd` (ownership passes to it).
 caf::io::scribe_ptr adopt_socket(caf::actor_system& system, int fd);
 

@@ -108,11 +108,7 @@ void peer_resolver::hand_over(const std::string& endpoint, int fd, uint16_t port
     .then(
       [this, endpoint](const caf::node_id&, caf::strong_actor_ptr& ptr,
                        const std::set<std::string>&) {
-        auto handle = caf::actor_cast<caf::actor>(std::move(ptr));
-        if (!handle)
-          connected(endpoint, make_error(errc::unavailable, "no actor published at " + endpoint));
-        else
-          connected(endpoint, handle);
+        connected(endpoint, published_actor(std::move(ptr), endpoint));
       },
       [this, endpoint](caf::error& err) {
         connected(endpoint, make_error(errc::unavailable,

@@ -119,21 +119,21 @@ public:
     if (!ok)
       fmt::print(stderr, "wan bench: the servers did not declare their experts within {} s "
                          "(logs in {})\n", declare_limit.count(), dir_);
+    // The chains call each server's gateway directly: dialed once per swarm.
+    std::vector<caf::actor> gateways;
+    if (ok && std::any_of(workloads.begin(), workloads.end(),
+                          [](const std::string& w) { return w != "dmoe"; })) {
+      for (int i = 0; i < a_.servers && ok; ++i) {
+        gateways.push_back(gateway_of((*swarm)->server_port(i)));
+        ok = static_cast<bool>(gateways.back());
+      }
+    }
     for (const auto& workload : workloads) {
       if (!ok)
         break;
-      throughput result;
-      if (workload == "dmoe") {
-        result = run_dmoe(*system_, dht, dmoe_of(compression), window());
-      } else {
-        auto chain = chain_of(**swarm, workload, compression);
-        if (std::any_of(chain.gateways.begin(), chain.gateways.end(),
-                        [](const caf::actor& g) { return !g; })) {
-          ok = false;
-          break;
-        }
-        result = run_chain(*system_, chain, window());
-      }
+      auto result = workload == "dmoe"
+                      ? run_dmoe(*system_, dht, dmoe_of(compression), window())
+                      : run_chain(*system_, chain_of(gateways, workload, compression), window());
       row r{rtt_ms, rate, compression, workload, result};
       fmt::print("{}\n", csv_line(r));
       if (result.failed_steps > 0)
@@ -165,8 +165,9 @@ private:
     return w;
   }
 
-  chain_workload chain_of(const wan_swarm& swarm, const std::string& workload,
-                          const std::string& compression) {
+  /// Block j on server j % S, through `gateways` (one per server).
+  chain_workload chain_of(const std::vector<caf::actor>& gateways, const std::string& workload,
+                          const std::string& compression) const {
     chain_workload w;
     w.batch = a_.batch;
     w.hidden = a_.hidden;
@@ -176,7 +177,7 @@ private:
     for (int j = 0; j < blocks; ++j) {
       auto server = j % a_.servers;
       w.block_ids.push_back(fmt::format("ffn.{}.{}", server, (j / a_.servers) % a_.cols));
-      w.gateways.push_back(gateway_of(swarm.server_port(server)));
+      w.gateways.push_back(gateways.at(static_cast<size_t>(server)));
     }
     return w;
   }
