@@ -101,6 +101,7 @@ payload encode(const expert_reply& reply, wire::Compression compression) {
         info.setExpertType(x.expert_type);
         write_schemas(info.initInputs(x.inputs.size()), x.inputs);
         write_schemas(info.initOutputs(x.outputs.size()), x.outputs);
+        info.setMaxBatchSize(x.max_batch_size);
       } else {
         write_error(out.initError(), x);
       }
@@ -178,7 +179,7 @@ caf::expected<expert_reply> decode_expert_reply(payload&& in, const wire_limits&
           if (!outputs)
             return outputs.error();
           return expert_info{std::move(*id), std::string(info.getExpertType().cStr()),
-                             std::move(*inputs), std::move(*outputs)};
+                             std::move(*inputs), std::move(*outputs), info.getMaxBatchSize()};
         }
         case wire::ExpertResponse::ERROR:
           return expert_reply{read_error(r.getError())};

@@ -40,6 +40,7 @@ struct expert_info {
   std::string expert_type;
   std::vector<tensor_schema> inputs;
   std::vector<tensor_schema> outputs;
+  uint64_t max_batch_size = 0;  // most rows per call the server takes; 0: not said
 };
 
 struct forward_result {

@@ -7,6 +7,7 @@
 #include <caf/config_value.hpp>
 #include <caf/io/middleman.hpp>
 
+#include "messages/expert_id.hpp"
 #include "messages/expert_pattern.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/endpoint.hpp"
@@ -116,6 +117,9 @@ node_config::node_config() {
     .add(trainer.eval_every, "eval-every", "steps between test-set evaluations")
     .add(trainer.eval_samples, "eval-samples", "test images per evaluation (0: all)")
     .add(trainer.metrics_csv, "metrics-csv", "write metrics to this CSV file")
+    .add(trainer.checkpoint_dir, "checkpoint-dir",
+         "save parameters, optimizer and data position here; resume from them at start")
+    .add(trainer.checkpoint_period, "checkpoint-period", "time between trainer checkpoints")
     .add(trainer.progress, "progress", "show a progress bar on stderr")
     .add(trainer.seed, "seed", "seed for init and shuffling (0: from the node name)");
   caf::config_option_adder{custom_options_, "inspector"}
@@ -277,6 +281,9 @@ caf::error node_config::validate_server_values() const {
 
 caf::error node_config::validate_moe_values() const {
   const auto& m = moe;
+  if (!is_valid_expert_id(layer_prefix(m.expert_prefix, std::max<size_t>(trainer.moe_layers, 1) - 1) + ".0"))
+    return config_error("bad value '" + m.expert_prefix
+                        + "' for 'moe.expert-prefix' (expected a grid name like ffn)");
   if (m.grid.empty() || m.grid.size() > 8)
     return config_error("'moe.grid' needs 1..8 dimensions");
   for (auto d : m.grid)
@@ -304,6 +311,8 @@ caf::error node_config::validate_trainer_values() const {
     return config_error("'trainer.hidden' must be in 1..65536");
   if (t.batch_size == 0 || t.batch_size > 65536)
     return config_error("'trainer.batch-size' must be in 1..65536");
+  if (t.moe_layers == 0 || t.moe_layers > 64)
+    return config_error("'trainer.moe-layers' must be in 1..64");
   if (t.workers == 0 || t.workers > 256)
     return config_error("'trainer.workers' must be in 1..256");
   if (!(t.learning_rate > 0))
@@ -315,6 +324,8 @@ caf::error node_config::validate_trainer_values() const {
     return config_error("'trainer.max-time' must be positive");
   if (t.eval_every == 0)
     return config_error("'trainer.eval-every' must be > 0");
+  if (t.checkpoint_period <= caf::timespan{0})
+    return config_error("'trainer.checkpoint-period' must be positive");
   return caf::none;
 }
 

@@ -86,6 +86,13 @@ struct server_options {
 };
 
 // ---- DMoE layer on the trainer side (issue 6): actors/moe ----
+/// The grid DMoE layer `layer` of a model routes to: the first one `prefix` itself, every
+/// later one its own grid, `prefix-<layer>` (ffn, ffn-1, ffn-2, ...), hosted by servers whose
+/// expert pattern names it (e.g. "ffn-1.[0:4].[0:4]").
+inline std::string layer_prefix(const std::string& prefix, size_t layer) {
+  return layer == 0 ? prefix : prefix + "-" + std::to_string(layer);
+}
+
 struct moe_options {
   std::string expert_prefix = "ffn";        // grid name the layer routes to
   std::vector<int64_t> grid = {4, 4};       // grid dimensions
@@ -116,6 +123,8 @@ struct trainer_options {
   size_t eval_every = 200;                  // steps between test-set evaluations
   size_t eval_samples = 0;                  // test images per evaluation (0: all of them)
   std::string metrics_csv;                  // empty: no CSV
+  std::string checkpoint_dir;               // empty: none; else resumes from its trainer.pt
+  caf::timespan checkpoint_period = 30s;    // between checkpoints while training
   bool progress = false;                    // a progress bar on stderr
   uint64_t seed = 0;
 };

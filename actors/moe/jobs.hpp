@@ -36,6 +36,7 @@ struct forward_job {
   torch::Tensor inputs;               // [B, in_features] float32, contiguous, no grad
   std::vector<torch::Tensor> scores;  // per grid dimension [B, grid[d]] float32 gating scores
   int64_t hidden = 0;                 // the experts' output width
+  std::string expert_prefix;          // the grid's name; empty: the router's moe.expert-prefix
   // Filled by the router.
   torch::Tensor outputs;              // [B, k_best, hidden]; zeros where no expert answered
   torch::Tensor mask;                 // [B, k_best] bool: slot answered

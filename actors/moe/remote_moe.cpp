@@ -50,6 +50,7 @@ public:
     job->inputs = x.detach().to(torch::kFloat32).contiguous();
     job->scores = c->scores;
     job->hidden = c->hidden;
+    job->expert_prefix = c->options.expert_prefix;
     ask_router(*c, moe::moe_forward_atom::value, job, c->options.forward_timeout);
     c->report->forward = job->timing;
     c->report->samples_below_k_min = job->samples_below_k_min;

@@ -137,11 +137,17 @@ void router_state::lookup_done(const std::string& key, std::vector<dht::item>* i
     cache_->put(key, *items, now());
   auto waiting = std::move(lookup_waiters_[key]);
   lookup_waiters_.erase(key);
+  std::vector<uint64_t> again;  // jobs with time left try a failed lookup once more
   for (auto id : waiting) {
     auto i = forwards_.find(id);
     if (i == forwards_.end())
       continue;
     auto& job = i->second;
+    if (items == nullptr && job.looked_up_again.insert(key).second
+        && steady::now() + min_lookup_retry_window < job.deadline) {
+      again.push_back(id);
+      continue;
+    }
     if (items != nullptr)
       job.lookups[key] = *items;
     if (--job.lookups_pending == 0 && job.after_lookups) {
@@ -149,6 +155,11 @@ void router_state::lookup_done(const std::string& key, std::vector<dht::item>* i
       job.after_lookups = nullptr;
       next();
     }
+  }
+  if (!again.empty()) {
+    log_->debug("looking '{}' up again for {} job(s) with time left", key, again.size());
+    lookup_waiters_[key] = std::move(again);
+    look_up(key);
   }
 }
 
@@ -204,7 +215,9 @@ void router_state::reply_arrived(uint64_t call_id, payload& reply) {
     return;  // failed earlier (server down) and rerouted
   auto rec = std::move(i->second);
   calls_.erase(i);
-  if (rec.backward)
+  if (rec.info)
+    batch_limit_reply(rec, reply);
+  else if (rec.backward)
     backward_reply(rec, reply);
   else
     forward_reply(rec, reply);
@@ -219,7 +232,9 @@ void router_state::call_failed(uint64_t call_id, const caf::error& reason) {
   parts_->forget(call_id);
   record_end(rec, false);
   log_->debug("call to {} at {} failed: {}", rec.expert_id, rec.server, describe(reason));
-  if (rec.backward)
+  if (rec.info)
+    batch_limit_failed(rec);
+  else if (rec.backward)
     backward_failed(rec);
   else
     forward_failed(rec);
@@ -230,7 +245,7 @@ void router_state::server_down(const caf::actor_addr& source) {
   if (endpoint.empty())
     return;
   servers_.mark_dead(endpoint);
-  log_->info("server {} is down; avoiding it until it declares again", endpoint);
+  log_->info("server {} is down; avoiding it until it declares again and answers", endpoint);
   std::vector<uint64_t> affected;
   for (const auto& [id, rec] : calls_)
     if (rec.server == endpoint)
@@ -239,6 +254,17 @@ void router_state::server_down(const caf::actor_addr& source) {
   auto reason = make_error(errc::unavailable, "server " + endpoint + " went down");
   for (auto id : affected)
     call_failed(id, reason);
+}
+
+void router_state::probe(const std::string& endpoint) {
+  resolver_->resolve(endpoint, [this, endpoint](caf::expected<caf::actor> peer) {
+    servers_.probe_finished(endpoint, static_cast<bool>(peer));
+    if (peer)
+      log_->info("server {} is reachable again", endpoint);
+    else
+      log_->debug("server {} declared again but cannot be reached: {}", endpoint,
+                  describe(peer.error()));
+  });
 }
 
 // ---- stats ----

@@ -12,9 +12,17 @@
 //       item is used past its expiration), then one ForwardRequest per chosen expert with the rows
 //       routed to it, to the replica with the lowest latency x calls in flight. A failed call or
 //       a server going down moves each affected sample slot to that sample's next-best spare
-//       expert at once. Once every sample has k_min answers the job waits timeout_after_k_min
-//       for stragglers; it ends at forward_timeout at the latest. Samples with fewer than k_min
-//       answers fail the job with errc::unavailable (or get zeros, allow_zero_outputs).
+//       expert at once; a server that went down is avoided until it declares again and a
+//       connect to it succeeds (server_book.hpp). Rows for one expert beyond its server's
+//       max-batch-size are split into several calls: a call refused with limit_exceeded makes
+//       the router ask that server for the expert's info (ExpertInfo.maxBatchSize), remember
+//       the limit and send the rows again in parts that fit. Once every sample has k_min
+//       answers the job waits timeout_after_k_min for stragglers; it ends at forward_timeout
+//       at the latest. Samples with fewer than k_min answers fail the job with
+//       errc::unavailable (or get zeros, allow_zero_outputs). A job may name its grid
+//       (forward_job::expert_prefix); else it routes to moe.expert-prefix. Jobs needing the
+//       same key share one lookup (under its own forward_timeout); a job it fails for looks
+//       the key up once more while the job has time left.
 //     (moe_backward_atom, backward_job_ptr) -> ok_atom | error
 //       One BackwardRequest (the forward's inputs and the grad rows) to each replica that
 //       answered the forward; waits for backward_k_min answers per sample (then

@@ -6,6 +6,7 @@
 
 #include "actors/moe/router_state.hpp"
 #include "messages/errors.hpp"
+#include "messages/expert_id.hpp"
 #include "runtime/expert_codec.hpp"
 #include "runtime/tensor_codec.hpp"
 
@@ -27,6 +28,8 @@ caf::error check_forward_job(const forward_job& job, const moe_options& opt) {
   if (!job.inputs.defined() || job.inputs.dim() != 2 || job.inputs.size(0) == 0
       || job.inputs.scalar_type() != torch::kFloat32)
     return make_error(errc::shape_mismatch, "moe inputs must be a non-empty [batch, features] float32 tensor");
+  if (!job.expert_prefix.empty() && !is_valid_expert_id(job.expert_prefix + ".0"))
+    return make_error(errc::invalid_argument, "moe job for a malformed grid name");
   if (job.hidden <= 0)
     return make_error(errc::invalid_argument, "moe job without an output width");
   if (job.scores.size() != opt.grid.size())
@@ -57,6 +60,7 @@ void router_state::start_forward(forward_job_ptr job, caf::response_promise prom
   auto wanted = opt.k_best + std::max(min_spares_per_sample, opt.k_best);
   auto id = next_id_++;
   auto& st = forwards_[id];
+  st.prefix = job->expert_prefix.empty() ? opt.expert_prefix : job->expert_prefix;
   st.started = steady::now();
   st.deadline = st.started + opt.forward_timeout;
   job->inputs = job->inputs.contiguous();
@@ -88,7 +92,7 @@ void router_state::start_forward(forward_job_ptr job, caf::response_promise prom
 
 void router_state::route_level(uint64_t id) {
   auto& st = forwards_.at(id);
-  const auto& name = setup_.options.expert_prefix;
+  const auto& name = st.prefix;
   std::vector<std::string> keys;
   std::unordered_set<std::string> seen;
   auto want = [&](std::string key) {
@@ -131,7 +135,8 @@ std::string router_state::replica_for(forward_state& st, const std::string& expe
   for (const auto& x : st.lookups[expert_id]) {
     if (x.expiration <= t || x.value.empty())
       continue;
-    servers_.saw_declaration(x.value, x.expiration);
+    if (servers_.saw_declaration(x.value, x.expiration))
+      probe(x.value);
     live.push_back(x);
   }
   return servers_.pick(live);
@@ -139,7 +144,7 @@ std::string router_state::replica_for(forward_state& st, const std::string& expe
 
 void router_state::choose_replicas(uint64_t id) {
   auto& st = forwards_.at(id);
-  const auto& name = setup_.options.expert_prefix;
+  const auto& name = st.prefix;
   auto k = setup_.options.k_best;
   std::map<std::string, std::pair<std::vector<int64_t>, std::vector<int64_t>>> groups;
   for (size_t b = 0; b < st.samples.size(); ++b) {
@@ -170,6 +175,20 @@ void router_state::send_forward(uint64_t id, const std::string& expert_id,
   auto server = replica_for(st, expert_id);
   if (server.empty())
     return reroute(id, rows, slots);
+  auto limit = static_cast<size_t>(servers_.batch_limit(server));
+  if (limit == 0 || rows.size() <= limit)
+    return send_forward_call(id, expert_id, server, std::move(rows), std::move(slots));
+  for (size_t begin = 0; begin < rows.size(); begin += limit) {
+    auto end = std::min(rows.size(), begin + limit);
+    send_forward_call(id, expert_id, server, {rows.begin() + begin, rows.begin() + end},
+                      {slots.begin() + begin, slots.begin() + end});
+  }
+}
+
+void router_state::send_forward_call(uint64_t id, const std::string& expert_id,
+                                     const std::string& server, std::vector<int64_t> rows,
+                                     std::vector<int64_t> slots) {
+  auto& st = forwards_.at(id);
   auto call_id = next_id_++;
   for (auto row : rows)
     ++st.samples[static_cast<size_t>(row)].pending;
@@ -180,15 +199,56 @@ void router_state::send_forward(uint64_t id, const std::string& expert_id,
   auto request = encode(expert_call{forward_call{expert_id, {inputs}}},
                         wire_compression(setup_.options.compression));
   st.job->timing.encode_ms += ms_since(started);
-  calls_.emplace(call_id, call_record{id, false, expert_id, server, std::move(rows),
+  calls_.emplace(call_id, call_record{id, false, false, expert_id, server, std::move(rows),
                                       std::move(slots), steady::now()});
   call(call_id, std::move(request), remaining(st.deadline));
+}
+
+void router_state::ask_batch_limit(const call_record& rec) {
+  auto& st = forwards_.at(rec.job);
+  auto call_id = next_id_++;
+  auto info = rec;
+  info.info = true;
+  info.sent = steady::now();
+  calls_.emplace(call_id, std::move(info));  // the rows stay pending until it answers
+  call(call_id, encode(expert_call{info_call{rec.expert_id}}), remaining(st.deadline));
+}
+
+void router_state::batch_limit_reply(const call_record& rec, payload& reply) {
+  record_end(rec, true);
+  auto decoded = decode_expert_reply(std::move(reply), setup_.limits);
+  auto* info = decoded ? std::get_if<expert_info>(&*decoded) : nullptr;
+  auto limit = info != nullptr ? info->max_batch_size : 0;
+  if (limit == 0 || limit >= rec.rows.size()) {
+    log_->warn("expert {} at {} refused {} rows as too many but says it takes {}", rec.expert_id,
+               rec.server, rec.rows.size(), limit);
+    return batch_limit_failed(rec);
+  }
+  if (servers_.batch_limit(rec.server) != limit)
+    log_->info("server {} takes at most {} rows per call; splitting calls to it", rec.server,
+               limit);
+  servers_.set_batch_limit(rec.server, limit);
+  auto i = forwards_.find(rec.job);
+  if (i == forwards_.end())
+    return;
+  auto& st = i->second;
+  for (auto row : rec.rows)
+    --st.samples[static_cast<size_t>(row)].pending;
+  --st.calls_pending;
+  send_forward(rec.job, rec.expert_id, rec.rows, rec.slots);
+  forward_progress(rec.job);
+}
+
+void router_state::batch_limit_failed(const call_record& rec) {
+  auto as_forward = rec;
+  as_forward.info = false;
+  forward_failed(as_forward);
 }
 
 void router_state::reroute(uint64_t id, const std::vector<int64_t>& rows,
                            const std::vector<int64_t>& slots) {
   auto& st = forwards_.at(id);
-  const auto& name = setup_.options.expert_prefix;
+  const auto& name = st.prefix;
   std::map<std::string, std::pair<std::vector<int64_t>, std::vector<int64_t>>> groups;
   for (size_t i = 0; i < rows.size(); ++i) {
     auto& sample = st.samples[static_cast<size_t>(rows[i])];
@@ -237,6 +297,9 @@ void router_state::forward_reply(const call_record& rec, payload& reply) {
   if (i == forwards_.end())
     return;  // the job ended before this answer came
   if (problem) {
+    if (code_of(problem) == errc::limit_exceeded && rec.rows.size() > 1
+        && servers_.batch_limit(rec.server) == 0)
+      return ask_batch_limit(rec);
     log_->warn("expert {} at {} answered with an error: {}", rec.expert_id, rec.server,
                describe(problem));
     return forward_failed(rec);

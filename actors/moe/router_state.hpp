@@ -27,6 +27,10 @@ namespace dmoe::moe {
 
 using steady = std::chrono::steady_clock;
 
+/// A job waiting on a DHT lookup that fails (e.g. one started for an earlier job that hit its
+/// timeout) looks the key up once more if it has at least this much time left.
+constexpr auto min_lookup_retry_window = std::chrono::milliseconds(100);
+
 /// One sample of a forward job: its ranked live experts (best first) and its slots.
 struct sample_route {
   std::vector<scored_expert> ranked;
@@ -39,6 +43,7 @@ struct sample_route {
 
 struct forward_state {
   forward_job_ptr job;
+  std::string prefix;  // the grid's name: the job's, else the router's
   caf::response_promise promise;
   steady::time_point started;
   steady::time_point first_call;
@@ -46,6 +51,7 @@ struct forward_state {
   std::vector<beam_search> beams;
   std::vector<sample_route> samples;
   std::unordered_map<std::string, std::vector<dht::item>> lookups;  // this job's DHT answers
+  std::unordered_set<std::string> looked_up_again;                  // keys whose lookup failed
   size_t lookups_pending = 0;
   std::function<void()> after_lookups;
   size_t calls_pending = 0;
@@ -66,6 +72,7 @@ struct backward_state {
 struct call_record {
   uint64_t job = 0;
   bool backward = false;
+  bool info = false;  // asks the server its max-batch-size for these refused forward rows
   std::string expert_id;
   std::string server;
   std::vector<int64_t> rows;
@@ -101,6 +108,8 @@ private:
   void reply_arrived(uint64_t call_id, payload& reply);
   void call_failed(uint64_t call_id, const caf::error& reason);
   void server_down(const caf::actor_addr& source);
+  /// Connects to a dead server that declared again; it is called again once that succeeds.
+  void probe(const std::string& endpoint);
   void record_end(const call_record& rec, bool ok);
   caf::timespan remaining(steady::time_point deadline) const;
 
@@ -108,8 +117,16 @@ private:
   void start_forward(forward_job_ptr job, caf::response_promise promise);
   void route_level(uint64_t id);
   void choose_replicas(uint64_t id);
+  /// Calls `expert_id` for these rows at its best live replica, in as many calls as that
+  /// server's known max-batch-size needs.
   void send_forward(uint64_t id, const std::string& expert_id, std::vector<int64_t> rows,
                     std::vector<int64_t> slots);
+  void send_forward_call(uint64_t id, const std::string& expert_id, const std::string& server,
+                         std::vector<int64_t> rows, std::vector<int64_t> slots);
+  /// The server refused `rec`'s rows as too many: ask it for its limit, then send them again.
+  void ask_batch_limit(const call_record& rec);
+  void batch_limit_reply(const call_record& rec, payload& reply);
+  void batch_limit_failed(const call_record& rec);
   /// Gives each (row, slot) its sample's next live spare expert and sends the calls.
   void reroute(uint64_t id, const std::vector<int64_t>& rows, const std::vector<int64_t>& slots);
   void forward_reply(const call_record& rec, payload& reply);

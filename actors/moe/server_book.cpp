@@ -5,16 +5,31 @@
 
 namespace dmoe::moe {
 
-void server_book::saw_declaration(const std::string& endpoint, double expiration) {
+bool server_book::saw_declaration(const std::string& endpoint, double expiration) {
   auto& s = servers_[endpoint];
   s.newest_expiration = std::max(s.newest_expiration, expiration);
-  if (s.dead && expiration > s.expiration_at_death)
-    s.dead = false;  // it declared again after it died
+  if (!s.dead || s.probing || expiration <= s.expiration_at_death)
+    return false;
+  s.probing = true;
+  s.probed_expiration = expiration;
+  return true;
+}
+
+void server_book::probe_finished(const std::string& endpoint, bool reached) {
+  auto& s = servers_[endpoint];
+  if (!s.probing)
+    return;
+  s.probing = false;
+  if (reached)
+    s.dead = false;
+  else
+    s.expiration_at_death = std::max(s.expiration_at_death, s.probed_expiration);
 }
 
 void server_book::mark_dead(const std::string& endpoint) {
   auto& s = servers_[endpoint];
   s.dead = true;
+  s.probing = false;
   s.expiration_at_death = s.newest_expiration;
 }
 
@@ -61,6 +76,15 @@ std::string server_book::pick(const std::vector<dht::item>& replicas) const {
     }
   }
   return best;
+}
+
+uint64_t server_book::batch_limit(const std::string& endpoint) const {
+  auto i = servers_.find(endpoint);
+  return i == servers_.end() ? 0 : i->second.batch_limit;
+}
+
+void server_book::set_batch_limit(const std::string& endpoint, uint64_t rows) {
+  servers_[endpoint].batch_limit = rows;
 }
 
 double server_book::latency_ms(const std::string& endpoint) const {

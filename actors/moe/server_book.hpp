@@ -1,7 +1,10 @@
 // What the router knows about expert servers (pure logic; time passed in): recent latency
 // (EWMA), calls in flight, and which servers are dead. A server is dead from the moment its
-// actor goes down until it declares again, i.e. until a declaration carries a later expiration
-// than any the router had seen from it when it died.
+// actor goes down until it is seen alive again: a declaration with a later expiration than any
+// the router had seen from it when it died makes it a candidate, and only a successful connect
+// to it (the router's probe) revives it. A declaration alone proves nothing: a lookup made
+// before the death, or a DHT replica lagging behind, can hold a newer expiration than the
+// router happened to have seen.
 #pragma once
 
 #include <string>
@@ -18,7 +21,13 @@ constexpr double latency_ewma_alpha = 0.2;
 class server_book {
 public:
   /// Records a declaration (an item whose value is the server's endpoint) seen in the DHT.
-  void saw_declaration(const std::string& endpoint, double expiration);
+  /// True when the caller should probe the server: it is dead, this declaration is newer than
+  /// any seen at its death (or at its last failed probe), and no probe is under way.
+  bool saw_declaration(const std::string& endpoint, double expiration);
+
+  /// The probe of a dead server ended: reached (it lives again) or not (still dead; only a
+  /// newer declaration starts another probe).
+  void probe_finished(const std::string& endpoint, bool reached);
 
   void mark_dead(const std::string& endpoint);
   bool is_dead(const std::string& endpoint) const;
@@ -32,6 +41,10 @@ public:
   /// one with the lowest expected wait, latency x (1 + calls in flight); "" when none is live.
   std::string pick(const std::vector<dht::item>& replicas) const;
 
+  /// Most rows one call to `endpoint` may carry, as it said (ExpertInfo); 0 while unknown.
+  uint64_t batch_limit(const std::string& endpoint) const;
+  void set_batch_limit(const std::string& endpoint, uint64_t rows);
+
   double latency_ms(const std::string& endpoint) const;
   size_t in_flight(const std::string& endpoint) const;
 
@@ -42,7 +55,10 @@ private:
     size_t in_flight = 0;
     double newest_expiration = 0;
     bool dead = false;
-    double expiration_at_death = 0;
+    double expiration_at_death = 0;  // or at the last failed probe
+    bool probing = false;
+    double probed_expiration = 0;
+    uint64_t batch_limit = 0;
   };
   std::unordered_map<std::string, server> servers_;
 };

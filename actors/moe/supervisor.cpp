@@ -44,6 +44,12 @@ public:
 
   caf::behavior make_behavior() {
     self_->set_down_handler([this](caf::down_msg& msg) { child_down(msg); });
+    // CAF 0.17 drops the promises of an actor that exits: answer them first, so a caller (the
+    // trainer's thread on a stopping node) sees an error at once instead of its own timeout.
+    self_->set_exit_handler([this](caf::exit_msg& msg) {
+      fail_pending(make_error(errc::unavailable, "router stopped: " + describe(msg.reason)));
+      self_->quit(msg.reason);
+    });
     return {
       [this](moe_forward_atom atom, forward_job_ptr& job) {
         return relay(atom, std::move(job), setup_.options.forward_timeout);

@@ -18,7 +18,9 @@
 //   reason; any other reason is logged and a fresh router is spawned from the same setup, at
 //   most policy.max_restarts times within policy.window; one more failure ends the supervisor
 //   with the child's reason so the failure is visible to everyone holding its handle.
-//   When the supervisor exits for any reason, its child is sent an exit too.
+//   Told to exit (an exit_msg other than kill), it first fails every call it holds with
+//   errc::unavailable ("router stopped: <reason>"). When the supervisor exits for any reason,
+//   its child is sent an exit too.
 #pragma once
 
 #include <chrono>

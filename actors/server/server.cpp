@@ -86,8 +86,11 @@ caf::result<payload> serve(server_actor* self, payload& request) {
     invalid = check_forward(info, fwd->inputs, max_batch);
   else if (auto* bwd = std::get_if<backward_call>(&*call))
     invalid = check_backward(info, bwd->inputs, bwd->grad_outputs, max_batch);
-  else
-    return encode(expert_reply{info});
+  else {
+    auto answer = info;
+    answer.max_batch_size = max_batch;
+    return encode(expert_reply{std::move(answer)});
+  }
   if (invalid) {
     ++counters.errors;
     return encode(expert_reply{invalid});
@@ -104,6 +107,7 @@ struct checkpoint_progress {
   std::atomic<size_t> remaining;
   std::atomic<uint32_t> saved{0};
   std::atomic<uint32_t> failed{0};
+  std::atomic<uint64_t> updates{0};  // of the experts saved
   explicit checkpoint_progress(size_t n) : remaining(n) {
   }
 };
@@ -125,15 +129,17 @@ void start_checkpoint(server_actor* self, std::optional<caf::typed_response_prom
   for (auto& kv : st.experts) {
     st.pool->post([backend = kv.second.expert.backend, path = checkpoint_path(dir, kv.first),
                    progress, round, log = st.log, owner = caf::actor{self}] {
-      if (auto err = backend->save(path)) {
+      uint64_t updates = 0;
+      if (auto err = backend->save(path, &updates)) {
         log->error("{}", describe(err));
         ++progress->failed;
       } else {
         ++progress->saved;
+        progress->updates += updates;
       }
       if (--progress->remaining == 0)
         caf::anon_send(owner, checkpoint_done_atom::value, round, progress->saved.load(),
-                       progress->failed.load());
+                       progress->failed.load(), progress->updates.load());
     });
   }
 }
@@ -271,12 +277,14 @@ caf::behavior server_behavior(server_actor* self, server_setup setup,
       self->delayed_send(self, self->state.setup.options.checkpoint_period,
                          checkpoint_tick_atom::value);
     },
-    [=](checkpoint_done_atom, uint64_t round, uint32_t saved, uint32_t failed) {
+    [=](checkpoint_done_atom, uint64_t round, uint32_t saved, uint32_t failed,
+        uint64_t updates) {
       auto& st = self->state;
       ++st.checkpoints.rounds;
       st.checkpoints.ok += saved;
       st.checkpoints.failed += failed;
-      st.log->info("checkpoint round {}: {} saved, {} failed", round, saved, failed);
+      st.log->info("checkpoint round {}: {} saved, {} failed, {} updates in all", round, saved,
+                   failed, updates);
       auto i = st.checkpoint_waiters.find(round);
       if (i != st.checkpoint_waiters.end()) {
         i->second.deliver(saved);
@@ -294,11 +302,14 @@ caf::expected<caf::actor> try_spawn_server(caf::actor_system& system, server_set
   if (!experts)
     return experts.error();
   size_t restored = 0;
-  for (auto& e : *experts)
+  uint64_t updates = 0;
+  for (auto& e : *experts) {
     restored += e.restored ? 1 : 0;
+    updates += e.backend->updates();
+  }
   if (restored > 0)
-    log::get(setup.name)->info("restored {} of {} experts from {}", restored, experts->size(),
-                               setup.options.checkpoint_dir);
+    log::get(setup.name)->info("restored {} of {} experts from {}, {} updates in all", restored,
+                               experts->size(), setup.options.checkpoint_dir, updates);
   return system.spawn(server_behavior, std::move(setup), std::move(*experts));
 }
 

@@ -24,11 +24,22 @@ public:
 
   size_t steps_per_epoch() const;
 
+  /// Where it stands, for a checkpoint: the current epoch, its order and the next batch's
+  /// start. Batches handed out but not trained yet count as done.
+  struct position {
+    size_t epoch = 0;
+    int64_t begin = 0;
+    torch::Tensor order;  // undefined before the first batch
+  };
+  position where() const;
+  /// Goes on from `p` (of a source over as many samples). False when it does not fit.
+  bool resume(const position& p);
+
 private:
   int64_t samples_;
   int64_t batch_size_;
   size_t epochs_;
-  std::mutex mtx_;
+  mutable std::mutex mtx_;
   torch::Tensor order_;
   int64_t begin_ = 0;
   size_t epoch_ = 0;

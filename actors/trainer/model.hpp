@@ -1,5 +1,6 @@
 // The trainers' model: a Fashion-MNIST classifier of ordinary layers around DMoE layers.
 //   image [B, 784] -> Linear(784, h) -> ReLU -> { h = h + DMoE(h) } x moe_layers -> Linear(h, 10)
+// DMoE layer i routes to its own grid, layer_prefix(moe.expert_prefix, i): ffn, ffn-1, ...
 // The residual keeps a step useful when some experts fail (their share is renormalised away, and
 // with allow_zero_outputs a layer whose experts all fail passes h through unchanged).
 #pragma once

@@ -1,5 +1,7 @@
 #include "actors/trainer/shared_parameters.hpp"
 
+#include <vector>
+
 #include <torch/autograd.h>
 
 namespace dmoe {
@@ -45,6 +47,39 @@ shared_parameters::update shared_parameters::apply(torch::nn::Module& replica,
   optimizer_.step();
   optimizer_.zero_grad();
   return update{++version_, staleness, true};
+}
+
+void shared_parameters::save(torch::serialize::OutputArchive& archive) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  torch::serialize::OutputArchive parameters;
+  model_->save(parameters);
+  archive.write("model", parameters);
+  torch::serialize::OutputArchive optimizer;
+  optimizer_.save(optimizer);
+  archive.write("optimizer", optimizer);
+  archive.write("version", torch::tensor(static_cast<int64_t>(version_)));
+}
+
+void shared_parameters::load(torch::serialize::InputArchive& archive) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  torch::serialize::InputArchive parameters;
+  archive.read("model", parameters);
+  std::vector<std::vector<int64_t>> shapes;
+  for (const auto& p : model_->parameters())
+    shapes.push_back(p.sizes().vec());
+  model_->load(parameters);  // replaces the tensors whatever their shapes: compare them
+  auto loaded = model_->parameters();
+  for (size_t i = 0; i < loaded.size(); ++i)
+    TORCH_CHECK(i < shapes.size() && loaded[i].sizes().vec() == shapes[i],
+                "its parameters have other shapes than this trainer's model (another "
+                "trainer.hidden or trainer.moe-layers?)");
+  torch::serialize::InputArchive optimizer;
+  archive.read("optimizer", optimizer);
+  optimizer_.load(optimizer);
+  torch::Tensor version;
+  archive.read("version", version);
+  TORCH_CHECK(version.numel() == 1 && version.item<int64_t>() >= 0, "bad version");
+  version_ = static_cast<uint64_t>(version.item<int64_t>());
 }
 
 void shared_parameters::with_model(const std::function<void(torch::nn::Module&)>& f) {

@@ -20,6 +20,7 @@
 
 #include <torch/nn/module.h>
 #include <torch/optim/adam.h>
+#include <torch/serialize/archive.h>
 
 namespace dmoe {
 
@@ -48,6 +49,17 @@ public:
 
   /// Runs `f` on the shared model while no update can happen (e.g. an evaluation).
   void with_model(const std::function<void(torch::nn::Module&)>& f);
+
+  /// The parameters, the optimizer's state and the version, for a checkpoint; no update
+  /// happens meanwhile.
+  void save(torch::serialize::OutputArchive& archive);
+  /// Throws (c10::Error) when the archive does not fit this model.
+  void load(torch::serialize::InputArchive& archive);
+
+  uint64_t version() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return version_;
+  }
 
   torch::nn::Module& model() {
     return *model_;

@@ -79,6 +79,8 @@ caf::settings to_settings(const trainer_metrics& m) {
   caf::put(out, "samples_per_s", m.samples_per_s);
   caf::put(out, "elapsed_s", m.elapsed_s);
   caf::put(out, "failed_calls", static_cast<int64_t>(m.failed_steps));
+  caf::put(out, "failed_evals", static_cast<int64_t>(m.failed_evals));
+  caf::put(out, "resumed_at", static_cast<int64_t>(m.resumed_at));
   caf::put(out, "workers", static_cast<int64_t>(m.workers));
   caf::put(out, "staleness", m.staleness);
   caf::put(out, "max_staleness", static_cast<int64_t>(m.max_staleness));

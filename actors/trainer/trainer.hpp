@@ -4,12 +4,16 @@
 //   (stats_atom)          -> caf::settings
 //       state, error, step, epoch, samples, total_steps, loss, accuracy (train, moving average),
 //       test_accuracy (-1 before the first evaluation), samples_per_s, elapsed_s, failed_calls
-//       (steps skipped because a DMoE call failed), workers, staleness (moving average of the
-//       updates applied between a gradient's read of the parameters and its own update),
-//       max_staleness (of applied updates), stale_dropped (gradients over trainer.max-staleness).
+//       (steps skipped because a DMoE call failed), failed_evals (evaluations given up),
+//       resumed_at (the step a checkpoint resumed it at, 0 for a fresh start), workers,
+//       staleness (moving average of the updates applied between a gradient's read of the
+//       parameters and its own update), max_staleness (of applied updates), stale_dropped
+//       (gradients over trainer.max-staleness).
 //   (trainer_wait_atom)   -> caf::settings
 //       the same, answered once training has ended (done or failed).
-// Exiting (e.g. on node shutdown) stops the loop and waits for its current step to end.
+// Exiting (e.g. on node shutdown) stops the loop and waits for its current step to end (the
+// node stops the router too, whose supervisor fails that step's call at once), then for its
+// last checkpoint.
 #pragma once
 
 #include <functional>

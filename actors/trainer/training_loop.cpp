@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 #include "actors/trainer/batch_source.hpp"
 #include "actors/trainer/model.hpp"
 #include "actors/trainer/shared_parameters.hpp"
+#include "actors/trainer/trainer_checkpoint.hpp"
 #include "messages/errors.hpp"
 #include "runtime/data/fashion_mnist.hpp"
 #include "runtime/logging.hpp"
@@ -28,6 +30,7 @@ using clock_type = std::chrono::steady_clock;
 constexpr int64_t eval_batch_size = 1000;
 constexpr double smoothing = 0.05;             // weight of the newest step in moving averages
 constexpr auto failure_backoff = std::chrono::milliseconds(500);
+constexpr int eval_attempts = 3;               // per test batch before an evaluation gives up
 constexpr size_t csv_every = 50;               // steps between CSV rows
 
 struct tensors {
@@ -94,20 +97,44 @@ struct training_loop::impl {
     return to_tensors(std::move(*set));
   }
 
-  double evaluate(DMoEClassifier& model, const tensors& test) {
+  /// Test accuracy; nullopt when a batch failed eval_attempts times (or `stop` was set).
+  std::optional<double> evaluate(DMoEClassifier& model, const tensors& test,
+                                 const std::atomic<bool>& stop) {
     torch::NoGradGuard no_grad;
     model->eval();
     int64_t correct = 0;
     int64_t n = test.images.size(0);
     if (setup.options.eval_samples > 0)
       n = std::min(n, static_cast<int64_t>(setup.options.eval_samples));
+    std::optional<double> out;
     for (int64_t begin = 0; begin < n; begin += eval_batch_size) {
       auto end = std::min(n, begin + eval_batch_size);
-      auto logits = model->forward(test.images.slice(0, begin, end));
-      correct += logits.argmax(1).eq(test.labels.slice(0, begin, end)).sum().item<int64_t>();
+      std::optional<int64_t> right;
+      for (int attempt = 1; attempt <= eval_attempts && !right && !stop; ++attempt) {
+        try {
+          auto logits = model->forward(test.images.slice(0, begin, end));
+          right = logits.argmax(1).eq(test.labels.slice(0, begin, end)).sum().item<int64_t>();
+        } catch (const std::exception& e) {
+          log->warn("evaluation batch {}..{} failed (attempt {} of {}): {}", begin, end, attempt,
+                    eval_attempts, e.what());
+          if (attempt < eval_attempts)
+            std::this_thread::sleep_for(failure_backoff);
+        }
+      }
+      if (!right) {
+        model->train();
+        return std::nullopt;
+      }
+      correct += *right;
     }
     model->train();
     return static_cast<double>(correct) / static_cast<double>(n);
+  }
+
+  trainer_progress progress(double elapsed_s, double eval_s) const {
+    auto m = metrics_snapshot();
+    return {m.step,          m.epoch,     m.samples, m.failed_steps, m.failed_evals,
+            elapsed_s,       eval_s,      m.test_accuracy};
   }
 
   void train(const std::atomic<bool>& stop);
@@ -175,13 +202,50 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
   else
     for (size_t w = 0; w < workers; ++w)
       replicas.push_back(make_model());
+  trainer_progress before;  // from the checkpoint a restarted trainer resumes
+  if (!opt.checkpoint_dir.empty()) {
+    batch_source::position data;
+    auto resumed = load_trainer_checkpoint(opt.checkpoint_dir, shared, data, before);
+    if (resumed && *resumed && !batches.resume(data))
+      resumed = make_error(errc::invalid_argument,
+                           "the trainer checkpoint's data position does not fit this data set");
+    if (!resumed) {
+      auto why = describe(resumed.error());
+      log->error("{}", why);
+      update([&](trainer_metrics& m) {
+        m.state = "failed";
+        m.error = why;
+      });
+      return;
+    }
+    if (*resumed) {
+      before.step = shared.version();
+      // Later epochs get their own orders, not a replay of a fresh start's.
+      torch::manual_seed(seed() + before.step);
+      log->info("resumed from {} at step {} (epoch {}, {} samples, test accuracy {:.2f}%)",
+                trainer_checkpoint_path(opt.checkpoint_dir), before.step, before.epoch + 1,
+                before.samples, before.test_accuracy * 100);
+      update([&](trainer_metrics& m) {
+        m.step = before.step;
+        m.epoch = before.epoch;
+        m.samples = before.samples;
+        m.failed_steps = before.failed_steps;
+        m.failed_evals = before.failed_evals;
+        m.test_accuracy = before.test_accuracy;
+        m.elapsed_s = before.elapsed_s;
+        m.resumed_at = before.step;
+      });
+    }
+  }
   std::ofstream csv;
   if (!opt.metrics_csv.empty()) {
-    csv.open(opt.metrics_csv, std::ios::trunc);
+    bool resuming = before.step > 0;
+    csv.open(opt.metrics_csv, resuming ? std::ios::app : std::ios::trunc);
     if (!csv)
       log->warn("cannot write metrics to '{}'; going on without", opt.metrics_csv);
-    csv << "time_s,step,epoch,samples,loss,train_accuracy,test_accuracy,samples_per_s,"
-           "failed_steps,staleness\n";
+    if (!resuming)
+      csv << "time_s,step,epoch,samples,loss,train_accuracy,test_accuracy,samples_per_s,"
+             "failed_steps,staleness\n";
   }
   auto csv_row = [&] {
     if (!csv)
@@ -204,39 +268,68 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
             n, test_set->images.size(0), opt.batch_size, steps_per_epoch,
             total_steps > 0 ? std::to_string(total_steps) : "unlimited", workers);
   auto start = clock_type::now();
+  auto elapsed = [&] { return before.elapsed_s + seconds_since(start); };
   auto max_seconds = std::chrono::duration<double>(opt.max_time).count();
   // What the workers share besides the parameters; `run_mtx` guards it, the CSV and the bar.
   std::mutex run_mtx;
-  double eval_seconds = 0;
-  size_t step = 0;
+  double eval_seconds = before.eval_s;
+  size_t step = before.step;
   size_t in_flight = 0;
-  size_t evaluated_at = 0;
+  size_t evaluated_at = before.step;
   bool exhausted = false;
+  auto last_checkpoint = clock_type::now();
+  bool checkpointing = false;
+  auto checkpoint = [&](bool now) {
+    if (opt.checkpoint_dir.empty())
+      return;
+    trainer_progress at;
+    {
+      std::lock_guard<std::mutex> guard{run_mtx};
+      if (checkpointing || (!now && clock_type::now() - last_checkpoint < opt.checkpoint_period))
+        return;
+      checkpointing = true;
+      at = progress(elapsed(), eval_seconds);
+    }
+    auto err = save_trainer_checkpoint(opt.checkpoint_dir, shared, batches.where(), at);
+    if (err)
+      log->warn("{}", describe(err));
+    else
+      log->debug("checkpoint at step {}", at.step);
+    std::lock_guard<std::mutex> guard{run_mtx};
+    checkpointing = false;
+    last_checkpoint = clock_type::now();
+  };
   auto run_eval = [&] {
     update([](trainer_metrics& m) { m.state = "evaluating"; });
     auto eval_start = clock_type::now();
-    double accuracy = 0;
+    std::optional<double> accuracy;
     size_t at = 0;
     // No update can land while the shared model is evaluated; workers wait to apply theirs.
     shared.with_model([&](torch::nn::Module&) {
       at = metrics_snapshot().step;
-      accuracy = evaluate(model, *test_set);
+      accuracy = evaluate(model, *test_set, stop);
     });
     std::lock_guard<std::mutex> guard{run_mtx};
     evaluated_at = std::max(evaluated_at, at);
     eval_seconds += seconds_since(eval_start);
     update([&](trainer_metrics& m) {
       m.state = "training";
-      m.test_accuracy = accuracy;
+      if (accuracy)
+        m.test_accuracy = *accuracy;
+      else
+        ++m.failed_evals;
     });
-    log->info("step {}: test accuracy {:.2f}%", at, accuracy * 100);
+    if (accuracy)
+      log->info("step {}: test accuracy {:.2f}%", at, *accuracy * 100);
+    else if (!stop)
+      log->warn("step {}: the evaluation failed; training goes on", at);
   };
   auto work = [&](DMoEClassifier& replica) {
     for (;;) {
       {
         std::lock_guard<std::mutex> guard{run_mtx};
         if (stop || exhausted || (total_steps > 0 && step + in_flight >= total_steps)
-            || seconds_since(start) > max_seconds)
+            || elapsed() > max_seconds)
           return;
         ++in_flight;
       }
@@ -271,7 +364,7 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
         --in_flight;
         step = std::max(step, static_cast<size_t>(applied.version));
         update([&](trainer_metrics& m) {
-          bool first = m.step == 0;
+          bool first = m.step == m.resumed_at;  // no average yet in this process
           m.step = step;
           m.epoch = std::max(m.epoch, batch->epoch);
           m.samples += static_cast<size_t>(batch->indices.size(0));
@@ -281,7 +374,7 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
           auto stale = static_cast<double>(applied.staleness);
           m.staleness = first ? stale : (1 - smoothing) * m.staleness + smoothing * stale;
           m.max_staleness = std::max(m.max_staleness, static_cast<size_t>(applied.staleness));
-          m.elapsed_s = seconds_since(start);
+          m.elapsed_s = elapsed();
           m.samples_per_s = m.samples / std::max(1e-9, m.elapsed_s - eval_seconds);
         });
         due_eval = applied.version % opt.eval_every == 0;
@@ -300,12 +393,15 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
           --in_flight;
         }
         update([](trainer_metrics& m) { ++m.failed_steps; });
+        if (stop)
+          continue;  // a stopping node failed the call: no backoff, no warning
         log->warn("a step was skipped: {}", e.what());
         std::this_thread::sleep_for(failure_backoff);
         continue;
       }
       if (due_eval)
         run_eval();
+      checkpoint(false);
     }
   };
   if (workers == 1) {
@@ -329,18 +425,21 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
       throw std::runtime_error(failure);
   }
   bar.finish();
-  if (step > 0 && evaluated_at != step)
+  if (step > 0 && evaluated_at != step && !stop)
     run_eval();
+  checkpoint(true);
   update([&](trainer_metrics& m) {
-    m.elapsed_s = seconds_since(start);
+    m.elapsed_s = elapsed();
     m.state = "done";
   });
   csv_row();
   auto m = metrics_snapshot();
   log->info("done: {} steps, {} samples in {:.1f} s ({:.0f} samples/s), loss {:.4f}, "
-            "test accuracy {:.2f}%, {} failed steps, staleness {:.2f} (max {}, {} dropped)",
+            "test accuracy {:.2f}%, {} failed steps, {} failed evaluations, staleness {:.2f} "
+            "(max {}, {} dropped){}",
             m.step, m.samples, m.elapsed_s, m.samples_per_s, m.loss, m.test_accuracy * 100,
-            m.failed_steps, m.staleness, m.max_staleness, m.stale_dropped);
+            m.failed_steps, m.failed_evals, m.staleness, m.max_staleness, m.stale_dropped,
+            m.resumed_at > 0 ? fmt::format(", resumed at step {}", m.resumed_at) : "");
 }
 
 }  // namespace dmoe

@@ -8,7 +8,12 @@
 // (shared_parameters.hpp: asynchronous SGD; a gradient staler than max_staleness updates, by
 // default `workers`, is dropped), so waiting for remote experts on one batch overlaps with the
 // others. A step is one applied update; evaluations pause the updates (they run on the shared
-// model).
+// model). A failed evaluation batch is tried again; an evaluation that still fails is counted
+// and training goes on.
+//
+// With trainer.checkpoint-dir it saves a checkpoint (trainer_checkpoint.hpp) every
+// checkpoint_period, at the end and when stopped, and a trainer started with one there resumes
+// from it: same parameters, optimizer state, step, epoch and place in the epoch's order.
 #pragma once
 
 #include <atomic>
@@ -36,6 +41,8 @@ struct trainer_metrics {
   double samples_per_s = 0;        // over the whole run, evaluations excluded
   double elapsed_s = 0;
   size_t failed_steps = 0;         // steps skipped because a DMoE call failed
+  size_t failed_evals = 0;         // evaluations given up (a test batch failed 3 times)
+  size_t resumed_at = 0;           // the step its checkpoint resumed it at; 0: a fresh start
   size_t workers = 1;              // batches in flight at once (trainer.workers)
   double staleness = 0;            // moving average: updates between a gradient's read and its step
   size_t max_staleness = 0;        // of the applied updates

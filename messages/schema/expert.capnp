@@ -32,6 +32,7 @@ struct ExpertInfo {
   expertType @1 :Text;           # registry name, e.g. "ffn"
   inputs @2 :List(TensorSchema);
   outputs @3 :List(TensorSchema);
+  maxBatchSize @4 :UInt64;       # most rows one call may carry (server.max-batch-size); 0: not said
 }
 
 struct ExpertRequest {

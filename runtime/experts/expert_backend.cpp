@@ -124,14 +124,15 @@ expert_backend::backward(const std::vector<torch::Tensor>& inputs,
   }
 }
 
-caf::error expert_backend::save(const std::string& path) {
+caf::error expert_backend::save(const std::string& path, uint64_t* updates_saved) {
   std::lock_guard<std::mutex> guard{mutex_};
   auto temp = path + ".tmp";
   try {
     torch::serialize::OutputArchive archive;
+    auto updates = updates_.load();
     archive.write("type", c10::IValue(info_.expert_type));
     archive.write("optimizer_kind", c10::IValue(settings_.kind));
-    archive.write("updates", c10::IValue(static_cast<int64_t>(updates_.load())));
+    archive.write("updates", c10::IValue(static_cast<int64_t>(updates)));
     for (const auto& p : module_->named_parameters())
       archive.write("param/" + p.key(), p.value());
     for (const auto& b : module_->named_buffers())
@@ -142,6 +143,8 @@ caf::error expert_backend::save(const std::string& path) {
     archive.save_to(temp);
     flush_to_disk(temp);
     std::filesystem::rename(temp, path);
+    if (updates_saved != nullptr)
+      *updates_saved = updates;
     return caf::none;
   } catch (const std::exception& e) {
     std::error_code ignored;

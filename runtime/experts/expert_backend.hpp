@@ -62,7 +62,8 @@ public:
 
   /// Writes parameters, buffers, optimizer state and the update count to `path` atomically
   /// (`path`.tmp, flushed to disk, then renamed over `path`).
-  caf::error save(const std::string& path);
+  /// `updates_saved` (optional) gets the update count the checkpoint holds.
+  caf::error save(const std::string& path, uint64_t* updates_saved = nullptr);
 
   /// Restores what save wrote. Nothing changes unless everything in the file fits this expert
   /// (type, optimizer kind, every tensor's shape).

@@ -17,6 +17,22 @@ bool intersects(const std::set<std::string>& a, const std::set<std::string>& b) 
   return false;
 }
 
+/// Stands in for the router's DHT node: never answers the first get it receives (a lookup
+/// lost on the way), passes every later one to the real node.
+caf::behavior first_get_lost(caf::event_based_actor* self, caf::actor real) {
+  auto held = std::make_shared<std::vector<caf::response_promise>>();
+  return {
+    [=](dht::dht_get_atom atom, std::string& key) {
+      auto promise = self->make_response_promise();
+      if (held->empty())
+        held->push_back(promise);
+      else
+        promise.delegate(real, atom, std::move(key));
+      return promise;
+    },
+  };
+}
+
 }  // namespace
 
 #undef CAF_SUITE
@@ -191,6 +207,47 @@ CAF_TEST(malformed expert answers count as failures and are routed around) {
       failures += caf::get<int64_t>(dict.find("failures")->second);
   }
   CAF_CHECK_EQUAL(failures, static_cast<int64_t>(bad->forwards.load()));
+}
+
+CAF_TEST(a job waiting on a lookup that fails for an earlier job looks the key up again) {
+  spawn_host("inproc-server:all", experts);
+  declare(experts, "inproc-server:all", swarm.now() + 600);
+  auto opt = test_options();
+  opt.forward_timeout = std::chrono::seconds(2);
+  opt.timeout_after_k_min = std::chrono::milliseconds(200);
+  moe::router_setup setup;
+  setup.options = opt;
+  setup.dht = system.spawn(first_get_lost, swarm.nodes[1]);
+  hosts.push_back(setup.dht);  // the fixture stops it
+  setup.directory = swarm.directory;
+  routers.push_back(moe::spawn_router(system, std::move(setup)));
+  RemoteMixtureOfExperts first{system, routers.back(), features, features, opt};
+  RemoteMixtureOfExperts second{system, routers.back(), features, features, opt};
+  auto x = torch::randn({batch, features});
+  bool first_failed = false;
+  std::thread earlier{[&] {
+    try {
+      torch::NoGradGuard no_grad;
+      first->forward(x);
+    } catch (const moe_call_error&) {
+      first_failed = true;  // its lookup of the grid's first key never came back
+    }
+  }};
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // This job waits on the same lookup, which fails at 2 s with a second of this job left.
+  bool second_failed = false;
+  try {
+    torch::NoGradGuard no_grad;
+    second->forward(x);
+  } catch (const moe_call_error& e) {
+    second_failed = true;
+    CAF_MESSAGE("the later job failed: " << e.what());
+  }
+  earlier.join();
+  CAF_CHECK(first_failed);
+  CAF_CHECK(!second_failed);
+  if (!second_failed)
+    CAF_CHECK(second->last_mask().all().item<bool>());
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

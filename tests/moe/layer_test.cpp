@@ -2,6 +2,7 @@
 //   moe.layer:  outputs and gradients (input and gating weights) equal a local computation.
 //   moe.faults: expired declarations, fewer than k_min, all experts dead, a server dying
 //               mid-forward, a dead server that declares again.
+#include "actors/trainer/model.hpp"
 #include "tests/moe/moe_fixture.hpp"
 
 using namespace dmoe;
@@ -79,6 +80,28 @@ CAF_TEST(replicas of one expert share the load) {
   CAF_MESSAGE("forward calls: a " << a->forwards.load() << ", b " << b->forwards.load());
   CAF_CHECK_GREATER(a->forwards.load(), 0);
   CAF_CHECK_GREATER(b->forwards.load(), 0);
+}
+
+CAF_TEST(each DMoE layer of a model routes to its own grid) {
+  ffn_map second;  // the same kind of experts under the second layer's grid, ffn-1
+  for (const auto& [id, expert] : make_experts(43))
+    second["ffn-1" + id.substr(3)] = expert;
+  auto first_host = spawn_host("inproc-server:ffn", experts);
+  auto second_host = spawn_host("inproc-server:ffn-1", second);
+  declare(experts, "inproc-server:ffn", swarm.now() + 600);
+  declare(second, "inproc-server:ffn-1", swarm.now() + 600);
+  trainer_options t;
+  t.hidden = features;
+  t.moe_layers = 2;
+  auto opt = test_options();
+  DMoEClassifier model{system, make_router(opt), t, opt, 20, 10};
+  torch::NoGradGuard no_grad;
+  auto logits = model->forward(torch::randn({8, 20}));
+  CAF_CHECK_EQUAL(logits.size(1), 10);
+  CAF_MESSAGE("forward calls: grid ffn " << first_host->forwards << ", grid ffn-1 "
+                                         << second_host->forwards);
+  CAF_CHECK_GREATER(first_host->forwards.load(), 0);
+  CAF_CHECK_GREATER(second_host->forwards.load(), 0);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -171,22 +171,36 @@ CAF_TEST(the cache never returns expired items and marks lookups older than its 
   CAF_CHECK_EQUAL(coords, (std::vector<int64_t>{3, 12}));
 }
 
-CAF_TEST(a dead server stays dead until it declares with a later expiration) {
+CAF_TEST(a dead server stays dead until a newer declaration and a probe show it alive) {
   server_book book;
-  book.saw_declaration("a:1", 100);
+  CAF_CHECK(!book.saw_declaration("a:1", 100));  // alive: nothing to probe
   book.saw_declaration("b:1", 100);
   std::vector<dht::item> replicas{declared("a:1", "a:1", 100), declared("b:1", "b:1", 100)};
   book.mark_dead("a:1");
   CAF_CHECK(book.is_dead("a:1"));
   CAF_CHECK_EQUAL(book.pick(replicas), "b:1");
-  book.saw_declaration("a:1", 100);  // the same declaration again: still dead
+  CAF_CHECK(!book.saw_declaration("a:1", 100));  // the same declaration again: still dead
   CAF_CHECK(book.is_dead("a:1"));
   book.mark_dead("b:1");
   CAF_CHECK_EQUAL(book.pick(replicas), "");
   CAF_CHECK_EQUAL(book.dead_servers(), (std::vector<std::string>{"a:1", "b:1"}));
-  book.saw_declaration("a:1", 120);  // it declared again
+  // A declaration made before the death that the router had not seen yet (another key's
+  // lookup, a lagging replica): newer, but no proof of life. It asks for one probe.
+  CAF_CHECK(book.saw_declaration("a:1", 110));
+  CAF_CHECK(book.is_dead("a:1"));
+  CAF_CHECK(!book.saw_declaration("a:1", 115));  // one probe at a time
+  book.probe_finished("a:1", false);             // nobody answered there
+  CAF_CHECK(book.is_dead("a:1"));
+  CAF_CHECK(!book.saw_declaration("a:1", 110));  // not newer than the failed probe's
+  CAF_CHECK(book.saw_declaration("a:1", 120));   // it declared again (restarted)
+  book.probe_finished("a:1", true);
   CAF_CHECK(!book.is_dead("a:1"));
   CAF_CHECK_EQUAL(book.pick(replicas), "a:1");
+  // A probe that ends after the server died again does not revive it.
+  book.saw_declaration("b:1", 130);
+  book.mark_dead("b:1");
+  book.probe_finished("b:1", true);
+  CAF_CHECK(book.is_dead("b:1"));
 }
 
 CAF_TEST(replicas are chosen by latency times calls in flight) {

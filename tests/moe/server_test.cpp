@@ -62,7 +62,10 @@ local_reference local_mixture(RemoteMixtureOfExperts& layer, const torch::Tensor
 
 struct server_fixture : moe_fixture {
   /// A real expert server hosting the 4x4 grid, declared in the in-process DHT.
-  void start_server(const std::string& compression) {
+  /// `frozen`: learning rate 0, so an expert called several times in one backward (calls split
+  /// by max-batch-size) still answers with the weights the local reference has.
+  void start_server(const std::string& compression, size_t max_batch_size = 1024,
+                    bool frozen = false) {
     server_setup setup;
     setup.name = "moe-test/server";
     setup.options.expert_pattern = "ffn.[0:4].[0:4]";
@@ -70,6 +73,9 @@ struct server_fixture : moe_fixture {
     setup.options.seed = seed;
     setup.options.declare_period = std::chrono::seconds(1);
     setup.options.compression = compression;
+    setup.options.max_batch_size = max_batch_size;
+    if (frozen)
+      setup.options.learning_rate = 0;
     setup.dht = swarm.nodes[2];
     setup.endpoint = server_endpoint;
     auto server = try_spawn_server(system, setup);
@@ -145,6 +151,32 @@ CAF_TEST(float16 on the wire both ways stays within float16 precision of the loc
   CAF_CHECK_LESS(dy, 1e-2 * y_scale);
   CAF_CHECK_LESS(dx, 1e-2 * x_scale);
   CAF_CHECK_GREATER(dy, 0.0);  // the values really crossed as float16
+}
+
+CAF_TEST(rows over the max-batch-size of a server are split into calls that fit) {
+  constexpr size_t limit = 4;
+  start_server("none", limit, true);
+  auto opt = test_options();
+  auto router = make_router(opt);
+  torch::manual_seed(12);
+  RemoteMixtureOfExperts layer{system, router, features, features, opt};
+  constexpr int64_t rows = 64;  // 4 slots each: about 16 rows per expert, 4x the limit
+  auto x = torch::randn({rows, features}).requires_grad_(true);
+  auto target = torch::randn({rows, features});
+  auto y = layer->forward(x);
+  (y * target).sum().backward();
+  CAF_REQUIRE(layer->last_mask().all().item<bool>());
+  auto ref = local_mixture(layer, x, target);
+  auto report = layer->report();
+  CAF_MESSAGE(report.forward.calls << " forward calls, " << report.backward.calls
+                                   << " backward calls, max |y - y_ref| = "
+                                   << max_abs_diff(y, ref.y));
+  CAF_CHECK_LESS(max_abs_diff(y, ref.y), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(x.grad(), ref.x.grad()), 1e-5);
+  // Every row reached its expert in calls of at most `limit` rows: at least rows*k/limit.
+  constexpr size_t fewest_calls = static_cast<size_t>(rows) * 4 / limit;
+  CAF_CHECK_GREATER_OR_EQUAL(report.forward.calls, fewest_calls);
+  CAF_CHECK_GREATER_OR_EQUAL(report.backward.calls, fewest_calls);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -122,6 +122,43 @@ CAF_TEST(calls held by a crashing router fail at once) {
   CAF_CHECK(wait_restarts(*this, supervisor, 1));
 }
 
+CAF_TEST(calls held by a supervisor told to stop fail at once) {
+  spawn_host("inproc-server:hung", experts, host_mode::stalls);
+  declare(experts, "inproc-server:hung", swarm.now() + 600);
+  auto opt = test_options();
+  opt.timeout_after_k_min = opt.forward_timeout;
+  auto supervisor = make_supervised_router(opt);
+  RemoteMixtureOfExperts layer{system, supervisor, features, features, opt};
+  std::string message;
+  errc code = errc::internal;
+  std::thread caller{[&] {
+    try {
+      torch::NoGradGuard no_grad;
+      layer->forward(torch::randn({batch, features}));
+    } catch (const moe_call_error& e) {
+      message = e.what();
+      code = code_of(e.error());
+    }
+  }};
+  bool in_flight = false;
+  for (int i = 0; i < poll_limit && !in_flight; ++i) {
+    auto calls = list_of(router_stats(supervisor), "calls_in_flight");
+    in_flight = calls != nullptr && !calls->empty();
+    if (!in_flight)
+      std::this_thread::sleep_for(poll_step);
+  }
+  CAF_CHECK(in_flight);
+  // What a node does when it shuts down: its trainer's call must not wait out forward_timeout.
+  auto stopped = std::chrono::steady_clock::now();
+  caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+  caller.join();
+  auto elapsed = ms_since(stopped);
+  CAF_MESSAGE("the held forward failed " << elapsed << " ms after the stop: " << message);
+  CAF_CHECK_EQUAL(code, errc::unavailable);
+  CAF_CHECK(message.find("router stopped") != std::string::npos);
+  CAF_CHECK_LESS(elapsed, 1000.0);  // forward_timeout is 5 s
+}
+
 CAF_TEST(a restart storm ends the supervisor with the router error) {
   auto opt = test_options();
   auto supervisor = make_supervised_router(opt, moe::restart_policy{2, std::chrono::minutes(1)});

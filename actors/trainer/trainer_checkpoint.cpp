@@ -1,0 +1,113 @@
+#include "actors/trainer/trainer_checkpoint.hpp"
+
+#include <filesystem>
+
+#include <torch/serialize.h>
+
+#include "messages/errors.hpp"
+
+namespace dmoe {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+void write_count(torch::serialize::OutputArchive& archive, const std::string& key, uint64_t x) {
+  archive.write(key, torch::tensor(static_cast<int64_t>(x)));
+}
+
+void write_real(torch::serialize::OutputArchive& archive, const std::string& key, double x) {
+  archive.write(key, torch::tensor(x, torch::kFloat64));
+}
+
+uint64_t read_count(torch::serialize::InputArchive& archive, const std::string& key) {
+  torch::Tensor t;
+  archive.read(key, t);
+  auto x = t.item<int64_t>();
+  TORCH_CHECK(x >= 0, "negative '", key, "' in the checkpoint");
+  return static_cast<uint64_t>(x);
+}
+
+double read_real(torch::serialize::InputArchive& archive, const std::string& key) {
+  torch::Tensor t;
+  archive.read(key, t);
+  return t.item<double>();
+}
+
+/// LibTorch's errors without the backtrace they carry.
+std::string reason(const std::exception& e) {
+  if (const auto* torch_error = dynamic_cast<const c10::Error*>(&e))
+    return torch_error->what_without_backtrace();
+  return e.what();
+}
+
+}  // namespace
+
+std::string trainer_checkpoint_path(const std::string& dir) {
+  return (fs::path{dir} / "trainer.pt").string();
+}
+
+caf::error save_trainer_checkpoint(const std::string& dir, shared_parameters& shared,
+                                   const batch_source::position& data,
+                                   const trainer_progress& progress) {
+  auto path = trainer_checkpoint_path(dir);
+  auto partial = path + ".partial";
+  try {
+    fs::create_directories(dir);
+    torch::serialize::OutputArchive archive;
+    shared.save(archive);
+    write_count(archive, "data_epoch", data.epoch);
+    write_count(archive, "data_begin", static_cast<uint64_t>(data.begin));
+    if (data.order.defined())
+      archive.write("data_order", data.order);
+    write_count(archive, "step", progress.step);
+    write_count(archive, "epoch", progress.epoch);
+    write_count(archive, "samples", progress.samples);
+    write_count(archive, "failed_steps", progress.failed_steps);
+    write_count(archive, "failed_evals", progress.failed_evals);
+    write_real(archive, "elapsed_s", progress.elapsed_s);
+    write_real(archive, "eval_s", progress.eval_s);
+    write_real(archive, "test_accuracy", progress.test_accuracy);
+    archive.save_to(partial);
+    fs::rename(partial, path);
+  } catch (const std::exception& e) {
+    std::error_code ignored;
+    fs::remove(partial, ignored);
+    return make_error(errc::internal, "cannot write the trainer checkpoint " + path + ": "
+                                        + reason(e));
+  }
+  return {};
+}
+
+caf::expected<bool> load_trainer_checkpoint(const std::string& dir, shared_parameters& shared,
+                                            batch_source::position& data,
+                                            trainer_progress& progress) {
+  auto path = trainer_checkpoint_path(dir);
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    return false;
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    shared.load(archive);
+    data.epoch = read_count(archive, "data_epoch");
+    data.begin = static_cast<int64_t>(read_count(archive, "data_begin"));
+    torch::Tensor order;
+    if (archive.try_read("data_order", order))
+      data.order = order;
+    progress.step = read_count(archive, "step");
+    progress.epoch = read_count(archive, "epoch");
+    progress.samples = read_count(archive, "samples");
+    progress.failed_steps = read_count(archive, "failed_steps");
+    progress.failed_evals = read_count(archive, "failed_evals");
+    progress.elapsed_s = read_real(archive, "elapsed_s");
+    progress.eval_s = read_real(archive, "eval_s");
+    progress.test_accuracy = read_real(archive, "test_accuracy");
+  } catch (const std::exception& e) {
+    return make_error(errc::invalid_argument, "cannot resume from the trainer checkpoint " + path
+                                                + " (delete it to start afresh): " + reason(e));
+  }
+  return true;
+}
+
+}  // namespace dmoe
