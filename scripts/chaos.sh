@@ -193,8 +193,9 @@ run_swarm() {
       next=$((next + 1))
       local stamp; stamp=$(awk -v ms="$((now - t0))" 'BEGIN{printf "%7.1f s", ms / 1000}')
       case "$action" in
-        kill-dht) kill -KILL "$dht_pid"; echo "[$stamp] SIGKILL dht bootstrap node (pid $dht_pid); it stays down" ;;
-        kill-server) kill -KILL "${server_pid[$arg]}"; killed=$((killed + 1))
+        kill-dht) kill -KILL "$dht_pid"; wait "$dht_pid" 2>/dev/null || true; echo "[$stamp] SIGKILL dht bootstrap node (pid $dht_pid); it stays down" ;;
+        kill-server) kill -KILL "${server_pid[$arg]}"; wait "${server_pid[$arg]}" 2>/dev/null || true
+          killed=$((killed + 1))
           echo "[$stamp] SIGKILL server-$arg (pid ${server_pid[$arg]})" ;;
         restart-server) restarts[$arg]=$(( ${restarts[$arg]:-0} + 1 ))
           start_server "$arg" "$run_dir/server-$arg.restart-${restarts[$arg]}.log"; restarted=$((restarted + 1))
