@@ -285,6 +285,15 @@ if grep -q 'kill-trainer' "$run_root/schedule.txt"; then
   [ -n "$line" ] || resumed_ok=0
 fi
 
+downs=$(cat "$run_dir"/trainer-*.log | grep -c 'is down; avoiding it' || true)
+revived=$(cat "$run_dir"/trainer-*.log | grep -c 'is reachable again' || true)
+skipped=$(cat "$run_dir"/trainer-*.log | grep -c 'a step was skipped' || true)
+echo "   routers: a server went down $downs times and was called again $revived times; $skipped steps skipped"
+for log in "$run_dir"/server-*.restart-*.log; do
+  [ -e "$log" ] || continue
+  echo "   $(basename "$log" .log): $(grep -o 'joined through [0-9]* bootstrap peer(s)' "$log" | head -n 1 || echo 'never joined the DHT')"
+done
+
 drop=$(awk -v a="$baseline" -v b="$chaos" 'BEGIN{printf "%.2f", a - b}')
 echo "summary: baseline accuracy $baseline%, chaos accuracy $chaos%, drop $drop points, servers killed $killed, restarted $restarted, frozen $frozen, trainer crashes $crashes"
 awk -v d="$drop" 'BEGIN{exit !(d <= 1.0)}' && [ "$crashes" = 0 ] && [ "$baseline_crashes" = 0 ] \
