@@ -215,7 +215,7 @@ void router_state::ask_batch_limit(const call_record& rec) {
 }
 
 void router_state::batch_limit_reply(const call_record& rec, payload& reply) {
-  record_end(rec, true);
+  servers_.call_finished(rec.server, -1.0);  // no latency sample: it computed nothing
   auto decoded = decode_expert_reply(std::move(reply), setup_.limits);
   auto* info = decoded ? std::get_if<expert_info>(&*decoded) : nullptr;
   auto limit = info != nullptr ? info->max_batch_size : 0;

@@ -110,4 +110,21 @@ caf::expected<bool> load_trainer_checkpoint(const std::string& dir, shared_param
   return true;
 }
 
+caf::expected<trainer_progress> resume_from_checkpoint(const std::string& dir,
+                                                       shared_parameters& shared,
+                                                       batch_source& batches) {
+  trainer_progress progress;
+  batch_source::position data;
+  auto found = load_trainer_checkpoint(dir, shared, data, progress);
+  if (!found)
+    return found.error();
+  if (!*found)
+    return trainer_progress{};
+  if (!batches.resume(data))
+    return make_error(errc::invalid_argument, "the trainer checkpoint " + trainer_checkpoint_path(dir)
+                                                + " holds a position in another data set");
+  progress.step = shared.version();
+  return progress;
+}
+
 }  // namespace dmoe

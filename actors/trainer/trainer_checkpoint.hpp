@@ -34,6 +34,12 @@ caf::error save_trainer_checkpoint(const std::string& dir, shared_parameters& sh
                                    const batch_source::position& data,
                                    const trainer_progress& progress);
 
+/// Goes on from DIR/trainer.pt if there is one: the shared parameters and `batches` continue
+/// from it and so do the counters it returns (step 0 when there was nothing to resume).
+caf::expected<trainer_progress> resume_from_checkpoint(const std::string& dir,
+                                                       shared_parameters& shared,
+                                                       batch_source& batches);
+
 /// Loads DIR/trainer.pt into the shared parameters, `data` and `progress`: true when there
 /// was one, false when there is none (a first start), an error when it cannot be read or does
 /// not fit this model.

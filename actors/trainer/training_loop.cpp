@@ -13,6 +13,7 @@
 #include <torch/utils.h>
 
 #include "actors/trainer/batch_source.hpp"
+#include "actors/trainer/evaluation.hpp"
 #include "actors/trainer/model.hpp"
 #include "actors/trainer/shared_parameters.hpp"
 #include "actors/trainer/trainer_checkpoint.hpp"
@@ -27,10 +28,8 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-constexpr int64_t eval_batch_size = 1000;
 constexpr double smoothing = 0.05;             // weight of the newest step in moving averages
 constexpr auto failure_backoff = std::chrono::milliseconds(500);
-constexpr int eval_attempts = 3;               // per test batch before an evaluation gives up
 constexpr size_t csv_every = 50;               // steps between CSV rows
 
 struct tensors {
@@ -84,6 +83,14 @@ struct training_loop::impl {
     f(current);
   }
 
+  void fail(const std::string& why) {
+    log->error("{}", why);
+    update([&](trainer_metrics& m) {
+      m.state = "failed";
+      m.error = why;
+    });
+  }
+
   uint64_t seed() const {
     if (setup.options.seed != 0)
       return setup.options.seed;
@@ -95,40 +102,6 @@ struct training_loop::impl {
     if (!set)
       return set.error();
     return to_tensors(std::move(*set));
-  }
-
-  /// Test accuracy; nullopt when a batch failed eval_attempts times (or `stop` was set).
-  std::optional<double> evaluate(DMoEClassifier& model, const tensors& test,
-                                 const std::atomic<bool>& stop) {
-    torch::NoGradGuard no_grad;
-    model->eval();
-    int64_t correct = 0;
-    int64_t n = test.images.size(0);
-    if (setup.options.eval_samples > 0)
-      n = std::min(n, static_cast<int64_t>(setup.options.eval_samples));
-    std::optional<double> out;
-    for (int64_t begin = 0; begin < n; begin += eval_batch_size) {
-      auto end = std::min(n, begin + eval_batch_size);
-      std::optional<int64_t> right;
-      for (int attempt = 1; attempt <= eval_attempts && !right && !stop; ++attempt) {
-        try {
-          auto logits = model->forward(test.images.slice(0, begin, end));
-          right = logits.argmax(1).eq(test.labels.slice(0, begin, end)).sum().item<int64_t>();
-        } catch (const std::exception& e) {
-          log->warn("evaluation batch {}..{} failed (attempt {} of {}): {}", begin, end, attempt,
-                    eval_attempts, e.what());
-          if (attempt < eval_attempts)
-            std::this_thread::sleep_for(failure_backoff);
-        }
-      }
-      if (!right) {
-        model->train();
-        return std::nullopt;
-      }
-      correct += *right;
-    }
-    model->train();
-    return static_cast<double>(correct) / static_cast<double>(n);
   }
 
   trainer_progress progress(double elapsed_s, double eval_s) const {
@@ -166,15 +139,9 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
   const auto& opt = setup.options;
   auto train_set = load("train");
   auto test_set = train_set ? load("test") : caf::expected<tensors>{train_set.error()};
-  if (!test_set) {
-    auto why = describe(test_set.error());
-    log->error("cannot load Fashion-MNIST from '{}': {}", opt.data_dir, why);
-    update([&](trainer_metrics& m) {
-      m.state = "failed";
-      m.error = why;
-    });
-    return;
-  }
+  if (!test_set)
+    return fail("cannot load Fashion-MNIST from '" + opt.data_dir
+                + "': " + describe(test_set.error()));
   // The local layers are small and the experts compute remotely: one intra-op thread, so idle
   // OpenMP workers do not spin on cores the servers of a local swarm need.
   at::set_num_threads(1);
@@ -204,38 +171,25 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
       replicas.push_back(make_model());
   trainer_progress before;  // from the checkpoint a restarted trainer resumes
   if (!opt.checkpoint_dir.empty()) {
-    batch_source::position data;
-    auto resumed = load_trainer_checkpoint(opt.checkpoint_dir, shared, data, before);
-    if (resumed && *resumed && !batches.resume(data))
-      resumed = make_error(errc::invalid_argument,
-                           "the trainer checkpoint's data position does not fit this data set");
-    if (!resumed) {
-      auto why = describe(resumed.error());
-      log->error("{}", why);
-      update([&](trainer_metrics& m) {
-        m.state = "failed";
-        m.error = why;
-      });
-      return;
-    }
-    if (*resumed) {
-      before.step = shared.version();
-      // Later epochs get their own orders, not a replay of a fresh start's.
-      torch::manual_seed(seed() + before.step);
-      log->info("resumed from {} at step {} (epoch {}, {} samples, test accuracy {:.2f}%)",
-                trainer_checkpoint_path(opt.checkpoint_dir), before.step, before.epoch + 1,
-                before.samples, before.test_accuracy * 100);
-      update([&](trainer_metrics& m) {
-        m.step = before.step;
-        m.epoch = before.epoch;
-        m.samples = before.samples;
-        m.failed_steps = before.failed_steps;
-        m.failed_evals = before.failed_evals;
-        m.test_accuracy = before.test_accuracy;
-        m.elapsed_s = before.elapsed_s;
-        m.resumed_at = before.step;
-      });
-    }
+    auto resumed = resume_from_checkpoint(opt.checkpoint_dir, shared, batches);
+    if (!resumed)
+      return fail(describe(resumed.error()));
+    before = *resumed;
+  }
+  if (before.step > 0) {
+    torch::manual_seed(seed() + before.step);  // later epochs: their own orders, not a replay
+    log->info("resumed from {} at step {} (epoch {}, {} samples, test accuracy {:.2f}%)",
+              trainer_checkpoint_path(opt.checkpoint_dir), before.step, before.epoch + 1,
+              before.samples, before.test_accuracy * 100);
+    update([&](trainer_metrics& m) {
+      m.step = m.resumed_at = before.step;
+      m.epoch = before.epoch;
+      m.samples = before.samples;
+      m.failed_steps = before.failed_steps;
+      m.failed_evals = before.failed_evals;
+      m.test_accuracy = before.test_accuracy;
+      m.elapsed_s = before.elapsed_s;
+    });
   }
   std::ofstream csv;
   if (!opt.metrics_csv.empty()) {
@@ -307,7 +261,8 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
     // No update can land while the shared model is evaluated; workers wait to apply theirs.
     shared.with_model([&](torch::nn::Module&) {
       at = metrics_snapshot().step;
-      accuracy = evaluate(model, *test_set, stop);
+      accuracy = test_accuracy(model, test_set->images, test_set->labels, opt.eval_samples, stop,
+                               *log);
     });
     std::lock_guard<std::mutex> guard{run_mtx};
     evaluated_at = std::max(evaluated_at, at);

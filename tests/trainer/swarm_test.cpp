@@ -243,6 +243,57 @@ CAF_TEST(a trainer with four workers keeps batches in flight and learns) {
   CAF_CHECK_LESS_OR_EQUAL(max_staleness, 4);
 }
 
+CAF_TEST(a trainer killed with SIGKILL resumes from its checkpoint) {
+  start_servers();
+  auto csv = dir + "/trainer.csv";
+  std::vector<std::string> args{"--config-file=" DMOE_CONFIG_DIR "/trainer.ini", bootstrap(),
+                                std::string{"--trainer.hidden="} + hidden,
+                                "--trainer.max-steps=150", "--trainer.eval-every=1000",
+                                "--trainer.checkpoint-period=1s",
+                                "--trainer.checkpoint-dir=\"" + dir + "/trainer-checkpoint\"",
+                                "--trainer.metrics-csv=\"" + csv + "\""};
+  auto& first = start(args, "trainer");
+  auto checkpoint = dir + "/trainer-checkpoint/trainer.pt";
+  auto step_now = [&] {
+    auto losses = read_losses(csv);
+    return losses.empty() ? 0L : losses.back().first;
+  };
+  // Past step 50 (a CSV row every 50 steps) and a checkpoint written after it.
+  CAF_REQUIRE(poll_until([&] { return step_now() >= 50; }, training_limit,
+                         std::chrono::milliseconds(100)));
+  auto seen = std::filesystem::file_time_type::clock::now();
+  CAF_REQUIRE(poll_until(
+    [&] {
+      return std::filesystem::exists(checkpoint)
+             && std::filesystem::last_write_time(checkpoint) > seen;
+    },
+    std::chrono::seconds(20), std::chrono::milliseconds(100)));
+  kill(first.pid, SIGKILL);
+  auto killed_after = step_now();
+  CAF_CHECK_EQUAL(wait_exit(first.pid, std::chrono::seconds(10)), 128 + SIGKILL);
+  first.pid = -1;
+  auto& second = start(args, "trainer-restarted");
+  auto rc = wait_exit(second.pid, training_limit);
+  if (rc != 0)
+    dump_logs();
+  CAF_REQUIRE_EQUAL(rc, 0);
+  second.pid = -1;
+  auto log = read_file(dir + "/trainer-restarted.log");
+  std::smatch m;
+  static const std::regex resumed{R"(resumed from .* at step (\d+))"};
+  CAF_REQUIRE(std::regex_search(log, m, resumed));
+  auto at = std::stol(m[1]);
+  CAF_MESSAGE(m[0] << "; the killed process had written CSV rows up to step " << killed_after);
+  CAF_CHECK_GREATER_OR_EQUAL(at, 50);
+  CAF_CHECK_LESS(at, 150);
+  // It went on to the end instead of starting over: one CSV, steps increasing to 150.
+  auto losses = read_losses(csv);
+  CAF_REQUIRE(!losses.empty());
+  CAF_CHECK_EQUAL(losses.back().first, 150);
+  CAF_CHECK_EQUAL(losses.front().first, 1);
+  CAF_CHECK_NOT_EQUAL(log.find("resumed at step " + std::to_string(at)), std::string::npos);
+}
+
 CAF_TEST(a trainer without its data set or with a bad config exits with a clear message) {
   auto run = [&](std::vector<std::string> args, const std::string& name) {
     auto& p = start(std::move(args), name);
