@@ -228,13 +228,8 @@ void router_state::batch_limit_reply(const call_record& rec, payload& reply) {
     log_->info("server {} takes at most {} rows per call; splitting calls to it", rec.server,
                limit);
   servers_.set_batch_limit(rec.server, limit);
-  auto i = forwards_.find(rec.job);
-  if (i == forwards_.end())
+  if (!release_call(rec))
     return;
-  auto& st = i->second;
-  for (auto row : rec.rows)
-    --st.samples[static_cast<size_t>(row)].pending;
-  --st.calls_pending;
   send_forward(rec.job, rec.expert_id, rec.rows, rec.slots);
   forward_progress(rec.job);
 }
@@ -321,14 +316,20 @@ void router_state::forward_reply(const call_record& rec, payload& reply) {
   forward_progress(rec.job);
 }
 
-void router_state::forward_failed(const call_record& rec) {
+bool router_state::release_call(const call_record& rec) {
   auto i = forwards_.find(rec.job);
   if (i == forwards_.end())
-    return;
+    return false;
   auto& st = i->second;
   for (auto row : rec.rows)
     --st.samples[static_cast<size_t>(row)].pending;
   --st.calls_pending;
+  return true;
+}
+
+void router_state::forward_failed(const call_record& rec) {
+  if (!release_call(rec))
+    return;
   reroute(rec.job, rec.rows, rec.slots);
   forward_progress(rec.job);
 }

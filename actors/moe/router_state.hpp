@@ -131,6 +131,9 @@ private:
   void reroute(uint64_t id, const std::vector<int64_t>& rows, const std::vector<int64_t>& slots);
   void forward_reply(const call_record& rec, payload& reply);
   void forward_failed(const call_record& rec);
+  /// A forward call ended without an answer: its rows are no longer pending. False when its
+  /// job has ended.
+  bool release_call(const call_record& rec);
   void forward_progress(uint64_t id);
   void finish_forward(uint64_t id);
   std::string replica_for(forward_state& job, const std::string& expert_id);

@@ -46,6 +46,53 @@ caf::error await_down(caf::scoped_actor& self) {
   return reason;
 }
 
+/// A forward through a supervised router to a host that never answers, on its own thread.
+struct held_forward {
+  moe_fixture& f;
+  caf::actor supervisor;
+  std::unique_ptr<RemoteMixtureOfExperts> layer;
+  std::string message;
+  errc code = errc::internal;
+  bool returned = false;
+  std::thread caller;
+
+  explicit held_forward(moe_fixture& fixture) : f(fixture) {
+    f.spawn_host("inproc-server:hung", f.experts, host_mode::stalls);
+    f.declare(f.experts, "inproc-server:hung", f.swarm.now() + 600);
+    auto opt = test_options();
+    opt.timeout_after_k_min = opt.forward_timeout;
+    supervisor = f.make_supervised_router(opt);
+    layer = std::make_unique<RemoteMixtureOfExperts>(f.system, supervisor, features, features,
+                                                     opt);
+    caller = std::thread{[this] {
+      try {
+        torch::NoGradGuard no_grad;
+        (*layer)->forward(torch::randn({batch, features}));
+        returned = true;
+      } catch (const moe_call_error& e) {
+        message = e.what();
+        code = code_of(e.error());
+      }
+    }};
+  }
+
+  ~held_forward() {
+    if (caller.joinable())
+      caller.join();
+  }
+
+  /// Waits (bounded) until the router holds the call.
+  bool in_flight() {
+    for (int i = 0; i < poll_limit; ++i) {
+      auto calls = list_of(f.router_stats(supervisor), "calls_in_flight");
+      if (calls != nullptr && !calls->empty())
+        return true;
+      std::this_thread::sleep_for(poll_step);
+    }
+    return false;
+  }
+};
+
 }  // namespace
 
 #undef CAF_SUITE
@@ -82,80 +129,32 @@ CAF_TEST(a killed router is replaced and the next forward succeeds) {
 }
 
 CAF_TEST(calls held by a crashing router fail at once) {
-  spawn_host("inproc-server:hung", experts, host_mode::stalls);
-  declare(experts, "inproc-server:hung", swarm.now() + 600);
-  auto opt = test_options();
-  opt.timeout_after_k_min = opt.forward_timeout;
-  auto supervisor = make_supervised_router(opt);
-  RemoteMixtureOfExperts layer{system, supervisor, features, features, opt};
-  auto x = torch::randn({batch, features});
-  std::string message;
-  errc code = errc::internal;
-  bool returned = false;
-  std::thread caller{[&] {
-    try {
-      torch::NoGradGuard no_grad;
-      layer->forward(x);
-      returned = true;
-    } catch (const moe_call_error& e) {
-      message = e.what();
-      code = code_of(e.error());
-    }
-  }};
-  bool in_flight = false;
-  for (int i = 0; i < poll_limit && !in_flight; ++i) {
-    auto calls = list_of(router_stats(supervisor), "calls_in_flight");
-    in_flight = calls != nullptr && !calls->empty();
-    if (!in_flight)
-      std::this_thread::sleep_for(poll_step);
-  }
-  CAF_CHECK(in_flight);
+  held_forward held{*this};
+  CAF_CHECK(held.in_flight());
   auto killed = std::chrono::steady_clock::now();
-  caf::anon_send_exit(child_of(system, supervisor), caf::exit_reason::kill);
-  caller.join();
+  caf::anon_send_exit(child_of(system, held.supervisor), caf::exit_reason::kill);
+  held.caller.join();
   auto elapsed = ms_since(killed);
-  CAF_MESSAGE("the held forward failed " << elapsed << " ms after the kill: " << message);
-  CAF_CHECK(!returned);
-  CAF_CHECK_EQUAL(code, errc::unavailable);
-  CAF_CHECK(message.find("router crashed") != std::string::npos);
+  CAF_MESSAGE("the held forward failed " << elapsed << " ms after the kill: " << held.message);
+  CAF_CHECK(!held.returned);
+  CAF_CHECK_EQUAL(held.code, errc::unavailable);
+  CAF_CHECK(held.message.find("router crashed") != std::string::npos);
   CAF_CHECK_LESS(elapsed, 1000.0);  // forward_timeout is 5 s
-  CAF_CHECK(wait_restarts(*this, supervisor, 1));
+  CAF_CHECK(wait_restarts(*this, held.supervisor, 1));
 }
 
 CAF_TEST(calls held by a supervisor told to stop fail at once) {
-  spawn_host("inproc-server:hung", experts, host_mode::stalls);
-  declare(experts, "inproc-server:hung", swarm.now() + 600);
-  auto opt = test_options();
-  opt.timeout_after_k_min = opt.forward_timeout;
-  auto supervisor = make_supervised_router(opt);
-  RemoteMixtureOfExperts layer{system, supervisor, features, features, opt};
-  std::string message;
-  errc code = errc::internal;
-  std::thread caller{[&] {
-    try {
-      torch::NoGradGuard no_grad;
-      layer->forward(torch::randn({batch, features}));
-    } catch (const moe_call_error& e) {
-      message = e.what();
-      code = code_of(e.error());
-    }
-  }};
-  bool in_flight = false;
-  for (int i = 0; i < poll_limit && !in_flight; ++i) {
-    auto calls = list_of(router_stats(supervisor), "calls_in_flight");
-    in_flight = calls != nullptr && !calls->empty();
-    if (!in_flight)
-      std::this_thread::sleep_for(poll_step);
-  }
-  CAF_CHECK(in_flight);
+  held_forward held{*this};
+  CAF_CHECK(held.in_flight());
   // What a node does when it shuts down: its trainer's call must not wait out forward_timeout.
   auto stopped = std::chrono::steady_clock::now();
-  caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
-  caller.join();
+  caf::anon_send_exit(held.supervisor, caf::exit_reason::user_shutdown);
+  held.caller.join();
   auto elapsed = ms_since(stopped);
-  CAF_MESSAGE("the held forward failed " << elapsed << " ms after the stop: " << message);
-  CAF_CHECK_EQUAL(code, errc::unavailable);
-  CAF_CHECK(message.find("router stopped") != std::string::npos);
+  CAF_MESSAGE("the held forward failed " << elapsed << " ms after the stop: " << held.message);
+  CAF_CHECK(!held.returned);
+  CAF_CHECK_EQUAL(held.code, errc::unavailable);
+  CAF_CHECK(held.message.find("router stopped") != std::string::npos);
   CAF_CHECK_LESS(elapsed, 1000.0);  // forward_timeout is 5 s
 }
 
