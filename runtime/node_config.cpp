@@ -281,7 +281,8 @@ caf::error node_config::validate_server_values() const {
 
 caf::error node_config::validate_moe_values() const {
   const auto& m = moe;
-  if (!is_valid_expert_id(layer_prefix(m.expert_prefix, std::max<size_t>(trainer.moe_layers, 1) - 1) + ".0"))
+  auto last_layer = std::max<size_t>(trainer.moe_layers, 1) - 1;
+  if (!is_valid_expert_id(layer_prefix(m.expert_prefix, last_layer) + ".0"))
     return config_error("bad value '" + m.expert_prefix
                         + "' for 'moe.expert-prefix' (expected a grid name like ffn)");
   if (m.grid.empty() || m.grid.size() > 8)

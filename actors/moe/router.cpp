@@ -232,12 +232,10 @@ void router_state::call_failed(uint64_t call_id, const caf::error& reason) {
   parts_->forget(call_id);
   record_end(rec, false);
   log_->debug("call to {} at {} failed: {}", rec.expert_id, rec.server, describe(reason));
-  if (rec.info)
-    batch_limit_failed(rec);
-  else if (rec.backward)
+  if (rec.backward)
     backward_failed(rec);
   else
-    forward_failed(rec);
+    forward_failed(rec);  // an info call holds forward rows too
 }
 
 void router_state::server_down(const caf::actor_addr& source) {

@@ -61,8 +61,8 @@ void router_state::start_backward(backward_job_ptr job, caf::response_promise pr
       ++st.pending[static_cast<size_t>(row)];
     ++st.calls_pending;
     ++job->timing.calls;
-    calls_.emplace(call_id, call_record{id, true, false, answered.expert_id,
-                                        answered.server, answered.rows, answered.slots, steady::now()});
+    calls_.emplace(call_id, call_record{id, true, false, answered.expert_id, answered.server,
+                                        answered.rows, answered.slots, steady::now()});
     call(call_id, std::move(request), remaining(deadline));
   }
   job->timing.routing_ms = 0;

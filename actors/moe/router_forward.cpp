@@ -222,7 +222,7 @@ void router_state::batch_limit_reply(const call_record& rec, payload& reply) {
   if (limit == 0 || limit >= rec.rows.size()) {
     log_->warn("expert {} at {} refused {} rows as too many but says it takes {}", rec.expert_id,
                rec.server, rec.rows.size(), limit);
-    return batch_limit_failed(rec);
+    return forward_failed(rec);
   }
   if (servers_.batch_limit(rec.server) != limit)
     log_->info("server {} takes at most {} rows per call; splitting calls to it", rec.server,
@@ -232,12 +232,6 @@ void router_state::batch_limit_reply(const call_record& rec, payload& reply) {
     return;
   send_forward(rec.job, rec.expert_id, rec.rows, rec.slots);
   forward_progress(rec.job);
-}
-
-void router_state::batch_limit_failed(const call_record& rec) {
-  auto as_forward = rec;
-  as_forward.info = false;
-  forward_failed(as_forward);
 }
 
 void router_state::reroute(uint64_t id, const std::vector<int64_t>& rows,

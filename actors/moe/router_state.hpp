@@ -126,7 +126,6 @@ private:
   /// The server refused `rec`'s rows as too many: ask it for its limit, then send them again.
   void ask_batch_limit(const call_record& rec);
   void batch_limit_reply(const call_record& rec, payload& reply);
-  void batch_limit_failed(const call_record& rec);
   /// Gives each (row, slot) its sample's next live spare expert and sends the calls.
   void reroute(uint64_t id, const std::vector<int64_t>& rows, const std::vector<int64_t>& slots);
   void forward_reply(const call_record& rec, payload& reply);

@@ -28,10 +28,6 @@ std::optional<batch_source::batch> batch_source::next() {
   return out;
 }
 
-}  // namespace dmoe
-
-namespace dmoe {
-
 batch_source::position batch_source::where() const {
   std::lock_guard<std::mutex> guard{mtx_};
   return {epoch_, begin_, order_.defined() ? order_.clone() : torch::Tensor{}};
@@ -39,8 +35,8 @@ batch_source::position batch_source::where() const {
 
 bool batch_source::resume(const position& p) {
   if (p.order.defined()
-      && (p.order.dim() != 1 || p.order.size(0) != samples_ || p.order.scalar_type() != torch::kInt64
-          || p.begin < 0 || p.begin > samples_))
+      && (p.order.dim() != 1 || p.order.size(0) != samples_
+          || p.order.scalar_type() != torch::kInt64 || p.begin < 0 || p.begin > samples_))
     return false;
   std::lock_guard<std::mutex> guard{mtx_};
   epoch_ = p.epoch;

@@ -41,6 +41,40 @@ std::string reason(const std::exception& e) {
   return e.what();
 }
 
+/// Loads DIR/trainer.pt into the shared parameters, `data` and `progress`: true when there
+/// was one, false when there is none (a first start), an error when it cannot be read or does
+/// not fit this model.
+caf::expected<bool> load_trainer_checkpoint(const std::string& dir, shared_parameters& shared,
+                                            batch_source::position& data,
+                                            trainer_progress& progress) {
+  auto path = trainer_checkpoint_path(dir);
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    return false;
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    shared.load(archive);
+    data.epoch = read_count(archive, "data_epoch");
+    data.begin = static_cast<int64_t>(read_count(archive, "data_begin"));
+    torch::Tensor order;
+    if (archive.try_read("data_order", order))
+      data.order = order;
+    progress.step = shared.version();
+    progress.epoch = read_count(archive, "epoch");
+    progress.samples = read_count(archive, "samples");
+    progress.failed_steps = read_count(archive, "failed_steps");
+    progress.failed_evals = read_count(archive, "failed_evals");
+    progress.elapsed_s = read_real(archive, "elapsed_s");
+    progress.eval_s = read_real(archive, "eval_s");
+    progress.test_accuracy = read_real(archive, "test_accuracy");
+  } catch (const std::exception& e) {
+    return make_error(errc::invalid_argument, "cannot resume from the trainer checkpoint " + path
+                                                + " (delete it to start afresh): " + reason(e));
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string trainer_checkpoint_path(const std::string& dir) {
@@ -60,7 +94,6 @@ caf::error save_trainer_checkpoint(const std::string& dir, shared_parameters& sh
     write_count(archive, "data_begin", static_cast<uint64_t>(data.begin));
     if (data.order.defined())
       archive.write("data_order", data.order);
-    write_count(archive, "step", progress.step);
     write_count(archive, "epoch", progress.epoch);
     write_count(archive, "samples", progress.samples);
     write_count(archive, "failed_steps", progress.failed_steps);
@@ -79,37 +112,6 @@ caf::error save_trainer_checkpoint(const std::string& dir, shared_parameters& sh
   return {};
 }
 
-caf::expected<bool> load_trainer_checkpoint(const std::string& dir, shared_parameters& shared,
-                                            batch_source::position& data,
-                                            trainer_progress& progress) {
-  auto path = trainer_checkpoint_path(dir);
-  std::error_code ec;
-  if (!fs::exists(path, ec))
-    return false;
-  try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(path);
-    shared.load(archive);
-    data.epoch = read_count(archive, "data_epoch");
-    data.begin = static_cast<int64_t>(read_count(archive, "data_begin"));
-    torch::Tensor order;
-    if (archive.try_read("data_order", order))
-      data.order = order;
-    progress.step = read_count(archive, "step");
-    progress.epoch = read_count(archive, "epoch");
-    progress.samples = read_count(archive, "samples");
-    progress.failed_steps = read_count(archive, "failed_steps");
-    progress.failed_evals = read_count(archive, "failed_evals");
-    progress.elapsed_s = read_real(archive, "elapsed_s");
-    progress.eval_s = read_real(archive, "eval_s");
-    progress.test_accuracy = read_real(archive, "test_accuracy");
-  } catch (const std::exception& e) {
-    return make_error(errc::invalid_argument, "cannot resume from the trainer checkpoint " + path
-                                                + " (delete it to start afresh): " + reason(e));
-  }
-  return true;
-}
-
 caf::expected<trainer_progress> resume_from_checkpoint(const std::string& dir,
                                                        shared_parameters& shared,
                                                        batch_source& batches) {
@@ -121,9 +123,9 @@ caf::expected<trainer_progress> resume_from_checkpoint(const std::string& dir,
   if (!*found)
     return trainer_progress{};
   if (!batches.resume(data))
-    return make_error(errc::invalid_argument, "the trainer checkpoint " + trainer_checkpoint_path(dir)
+    return make_error(errc::invalid_argument, "the trainer checkpoint "
+                                                + trainer_checkpoint_path(dir)
                                                 + " holds a position in another data set");
-  progress.step = shared.version();
   return progress;
 }
 

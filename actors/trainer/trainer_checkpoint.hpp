@@ -17,7 +17,7 @@ namespace dmoe {
 
 /// The counters a resumed trainer continues from.
 struct trainer_progress {
-  uint64_t step = 0;
+  uint64_t step = 0;        // the shared parameters' version (updates applied)
   uint64_t epoch = 0;
   uint64_t samples = 0;
   uint64_t failed_steps = 0;
@@ -39,12 +39,5 @@ caf::error save_trainer_checkpoint(const std::string& dir, shared_parameters& sh
 caf::expected<trainer_progress> resume_from_checkpoint(const std::string& dir,
                                                        shared_parameters& shared,
                                                        batch_source& batches);
-
-/// Loads DIR/trainer.pt into the shared parameters, `data` and `progress`: true when there
-/// was one, false when there is none (a first start), an error when it cannot be read or does
-/// not fit this model.
-caf::expected<bool> load_trainer_checkpoint(const std::string& dir, shared_parameters& shared,
-                                            batch_source::position& data,
-                                            trainer_progress& progress);
 
 }  // namespace dmoe

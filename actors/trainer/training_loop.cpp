@@ -106,8 +106,8 @@ struct training_loop::impl {
 
   trainer_progress progress(double elapsed_s, double eval_s) const {
     auto m = metrics_snapshot();
-    return {m.step,          m.epoch,     m.samples, m.failed_steps, m.failed_evals,
-            elapsed_s,       eval_s,      m.test_accuracy};
+    return {m.step,    m.epoch,  m.samples,       m.failed_steps,
+            m.failed_evals, elapsed_s, eval_s, m.test_accuracy};
   }
 
   void train(const std::atomic<bool>& stop);
