@@ -103,15 +103,16 @@ struct server_fixture : moe_fixture {
     std::vector<torch::Tensor> gate_grads;
   };
 
-  remote_pass pass_through_server(const std::string& compression) {
-    start_server(compression);
+  remote_pass pass_through_server(const std::string& compression, int64_t rows = batch,
+                                  size_t max_batch_size = 1024, bool frozen = false) {
+    start_server(compression, max_batch_size, frozen);
     auto opt = test_options();
     opt.compression = compression;
     auto router = make_router(opt);
     torch::manual_seed(11);
     RemoteMixtureOfExperts layer{system, router, features, features, opt};
-    auto x = torch::randn({batch, features}).requires_grad_(true);
-    auto target = torch::randn({batch, features});
+    auto x = torch::randn({rows, features}).requires_grad_(true);
+    auto target = torch::randn({rows, features});
     auto y = layer->forward(x);
     (y * target).sum().backward();
     CAF_REQUIRE(layer->last_mask().all().item<bool>());
@@ -155,28 +156,17 @@ CAF_TEST(float16 on the wire both ways stays within float16 precision of the loc
 
 CAF_TEST(rows over the max-batch-size of a server are split into calls that fit) {
   constexpr size_t limit = 4;
-  start_server("none", limit, true);
-  auto opt = test_options();
-  auto router = make_router(opt);
-  torch::manual_seed(12);
-  RemoteMixtureOfExperts layer{system, router, features, features, opt};
   constexpr int64_t rows = 64;  // 4 slots each: about 16 rows per expert, 4x the limit
-  auto x = torch::randn({rows, features}).requires_grad_(true);
-  auto target = torch::randn({rows, features});
-  auto y = layer->forward(x);
-  (y * target).sum().backward();
-  CAF_REQUIRE(layer->last_mask().all().item<bool>());
-  auto ref = local_mixture(layer, x, target);
-  auto report = layer->report();
-  CAF_MESSAGE(report.forward.calls << " forward calls, " << report.backward.calls
-                                   << " backward calls, max |y - y_ref| = "
-                                   << max_abs_diff(y, ref.y));
-  CAF_CHECK_LESS(max_abs_diff(y, ref.y), 1e-5);
-  CAF_CHECK_LESS(max_abs_diff(x.grad(), ref.x.grad()), 1e-5);
+  auto run = pass_through_server("none", rows, limit, true);
+  CAF_MESSAGE(run.report.forward.calls << " forward calls, " << run.report.backward.calls
+                                       << " backward calls, max |y - y_ref| = "
+                                       << max_abs_diff(run.y, run.ref.y));
+  CAF_CHECK_LESS(max_abs_diff(run.y, run.ref.y), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(run.x.grad(), run.ref.x.grad()), 1e-5);
   // Every row reached its expert in calls of at most `limit` rows: at least rows*k/limit.
   constexpr size_t fewest_calls = static_cast<size_t>(rows) * 4 / limit;
-  CAF_CHECK_GREATER_OR_EQUAL(report.forward.calls, fewest_calls);
-  CAF_CHECK_GREATER_OR_EQUAL(report.backward.calls, fewest_calls);
+  CAF_CHECK_GREATER_OR_EQUAL(run.report.forward.calls, fewest_calls);
+  CAF_CHECK_GREATER_OR_EQUAL(run.report.backward.calls, fewest_calls);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
