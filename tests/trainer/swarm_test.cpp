@@ -162,8 +162,12 @@ CAF_TEST(one DHT node two servers and a trainer train on Fashion-MNIST) {
                          "--trainer.eval-every=100", "--trainer.metrics-csv=\"" + csv + "\""},
                         "trainer");
 
-  // The server's inspector lists the experts it hosts while the trainer calls them.
-  auto [rc, listing] = shell(server_ports[0], "experts");
+  // The server's inspector lists the experts it hosts while the trainer calls them. The node
+  // listens before its roles are up (it joins the DHT first): ask again until it answers.
+  std::pair<int, std::string> answer;
+  poll_until([&] { return (answer = shell(server_ports[0], "experts")).first == 0; }, start_limit,
+             std::chrono::milliseconds(200));
+  auto [rc, listing] = answer;
   CAF_MESSAGE("dmoe-shell --exec experts:\n" << listing);
   CAF_CHECK_EQUAL(rc, 0);
   for (auto id : {"ffn.0.0", "ffn.0.3", "ffn.1.2"})
@@ -243,7 +247,7 @@ CAF_TEST(a trainer with four workers keeps batches in flight and learns) {
   CAF_CHECK_LESS_OR_EQUAL(max_staleness, 4);
 }
 
-CAF_TEST(a trainer killed with SIGKILL resumes from its checkpoint) {
+CAF_TEST(a trainer process killed hard resumes from its checkpoint) {
   start_servers();
   auto csv = dir + "/trainer.csv";
   std::vector<std::string> args{"--config-file=" DMOE_CONFIG_DIR "/trainer.ini", bootstrap(),
