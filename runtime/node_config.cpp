@@ -79,6 +79,8 @@ node_config::node_config() {
     .add(server.momentum, "momentum", "momentum of sgd")
     .add(server.weight_decay, "weight-decay", "L2 weight decay")
     .add(server.clip_grad_norm, "clip-grad-norm", "clip each expert's gradient norm (0: off)")
+    .add(server.warmup_updates, "warmup-updates",
+         "each expert's learning rate rises linearly over its first updates (0: none)")
     .add(server.max_batch_size, "max-batch-size", "most samples merged into one batch")
     .add(server.max_batch_wait, "max-batch-wait", "longest wait for a batch to fill")
     .add(server.compute_threads, "compute-threads", "threads running LibTorch work")
@@ -88,7 +90,9 @@ node_config::node_config() {
     .add(server.checkpoint_dir, "checkpoint-dir", "where checkpoints go (empty: none)")
     .add(server.checkpoint_period, "checkpoint-period", "how often checkpoints are written")
     .add(server.seed, "seed", "seed for expert init and sampling (0: from the node name)")
-    .add(server.compression, "compression", "none or float16: how replies carry float32 tensors");
+    .add(server.compression, "compression", "none or float16: how replies carry float32 tensors")
+    .add(server.fail_rate, "fail-rate",
+         "fault injection: answer this share of forward/backward calls with an error (0..1)");
   caf::config_option_adder{custom_options_, "moe"}
     .add(moe.expert_prefix, "expert-prefix", "grid name the DMoE layer routes to")
     .add(moe.grid, "grid", "grid dimensions, e.g. [4, 4]")
@@ -105,12 +109,18 @@ node_config::node_config() {
     .add(trainer.data_dir, "data-dir", "folder with the Fashion-MNIST *-ubyte.gz files")
     .add(trainer.hidden, "hidden", "hidden size of the model")
     .add(trainer.moe_layers, "moe-layers", "DMoE layers in the model")
+    .add(trainer.model, "model",
+         "dmoe, or largeffn: the DMoE layers replaced by local ffn blocks of the grid's size")
     .add(trainer.batch_size, "batch-size", "samples per training step")
     .add(trainer.workers, "workers", "batches in flight at once, each on its own replica")
     .add(trainer.max_staleness, "max-staleness",
          "drop gradients staler than this many updates (0: as many as workers)")
+    .add(trainer.stale_rate, "stale-rate",
+         "full, or divided: an update's learning rate divided by its staleness")
     .add(trainer.learning_rate, "learning-rate", "learning rate of the local layers")
     .add(trainer.lr_schedule, "lr-schedule", "cosine (to 10% at the last step) or constant")
+    .add(trainer.warmup_steps, "warmup-steps",
+         "the learning rate rises linearly over the first steps (0: none)")
     .add(trainer.epochs, "epochs", "passes over the training set (0: until max-steps/max-time)")
     .add(trainer.max_steps, "max-steps", "stop after this many steps (0: no step limit)")
     .add(trainer.max_time, "max-time", "stop after this long")
@@ -276,6 +286,8 @@ caf::error node_config::validate_server_values() const {
   if (!is_compression_name(s.compression))
     return config_error("bad value '" + s.compression
                         + "' for 'server.compression' (expected none or float16)");
+  if (!(s.fail_rate >= 0 && s.fail_rate <= 1))
+    return config_error("'server.fail-rate' must be in 0..1");
   return caf::none;
 }
 
@@ -314,6 +326,12 @@ caf::error node_config::validate_trainer_values() const {
     return config_error("'trainer.batch-size' must be in 1..65536");
   if (t.moe_layers == 0 || t.moe_layers > 64)
     return config_error("'trainer.moe-layers' must be in 1..64");
+  if (t.model != "dmoe" && t.model != "largeffn")
+    return config_error("bad value '" + t.model
+                        + "' for 'trainer.model' (expected dmoe or largeffn)");
+  if (t.stale_rate != "full" && t.stale_rate != "divided")
+    return config_error("bad value '" + t.stale_rate
+                        + "' for 'trainer.stale-rate' (expected full or divided)");
   if (t.workers == 0 || t.workers > 256)
     return config_error("'trainer.workers' must be in 1..256");
   if (!(t.learning_rate > 0))

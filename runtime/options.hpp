@@ -73,6 +73,8 @@ struct server_options {
   double momentum = 0.9;                    // sgd only
   double weight_decay = 0.0;
   double clip_grad_norm = 1.0;              // 0 turns clipping off
+  size_t warmup_updates = 0;                // each expert's rate rises linearly over its first
+                                            // this many updates (0: none)
   size_t max_batch_size = 1024;             // samples merged into one compute batch at most
   caf::timespan max_batch_wait = 2ms;       // how long a batch waits to fill up
   size_t compute_threads = 1;               // dedicated threads running LibTorch work
@@ -83,6 +85,8 @@ struct server_options {
   caf::timespan checkpoint_period = 60s;
   uint64_t seed = 0;                        // expert init and sampling; 0: from the node name
   std::string compression = "none";         // none | float16: the replies' float32 tensors
+  double fail_rate = 0.0;                   // fault injection: share of forward/backward calls
+                                            // answered with an error instead (0..1; 0 = off)
 };
 
 // ---- DMoE layer on the trainer side (issue 6): actors/moe ----
@@ -112,11 +116,17 @@ struct trainer_options {
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   int64_t hidden = 256;
   size_t moe_layers = 1;
+  std::string model = "dmoe";               // dmoe | largeffn: each DMoE layer replaced by one
+                                            // local ffn block with as many parameters as the
+                                            // moe.grid's experts (inner width 4 h x cells)
   size_t batch_size = 128;
   size_t workers = 1;                       // batches in flight (asynchronous, shared parameters)
   size_t max_staleness = 0;                 // staler gradients are dropped; 0: workers
+  std::string stale_rate = "full";          // full | divided: an update's rate divided by its
+                                            // staleness (shared_parameters.hpp)
   double learning_rate = 1e-3;
   std::string lr_schedule = "cosine";       // cosine (decays to 10% over the run) | constant
+  size_t warmup_steps = 0;                  // the rate rises linearly over the first steps
   size_t epochs = 5;                        // passes over the training set (0: no limit)
   size_t max_steps = 0;                     // 0: no step limit
   caf::timespan max_time = 600s;

@@ -1,6 +1,7 @@
 #include "actors/server/server.hpp"
 
 #include <map>
+#include <random>
 #include <unordered_map>
 #include <variant>
 
@@ -49,6 +50,8 @@ struct server_state {
   std::vector<declaration_entry> declarations;
   bool stopping = false;
   uint64_t rejected = 0;
+  std::mt19937_64 fault_rng;      // draws the calls options.fail_rate fails on purpose
+  uint64_t injected_failures = 0;
   round_counters declare;
   uint64_t declare_round_failures = 0;  // of the round in progress
   round_counters checkpoints;
@@ -94,6 +97,11 @@ caf::result<payload> serve(server_actor* self, payload& request) {
   if (invalid) {
     ++counters.errors;
     return encode(expert_reply{invalid});
+  }
+  auto fail_rate = st.setup.options.fail_rate;
+  if (fail_rate > 0 && std::uniform_real_distribution<double>{}(st.fault_rng) < fail_rate) {
+    ++st.injected_failures;
+    return error_reply(errc::unavailable, "injected failure (server.fail-rate)");
   }
   auto promise = self->make_response_promise();
   if (auto* fwd = std::get_if<forward_call>(&*call))
@@ -172,6 +180,7 @@ caf::settings stats_of(server_actor* self) {
   caf::settings out;
   out["endpoint"] = st.setup.endpoint;
   out["rejected"] = static_cast<int64_t>(st.rejected);
+  out["injected_failures"] = static_cast<int64_t>(st.injected_failures);
   auto rounds = [](const round_counters& c, const char* ok_name) {
     caf::config_value::dictionary d;
     d["rounds"] = static_cast<int64_t>(c.rounds);
@@ -240,6 +249,10 @@ caf::behavior server_behavior(server_actor* self, server_setup setup,
     self->delayed_send(self, setup.options.checkpoint_period, checkpoint_tick_atom::value);
   st.log->info("serving {} {} experts (hidden {}) from {}", ids.size(), setup.options.expert_type,
                setup.options.hidden, setup.endpoint.empty() ? "(no endpoint)" : setup.endpoint);
+  if (setup.options.fail_rate > 0)
+    st.log->warn("fault injection on: {:.1f}% of forward and backward calls fail on purpose "
+                 "(server.fail-rate)", setup.options.fail_rate * 100);
+  st.fault_rng.seed(server_seed(setup.options, setup.name) ^ 0x6661696cULL);
   st.setup = std::move(setup);
   return {
     [=](expert_rpc_atom, payload& request) -> caf::result<payload> {

@@ -7,10 +7,13 @@
 //       checks it against the named expert's schema (unknown expert, dtype, shape, hidden size,
 //       batch over max_batch_size) and delegates it to that expert's actor (expert_actor.hpp),
 //       which merges it with other callers' calls into one batch and replies itself. Every
-//       failure is a reply holding an ErrorReply; the server keeps serving.
+//       failure is a reply holding an ErrorReply; the server keeps serving. With
+//       options.fail_rate > 0 (fault injection, off by default) that share of the valid forward
+//       and backward calls, drawn at random, is answered with an `unavailable` error instead.
 //   From the node (local):
 //     (stats_atom)                                   -> caf::settings
 //       "endpoint", "rejected" (calls no expert took: undecodable or unknown expert),
+//       "injected_failures" (calls failed on purpose by options.fail_rate),
 //       "declare": {"rounds", "stored", "failed"}, "checkpoints": {"rounds", "saved", "failed"},
 //       "experts": list of dictionaries {"id", "type", "requests", "samples", "batches",
 //       "mean_batch" (samples per batch), "mean_callers", "max_merged_callers", "queue"

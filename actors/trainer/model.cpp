@@ -4,11 +4,24 @@
 
 namespace dmoe {
 
+int64_t large_ffn_width(int64_t hidden, const std::vector<int64_t>& grid) {
+  int64_t cells = 1;
+  for (auto d : grid)
+    cells *= d;
+  return 4 * hidden * cells;  // an ffn expert's inner width is 4 h
+}
+
 DMoEClassifierImpl::DMoEClassifierImpl(caf::actor_system& system, caf::actor router,
                                        const trainer_options& options, const moe_options& moe,
                                        int64_t inputs, int64_t classes) {
   input_ = register_module("input", torch::nn::Linear(inputs, options.hidden));
   for (size_t i = 0; i < options.moe_layers; ++i) {
+    if (options.model == "largeffn") {
+      auto width = large_ffn_width(options.hidden, moe.grid);
+      dense_.push_back(register_module("ffn" + std::to_string(i),
+                                       std::make_shared<ffn_expert>(options.hidden, width)));
+      continue;
+    }
     auto layer = moe;
     layer.expert_prefix = layer_prefix(moe.expert_prefix, i);
     moe_.push_back(register_module("moe" + std::to_string(i),
@@ -22,6 +35,8 @@ torch::Tensor DMoEClassifierImpl::forward(torch::Tensor images) {
   auto h = torch::relu(input_->forward(images));
   for (auto& layer : moe_)
     h = h + layer->forward(h);
+  for (auto& block : dense_)
+    h = h + block->forward_one(h);
   return output_->forward(h);
 }
 

@@ -3,6 +3,11 @@
 // DMoE layer i routes to its own grid, layer_prefix(moe.expert_prefix, i): ffn, ffn-1, ...
 // The residual keeps a step useful when some experts fail (their share is renormalised away, and
 // with allow_zero_outputs a layer whose experts all fail passes h through unchanged).
+//
+// trainer.model = largeffn is the dense baseline: each DMoE layer becomes one local ffn block
+// (the experts' kind) whose inner width is 4 h times the grid's cells, so it holds as many
+// parameters as all the grid's experts together and computes every one of them for every
+// sample; no router is called.
 #pragma once
 
 #include <caf/actor.hpp>
@@ -12,9 +17,13 @@
 #include <torch/nn/pimpl.h>
 
 #include "actors/moe/remote_moe.hpp"
+#include "runtime/experts/builtin_experts.hpp"
 #include "runtime/options.hpp"
 
 namespace dmoe {
+
+/// The inner width of the largeffn block standing in for a DMoE layer over `grid`.
+int64_t large_ffn_width(int64_t hidden, const std::vector<int64_t>& grid);
 
 class DMoEClassifierImpl : public torch::nn::Module {
 public:
@@ -27,6 +36,7 @@ public:
 private:
   torch::nn::Linear input_{nullptr};
   std::vector<RemoteMixtureOfExperts> moe_;
+  std::vector<std::shared_ptr<ffn_expert>> dense_;  // largeffn only
   torch::nn::Linear output_{nullptr};
 };
 

@@ -7,11 +7,12 @@
 namespace dmoe {
 
 shared_parameters::shared_parameters(std::shared_ptr<torch::nn::Module> model, schedule rate,
-                                     uint64_t max_staleness)
+                                     uint64_t max_staleness, bool divide_stale)
   : model_(std::move(model)),
     rate_(std::move(rate)),
     optimizer_(model_->parameters(), torch::optim::AdamOptions(rate_(0))),
-    max_staleness_(max_staleness) {
+    max_staleness_(max_staleness),
+    divide_stale_(divide_stale) {
 }
 
 uint64_t shared_parameters::read(torch::nn::Module& replica) {
@@ -42,8 +43,11 @@ shared_parameters::update shared_parameters::apply(torch::nn::Module& replica,
     for (size_t i = 0; i < to.size(); ++i)
       to[i].mutable_grad() = from[i].grad().defined() ? from[i].grad().clone() : torch::Tensor();
   }
+  auto rate = rate_(version_);
+  if (divide_stale_ && staleness > 1)
+    rate /= static_cast<double>(staleness);
   for (auto& group : optimizer_.param_groups())
-    static_cast<torch::optim::AdamOptions&>(group.options()).lr(rate_(version_));
+    static_cast<torch::optim::AdamOptions&>(group.options()).lr(rate);
   optimizer_.step();
   optimizer_.zero_grad();
   return update{++version_, staleness, true};

@@ -11,6 +11,11 @@
 // is staler than that. Nobody waits for anybody: bounding staleness by blocking fast workers
 // would give back the overlap the workers exist for. With one worker the replica is the model
 // itself and nothing is copied: plain synchronous training.
+//
+// With `divide_stale` an update's rate is the schedule's divided by its staleness (when > 1),
+// after Zhang et al., "Staleness-aware Async-SGD" (IJCAI 2016): Adam moves every parameter by
+// about the rate whatever the gradient's size, so W workers' gradients of one direction, all
+// read before the first of them lands, would move it W times as far as one synchronous step.
 #pragma once
 
 #include <cstdint>
@@ -29,9 +34,10 @@ public:
   /// The learning rate of update number `index` (0 for the first).
   using schedule = std::function<double(uint64_t index)>;
 
-  /// `model` holds the shared parameters; Adam updates them at the rates `rate` gives.
+  /// `model` holds the shared parameters; Adam updates them at the rates `rate` gives
+  /// (divided by the update's staleness with `divide_stale`).
   shared_parameters(std::shared_ptr<torch::nn::Module> model, schedule rate,
-                    uint64_t max_staleness);
+                    uint64_t max_staleness, bool divide_stale = false);
 
   /// Copies the shared parameters into `replica` (same architecture) and clears its gradients;
   /// returns the version read (the number of updates applied so far).
@@ -71,6 +77,7 @@ private:
   schedule rate_;
   torch::optim::Adam optimizer_;
   uint64_t max_staleness_;
+  bool divide_stale_;
   uint64_t version_ = 0;
 };
 

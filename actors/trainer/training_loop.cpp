@@ -46,13 +46,19 @@ tensors to_tensors(data::image_set&& set) {
 }
 
 /// The learning rate at `step` of `total` (0: unknown, so constant): a cosine from `base` down
-/// to 10% of it, which gains the last points of accuracy a constant rate leaves.
+/// to 10% of it, which gains the last points of accuracy a constant rate leaves; over the first
+/// warmup_steps it rises linearly (with many workers the first gradients, all pointing the same
+/// way and applied several updates late, overshoot at a full rate).
 double scheduled_rate(const trainer_options& opt, size_t step, size_t total) {
+  double warmup = 1.0;
+  if (step < opt.warmup_steps)
+    warmup = static_cast<double>(step + 1) / static_cast<double>(opt.warmup_steps);
   if (opt.lr_schedule != "cosine" || total == 0)
-    return opt.learning_rate;
+    return warmup * opt.learning_rate;
   constexpr double floor = 0.1;
   auto progress = std::min(1.0, static_cast<double>(step) / static_cast<double>(total));
-  return opt.learning_rate * (floor + (1 - floor) * 0.5 * (1 + std::cos(M_PI * progress)));
+  return warmup * opt.learning_rate
+         * (floor + (1 - floor) * 0.5 * (1 + std::cos(M_PI * progress)));
 }
 
 double seconds_since(clock_type::time_point start) {
@@ -143,8 +149,11 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
     return fail("cannot load Fashion-MNIST from '" + opt.data_dir
                 + "': " + describe(test_set.error()));
   // The local layers are small and the experts compute remotely: one intra-op thread, so idle
-  // OpenMP workers do not spin on cores the servers of a local swarm need.
-  at::set_num_threads(1);
+  // OpenMP workers do not spin on cores the servers of a local swarm need. The largeffn
+  // baseline computes everything here and gets every core.
+  at::set_num_threads(opt.model == "largeffn"
+                        ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))
+                        : 1);
   torch::manual_seed(seed());
   auto n = train_set->images.size(0);
   batch_source batches{n, opt.batch_size, opt.epochs};
@@ -161,7 +170,7 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
   auto max_staleness = opt.max_staleness > 0 ? opt.max_staleness : workers;
   shared_parameters shared{model.ptr(),
                            [&](uint64_t index) { return scheduled_rate(opt, index, total_steps); },
-                           max_staleness};
+                           max_staleness, opt.stale_rate == "divided"};
   // With one worker it trains the model itself; with more, each trains its own replica.
   std::vector<DMoEClassifier> replicas;
   if (workers == 1)
@@ -217,8 +226,12 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
     m.total_steps = total_steps;
     m.workers = workers;
   });
-  log->info("training: {} train / {} test images, batch {}, {} steps per epoch, {} steps, {} "
+  log->info("training {}: {} train / {} test images, batch {}, {} steps per epoch, {} steps, {} "
             "worker(s)",
+            opt.model == "largeffn"
+              ? fmt::format("the largeffn baseline (inner width {})",
+                            large_ffn_width(opt.hidden, setup.moe.grid))
+              : std::string{"a DMoE model"},
             n, test_set->images.size(0), opt.batch_size, steps_per_epoch,
             total_steps > 0 ? std::to_string(total_steps) : "unlimited", workers);
   auto start = clock_type::now();

@@ -15,10 +15,13 @@ torch::nn::LayerNorm make_norm(int64_t hidden) {
 
 }  // namespace
 
-ffn_expert::ffn_expert(int64_t hidden) : hidden_(hidden) {
+ffn_expert::ffn_expert(int64_t hidden) : ffn_expert(hidden, ffn_expansion * hidden) {
+}
+
+ffn_expert::ffn_expert(int64_t hidden, int64_t inner) : hidden_(hidden) {
   norm_ = register_module("norm", make_norm(hidden));
-  up_ = register_module("up", torch::nn::Linear(hidden, ffn_expansion * hidden));
-  down_ = register_module("down", torch::nn::Linear(ffn_expansion * hidden, hidden));
+  up_ = register_module("up", torch::nn::Linear(hidden, inner));
+  down_ = register_module("down", torch::nn::Linear(inner, hidden));
 }
 
 torch::Tensor ffn_expert::forward_one(const torch::Tensor& x) {

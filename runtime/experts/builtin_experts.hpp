@@ -1,6 +1,7 @@
 // The built-in expert types.
 //
 // ffn: LayerNorm(h) -> Linear(h, 4h) -> GELU -> Linear(4h, h); input and output [batch, h].
+// (Registered with inner width 4h; the trainer's largeffn baseline builds a wider one.)
 //
 // transformer: one pre-LayerNorm transformer encoder block over [batch, tokens, h] (tokens is
 // free, 1 is fine): x + SelfAttention(LN(x)), then x + FFN(LN(x)) with the ffn above minus its
@@ -18,6 +19,7 @@ namespace dmoe {
 class ffn_expert : public expert_module {
 public:
   explicit ffn_expert(int64_t hidden);
+  ffn_expert(int64_t hidden, int64_t inner);
   std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& inputs) override;
   std::vector<tensor_schema> input_schema() const override;
   std::vector<tensor_schema> output_schema() const override;

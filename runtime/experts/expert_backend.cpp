@@ -43,6 +43,7 @@ optimizer_settings optimizer_settings_of(const server_options& options) {
   out.momentum = options.momentum;
   out.weight_decay = options.weight_decay;
   out.clip_grad_norm = options.clip_grad_norm;
+  out.warmup_updates = options.warmup_updates;
   return out;
 }
 
@@ -113,6 +114,9 @@ expert_backend::backward(const std::vector<torch::Tensor>& inputs,
         return make_error(errc::non_finite, "gradient norm is not finite; update skipped");
       }
     }
+    if (settings_.warmup_updates > 0)
+      for (auto& group : optimizer_->param_groups())
+        group.options().set_lr(settings_.rate_after(updates_.load()));
     optimizer_->step();
     ++updates_;
     std::vector<torch::Tensor> grad_inputs;

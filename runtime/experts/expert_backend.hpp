@@ -6,6 +6,9 @@
 // backward accumulates the parameter gradients of its (merged) batch, clips their global norm
 // (clip_grad_norm, 0 = off) and applies the expert's own optimizer step at once: asynchronous
 // SGD, where a gradient may be computed from weights that are already a few updates old.
+// With warmup_updates the rate rises linearly over the expert's first updates: the first
+// gradients of a fresh model all point the same way, and when many trainers' calls are in
+// flight at once the stale ones overshoot at a full rate.
 //
 // Every public member is thread-safe (one mutex per expert): forward, backward and checkpoints
 // of one expert never overlap, different experts run in parallel.
@@ -32,6 +35,14 @@ struct optimizer_settings {
   double momentum = 0.9;      // sgd only
   double weight_decay = 0.0;  // L2 penalty added to the gradient, as torch's Adam and SGD do
   double clip_grad_norm = 1.0;
+  uint64_t warmup_updates = 0;  // the rate rises linearly over the first updates (0: none)
+
+  /// The learning rate of the update after `updates` updates.
+  double rate_after(uint64_t updates) const {
+    if (warmup_updates == 0 || updates >= warmup_updates)
+      return learning_rate;
+    return learning_rate * static_cast<double>(updates + 1) / static_cast<double>(warmup_updates);
+  }
 };
 
 optimizer_settings optimizer_settings_of(const server_options& options);

@@ -94,12 +94,26 @@ CAF_TEST(values out of range are rejected) {
                     "[server]\noptimizer=\"lbfgs\"\n", "[server]\nhidden=0\n",
                     "[server]\ndeclare-ttl=1s\n", "[moe]\nk-min=9\n", "[moe]\ngrid=[]\n",
                     "[trainer]\nbatch-size=0\n", "[server]\nexpert-pattern=\"ffn.[3:1]\"\n",
-                    "[server]\nexpert-pattern=\"ffn.[0:2]\"\nnum-experts=3\n", "[trainer]\nlearning-rate=-1.0\n"}) {
+                    "[server]\nexpert-pattern=\"ffn.[0:2]\"\nnum-experts=3\n", "[trainer]\nlearning-rate=-1.0\n",
+                    "[server]\nfail-rate=1.5\n", "[server]\nfail-rate=-0.1\n",
+                    "[trainer]\nmodel=\"cnn\"\n"}) {
     node_config cfg;
     auto err = parse(cfg, text);
     CAF_CHECK_EQUAL(code_of(err), errc::invalid_argument);
     CAF_MESSAGE(describe(err));
   }
+}
+
+CAF_TEST(fault injection and the largeffn baseline are options) {
+  node_config cfg;
+  auto err = parse(cfg, "[server]\nfail-rate=0.1\n[trainer]\nmodel=\"largeffn\"\n");
+  CAF_REQUIRE_EQUAL(describe(err), "no error");
+  CAF_CHECK_EQUAL(cfg.server.fail_rate, 0.1);
+  CAF_CHECK_EQUAL(cfg.trainer.model, "largeffn");
+  node_config defaults;
+  CAF_REQUIRE_EQUAL(describe(parse(defaults, "")), "no error");
+  CAF_CHECK_EQUAL(defaults.server.fail_rate, 0.0);
+  CAF_CHECK_EQUAL(defaults.trainer.model, "dmoe");
 }
 
 CAF_TEST(a syntax error and a missing file are errors) {

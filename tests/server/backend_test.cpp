@@ -213,6 +213,46 @@ CAF_TEST(clipping bounds the update of plain sgd to learning rate times max norm
   CAF_CHECK_LESS_OR_EQUAL(std::abs(std::sqrt(squared) - s.learning_rate * s.clip_grad_norm), 1e-5);
 }
 
+CAF_TEST(warmup_updates raises the rate linearly over the first updates) {
+  optimizer_settings s;
+  s.kind = "sgd";
+  s.learning_rate = 0.1;
+  s.momentum = 0;
+  s.clip_grad_norm = 0;
+  auto full = make_backend("ffn", s, 4);
+  s.warmup_updates = 4;
+  auto warm = make_backend("ffn", s, 4);
+  CAF_CHECK_EQUAL(s.rate_after(0), 0.025);
+  CAF_CHECK_EQUAL(s.rate_after(3), 0.1);
+  CAF_CHECK_EQUAL(s.rate_after(100), 0.1);
+  // Plain SGD from the same weights and batch: each warm-up step is (n + 1) / 4 of a full one.
+  auto x = torch::randn({batch, hidden});
+  auto g = torch::randn({batch, hidden});
+  for (int n = 0; n < 5; ++n) {
+    auto step = [&](expert_backend& b) {
+      std::vector<torch::Tensor> before;
+      for (auto& p : b.module().parameters())
+        before.push_back(p.clone());
+      CAF_REQUIRE(b.backward({x}, {g}));
+      double squared = 0;
+      auto after = b.module().parameters();
+      for (size_t i = 0; i < after.size(); ++i)
+        squared += (after[i] - before[i]).pow(2).sum().item<double>();
+      return std::sqrt(squared);
+    };
+    // both step from the warm backend's weights, so the gradients are equal
+    for (size_t i = 0; i < full->module().parameters().size(); ++i) {
+      torch::NoGradGuard no_grad;
+      full->module().parameters()[i].copy_(warm->module().parameters()[i]);
+    }
+    auto full_step = step(*full);
+    auto warm_step = step(*warm);
+    auto expected = std::min(1.0, (n + 1) / 4.0);
+    CAF_MESSAGE("update " << n << ": warm / full step " << warm_step / full_step);
+    CAF_CHECK_LESS_OR_EQUAL(std::abs(warm_step / full_step - expected), 1e-4);
+  }
+}
+
 CAF_TEST(the transformer expert is row - wise and trains) {
   auto backend = make_backend("transformer", adam_settings(), 8, "tf.0");
   CAF_CHECK_EQUAL(backend->info().inputs[0].shape, (std::vector<int64_t>{-1, -1, hidden}));

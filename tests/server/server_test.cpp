@@ -219,6 +219,44 @@ CAF_TEST(every kind of bad request gets an error reply and the server keeps serv
   CAF_CHECK_EQUAL(*rejected, 8);  // undecodable (incl. NaN, too many tensors) or unknown expert
 }
 
+CAF_TEST(fail_rate answers that share of forward and backward calls with an error) {
+  auto options = small_options();
+  options.fail_rate = 1.0;
+  auto always = spawn(options);
+  options.fail_rate = 0.3;
+  auto sometimes = spawn(options);
+  torch::manual_seed(3);
+  auto x = torch::randn({2, h});
+  auto g = torch::randn({2, h});
+  auto failed = forward(*sys, always, "ffn.0.0", x);
+  CAF_REQUIRE_EQUAL(outcome(failed), "unavailable");
+  CAF_CHECK_NOT_EQUAL(describe(std::get<caf::error>(failed)).find("injected failure"),
+                      std::string::npos);
+  CAF_CHECK_EQUAL(outcome(backward(*sys, always, "ffn.0.0", x, g)), "unavailable");
+  // info calls and bad requests are not counted as injected
+  CAF_CHECK_EQUAL(outcome(call(*sys, always, info_call{"ffn.0.0"})), "ok");
+  CAF_CHECK_EQUAL(outcome(forward(*sys, always, "ffn.9.9", x)), "unknown_expert");
+  CAF_CHECK_EQUAL(int_of(stats(*sys, always), "injected_failures"), 2);
+  CAF_CHECK_EQUAL(int_of(expert_stats(stats(*sys, always), "ffn.0.0"), "updates"), 0);
+  constexpr int calls = 200;
+  int forward_errors = 0;
+  int backward_errors = 0;
+  for (int i = 0; i < calls / 2; ++i) {
+    forward_errors += outcome(forward(*sys, sometimes, "ffn.1.0", x)) != "ok";
+    backward_errors += outcome(backward(*sys, sometimes, "ffn.1.0", x, g)) != "ok";
+  }
+  auto errors = forward_errors + backward_errors;
+  CAF_MESSAGE(errors << " of " << calls << " calls failed at fail_rate 0.3");
+  CAF_CHECK_GREATER(errors, 30);   // ~60 expected; 30 and 90 are > 4 sigma away
+  CAF_CHECK_LESS(errors, 90);
+  CAF_CHECK_GREATER(forward_errors, 0);
+  CAF_CHECK_GREATER(backward_errors, 0);
+  CAF_CHECK_EQUAL(int_of(stats(*sys, sometimes), "injected_failures"), errors);
+  // every backward call that was not failed on purpose updated the expert, no other did
+  CAF_CHECK_EQUAL(int_of(expert_stats(stats(*sys, sometimes), "ffn.1.0"), "updates"),
+                  calls / 2 - backward_errors);
+}
+
 CAF_TEST(a transformer server answers like its local twin) {
   auto options = small_options();
   options.expert_type = "transformer";

@@ -1,7 +1,8 @@
 // The training loop (actors/trainer/training_loop.hpp) on real Fashion-MNIST against a stand-in
 // router in the same process (every expert answers zeros; a batch over a size fails, like a
 // forward that misses k_min): an evaluation that fails does not end training, and a trainer
-// resumed from its checkpoint goes on exactly where it stopped.
+// resumed from its checkpoint goes on exactly where it stopped; the largeffn baseline trains
+// without calling the router.
 #define CAF_SUITE trainer.loop
 #include <caf/test/unit_test.hpp>
 
@@ -15,6 +16,7 @@
 #include <torch/torch.h>
 
 #include "actors/moe/router.hpp"
+#include "actors/trainer/model.hpp"
 #include "actors/trainer/trainer_checkpoint.hpp"
 #include "actors/trainer/training_loop.hpp"
 #include "messages/errors.hpp"
@@ -165,6 +167,30 @@ CAF_TEST(a trainer resumed from its checkpoint goes on exactly where it stopped)
   CAF_MESSAGE("other model: " << d.error);
   CAF_CHECK_EQUAL(d.state, "failed");
   CAF_CHECK(d.error.find("shapes") != std::string::npos);
+}
+
+CAF_TEST(the largeffn baseline trains locally with the parameters of the grid experts) {
+  auto s = setup(60, 0);  // a router that fails every call: the baseline must make none
+  s.options.model = "largeffn";
+  s.options.eval_every = 60;
+  DMoEClassifier model{*system, s.router, s.options, s.moe, 784, 10};
+  int64_t block = 0;
+  for (const auto& p : model->named_parameters())
+    if (p.key().rfind("ffn0.", 0) == 0)
+      block += p.value().numel();
+  int64_t expert = 0;
+  for (const auto& p : ffn_expert{hidden}.parameters())
+    expert += p.numel();
+  CAF_MESSAGE("largeffn block " << block << " parameters, 16 experts " << 16 * expert);
+  // the same but for 15 experts' own LayerNorm and output bias (3 h each)
+  CAF_CHECK_EQUAL(block, 16 * expert - 15 * 3 * hidden);
+  auto m = run(s);
+  CAF_MESSAGE("state " << m.state << ", step " << m.step << ", test accuracy "
+                       << m.test_accuracy);
+  CAF_CHECK_EQUAL(m.state, "done");
+  CAF_CHECK_EQUAL(m.step, 60u);
+  CAF_CHECK_EQUAL(m.failed_steps, 0u);
+  CAF_CHECK_GREATER(m.test_accuracy, 0.6);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

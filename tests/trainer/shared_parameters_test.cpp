@@ -148,3 +148,32 @@ CAF_TEST(threaded workers never apply a gradient staler than the bound and still
   CAF_CHECK_GREATER(stale_updates.load(), 0u);  // the workers did overlap
   CAF_CHECK_LESS(final_loss, 0.5 * initial);
 }
+
+CAF_TEST(divide_stale divides an update rate by its staleness) {
+  // Two models from the same weights, three replicas each reading version 0: updates of
+  // staleness 0, 1 and 2, with and without dividing; only the last differs, by half its step.
+  auto x = torch::randn({16, 8});
+  auto y = torch::randn({16, 2});
+  std::vector<torch::Tensor> steps;
+  for (bool divide : {false, true}) {
+    torch::manual_seed(3);
+    auto model = make_linear();
+    shared_parameters shared{model.ptr(), constant(0.01), 8, divide};
+    std::vector<torch::nn::Linear> replicas{make_linear(), make_linear(), make_linear()};
+    std::vector<uint64_t> versions;
+    for (auto& r : replicas) {
+      versions.push_back(shared.read(*r));
+      loss_of(r, x, y).backward();
+    }
+    torch::Tensor before;
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      before = model->weight.detach().clone();
+      auto u = shared.apply(*replicas[i], versions[i]);
+      CAF_CHECK_EQUAL(u.staleness, i);
+    }
+    steps.push_back(model->weight.detach() - before);
+  }
+  auto ratio = (steps[1].norm() / steps[0].norm()).item<double>();
+  CAF_MESSAGE("last step divided / full: " << ratio);
+  CAF_CHECK_LESS_OR_EQUAL(std::abs(ratio - 0.5), 1e-5);
+}
