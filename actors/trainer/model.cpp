@@ -8,7 +8,7 @@ int64_t large_ffn_width(int64_t hidden, const std::vector<int64_t>& grid) {
   int64_t cells = 1;
   for (auto d : grid)
     cells *= d;
-  return 4 * hidden * cells;  // an ffn expert's inner width is 4 h
+  return ffn_expansion * hidden * cells;
 }
 
 DMoEClassifierImpl::DMoEClassifierImpl(caf::actor_system& system, caf::actor router,

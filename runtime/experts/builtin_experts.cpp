@@ -6,7 +6,6 @@ namespace dmoe {
 
 namespace {
 
-constexpr int64_t ffn_expansion = 4;
 constexpr int64_t attention_head_size = 64;
 
 torch::nn::LayerNorm make_norm(int64_t hidden) {

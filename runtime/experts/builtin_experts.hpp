@@ -16,6 +16,9 @@
 
 namespace dmoe {
 
+/// An ffn expert's inner width over its hidden size.
+constexpr int64_t ffn_expansion = 4;
+
 class ffn_expert : public expert_module {
 public:
   explicit ffn_expert(int64_t hidden);
