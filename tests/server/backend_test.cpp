@@ -45,11 +45,34 @@ optimizer_settings sgd_settings() {
   return s;
 }
 
+/// Plain SGD at rate 0.1: no momentum, no weight decay, gradients clipped to `clip` (0: not).
+optimizer_settings plain_sgd(double clip) {
+  optimizer_settings s;
+  s.kind = "sgd";
+  s.learning_rate = 0.1;
+  s.momentum = 0;
+  s.clip_grad_norm = clip;
+  return s;
+}
+
 std::shared_ptr<expert_backend> make_backend(const std::string& type, optimizer_settings s,
                                              uint64_t seed, const std::string& id = "ffn.0.0") {
   auto b = expert_backend::create(id, type, hidden, s, seed);
   CAF_REQUIRE(b);
   return *b;
+}
+
+/// How far one backward of (x, g) moves the expert's parameters (L2 norm of the change).
+double backward_step_norm(expert_backend& b, const torch::Tensor& x, const torch::Tensor& g) {
+  std::vector<torch::Tensor> before;
+  for (auto& p : b.module().parameters())
+    before.push_back(p.clone());
+  CAF_REQUIRE(b.backward({x}, {g}));
+  double squared = 0;
+  auto after = b.module().parameters();
+  for (size_t i = 0; i < after.size(); ++i)
+    squared += (after[i] - before[i]).pow(2).sum().item<double>();
+  return std::sqrt(squared);
 }
 
 // Plain LibTorch: the module and optimizer a user would write, stepped by hand.
@@ -195,30 +218,15 @@ CAF_TEST(backward with sgd momentum and weight decay equals local torch training
 }
 
 CAF_TEST(clipping bounds the update of plain sgd to learning rate times max norm) {
-  optimizer_settings s;
-  s.kind = "sgd";
-  s.learning_rate = 0.1;
-  s.momentum = 0;
-  s.clip_grad_norm = 0.01;
+  auto s = plain_sgd(0.01);
   auto backend = make_backend("ffn", s, 4);
-  std::vector<torch::Tensor> before;
-  for (auto& p : backend->module().parameters())
-    before.push_back(p.clone());
   auto x = torch::randn({batch, hidden});
-  CAF_REQUIRE(backend->backward({x}, {100 * torch::ones({batch, hidden})}));
-  double squared = 0;
-  auto after = backend->module().parameters();
-  for (size_t i = 0; i < after.size(); ++i)
-    squared += (after[i] - before[i]).pow(2).sum().item<double>();
-  CAF_CHECK_LESS_OR_EQUAL(std::abs(std::sqrt(squared) - s.learning_rate * s.clip_grad_norm), 1e-5);
+  auto moved = backward_step_norm(*backend, x, 100 * torch::ones({batch, hidden}));
+  CAF_CHECK_LESS_OR_EQUAL(std::abs(moved - s.learning_rate * s.clip_grad_norm), 1e-5);
 }
 
 CAF_TEST(warmup_updates raises the rate linearly over the first updates) {
-  optimizer_settings s;
-  s.kind = "sgd";
-  s.learning_rate = 0.1;
-  s.momentum = 0;
-  s.clip_grad_norm = 0;
+  auto s = plain_sgd(0);
   auto full = make_backend("ffn", s, 4);
   s.warmup_updates = 4;
   auto warm = make_backend("ffn", s, 4);
@@ -229,24 +237,13 @@ CAF_TEST(warmup_updates raises the rate linearly over the first updates) {
   auto x = torch::randn({batch, hidden});
   auto g = torch::randn({batch, hidden});
   for (int n = 0; n < 5; ++n) {
-    auto step = [&](expert_backend& b) {
-      std::vector<torch::Tensor> before;
-      for (auto& p : b.module().parameters())
-        before.push_back(p.clone());
-      CAF_REQUIRE(b.backward({x}, {g}));
-      double squared = 0;
-      auto after = b.module().parameters();
-      for (size_t i = 0; i < after.size(); ++i)
-        squared += (after[i] - before[i]).pow(2).sum().item<double>();
-      return std::sqrt(squared);
-    };
     // both step from the warm backend's weights, so the gradients are equal
     for (size_t i = 0; i < full->module().parameters().size(); ++i) {
       torch::NoGradGuard no_grad;
       full->module().parameters()[i].copy_(warm->module().parameters()[i]);
     }
-    auto full_step = step(*full);
-    auto warm_step = step(*warm);
+    auto full_step = backward_step_norm(*full, x, g);
+    auto warm_step = backward_step_norm(*warm, x, g);
     auto expected = std::min(1.0, (n + 1) / 4.0);
     CAF_MESSAGE("update " << n << ": warm / full step " << warm_step / full_step);
     CAF_CHECK_LESS_OR_EQUAL(std::abs(warm_step / full_step - expected), 1e-4);
