@@ -117,6 +117,8 @@ node_config::node_config() {
          "drop gradients staler than this many updates (0: as many as workers)")
     .add(trainer.stale_rate, "stale-rate",
          "full, or divided: an update's learning rate divided by its staleness")
+    .add(trainer.accumulate, "accumulate",
+         "gradients (batches) averaged into one update of the local parameters")
     .add(trainer.learning_rate, "learning-rate", "learning rate of the local layers")
     .add(trainer.lr_schedule, "lr-schedule", "cosine (to 10% at the last step) or constant")
     .add(trainer.warmup_steps, "warmup-steps",
@@ -334,6 +336,8 @@ caf::error node_config::validate_trainer_values() const {
                         + "' for 'trainer.stale-rate' (expected full or divided)");
   if (t.workers == 0 || t.workers > 256)
     return config_error("'trainer.workers' must be in 1..256");
+  if (t.accumulate == 0 || t.accumulate > 256)
+    return config_error("'trainer.accumulate' must be in 1..256");
   if (!(t.learning_rate > 0))
     return config_error("'trainer.learning-rate' must be positive");
   if (t.lr_schedule != "cosine" && t.lr_schedule != "constant")

@@ -124,6 +124,8 @@ struct trainer_options {
   size_t max_staleness = 0;                 // staler gradients are dropped; 0: workers
   std::string stale_rate = "full";          // full | divided: an update's rate divided by its
                                             // staleness (shared_parameters.hpp)
+  size_t accumulate = 1;                    // gradients averaged into one update of the local
+                                            // parameters (shared_parameters.hpp)
   double learning_rate = 1e-3;
   std::string lr_schedule = "cosine";       // cosine (decays to 10% over the run) | constant
   size_t warmup_steps = 0;                  // the rate rises linearly over the first steps

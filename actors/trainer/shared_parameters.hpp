@@ -16,12 +16,21 @@
 // after Zhang et al., "Staleness-aware Async-SGD" (IJCAI 2016): Adam moves every parameter by
 // about the rate whatever the gradient's size, so W workers' gradients of one direction, all
 // read before the first of them lands, would move it W times as far as one synchronous step.
+//
+// With `accumulate` = A > 1 the gradients of A batches are averaged into one optimizer step
+// (the step is taken when the A-th arrives; nobody waits). With A = workers, staleness counted
+// in steps stays about 1 instead of workers - 1, at the price of A times fewer, larger steps:
+// measured, W stale Adam steps per W batches diverge where one averaged step converges.
+// Staleness and versions count optimizer steps; `gradients` counts the batches applied (the
+// training loop's steps). A checkpoint does not hold a partial sum: at most A - 1 batches'
+// gradients are lost across a restart.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/optim/adam.h>
@@ -31,40 +40,48 @@ namespace dmoe {
 
 class shared_parameters {
 public:
-  /// The learning rate of update number `index` (0 for the first).
-  using schedule = std::function<double(uint64_t index)>;
+  /// The learning rate of the optimizer step taken after `gradients` batches (0 for the first).
+  using schedule = std::function<double(uint64_t gradients)>;
 
-  /// `model` holds the shared parameters; Adam updates them at the rates `rate` gives
-  /// (divided by the update's staleness with `divide_stale`).
-  shared_parameters(std::shared_ptr<torch::nn::Module> model, schedule rate,
-                    uint64_t max_staleness, bool divide_stale = false);
+  struct policy {
+    uint64_t max_staleness = 1;  // staler gradients (in optimizer steps) are dropped
+    bool divide_stale = false;   // a step's rate divided by its staleness
+    uint64_t accumulate = 1;     // gradients averaged into one optimizer step
+  };
+
+  /// `model` holds the shared parameters; Adam updates them at the rates `rate` gives.
+  shared_parameters(std::shared_ptr<torch::nn::Module> model, schedule rate, policy p);
 
   /// Copies the shared parameters into `replica` (same architecture) and clears its gradients;
-  /// returns the version read (the number of updates applied so far).
+  /// returns the version read (the number of optimizer steps taken so far).
   uint64_t read(torch::nn::Module& replica);
 
   struct update {
-    uint64_t version = 0;    // after this call
-    uint64_t staleness = 0;  // updates applied between read() and this one
+    uint64_t gradients = 0;  // batches applied so far, this one included unless dropped
+    uint64_t version = 0;    // optimizer steps taken, after this call
+    uint64_t staleness = 0;  // optimizer steps taken between read() and this call
     bool applied = true;     // false: dropped, staler than max_staleness
+    bool stepped = false;    // this gradient completed an optimizer step
   };
 
-  /// Applies `replica`'s gradients (computed from the parameters of `read_version`) with one
-  /// optimizer step, unless they are staler than max_staleness.
+  /// Adds `replica`'s gradients (computed from the parameters of `read_version`) to the next
+  /// optimizer step, and takes that step once `accumulate` gradients are in; drops them
+  /// instead when they are staler than max_staleness.
   update apply(torch::nn::Module& replica, uint64_t read_version);
 
   /// Runs `f` on the shared model while no update can happen (e.g. an evaluation).
   void with_model(const std::function<void(torch::nn::Module&)>& f);
 
-  /// The parameters, the optimizer's state and the version, for a checkpoint; no update
-  /// happens meanwhile.
+  /// The parameters, the optimizer's state and the counts, for a checkpoint (not a partial
+  /// sum of gradients); no update happens meanwhile.
   void save(torch::serialize::OutputArchive& archive);
   /// Throws (c10::Error) when the archive does not fit this model.
   void load(torch::serialize::InputArchive& archive);
 
-  uint64_t version() {
+  /// Batches applied (dropped ones not counted).
+  uint64_t gradients() {
     std::lock_guard<std::mutex> guard{mtx_};
-    return version_;
+    return gradients_;
   }
 
   torch::nn::Module& model() {
@@ -72,13 +89,18 @@ public:
   }
 
 private:
+  void step();
+
   std::mutex mtx_;
   std::shared_ptr<torch::nn::Module> model_;
   schedule rate_;
+  policy policy_;
   torch::optim::Adam optimizer_;
-  uint64_t max_staleness_;
-  bool divide_stale_;
+  uint64_t gradients_ = 0;
   uint64_t version_ = 0;
+  std::vector<torch::Tensor> sum_;  // of the gradients since the last step (accumulate > 1)
+  uint64_t summed_ = 0;
+  uint64_t sum_staleness_ = 0;      // the stalest gradient in the sum
 };
 
 }  // namespace dmoe

@@ -60,7 +60,7 @@ caf::expected<bool> load_trainer_checkpoint(const std::string& dir, shared_param
     torch::Tensor order;
     if (archive.try_read("data_order", order))
       data.order = order;
-    progress.step = shared.version();
+    progress.step = shared.gradients();
     progress.epoch = read_count(archive, "epoch");
     progress.samples = read_count(archive, "samples");
     progress.failed_steps = read_count(archive, "failed_steps");

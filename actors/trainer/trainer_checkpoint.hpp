@@ -17,7 +17,7 @@ namespace dmoe {
 
 /// The counters a resumed trainer continues from.
 struct trainer_progress {
-  uint64_t step = 0;        // the shared parameters' version (updates applied)
+  uint64_t step = 0;        // batches applied to the shared parameters
   uint64_t epoch = 0;
   uint64_t samples = 0;
   uint64_t failed_steps = 0;
@@ -29,7 +29,7 @@ struct trainer_progress {
 
 std::string trainer_checkpoint_path(const std::string& dir);
 
-/// Writes the checkpoint (the step is the shared parameters' version).
+/// Writes the checkpoint (the step is the batches the shared parameters have applied).
 caf::error save_trainer_checkpoint(const std::string& dir, shared_parameters& shared,
                                    const batch_source::position& data,
                                    const trainer_progress& progress);

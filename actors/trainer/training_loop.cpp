@@ -168,9 +168,9 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
   auto model = make_model();
   auto workers = std::max<size_t>(1, opt.workers);
   auto max_staleness = opt.max_staleness > 0 ? opt.max_staleness : workers;
-  shared_parameters shared{model.ptr(),
-                           [&](uint64_t index) { return scheduled_rate(opt, index, total_steps); },
-                           max_staleness, opt.stale_rate == "divided"};
+  shared_parameters shared{
+    model.ptr(), [&](uint64_t index) { return scheduled_rate(opt, index, total_steps); },
+    {max_staleness, opt.stale_rate == "divided", std::max<size_t>(1, opt.accumulate)}};
   // With one worker it trains the model itself; with more, each trains its own replica.
   std::vector<DMoEClassifier> replicas;
   if (workers == 1)
@@ -227,13 +227,14 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
     m.workers = workers;
   });
   log->info("training {}: {} train / {} test images, batch {}, {} steps per epoch, {} steps, {} "
-            "worker(s)",
+            "worker(s), {} batch(es) per update",
             opt.model == "largeffn"
               ? fmt::format("the largeffn baseline (inner width {})",
                             large_ffn_width(opt.hidden, setup.moe.grid))
               : std::string{"a DMoE model"},
             n, test_set->images.size(0), opt.batch_size, steps_per_epoch,
-            total_steps > 0 ? std::to_string(total_steps) : "unlimited", workers);
+            total_steps > 0 ? std::to_string(total_steps) : "unlimited", workers,
+            std::max<size_t>(1, opt.accumulate));
   auto start = clock_type::now();
   auto elapsed = [&] { return before.elapsed_s + seconds_since(start); };
   auto max_seconds = std::chrono::duration<double>(opt.max_time).count();
@@ -330,7 +331,7 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
         auto loss_value = loss.item<double>();
         std::lock_guard<std::mutex> guard{run_mtx};
         --in_flight;
-        step = std::max(step, static_cast<size_t>(applied.version));
+        step = std::max(step, static_cast<size_t>(applied.gradients));
         update([&](trainer_metrics& m) {
           bool first = m.step == m.resumed_at;  // no average yet in this process
           m.step = step;
@@ -345,8 +346,8 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
           m.elapsed_s = elapsed();
           m.samples_per_s = m.samples / std::max(1e-9, m.elapsed_s - eval_seconds);
         });
-        due_eval = applied.version % opt.eval_every == 0;
-        if (applied.version == 1 || applied.version % csv_every == 0)
+        due_eval = applied.gradients % opt.eval_every == 0;
+        if (applied.gradients == 1 || applied.gradients % csv_every == 0)
           csv_row();
         auto m = metrics_snapshot();
         bar.update(m.step, fmt::format("loss {:.3f} acc {:.1f}% test {} {:.0f} samples/s",

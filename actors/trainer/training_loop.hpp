@@ -7,8 +7,8 @@
 // the model and applies its gradients to the shared parameters as soon as its backward is done
 // (shared_parameters.hpp: asynchronous SGD; a gradient staler than max_staleness updates, by
 // default `workers`, is dropped), so waiting for remote experts on one batch overlaps with the
-// others. A step is one applied update; evaluations pause the updates (they run on the shared
-// model). A failed evaluation batch is tried again; an evaluation that still fails is counted
+// others; with trainer.accumulate the gradients of that many batches make one update. A step is
+// one applied batch; evaluations pause the updates (they run on the shared model). A failed evaluation batch is tried again; an evaluation that still fails is counted
 // and training goes on.
 //
 // With trainer.checkpoint-dir it saves a checkpoint (trainer_checkpoint.hpp) every
@@ -44,7 +44,7 @@ struct trainer_metrics {
   size_t failed_evals = 0;         // evaluations given up (a test batch failed 3 times)
   size_t resumed_at = 0;           // the step its checkpoint resumed it at; 0: a fresh start
   size_t workers = 1;              // batches in flight at once (trainer.workers)
-  double staleness = 0;            // moving average: updates between a gradient's read and its step
+  double staleness = 0;            // moving average: updates between a gradient's read and its use
   size_t max_staleness = 0;        // of the applied updates
   size_t stale_dropped = 0;        // gradients staler than trainer.max-staleness, not applied
 };

@@ -96,7 +96,8 @@ CAF_TEST(values out of range are rejected) {
                     "[trainer]\nbatch-size=0\n", "[server]\nexpert-pattern=\"ffn.[3:1]\"\n",
                     "[server]\nexpert-pattern=\"ffn.[0:2]\"\nnum-experts=3\n", "[trainer]\nlearning-rate=-1.0\n",
                     "[server]\nfail-rate=1.5\n", "[server]\nfail-rate=-0.1\n",
-                    "[trainer]\nmodel=\"cnn\"\n"}) {
+                    "[trainer]\nmodel=\"cnn\"\n", "[trainer]\naccumulate=0\n",
+                    "[trainer]\naccumulate=257\n"}) {
     node_config cfg;
     auto err = parse(cfg, text);
     CAF_CHECK_EQUAL(code_of(err), errc::invalid_argument);

@@ -2,7 +2,7 @@
 // router in the same process (every expert answers zeros; a batch over a size fails, like a
 // forward that misses k_min): an evaluation that fails does not end training, and a trainer
 // resumed from its checkpoint goes on exactly where it stopped; the largeffn baseline trains
-// without calling the router.
+// without calling the router; workers with accumulated gradients count batches as steps.
 #define CAF_SUITE trainer.loop
 #include <caf/test/unit_test.hpp>
 
@@ -191,6 +191,21 @@ CAF_TEST(the largeffn baseline trains locally with the parameters of the grid ex
   CAF_CHECK_EQUAL(m.step, 60u);
   CAF_CHECK_EQUAL(m.failed_steps, 0u);
   CAF_CHECK_GREATER(m.test_accuracy, 0.6);
+}
+
+CAF_TEST(workers whose gradients accumulate into one update count every batch as a step) {
+  auto s = setup(80, 100000);
+  s.options.workers = 4;
+  s.options.accumulate = 4;
+  s.options.eval_every = 80;
+  auto m = run(s);
+  CAF_MESSAGE("state " << m.state << ", step " << m.step << ", staleness " << m.staleness
+                       << " (max " << m.max_staleness << "), test accuracy "
+                       << m.test_accuracy);
+  CAF_CHECK_EQUAL(m.state, "done");
+  CAF_CHECK_EQUAL(m.step, 80u);  // batches applied; a dropped gradient does not count
+  CAF_CHECK_EQUAL(m.samples, 80u * 32u);
+  CAF_CHECK_GREATER(m.test_accuracy, 0.3);  // 20 averaged updates, from 10 % at chance
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -5,6 +5,7 @@
 #include <caf/test/unit_test.hpp>
 
 #include <atomic>
+#include <sstream>
 #include <thread>
 
 #include <torch/torch.h>
@@ -35,7 +36,7 @@ CAF_TEST(one worker on the model itself is plain Adam) {
   torch::manual_seed(1);
   auto b = make_linear();
   torch::optim::Adam plain{b->parameters(), torch::optim::AdamOptions(0.01)};
-  shared_parameters shared{a.ptr(), constant(0.01), 0};
+  shared_parameters shared{a.ptr(), constant(0.01), {0}};
   auto x = torch::randn({16, 8});
   auto y = torch::randn({16, 2});
   for (int step = 0; step < 20; ++step) {
@@ -57,7 +58,7 @@ CAF_TEST(staleness counts the updates applied since a replica read the parameter
   auto model = make_linear();
   auto r1 = make_linear();
   auto r2 = make_linear();
-  shared_parameters shared{model.ptr(), constant(0.1), 1};
+  shared_parameters shared{model.ptr(), constant(0.1), {1}};
   auto x = torch::randn({4, 8});
   auto y = torch::randn({4, 2});
   auto v1 = shared.read(*r1);
@@ -98,7 +99,7 @@ CAF_TEST(threaded workers never apply a gradient staler than the bound and still
   constexpr int steps_each = 60;
   torch::manual_seed(3);
   auto model = make_linear();
-  shared_parameters shared{model.ptr(), constant(0.05), workers};
+  shared_parameters shared{model.ptr(), constant(0.05), {workers}};
   auto x = torch::randn({64, 8});
   auto w_true = torch::randn({8, 2});
   auto y = x.mm(w_true);
@@ -158,7 +159,7 @@ CAF_TEST(divide_stale divides an update rate by its staleness) {
   for (bool divide : {false, true}) {
     torch::manual_seed(3);
     auto model = make_linear();
-    shared_parameters shared{model.ptr(), constant(0.01), 8, divide};
+    shared_parameters shared{model.ptr(), constant(0.01), {8, divide}};
     std::vector<torch::nn::Linear> replicas{make_linear(), make_linear(), make_linear()};
     std::vector<uint64_t> versions;
     for (auto& r : replicas) {
@@ -176,4 +177,102 @@ CAF_TEST(divide_stale divides an update rate by its staleness) {
   auto ratio = (steps[1].norm() / steps[0].norm()).item<double>();
   CAF_MESSAGE("last step divided / full: " << ratio);
   CAF_CHECK_LESS_OR_EQUAL(std::abs(ratio - 0.5), 1e-5);
+}
+
+CAF_TEST(accumulate averages that many gradients into one Adam step) {
+  // Three replicas read version 0 and compute gradients on three batches; with accumulate 3 the
+  // model moves once, exactly as plain Adam on the mean gradient (the three batches' mean loss).
+  auto xs = torch::randn({3, 16, 8});
+  auto ys = torch::randn({3, 16, 2});
+  torch::manual_seed(4);
+  auto model = make_linear();
+  torch::manual_seed(4);
+  auto plain_model = make_linear();
+  torch::optim::Adam plain{plain_model->parameters(), torch::optim::AdamOptions(0.01)};
+  shared_parameters shared{model.ptr(), constant(0.01), {8, false, 3}};
+  std::vector<torch::nn::Linear> replicas{make_linear(), make_linear(), make_linear()};
+  std::vector<uint64_t> versions;
+  for (int64_t i = 0; i < 3; ++i) {
+    versions.push_back(shared.read(*replicas[i]));
+    loss_of(replicas[i], xs[i], ys[i]).backward();
+  }
+  auto before = model->weight.detach().clone();
+  for (size_t i = 0; i < 3; ++i) {
+    auto u = shared.apply(*replicas[i], versions[i]);
+    CAF_CHECK(u.applied);
+    CAF_CHECK_EQUAL(u.staleness, 0u);  // no step was taken before the third
+    CAF_CHECK_EQUAL(u.gradients, i + 1);
+    CAF_CHECK_EQUAL(u.stepped, i == 2);
+    CAF_CHECK_EQUAL(u.version, i == 2 ? 1u : 0u);
+    if (i < 2)
+      CAF_CHECK(torch::equal(model->weight, before));
+  }
+  plain.zero_grad();
+  loss_of(plain_model, xs.reshape({48, 8}), ys.reshape({48, 2})).backward();
+  plain.step();
+  CAF_CHECK(torch::allclose(model->weight, plain_model->weight, 1e-5, 1e-7));
+  CAF_CHECK(torch::allclose(model->bias, plain_model->bias, 1e-5, 1e-7));
+  CAF_CHECK(!torch::equal(model->weight, before));
+}
+
+CAF_TEST(accumulating as many gradients as workers keeps a round of workers fresh) {
+  // Four workers in lock-step rounds (all read, then all apply): one step per batch makes the
+  // last of each round 3 steps stale; one step per round keeps every gradient at staleness 0.
+  auto x = torch::randn({16, 8});
+  auto y = torch::randn({16, 2});
+  for (uint64_t accumulate : {1u, 4u}) {
+    auto model = make_linear();
+    shared_parameters shared{model.ptr(), constant(0.01), {8, false, accumulate}};
+    std::vector<torch::nn::Linear> replicas{make_linear(), make_linear(), make_linear(),
+                                            make_linear()};
+    uint64_t max_staleness = 0;
+    for (int round = 0; round < 3; ++round) {
+      std::vector<uint64_t> versions;
+      for (auto& r : replicas) {
+        versions.push_back(shared.read(*r));
+        loss_of(r, x, y).backward();
+      }
+      for (size_t i = 0; i < replicas.size(); ++i)
+        max_staleness = std::max(max_staleness, shared.apply(*replicas[i], versions[i]).staleness);
+    }
+    CAF_CHECK_EQUAL(shared.gradients(), 12u);
+    CAF_CHECK_EQUAL(max_staleness, accumulate == 1 ? 3u : 0u);
+  }
+}
+
+CAF_TEST(a checkpoint keeps the batches applied and the optimizer steps apart) {
+  auto x = torch::randn({16, 8});
+  auto y = torch::randn({16, 2});
+  auto model = make_linear();
+  shared_parameters shared{model.ptr(), constant(0.01), {8, false, 2}};
+  shared_parameters::update last;
+  for (int i = 0; i < 5; ++i) {
+    auto v = shared.read(*model);
+    loss_of(model, x, y).backward();
+    last = shared.apply(*model, v);
+  }
+  CAF_CHECK_EQUAL(last.gradients, 5u);
+  CAF_CHECK_EQUAL(last.version, 2u);
+  torch::serialize::OutputArchive out;
+  shared.save(out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  auto copy = make_linear();
+  shared_parameters restored{copy.ptr(), constant(0.01), {8, false, 2}};
+  torch::serialize::InputArchive in;
+  std::istringstream source{bytes.str()};
+  in.load_from(source);
+  restored.load(in);
+  CAF_CHECK_EQUAL(restored.gradients(), 5u);
+  CAF_CHECK(torch::equal(copy->weight, model->weight));
+  // The fifth gradient's half-sum is not in the checkpoint: two more make the third step.
+  for (int i = 0; i < 2; ++i) {
+    auto v = restored.read(*copy);
+    CAF_CHECK_EQUAL(v, 2u);
+    loss_of(copy, x, y).backward();
+    last = restored.apply(*copy, v);
+  }
+  CAF_CHECK_EQUAL(last.gradients, 7u);
+  CAF_CHECK_EQUAL(last.version, 3u);
+  CAF_CHECK(last.stepped);
 }
