@@ -6,8 +6,8 @@ out=$1; shift
 time_plots=() sample_plots=()
 for csv in "$@"; do
   name=$(basename "$csv" .csv)
-  time_plots+=("'$csv' using 1:(\$7*100) with lines lw 2 title '$name'")
-  sample_plots+=("'$csv' using (\$4/1000):(\$7*100) with lines lw 2 title '$name'")
+  time_plots+=("'$csv' using 1:(\$7*100) with linespoints lw 2 pt 7 ps 0.7 title '$name'")
+  sample_plots+=("'$csv' using (\$4/1000):(\$7*100) with linespoints lw 2 pt 7 ps 0.7 title '$name'")
 done
 join() { local IFS=,; echo "$*"; }
 gnuplot <<GP

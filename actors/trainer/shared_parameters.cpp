@@ -62,13 +62,27 @@ shared_parameters::update shared_parameters::apply(torch::nn::Module& replica,
   sum_staleness_ = std::max(sum_staleness_, staleness);
   if (++summed_ < policy_.accumulate)
     return update{gradients_, version_, staleness, true, false};
+  step_with_sum();
+  return update{gradients_, version_, staleness, true, true};
+}
+
+bool shared_parameters::flush() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (summed_ == 0)
+    return false;
+  step_with_sum();
+  return true;
+}
+
+void shared_parameters::step_with_sum() {
+  auto to = model_->parameters();
   for (size_t i = 0; i < to.size(); ++i)
-    to[i].mutable_grad() = sum_[i].defined() ? sum_[i].div_(static_cast<double>(summed_))
-                                             : torch::Tensor();
+    to[i].mutable_grad() = i < sum_.size() && sum_[i].defined()
+                             ? sum_[i].div_(static_cast<double>(summed_))
+                             : torch::Tensor();
   step();
   sum_.clear();
   summed_ = 0;
-  return update{gradients_, version_, staleness, true, true};
 }
 
 void shared_parameters::step() {

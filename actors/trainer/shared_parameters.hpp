@@ -22,8 +22,8 @@
 // in steps stays about 1 instead of workers - 1, at the price of A times fewer, larger steps:
 // measured, W stale Adam steps per W batches diverge where one averaged step converges.
 // Staleness and versions count optimizer steps; `gradients` counts the batches applied (the
-// training loop's steps). A checkpoint does not hold a partial sum: at most A - 1 batches'
-// gradients are lost across a restart.
+// training loop's steps). The loop flushes a partial sum when training ends or stops; a
+// periodic checkpoint does not hold one, so a crash loses at most A - 1 batches' gradients.
 #pragma once
 
 #include <cstdint>
@@ -69,6 +69,11 @@ public:
   /// instead when they are staler than max_staleness.
   update apply(torch::nn::Module& replica, uint64_t read_version);
 
+  /// Takes the optimizer step of a partial sum of gradients (fewer than `accumulate`), if any:
+  /// at the end of training, so that every batch applied moves the model. Returns whether it
+  /// stepped.
+  bool flush();
+
   /// Runs `f` on the shared model while no update can happen (e.g. an evaluation).
   void with_model(const std::function<void(torch::nn::Module&)>& f);
 
@@ -89,6 +94,7 @@ public:
   }
 
 private:
+  void step_with_sum();
   void step();
 
   std::mutex mtx_;

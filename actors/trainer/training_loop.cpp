@@ -394,7 +394,8 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
       throw std::runtime_error(failure);
   }
   bar.finish();
-  if (step > 0 && evaluated_at != step && !stop)
+  bool flushed = shared.flush();  // the last batches' gradients when they made no full update
+  if (step > 0 && (evaluated_at != step || flushed) && !stop)
     run_eval();
   checkpoint(true);
   update([&](trainer_metrics& m) {

@@ -276,3 +276,22 @@ CAF_TEST(a checkpoint keeps the batches applied and the optimizer steps apart) {
   CAF_CHECK_EQUAL(last.version, 3u);
   CAF_CHECK(last.stepped);
 }
+
+CAF_TEST(flush steps with a partial sum and only then) {
+  auto x = torch::randn({16, 8});
+  auto y = torch::randn({16, 2});
+  auto model = make_linear();
+  shared_parameters shared{model.ptr(), constant(0.01), {8, false, 3}};
+  CAF_CHECK(!shared.flush());  // nothing summed yet
+  for (int i = 0; i < 2; ++i) {
+    auto v = shared.read(*model);
+    loss_of(model, x, y).backward();
+    CAF_CHECK(!shared.apply(*model, v).stepped);
+  }
+  auto before = model->weight.detach().clone();
+  CAF_CHECK(shared.flush());
+  CAF_CHECK(!torch::equal(model->weight, before));
+  CAF_CHECK_EQUAL(shared.read(*model), 1u);  // one update taken
+  CAF_CHECK(!shared.flush());                // and the sum is gone
+  CAF_CHECK_EQUAL(shared.gradients(), 2u);
+}
