@@ -168,9 +168,10 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
   auto model = make_model();
   auto workers = std::max<size_t>(1, opt.workers);
   auto max_staleness = opt.max_staleness > 0 ? opt.max_staleness : workers;
+  auto accumulate = std::max<size_t>(1, opt.accumulate);
   shared_parameters shared{
     model.ptr(), [&](uint64_t index) { return scheduled_rate(opt, index, total_steps); },
-    {max_staleness, opt.stale_rate == "divided", std::max<size_t>(1, opt.accumulate)}};
+    {max_staleness, opt.stale_rate == "divided", accumulate}};
   // With one worker it trains the model itself; with more, each trains its own replica.
   std::vector<DMoEClassifier> replicas;
   if (workers == 1)
@@ -233,8 +234,7 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
                             large_ffn_width(opt.hidden, setup.moe.grid))
               : std::string{"a DMoE model"},
             n, test_set->images.size(0), opt.batch_size, steps_per_epoch,
-            total_steps > 0 ? std::to_string(total_steps) : "unlimited", workers,
-            std::max<size_t>(1, opt.accumulate));
+            total_steps > 0 ? std::to_string(total_steps) : "unlimited", workers, accumulate);
   auto start = clock_type::now();
   auto elapsed = [&] { return before.elapsed_s + seconds_since(start); };
   auto max_seconds = std::chrono::duration<double>(opt.max_time).count();

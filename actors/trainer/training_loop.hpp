@@ -8,8 +8,9 @@
 // (shared_parameters.hpp: asynchronous SGD; a gradient staler than max_staleness updates, by
 // default `workers`, is dropped), so waiting for remote experts on one batch overlaps with the
 // others; with trainer.accumulate the gradients of that many batches make one update. A step is
-// one applied batch; evaluations pause the updates (they run on the shared model). A failed evaluation batch is tried again; an evaluation that still fails is counted
-// and training goes on.
+// one applied batch; evaluations pause the updates (they run on the shared model). A failed
+// evaluation batch is tried again; an evaluation that still fails is counted and training goes
+// on.
 //
 // With trainer.checkpoint-dir it saves a checkpoint (trainer_checkpoint.hpp) every
 // checkpoint_period, at the end and when stopped, and a trainer started with one there resumes
