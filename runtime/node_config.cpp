@@ -81,6 +81,8 @@ node_config::node_config() {
     .add(server.clip_grad_norm, "clip-grad-norm", "clip each expert's gradient norm (0: off)")
     .add(server.warmup_updates, "warmup-updates",
          "each expert's learning rate rises linearly over its first updates (0: none)")
+    .add(server.accumulate_samples, "accumulate-samples",
+         "an expert's update sums the gradients of at least this many samples (0: each batch)")
     .add(server.max_batch_size, "max-batch-size", "most samples merged into one batch")
     .add(server.max_batch_wait, "max-batch-wait", "longest wait for a batch to fill")
     .add(server.compute_threads, "compute-threads", "threads running LibTorch work")
@@ -277,6 +279,9 @@ caf::error node_config::validate_server_values() const {
     return config_error("'server.momentum', 'server.weight-decay' and 'server.clip-grad-norm' must be >= 0");
   if (s.max_batch_size == 0)
     return config_error("'server.max-batch-size' must be > 0");
+  if (s.accumulate_samples > max_accumulate_samples)
+    return config_error("'server.accumulate-samples' must be in 0.."
+                        + std::to_string(max_accumulate_samples));
   if (s.compute_threads == 0 || s.compute_threads > 64 || s.torch_threads == 0 || s.torch_threads > 64)
     return config_error("'server.compute-threads' and 'server.torch-threads' must be in 1..64");
   if (s.max_batch_wait < caf::timespan{0})

@@ -63,6 +63,9 @@ struct dht_options {
 };
 
 // ---- expert server (issue 5): actors/server, runtime/experts ----
+/// Most samples one expert update may wait for (server.accumulate-samples).
+constexpr size_t max_accumulate_samples = size_t{1} << 20;
+
 struct server_options {
   std::string expert_type = "ffn";          // registry name of the experts' module
   std::string expert_pattern = "ffn.[0:4].[0:4]";  // grid cells this server hosts
@@ -75,6 +78,8 @@ struct server_options {
   double clip_grad_norm = 1.0;              // 0 turns clipping off
   size_t warmup_updates = 0;                // each expert's rate rises linearly over its first
                                             // this many updates (0: none)
+  size_t accumulate_samples = 0;            // an expert's update waits for the gradients of at
+                                            // least this many samples (0: every backward batch)
   size_t max_batch_size = 1024;             // samples merged into one compute batch at most
   caf::timespan max_batch_wait = 2ms;       // how long a batch waits to fill up
   size_t compute_threads = 1;               // dedicated threads running LibTorch work

@@ -206,6 +206,7 @@ caf::settings stats_of(server_actor* self) {
     d["queue"] = static_cast<int64_t>(c.queued.load());
     d["errors"] = static_cast<int64_t>(c.errors.load());
     d["updates"] = static_cast<int64_t>(kv.second.expert.backend->updates());
+    d["pending_samples"] = static_cast<int64_t>(kv.second.expert.backend->pending_samples());
     experts.emplace_back(std::move(d));
   }
   out["experts"] = std::move(experts);

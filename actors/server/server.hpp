@@ -17,7 +17,8 @@
 //       "declare": {"rounds", "stored", "failed"}, "checkpoints": {"rounds", "saved", "failed"},
 //       "experts": list of dictionaries {"id", "type", "requests", "samples", "batches",
 //       "mean_batch" (samples per batch), "mean_callers", "max_merged_callers", "queue"
-//       (calls waiting), "errors", "updates" (optimizer steps)}.
+//       (calls waiting), "errors", "updates" (optimizer steps), "pending_samples" (samples
+//       whose gradients wait for the next update, server.accumulate-samples)}.
 //     (server_checkpoint_atom)                       -> uint32 saved
 //       writes every expert's checkpoint now (0 without checkpoint_dir).
 //     (server_stop_atom)                             -> uint32 saved

@@ -1,5 +1,6 @@
 #include "runtime/experts/expert_backend.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <exception>
 #include <filesystem>
@@ -44,6 +45,7 @@ optimizer_settings optimizer_settings_of(const server_options& options) {
   out.weight_decay = options.weight_decay;
   out.clip_grad_norm = options.clip_grad_norm;
   out.warmup_updates = options.warmup_updates;
+  out.accumulate_samples = options.accumulate_samples;
   return out;
 }
 
@@ -104,26 +106,34 @@ expert_backend::backward(const std::vector<torch::Tensor>& inputs,
     std::vector<torch::Tensor> leaves;
     for (const auto& x : inputs)
       leaves.push_back(x.detach().requires_grad_(x.is_floating_point()));
-    optimizer_->zero_grad();
+    if (pending_samples_ == 0)
+      optimizer_->zero_grad();
     auto outputs = module_->forward(leaves);  // the recomputed forward
-    torch::autograd::backward(outputs, grad_outputs);
-    if (settings_.clip_grad_norm > 0) {
-      auto norm = torch::nn::utils::clip_grad_norm_(module_->parameters(), settings_.clip_grad_norm);
-      if (!std::isfinite(norm)) {
-        optimizer_->zero_grad();
-        return make_error(errc::non_finite, "gradient norm is not finite; update skipped");
+    torch::autograd::backward(outputs, grad_outputs);  // adds to the parameters' gradients
+    pending_samples_ += static_cast<uint64_t>(inputs.empty() ? 0 : inputs.front().size(0));
+    if (pending_samples_ >= std::max<uint64_t>(settings_.accumulate_samples, 1)) {
+      auto summed = pending_samples_.exchange(0);
+      if (settings_.clip_grad_norm > 0) {
+        auto norm = torch::nn::utils::clip_grad_norm_(module_->parameters(), settings_.clip_grad_norm);
+        if (!std::isfinite(norm)) {
+          optimizer_->zero_grad();
+          return make_error(errc::non_finite, "gradient norm is not finite; the update of "
+                                                  + std::to_string(summed) + " samples skipped");
+        }
       }
+      if (settings_.warmup_updates > 0)
+        for (auto& group : optimizer_->param_groups())
+          group.options().set_lr(settings_.rate_after(updates_.load()));
+      optimizer_->step();
+      ++updates_;
     }
-    if (settings_.warmup_updates > 0)
-      for (auto& group : optimizer_->param_groups())
-        group.options().set_lr(settings_.rate_after(updates_.load()));
-    optimizer_->step();
-    ++updates_;
     std::vector<torch::Tensor> grad_inputs;
     for (auto& leaf : leaves)
       grad_inputs.push_back(leaf.grad().defined() ? leaf.grad() : torch::zeros_like(leaf));
     return grad_inputs;
   } catch (const std::exception& e) {
+    optimizer_->zero_grad();  // the sum may hold part of this batch's gradients
+    pending_samples_ = 0;
     return compute_error("backward", e);
   }
 }
@@ -205,6 +215,8 @@ caf::error expert_backend::load(const std::string& path) {
       b.value().copy_(loaded["buffer/" + b.key()]);
     optimizer_ = std::move(*optimizer);
     updates_ = static_cast<uint64_t>(updates.toInt());
+    optimizer_->zero_grad();  // a partial sum belonged to the weights just replaced
+    pending_samples_ = 0;
     return caf::none;
   } catch (const std::exception& e) {
     return make_error(errc::invalid_argument, "reading checkpoint " + path + " failed: " + e.what());

@@ -9,6 +9,14 @@
 // With warmup_updates the rate rises linearly over the expert's first updates: the first
 // gradients of a fresh model all point the same way, and when many trainers' calls are in
 // flight at once the stale ones overshoot at a full rate.
+// With accumulate_samples = N the parameter gradients of backward batches are summed until
+// they cover at least N samples, and only then clipped and applied (as if those batches had
+// been merged into one): how often an expert moves then depends on the samples it learns
+// from, not on how its calls happen to arrive. Without it an idle server (e.g. behind a
+// 1 s round trip) answers every small call alone and steps once per call, several times as
+// often per sample as a busy one that merges them; measured, that made Adam diverge on the
+// convergence experiment where the busy server converged. Every backward still returns its
+// gradients w.r.t. the inputs at once. A partial sum is not checkpointed.
 //
 // Every public member is thread-safe (one mutex per expert): forward, backward and checkpoints
 // of one expert never overlap, different experts run in parallel.
@@ -36,6 +44,7 @@ struct optimizer_settings {
   double weight_decay = 0.0;  // L2 penalty added to the gradient, as torch's Adam and SGD do
   double clip_grad_norm = 1.0;
   uint64_t warmup_updates = 0;  // the rate rises linearly over the first updates (0: none)
+  uint64_t accumulate_samples = 0;  // an update waits for this many samples' gradients
 
   /// The learning rate of the update after `updates` updates.
   double rate_after(uint64_t updates) const {
@@ -66,8 +75,10 @@ public:
   /// Outputs without autograd. Inputs must already satisfy check_forward.
   caf::expected<std::vector<torch::Tensor>> forward(const std::vector<torch::Tensor>& inputs);
 
-  /// Gradients w.r.t. the inputs, after one optimizer step on this batch's parameter gradients.
-  /// A non-finite gradient norm skips the step and gives an errc::non_finite error.
+  /// Gradients w.r.t. the inputs; this batch's parameter gradients are added to the sum of the
+  /// next optimizer step, taken now if the sum covers accumulate_samples (every batch without).
+  /// A non-finite gradient norm skips that step, drops the sum and gives an errc::non_finite
+  /// error.
   caf::expected<std::vector<torch::Tensor>> backward(const std::vector<torch::Tensor>& inputs,
                                                      const std::vector<torch::Tensor>& grad_outputs);
 
@@ -83,6 +94,11 @@ public:
   /// Optimizer steps applied so far (restored by load).
   uint64_t updates() const {
     return updates_.load();
+  }
+
+  /// Samples whose gradients wait in the sum for the next update.
+  uint64_t pending_samples() const {
+    return pending_samples_.load();
   }
 
   /// Direct access for tests and benchmarks; not synchronized with the calls above.
@@ -103,6 +119,7 @@ private:
   std::shared_ptr<expert_module> module_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::atomic<uint64_t> updates_{0};
+  std::atomic<uint64_t> pending_samples_{0};
 };
 
 }  // namespace dmoe

@@ -97,7 +97,7 @@ CAF_TEST(values out of range are rejected) {
                     "[server]\nexpert-pattern=\"ffn.[0:2]\"\nnum-experts=3\n", "[trainer]\nlearning-rate=-1.0\n",
                     "[server]\nfail-rate=1.5\n", "[server]\nfail-rate=-0.1\n",
                     "[trainer]\nmodel=\"cnn\"\n", "[trainer]\naccumulate=0\n",
-                    "[trainer]\naccumulate=257\n"}) {
+                    "[trainer]\naccumulate=257\n", "[server]\naccumulate-samples=1048577\n"}) {
     node_config cfg;
     auto err = parse(cfg, text);
     CAF_CHECK_EQUAL(code_of(err), errc::invalid_argument);

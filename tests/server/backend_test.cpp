@@ -1,7 +1,7 @@
 // Expert backends against plain LibTorch (server.backend): the registry, forward and backward
 // equal a local twin's, optimizer steps match torch's own Adam and SGD, clipping, transformer
-// row independence, checkpoints restore parameters and optimizer state exactly and refuse files
-// that do not fit. Request checks against schemas (server.request_check).
+// row independence, accumulated updates equal merged batches, checkpoints restore parameters
+// and optimizer state exactly and refuse files that do not fit. Request checks against schemas (server.request_check).
 #define CAF_SUITE server.backend
 #include <caf/test/unit_test.hpp>
 
@@ -248,6 +248,63 @@ CAF_TEST(warmup_updates raises the rate linearly over the first updates) {
     CAF_MESSAGE("update " << n << ": warm / full step " << warm_step / full_step);
     CAF_CHECK_LESS_OR_EQUAL(std::abs(warm_step / full_step - expected), 1e-4);
   }
+}
+
+CAF_TEST(accumulate_samples sums small batches into the update one merged batch makes) {
+  auto s = adam_settings();
+  s.accumulate_samples = 2 * batch - 1;  // the second batch of `batch` rows completes it
+  auto summed = make_backend("ffn", s, 31);
+  auto merged = make_backend("ffn", adam_settings(), 31);
+  auto initial = make_backend("ffn", adam_settings(), 31);
+  std::vector<torch::Tensor> xs, gs, input_grads;
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 2; ++i) {
+      xs.push_back(torch::randn({batch, hidden}));
+      gs.push_back(torch::randn({batch, hidden}));
+      auto grads = summed->backward({xs.back()}, {gs.back()});
+      CAF_REQUIRE(grads);
+      input_grads.push_back((*grads)[0]);
+      if (i == 0) {
+        // the first half waits: weights unchanged, its samples pending
+        CAF_CHECK_EQUAL(summed->pending_samples(), static_cast<uint64_t>(batch));
+        CAF_CHECK(round > 0 || params_equal(summed->module(), initial->module()));
+      }
+    }
+    CAF_CHECK_EQUAL(summed->pending_samples(), 0u);
+    CAF_CHECK_EQUAL(summed->updates(), static_cast<uint64_t>(round + 1));
+    // the same two batches as one call to an expert stepping on every batch
+    auto x = torch::cat({xs[2 * round], xs[2 * round + 1]});
+    auto g = torch::cat({gs[2 * round], gs[2 * round + 1]});
+    auto grads = merged->backward({x}, {g});
+    CAF_REQUIRE(grads);
+    auto halves = torch::cat({input_grads[2 * round], input_grads[2 * round + 1]});
+    CAF_CHECK_LESS_OR_EQUAL(max_abs_diff((*grads)[0], halves), 1e-6);
+    CAF_CHECK_LESS_OR_EQUAL(max_param_diff(summed->module(), merged->module()), 1e-6);
+  }
+  CAF_CHECK(!params_equal(summed->module(), initial->module()));
+}
+
+CAF_TEST(loading a checkpoint drops a partial sum of gradients) {
+  temp_dir dir{"backend-accumulate"};
+  auto path = (dir.path / "ffn.0.0.pt").string();
+  auto s = adam_settings();
+  s.accumulate_samples = 2 * batch;
+  auto b = make_backend("ffn", s, 41);
+  CAF_REQUIRE_EQUAL(b->save(path), caf::none);
+  CAF_REQUIRE(b->backward({torch::randn({batch, hidden})}, {100 * torch::ones({batch, hidden})}));
+  CAF_CHECK_EQUAL(b->pending_samples(), static_cast<uint64_t>(batch));
+  CAF_REQUIRE_EQUAL(b->load(path), caf::none);
+  CAF_CHECK_EQUAL(b->pending_samples(), 0u);
+  // The next update holds only what came after the load: the same as a fresh twin's.
+  auto twin = make_backend("ffn", s, 41);
+  for (int i = 0; i < 2; ++i) {
+    auto x = torch::randn({batch, hidden});
+    auto g = torch::randn({batch, hidden});
+    CAF_REQUIRE(b->backward({x}, {g}));
+    CAF_REQUIRE(twin->backward({x}, {g}));
+  }
+  CAF_CHECK_EQUAL(b->updates(), 1u);
+  CAF_CHECK_LESS_OR_EQUAL(max_param_diff(b->module(), twin->module()), 1e-6);
 }
 
 CAF_TEST(the transformer expert is row - wise and trains) {
