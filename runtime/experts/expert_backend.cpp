@@ -17,6 +17,7 @@
 #include <torch/serialize/output-archive.h>
 
 #include "messages/errors.hpp"
+#include "runtime/experts/request_check.hpp"
 
 namespace dmoe {
 
@@ -110,32 +111,42 @@ expert_backend::backward(const std::vector<torch::Tensor>& inputs,
       optimizer_->zero_grad();
     auto outputs = module_->forward(leaves);  // the recomputed forward
     torch::autograd::backward(outputs, grad_outputs);  // adds to the parameters' gradients
-    pending_samples_ += static_cast<uint64_t>(inputs.empty() ? 0 : inputs.front().size(0));
-    if (pending_samples_ >= std::max<uint64_t>(settings_.accumulate_samples, 1)) {
-      auto summed = pending_samples_.exchange(0);
-      if (settings_.clip_grad_norm > 0) {
-        auto norm = torch::nn::utils::clip_grad_norm_(module_->parameters(), settings_.clip_grad_norm);
-        if (!std::isfinite(norm)) {
-          optimizer_->zero_grad();
-          return make_error(errc::non_finite, "gradient norm is not finite; the update of "
-                                                  + std::to_string(summed) + " samples skipped");
-        }
-      }
-      if (settings_.warmup_updates > 0)
-        for (auto& group : optimizer_->param_groups())
-          group.options().set_lr(settings_.rate_after(updates_.load()));
-      optimizer_->step();
-      ++updates_;
-    }
+    pending_samples_ += static_cast<uint64_t>(batch_size_of(inputs));
+    if (pending_samples_ >= std::max<uint64_t>(settings_.accumulate_samples, 1))
+      if (auto err = step_with_sum())
+        return err;
     std::vector<torch::Tensor> grad_inputs;
     for (auto& leaf : leaves)
       grad_inputs.push_back(leaf.grad().defined() ? leaf.grad() : torch::zeros_like(leaf));
     return grad_inputs;
   } catch (const std::exception& e) {
-    optimizer_->zero_grad();  // the sum may hold part of this batch's gradients
-    pending_samples_ = 0;
+    drop_sum();  // it may hold part of this batch's gradients
     return compute_error("backward", e);
   }
+}
+
+caf::error expert_backend::step_with_sum() {
+  auto summed = pending_samples_.load();
+  if (settings_.clip_grad_norm > 0) {
+    auto norm = torch::nn::utils::clip_grad_norm_(module_->parameters(), settings_.clip_grad_norm);
+    if (!std::isfinite(norm)) {
+      drop_sum();
+      return make_error(errc::non_finite, "gradient norm is not finite; the update of "
+                                              + std::to_string(summed) + " samples skipped");
+    }
+  }
+  if (settings_.warmup_updates > 0)
+    for (auto& group : optimizer_->param_groups())
+      group.options().set_lr(settings_.rate_after(updates_.load()));
+  optimizer_->step();
+  ++updates_;
+  pending_samples_ = 0;
+  return caf::none;
+}
+
+void expert_backend::drop_sum() {
+  optimizer_->zero_grad();
+  pending_samples_ = 0;
 }
 
 caf::error expert_backend::save(const std::string& path, uint64_t* updates_saved) {
@@ -215,8 +226,7 @@ caf::error expert_backend::load(const std::string& path) {
       b.value().copy_(loaded["buffer/" + b.key()]);
     optimizer_ = std::move(*optimizer);
     updates_ = static_cast<uint64_t>(updates.toInt());
-    optimizer_->zero_grad();  // a partial sum belonged to the weights just replaced
-    pending_samples_ = 0;
+    drop_sum();  // a partial sum belonged to the weights just replaced
     return caf::none;
   } catch (const std::exception& e) {
     return make_error(errc::invalid_argument, "reading checkpoint " + path + " failed: " + e.what());

@@ -113,6 +113,11 @@ private:
   expert_backend(expert_info info, std::shared_ptr<expert_module> module,
                  std::unique_ptr<torch::optim::Optimizer> optimizer, optimizer_settings settings);
 
+  /// Clips and applies the summed gradients (the caller holds the mutex).
+  caf::error step_with_sum();
+  /// Forgets the summed gradients.
+  void drop_sum();
+
   expert_info info_;
   optimizer_settings settings_;
   std::mutex mutex_;

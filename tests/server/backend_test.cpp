@@ -1,7 +1,8 @@
 // Expert backends against plain LibTorch (server.backend): the registry, forward and backward
 // equal a local twin's, optimizer steps match torch's own Adam and SGD, clipping, transformer
 // row independence, accumulated updates equal merged batches, checkpoints restore parameters
-// and optimizer state exactly and refuse files that do not fit. Request checks against schemas (server.request_check).
+// and optimizer state exactly and refuse files that do not fit. Request checks against schemas
+// (server.request_check).
 #define CAF_SUITE server.backend
 #include <caf/test/unit_test.hpp>
 
