@@ -14,6 +14,9 @@ constexpr uint32_t default_max_tensors_per_call = 16;
 // A payload bigger than this crosses a node boundary as several messages (messages/parts.hpp):
 // at 1 Mbit/s one part arrives in ~0.5 s, well inside the middleman's connection timeout.
 constexpr uint64_t default_part_bytes = 64 << 10;
+// The largest BASP frame (one CAF message) a node reads from a peer (runtime/wire_guard.hpp):
+// expert calls cross nodes in parts, DHT replies are far smaller.
+constexpr uint64_t default_max_frame_bytes = 16ull << 20;
 
 enum class nan_policy : uint8_t {
   allow,   // NaN and infinities pass through

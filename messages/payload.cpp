@@ -1,5 +1,6 @@
 #include "messages/payload.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -61,6 +62,28 @@ message_view::message_view(const payload& in, const wire_limits& limits) {
 }
 
 namespace detail {
+
+caf::error load_payload_bytes(caf::deserializer& source, std::vector<char>& out) {
+  size_t claimed = 0;
+  if (auto err = source.begin_sequence(claimed))
+    return err;
+  out.clear();
+  // Doubling steps keep the copying linear in the bytes read, and a false claim costs at most
+  // twice the bytes the message really holds (the first step at least 64 KiB).
+  size_t step = 64 << 10;
+  while (out.size() < claimed) {
+    auto offset = out.size();
+    auto n = std::min(claimed - offset, step);
+    out.resize(offset + n);
+    if (auto err = source.apply_raw(n, out.data() + offset)) {
+      out = std::vector<char>{};
+      return make_error(errc::malformed, "a dmoe::payload claims " + std::to_string(claimed)
+                                           + " bytes, more than its message holds");
+    }
+    step = out.size();
+  }
+  return source.end_sequence();
+}
 
 caf::error decode_failure(const char* description) {
   return make_error(errc::malformed, std::string("cannot decode message: ") + description);

@@ -15,6 +15,7 @@
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <caf/deserializer.hpp>
 #include <caf/expected.hpp>
 #include <caf/meta/type_name.hpp>
 
@@ -27,9 +28,19 @@ struct payload {
   std::vector<char> bytes;
 };
 
+namespace detail {
+/// Reads a payload's bytes without trusting the length the sender claims: the buffer grows
+/// only as bytes actually arrive. (CAF's own loading of a std::vector<char> allocates and
+/// zero-fills the claimed length first: 4 GiB for a 100-byte message claiming that much.)
+caf::error load_payload_bytes(caf::deserializer& source, std::vector<char>& out);
+}  // namespace detail
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, payload& x) {
-  return f(caf::meta::type_name("dmoe::payload"), x.bytes);
+  if constexpr (Inspector::reads_state)
+    return f(caf::meta::type_name("dmoe::payload"), x.bytes);
+  else
+    return detail::load_payload_bytes(f, x.bytes);
 }
 
 /// Serializes a finished message into a payload: one copy of each segment.

@@ -56,7 +56,9 @@ node_config::node_config() {
     .add(limits.nan_policy, "nan-policy", "reject or allow NaN/inf in received tensors")
     .add(limits.part_bytes, "part-bytes",
          "larger expert calls cross nodes in parts of this size (each must arrive within "
-         "middleman.connection-timeout)");
+         "middleman.connection-timeout)")
+    .add(limits.max_frame_bytes, "max-frame-bytes",
+         "a peer sending a larger CAF message is disconnected before it is read");
   caf::config_option_adder{custom_options_, "dht"}
     .add(dht.bootstrap, "bootstrap", "known peers as \"host:port\" strings")
     .add(dht.k, "k", "bucket size and replication factor")
@@ -230,6 +232,10 @@ caf::error node_config::validate_values() const {
     return config_error("'limits.max-message-bytes' must be at least 1024");
   if (limits.part_bytes < 1024 || limits.part_bytes > limits.max_message_bytes)
     return config_error("'limits.part-bytes' must be in 1024..'limits.max-message-bytes'");
+  // A frame must hold a part and its message's envelope (atoms, ids: well under 4 KiB); BASP
+  // counts frame lengths in 32 bits.
+  if (limits.max_frame_bytes < limits.part_bytes + 4096 || limits.max_frame_bytes > UINT32_MAX)
+    return config_error("'limits.max-frame-bytes' must be in 'limits.part-bytes' + 4096..2^32-1");
   if (limits.max_tensor_rank == 0 || limits.max_tensors_per_call == 0)
     return config_error("'limits.max-tensor-rank' and 'limits.max-tensors-per-call' must be > 0");
   for (const auto& peer : dht.bootstrap)

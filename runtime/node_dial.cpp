@@ -13,10 +13,10 @@
 
 #include <caf/io/basp_broker.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/io/network/multiplexer.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include "messages/errors.hpp"
+#include "runtime/wire_guard.hpp"
 
 namespace dmoe {
 
@@ -106,10 +106,6 @@ caf::expected<caf::actor> published_actor(caf::strong_actor_ptr ptr, const std::
   return make_error(errc::unavailable, "no actor published at " + where);
 }
 
-caf::io::scribe_ptr adopt_socket(caf::actor_system& system, int fd) {
-  return system.middleman().backend().new_scribe(fd);
-}
-
 caf::expected<caf::actor> dial_node(caf::actor_system& system, const std::string& host,
                                     uint16_t port, std::chrono::milliseconds timeout) {
   auto fd = connect_until_readable(host, port, timeout);
@@ -118,7 +114,7 @@ caf::expected<caf::actor> dial_node(caf::actor_system& system, const std::string
   caf::scoped_actor self{system};
   caf::expected<caf::actor> result = make_error(errc::unavailable, "no reply");
   auto where = host + ":" + std::to_string(port);
-  self->request(basp_broker(system), timeout, caf::connect_atom::value, adopt_socket(system, *fd),
+  self->request(basp_broker(system), timeout, caf::connect_atom::value, guarded_scribe(system, *fd),
                 port)
     .receive(
       [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {

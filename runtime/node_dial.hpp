@@ -20,7 +20,6 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
-#include <caf/io/scribe.hpp>
 
 namespace dmoe {
 
@@ -30,17 +29,14 @@ namespace dmoe {
 caf::expected<int> connect_until_readable(const std::string& host, uint16_t port,
                                           std::chrono::milliseconds timeout);
 
-/// CAF's BASP broker of `system`. Requesting (caf::connect_atom, adopt_socket(system, fd),
-/// port) from it hands over `fd` and answers (caf::node_id, caf::strong_actor_ptr,
+/// CAF's BASP broker of `system`. Requesting (caf::connect_atom, guarded_scribe(system, fd),
+/// port) from it (runtime/wire_guard.hpp) hands over `fd` and answers (caf::node_id, caf::strong_actor_ptr,
 /// std::set<std::string>), like the middleman's connect.
 caf::actor basp_broker(caf::actor_system& system);
 
 /// The actor in a BASP broker's connect reply; an error naming `where` when nothing is
 /// published on that port.
 caf::expected<caf::actor> published_actor(caf::strong_actor_ptr ptr, const std::string& where);
-
-/// A scribe for `fd` (ownership passes to it).
-caf::io::scribe_ptr adopt_socket(caf::actor_system& system, int fd);
 
 /// Blocking: the actor published at host:port, both steps bounded by `timeout`. Not from
 /// inside an actor's handler.

@@ -38,6 +38,7 @@ struct limit_options {
   uint32_t max_tensors_per_call = default_max_tensors_per_call;
   std::string nan_policy = "reject";  // reject | allow
   uint64_t part_bytes = default_part_bytes;  // larger payloads cross nodes in parts of this size
+  uint64_t max_frame_bytes = default_max_frame_bytes;  // a peer sending a larger one is cut off
 
   wire_limits wire() const;
 };

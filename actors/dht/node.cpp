@@ -5,8 +5,10 @@
 #include <caf/all.hpp>
 
 #include "actors/dht/node_state.hpp"
+#include "actors/guard/control_guard.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/wire_guard.hpp"
 
 namespace dmoe::dht {
 
@@ -55,8 +57,13 @@ caf::settings stats_of(const node_state& st) {
 
 caf::behavior node_behavior(node_actor* self, node_setup setup) {
   self->state.init(self, std::move(setup));
+  guard_control(self, self->state.log);
+  // Peers call this actor directly once a request of theirs has been answered by it.
+  accept_from_network(self->system(), self->id());
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
+    if (!genuine_down(self, msg, *st.log))
+      return;
     auto endpoint = st.peers->forget(msg.source);
     if (endpoint.empty())
       return;

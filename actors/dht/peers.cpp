@@ -8,6 +8,7 @@
 #include "messages/errors.hpp"
 #include "runtime/endpoint.hpp"
 #include "runtime/node_dial.hpp"
+#include "runtime/wire_guard.hpp"
 
 namespace dmoe::dht {
 
@@ -104,7 +105,7 @@ void peer_resolver::resolve(const std::string& endpoint, callback done) {
 void peer_resolver::hand_over(const std::string& endpoint, int fd, uint16_t port) {
   auto& system = self_->system();
   self_->request(basp_broker(system), connect_timeout_, caf::connect_atom::value,
-                 adopt_socket(system, fd), port)
+                 guarded_scribe(system, fd), port)
     .then(
       [this, endpoint](const caf::node_id&, caf::strong_actor_ptr& ptr,
                        const std::set<std::string>&) {

@@ -3,6 +3,7 @@
 #include <caf/event_based_actor.hpp>
 
 #include "actors/dht/node.hpp"
+#include "actors/guard/control_guard.hpp"
 #include "messages/errors.hpp"
 #include "messages/parts.hpp"
 #include "messages/type_ids.hpp"
@@ -56,6 +57,7 @@ void answer_in_parts(gateway_actor* self, caf::typed_response_promise<uint64_t, 
 caf::behavior gateway(gateway_actor* self, gateway_setup setup) {
   auto& st = self->state;
   st.log = log::get(setup.name);
+  guard_control(self, st.log);
   st.limits = setup.limits;
   part_limits bounds;
   bounds.max_transfer_bytes = setup.limits.max_message_bytes;

@@ -1,6 +1,7 @@
 #include "actors/gateway/parts_caller.hpp"
 
 #include "messages/type_ids.hpp"
+#include "runtime/wire_guard.hpp"
 
 namespace dmoe {
 
@@ -21,6 +22,11 @@ parts_caller::parts_caller(const wire_limits& limits)
 
 void parts_caller::call(caf::event_based_actor* self, const caf::actor& peer, uint64_t id,
                         payload request, caf::timespan timeout, reply_handler done) {
+  if (!open_to_parts_) {
+    // The reply's parts are messages, not replies: the wire guard drops them unless let in.
+    accept_from_network(self->system(), self->id());
+    open_to_parts_ = true;
+  }
   auto total = static_cast<uint64_t>(request.bytes.size());
   auto pieces = split_payload(std::move(request), limits_.part_bytes);
   for (size_t i = 0; i + 1 < pieces.size(); ++i)

@@ -43,6 +43,7 @@ private:
   part_buffer parts_;
   std::unordered_map<uint64_t, caf::actor_addr> in_flight_;  // call id -> its gateway
   caf::error refusal_;
+  bool open_to_parts_ = false;  // the owner accepts messages from the network
 };
 
 }  // namespace dmoe

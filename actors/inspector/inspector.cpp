@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 #include <fmt/format.h>
 
+#include "actors/guard/control_guard.hpp"
 #include "actors/inspector/command_line.hpp"
 #include "actors/inspector/inspector_state.hpp"
 #include "messages/type_ids.hpp"
@@ -85,6 +86,7 @@ caf::error check_call(const inspector_state& st, const command& c, const words& 
 caf::behavior inspector_behavior(inspector_actor* self, inspector_setup setup) {
   self->state.setup = std::move(setup);
   self->state.log = log::get(self->state.setup.name);
+  guard_control(self, self->state.log);
   return {
     [self](inspect_atom, const std::string& line) -> caf::result<std::string> {
       auto w = split_words(line);

@@ -9,6 +9,7 @@
 #include <caf/settings.hpp>
 
 #include "actors/dht/node.hpp"
+#include "actors/guard/control_guard.hpp"
 #include "actors/moe/router_state.hpp"
 #include "messages/errors.hpp"
 #include "messages/type_ids.hpp"
@@ -44,7 +45,11 @@ caf::timespan router_state::remaining(steady::time_point deadline) const {
 }
 
 caf::behavior router_state::make_behavior() {
-  self_->set_down_handler([this](caf::down_msg& msg) { server_down(msg.source); });
+  guard_control(self_, log_);
+  self_->set_down_handler([this](caf::down_msg& msg) {
+    if (genuine_down(self_, msg, *log_))
+      server_down(msg.source);
+  });
   return {
     [this](moe_forward_atom, forward_job_ptr& job) -> caf::result<caf::ok_atom> {
       auto rp = self_->make_response_promise<caf::ok_atom>();

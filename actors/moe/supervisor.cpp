@@ -10,6 +10,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/guard/control_guard.hpp"
 #include "messages/errors.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/logging.hpp"
@@ -43,10 +44,16 @@ public:
   }
 
   caf::behavior make_behavior() {
-    self_->set_down_handler([this](caf::down_msg& msg) { child_down(msg); });
+    guard_control(self_, log_);
+    self_->set_down_handler([this](caf::down_msg& msg) {
+      if (genuine_down(self_, msg, *log_))
+        child_down(msg);
+    });
     // CAF 0.17 drops the promises of an actor that exits: answer them first, so a caller (the
     // trainer's thread on a stopping node) sees an error at once instead of its own timeout.
     self_->set_exit_handler([this](caf::exit_msg& msg) {
+      if (!obeys_exit(self_, msg, *log_))
+        return;
       fail_pending(make_error(errc::unavailable, "router stopped: " + describe(msg.reason)));
       self_->quit(msg.reason);
     });

@@ -7,6 +7,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/guard/control_guard.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/experts/batch_queue.hpp"
 #include "runtime/experts/request_check.hpp"
@@ -148,6 +149,7 @@ caf::behavior expert_behavior(expert_actor* self, expert_actor_setup setup) {
   st.forward_calls = call_queue{setup.max_batch_size, setup.max_batch_wait};
   st.backward_calls = call_queue{setup.max_batch_size, setup.max_batch_wait};
   st.log = log::get(setup.log_name);
+  guard_control(self, st.log);
   st.setup = std::move(setup);
   return {
     [=](expert_rpc_atom, forward_call& call) -> caf::result<payload> {

@@ -12,6 +12,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/dht/node.hpp"
+#include "actors/guard/control_guard.hpp"
 #include "actors/server/expert_actor.hpp"
 #include "actors/server/server_experts.hpp"
 #include "messages/type_ids.hpp"
@@ -217,6 +218,7 @@ caf::behavior server_behavior(server_actor* self, server_setup setup,
                               std::vector<hosted_expert> experts) {
   auto& st = self->state;
   st.log = log::get(setup.name);
+  guard_control(self, st.log);
   st.pool = std::make_shared<compute_pool>(setup.options.compute_threads,
                                            setup.options.torch_threads, setup.name);
   std::vector<std::string> ids;

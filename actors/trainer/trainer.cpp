@@ -7,7 +7,9 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/guard/control_guard.hpp"
 #include "messages/type_ids.hpp"
+#include "runtime/logging.hpp"
 
 namespace dmoe {
 
@@ -36,6 +38,7 @@ caf::behavior trainer(trainer_actor* self, trainer_setup setup,
                       std::function<void(const trainer_metrics&)> on_done) {
   auto& st = self->state;
   st.on_done = std::move(on_done);
+  guard_control(self, log::get(setup.name));
   st.loop = std::make_shared<training_loop>(self->system(), std::move(setup));
   st.thread = std::thread([loop = st.loop, stop = st.stop, me = caf::actor_cast<caf::actor>(self)] {
     loop->run(*stop);

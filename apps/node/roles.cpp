@@ -1,12 +1,14 @@
 #include "apps/node/roles.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include "actors/dht/node.hpp"
 #include "actors/gateway/gateway.hpp"
+#include "actors/guard/control_guard.hpp"
 #include "actors/inspector/inspector.hpp"
 #include "actors/moe/supervisor.hpp"
 #include "actors/server/server.hpp"
@@ -16,6 +18,7 @@
 #include "runtime/endpoint.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_dial.hpp"
+#include "runtime/wire_guard.hpp"
 
 namespace dmoe {
 
@@ -29,11 +32,13 @@ constexpr auto dial_back_timeout = std::chrono::seconds(5);
 }  // namespace
 
 node_roles::node_roles(caf::actor_system& system, const node_config& cfg,
-                       std::function<void()> on_trainer_done)
+                       std::function<void()> on_trainer_done,
+                       std::function<void(const std::string&)> on_role_failed)
   : system_(system),
     cfg_(cfg),
     log_(log::get(cfg.node.name + "/node")),
-    on_trainer_done_(std::move(on_trainer_done)) {
+    on_trainer_done_(std::move(on_trainer_done)),
+    on_role_failed_(std::move(on_role_failed)) {
 }
 
 bool node_roles::has_role(const std::string& role) const {
@@ -62,7 +67,35 @@ caf::error node_roles::start() {
   if (has_role("inspector"))
     if (auto err = start_inspector())
       return err;
+  watch_roles();
   return caf::none;
+}
+
+void node_roles::watch_roles() {
+  std::map<caf::actor_addr, std::string> watched;
+  for (auto [name, role] : {std::pair{"gateway", &gateway_}, {"dht", &dht_}, {"server", &server_},
+                            {"router", &router_}, {"trainer", &trainer_},
+                            {"inspector", &inspector_}})
+    if (*role)
+      watched.emplace(role->address(), name);
+  watchdog_ = system_.spawn([watched, stopping = stopping_, log = log_,
+                             failed = on_role_failed_](caf::event_based_actor* self) {
+    for (const auto& entry : watched)
+      self->monitor(caf::actor_cast<caf::actor>(entry.first));
+    self->set_down_handler([=](caf::down_msg& msg) {
+      if (*stopping || !genuine_down(self, msg, *log))
+        return;
+      auto i = watched.find(msg.source);
+      auto why = "the " + (i == watched.end() ? std::string{"?"} : i->second)
+                 + " actor stopped (" + describe(msg.reason) + ")";
+      log->error("{}: this node can no longer serve", why);
+      self->quit();
+      if (failed)
+        failed(why);
+    });
+    // Nothing to answer: the behavior only keeps the watchdog alive until stop().
+    return caf::behavior{[](caf::ok_atom) {}};
+  });
 }
 
 caf::error node_roles::listen() {
@@ -70,7 +103,11 @@ caf::error node_roles::listen() {
   gateway.name = cfg_.node.name + "/gateway";
   gateway.limits = cfg_.limits.wire();
   gateway_ = spawn_gateway(system_, std::move(gateway));
-  auto port = system_.middleman().publish(gateway_, cfg_.node.port, cfg_.node.host.c_str(), true);
+  wire_guard_options guard;
+  guard.log_name = cfg_.node.name + "/wire";
+  guard.max_frame_bytes = cfg_.limits.max_frame_bytes;
+  set_wire_guard_options(system_, guard);
+  auto port = publish_guarded(system_, gateway_, cfg_.node.port, cfg_.node.host, true);
   if (!port)
     return make_error(errc::unavailable, "cannot listen on " + cfg_.node.host + ":"
                                            + std::to_string(cfg_.node.port) + ": "
@@ -195,6 +232,11 @@ void node_roles::stop_server() {
 }
 
 void node_roles::stop() {
+  *stopping_ = true;
+  if (watchdog_) {
+    caf::anon_send_exit(watchdog_, caf::exit_reason::user_shutdown);
+    watchdog_ = nullptr;
+  }
   if (gateway_) {
     if (port_ != 0)
       system_.middleman().unpublish(gateway_, port_);

@@ -1,5 +1,8 @@
 // Starts and stops the roles a node's config asks for (dht, server, trainer, inspector). One
-// gateway actor is published on the node's port and forwards each protocol to its role.
+// gateway actor is published on the node's port, behind the wire guard (runtime/wire_guard),
+// and forwards each protocol to its role. A watchdog monitors the gateway and every role actor:
+// if one of them stops before stop(), the node cannot serve any more, and on_role_failed says
+// which and why (dmoe-node then exits non-zero, for a service manager to restart it).
 #pragma once
 
 #include <atomic>
@@ -16,9 +19,11 @@ namespace dmoe {
 
 class node_roles {
 public:
-  /// `on_trainer_done` runs (on an actor thread) once the trainer role has finished training.
+  /// `on_trainer_done` runs (on an actor thread) once the trainer role has finished training;
+  /// `on_role_failed` (on an actor thread, at most once) when a role actor stopped by itself.
   node_roles(caf::actor_system& system, const node_config& cfg,
-             std::function<void()> on_trainer_done = {});
+             std::function<void()> on_trainer_done = {},
+             std::function<void(const std::string& why)> on_role_failed = {});
 
   caf::error start();
 
@@ -47,12 +52,16 @@ private:
   caf::error start_trainer();
   caf::error start_inspector();
   void stop_server();
+  void watch_roles();
 
   caf::actor_system& system_;
   const node_config& cfg_;
   std::shared_ptr<spdlog::logger> log_;
   caf::actor gateway_;
   std::function<void()> on_trainer_done_;
+  std::function<void(const std::string&)> on_role_failed_;
+  std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
+  caf::actor watchdog_;
   caf::actor dht_;
   caf::actor server_;
   caf::actor router_;

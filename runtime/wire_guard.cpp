@@ -1,0 +1,355 @@
+#include "runtime/wire_guard.hpp"
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string_view>
+
+#include <caf/binary_deserializer.hpp>
+#include <caf/io/basp/header.hpp>
+#include <caf/io/basp/message_type.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/network/default_multiplexer.hpp>
+#include <caf/io/network/doorman_impl.hpp>
+#include <caf/io/network/scribe_impl.hpp>
+#include <caf/message_id.hpp>
+
+#include "messages/errors.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/node_dial.hpp"
+
+namespace dmoe {
+
+namespace {
+
+namespace basp = caf::io::basp;
+namespace network = caf::io::network;
+
+// ---- per actor system: options and the actors open to the network ----
+
+struct guard_state {
+  std::mutex mutex;
+  wire_guard_options options;
+  std::set<caf::actor_id> accepting;
+};
+
+std::shared_ptr<guard_state> state_of(const caf::node_id& node) {
+  static std::mutex mutex;
+  static std::map<caf::node_id, std::shared_ptr<guard_state>> states;
+  std::lock_guard<std::mutex> lock{mutex};
+  auto& state = states[node];
+  if (!state)
+    state = std::make_shared<guard_state>();
+  return state;
+}
+
+// ---- the scribe and the doorman ----
+
+class guarded_scribe_impl final : public network::scribe_impl {
+public:
+  guarded_scribe_impl(network::default_multiplexer& mx, network::native_socket fd,
+                      const caf::node_id& self)
+    : network::scribe_impl(mx, fd), state_(state_of(self)) {
+    std::lock_guard<std::mutex> lock{state_->mutex};
+    log_ = log::get(state_->options.log_name);
+    auto state = state_;
+    check_.emplace(self, state_->options.max_frame_bytes, [state](caf::actor_id id) {
+      std::lock_guard<std::mutex> lock{state->mutex};
+      return state->accepting.count(id) > 0;
+    });
+  }
+
+  bool consume(caf::execution_unit* ctx, const void* buf, size_t size) override {
+    using action = basp_frame_check::action;
+    const auto* bytes = static_cast<const char*>(buf);
+    auto verdict = check_->check(bytes, size);
+    switch (verdict.what) {
+      case action::deliver:
+        return caf::io::scribe::consume(ctx, buf, size);
+      case action::hold:
+        held_.assign(bytes, bytes + size);
+        read_next(check_->next_read());
+        return true;
+      case action::release:
+        return release(ctx, bytes, size);
+      case action::skip:
+        log_->log(verdict.routine ? spdlog::level::debug : spdlog::level::warn,
+                  "dropped a message from {}: {}", peer(), verdict.why);
+        read_next(check_->next_read());
+        return true;
+      case action::drop:
+        if (!verdict.why.empty())
+          log_->log(verdict.routine ? spdlog::level::debug : spdlog::level::warn,
+                    "dropped a message from {}: {}", peer(), verdict.why);
+        read_next(basp::header_size);
+        return true;
+      case action::close:
+        break;
+    }
+    log_->warn("closing the connection from {}: {}", peer(), verdict.why);
+    // CAF's own path for a failed read: the broker learns the connection is gone.
+    io_failure(ctx, network::operation::read);
+    return false;
+  }
+
+private:
+  std::string peer() const {
+    return addr() + ":" + std::to_string(port());
+  }
+
+  void read_next(size_t bytes) {
+    network::scribe_impl::configure_read(caf::io::receive_policy::exactly(bytes));
+  }
+
+  /// Hands the held header and then `payload` to the broker, as if read one after the other.
+  /// (scribe::consume hands over the read buffer, whatever pointer it is given.)
+  bool release(caf::execution_unit* ctx, const char* payload, size_t size) {
+    std::vector<char> body(payload, payload + size);
+    rd_buf() = std::move(held_);
+    held_ = {};
+    if (!caf::io::scribe::consume(ctx, nullptr, basp::header_size) || detached())
+      return false;
+    rd_buf() = std::move(body);
+    return caf::io::scribe::consume(ctx, nullptr, size);
+  }
+
+  std::shared_ptr<guard_state> state_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::optional<basp_frame_check> check_;
+  std::vector<char> held_;  // a header kept from the broker until its payload is checked
+};
+
+network::default_multiplexer& multiplexer_of(caf::actor_system& system) {
+  return dynamic_cast<network::default_multiplexer&>(system.middleman().backend());
+}
+
+caf::io::scribe_ptr make_scribe(network::default_multiplexer& mx, int fd) {
+  network::keepalive(fd, true);
+  network::tcp_nodelay(fd, true);  // RPCs, not streams
+  return caf::make_counted<guarded_scribe_impl>(mx, fd, mx.system().node());
+}
+
+class guarded_doorman final : public network::doorman_impl {
+public:
+  using network::doorman_impl::doorman_impl;
+
+  bool new_connection() override {
+    if (detached())
+      return false;  // the broker let go while the accept was pending (as doorman_impl)
+    auto& mx = acceptor_.backend();
+    auto scribe = make_scribe(mx, acceptor_.accepted_socket());
+    auto hdl = scribe->hdl();
+    parent()->add_scribe(std::move(scribe));
+    return caf::io::doorman::new_connection(&mx, hdl);
+  }
+};
+
+}  // namespace
+
+void set_wire_guard_options(caf::actor_system& system, wire_guard_options options) {
+  auto state = state_of(system.node());
+  std::lock_guard<std::mutex> lock{state->mutex};
+  state->options = std::move(options);
+}
+
+void accept_from_network(caf::actor_system& system, caf::actor_id id) {
+  auto state = state_of(system.node());
+  std::lock_guard<std::mutex> lock{state->mutex};
+  state->accepting.insert(id);
+}
+
+caf::io::scribe_ptr guarded_scribe(caf::actor_system& system, int fd) {
+  return make_scribe(multiplexer_of(system), fd);
+}
+
+caf::expected<uint16_t> publish_guarded(caf::actor_system& system, const caf::actor& whom,
+                                        uint16_t port, const std::string& host, bool reuse_addr) {
+  auto& mx = multiplexer_of(system);
+  auto fd = network::new_tcp_acceptor_impl(port, host.empty() ? nullptr : host.c_str(),
+                                           reuse_addr);
+  if (!fd)
+    return fd.error();
+  auto doorman = caf::make_counted<guarded_doorman>(mx, *fd);
+  auto bound = doorman->port();
+  accept_from_network(system, whom.id());
+  // What the middleman's publish sends the broker once it has opened its own doorman.
+  caf::anon_send(basp_broker(system), caf::publish_atom::value,
+                 caf::io::doorman_ptr{std::move(doorman)}, bound,
+                 caf::actor_cast<caf::strong_actor_ptr>(whom), std::set<std::string>{});
+  return bound;
+}
+
+// ---- basp_frame_check ----
+
+basp_frame_check::basp_frame_check(caf::node_id self, uint64_t max_frame_bytes,
+                                   std::function<bool(caf::actor_id)> accepts)
+  : self_(std::move(self)), max_frame_bytes_(max_frame_bytes), accepts_(std::move(accepts)) {
+}
+
+basp_frame_check::verdict basp_frame_check::check(const char* data, size_t size) {
+  auto expected = next_;
+  next_ = expecting::header;
+  switch (expected) {
+    case expecting::header:
+      return check_header(data, size);
+    case expecting::payload:
+      return check_payload(data, size);
+    case expecting::held_payload:
+      return check_held_payload(data, size);
+    case expecting::doomed_payload:
+      return check_doomed_payload(data, size);
+    case expecting::skipped_payload:
+      break;
+  }
+  return {action::drop, {}};
+}
+
+basp_frame_check::verdict basp_frame_check::check_header(const char* data, size_t size) {
+  using op = basp::message_type;
+  auto close = [](std::string why) { return verdict{action::close, std::move(why)}; };
+  if (size != basp::header_size)
+    return close("read " + std::to_string(size) + " bytes where a BASP header was due");
+  basp::header hdr;
+  caf::binary_deserializer source{nullptr, data, size};
+  if (auto err = source(hdr))
+    return close("unreadable BASP header");
+  if (hdr.payload_len > max_frame_bytes_)
+    return close("a frame of " + std::to_string(hdr.payload_len)
+                 + " bytes exceeds limits.max-frame-bytes (" + std::to_string(max_frame_bytes_)
+                 + ")");
+  operation_ = static_cast<uint8_t>(hdr.operation);
+  payload_len_ = hdr.payload_len;
+  // A message without payload is invalid BASP: the broker closes the connection itself.
+  auto then = [&](expecting what, verdict v) {
+    if (payload_len_ > 0)
+      next_ = what;
+    else if (v.what != action::deliver)
+      v = verdict{action::deliver, {}};
+    return v;
+  };
+  auto skip = [&](std::string why) {
+    return then(expecting::skipped_payload, verdict{action::skip, std::move(why), true});
+  };
+  auto doom = [&](std::string why) {
+    doom_ = std::move(why);
+    return then(expecting::doomed_payload, verdict{action::hold, {}});
+  };
+  switch (hdr.operation) {
+    case op::server_handshake:
+    case op::client_handshake:
+    case op::heartbeat:
+    case op::down_message:  // about the peer's own actors: only their proxies here go down
+      break;
+    case op::routed_message:
+      return close("a routed message (dmoe nodes do not relay)");
+    case op::direct_message:
+      if (caf::make_message_id(hdr.operation_data).is_response())
+        break;
+      if (hdr.has(basp::header::named_receiver_flag))
+        return doom("a message to a receiver by name");
+      if (hdr.source_actor == 0)
+        return doom("an anonymous message to actor " + std::to_string(hdr.dest_actor));
+      if (!accepts_(hdr.dest_actor))
+        return doom("a message to actor " + std::to_string(hdr.dest_actor)
+                    + ", which takes only replies from the network");
+      return then(expecting::held_payload, verdict{action::hold, {}});
+    case op::monitor_message:
+      // Every CAF node monitors a new peer's ConfigServ (see check_doomed_payload).
+      if (!accepts_(hdr.dest_actor))
+        return skip("a request to monitor actor " + std::to_string(hdr.dest_actor));
+      break;
+    default:
+      return close("an unknown BASP operation");
+  }
+  return then(expecting::payload, verdict{action::deliver, {}});
+}
+
+basp_frame_check::verdict basp_frame_check::check_payload(const char* data, size_t size) {
+  if (size != payload_len_)
+    return {action::close, "read " + std::to_string(size) + " bytes of a "
+                             + std::to_string(payload_len_) + "-byte payload"};
+  // A client handshake with this node's id would make the broker take everything that follows
+  // on the connection for local messages. (A server handshake with it is how a node that dials
+  // itself learns so; the broker closes that connection.)
+  if (static_cast<basp::message_type>(operation_) == basp::message_type::client_handshake) {
+    caf::node_id claimed;
+    caf::binary_deserializer source{nullptr, data, size};
+    if (auto err = source(claimed))
+      return {action::close, "an unreadable handshake"};
+    if (claimed == self_)
+      return {action::close, "a client handshake with this node's own id (a peer pretending to "
+                             "be this node, or this node dialing itself)"};
+  }
+  return {action::deliver, {}};
+}
+
+namespace {
+
+/// CAF's names of the types a dmoe request may carry after its first atom: plain data.
+bool is_plain_data(std::string_view type) {
+  static const std::set<std::string_view> plain{
+    "@atom", "@str", "@strvec", "@charbuf", "@u8",   "@u16",  "@u32",          "@u64",
+    "@i8",   "@i16", "@i32",    "@i64",     "float", "double", "bool", "dmoe::payload"};
+  return plain.count(type) > 0;
+}
+
+/// CAF's name for the types of the message content `data` (a BASP direct message's payload),
+/// "@<>+T1+T2..."; empty when it has a forwarding stack or cannot be read.
+std::string types_of(const char* data, size_t size) {
+  caf::binary_deserializer source{nullptr, data, size};
+  size_t stages = 0;
+  if (source.begin_sequence(stages) || stages != 0)
+    return {};
+  uint16_t type_nr = 0;
+  std::string types;
+  if (source.begin_object(type_nr, types) || type_nr != 0)
+    return {};
+  return types;
+}
+
+/// Why the message content `data` is not a dmoe request: empty when it is one.
+std::string not_a_request(const char* data, size_t size) {
+  auto types = types_of(data, size);
+  if (types.empty())
+    return "a message with a forwarding stack or unreadable types";
+  // CAF names a message's types "@<>+T1+T2...".
+  constexpr std::string_view prefix = "@<>+@atom";
+  if (types.rfind(prefix, 0) != 0)
+    return "a message of types " + types + " (not a request: they start with an atom)";
+  std::string_view rest{types};
+  rest.remove_prefix(prefix.size());
+  while (!rest.empty()) {
+    rest.remove_prefix(1);  // '+'
+    auto type = rest.substr(0, rest.find('+'));
+    if (!is_plain_data(type))
+      return "a message of types " + types + " (" + std::string{type} + " is not plain data)";
+    rest.remove_prefix(type.size());
+  }
+  return {};
+}
+
+}  // namespace
+
+basp_frame_check::verdict basp_frame_check::check_held_payload(const char* data, size_t size) {
+  if (size != payload_len_)
+    return {action::close, "read " + std::to_string(size) + " bytes of a "
+                             + std::to_string(payload_len_) + "-byte payload"};
+  if (auto why = not_a_request(data, size); !why.empty())
+    return {action::drop, std::move(why)};
+  return {action::release, {}};
+}
+
+basp_frame_check::verdict basp_frame_check::check_doomed_payload(const char* data, size_t size) {
+  auto why = std::exchange(doom_, {});
+  if (size != payload_len_)
+    return {action::close, "read " + std::to_string(size) + " bytes of a "
+                             + std::to_string(payload_len_) + "-byte payload"};
+  // Every CAF node asks a new peer who it is, ('sys', 'get', "info") to its SpawnServ by
+  // name, and the peer answers to the asking actor with a message, not a reply.
+  auto types = types_of(data, size);
+  bool routine = types == "@<>+@atom+@atom+@str" || types == "@<>+@atom+@str+@strong_actor_ptr+@str";
+  return {action::drop, why + " (" + (types.empty() ? "unreadable" : types) + ")", routine};
+}
+
+}  // namespace dmoe

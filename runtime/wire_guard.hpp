@@ -1,0 +1,112 @@
+// The wire guard: dmoe's own sockets under CAF's BASP broker, checking every BASP frame a peer
+// sends before the broker reads it. CAF 0.17 trusts its peers:
+//   - a 32-byte header claiming a 4 GiB payload makes the connection's read buffer grow (and
+//     be zero-filled) to 4 GiB;
+//   - a "routed" message may name any source node, this one included, and is then delivered as
+//     if a local actor had sent it; a handshake may claim this node's own id, with the same
+//     effect for everything that follows on that connection;
+//   - every actor id registered on the node receives messages, CAF's own servers included,
+//     anonymous ones too, and exit and error messages make an actor quit by default.
+// In front of the broker, on every connection a node accepts (publish_guarded) or makes
+// (guarded_scribe, used by node_dial), the guard
+//   - closes the connection on a frame header claiming more than max_frame_bytes, a routed
+//     message (dmoe nodes talk directly, nothing is relayed through a third node), a client
+//     handshake claiming this node's id, or anything it cannot parse;
+//   - drops (reads past) a message that is not a reply and is anonymous, addressed by name, or
+//     addressed to an actor that has not been opened to the network (accept_from_network), and
+//     a request to monitor such an actor;
+//   - holds a message to an open actor back from the broker until its payload shows what it
+//     is, and drops it unless it is a dmoe request: an atom followed by plain data (strings,
+//     numbers, payloads) and no forwarding stack. Exit, down and error messages, and link
+//     requests, never reach an actor from the network: CAF makes an actor quit on an exit
+//     message with reason `kill` whatever its exit handler says.
+// Replies pass to any actor: an actor that awaits none drops them, and CAF hands replies to
+// the handler that awaits them, never to the exit, down or error handlers.
+// What it cannot do: a peer may still claim the id of another node that has not connected yet
+// (BASP node ids are self-declared); with TLS only swarm members can connect at all.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+#include <caf/io/scribe.hpp>
+#include <caf/node_id.hpp>
+
+#include "messages/limits.hpp"
+
+namespace dmoe {
+
+struct wire_guard_options {
+  std::string log_name = "wire";
+  uint64_t max_frame_bytes = default_max_frame_bytes;
+};
+
+/// The options for every connection `system` accepts or makes from now on.
+void set_wire_guard_options(caf::actor_system& system, wire_guard_options options);
+
+/// Lets actor `id` of `system` receive messages other than replies from other nodes (the
+/// gateway, the DHT node, which its peers call directly once they know it, and the actors that
+/// receive expert replies in parts). Ids are never reused.
+void accept_from_network(caf::actor_system& system, caf::actor_id id);
+
+/// A guarded scribe for the connected socket `fd` (ownership passes to it).
+caf::io::scribe_ptr guarded_scribe(caf::actor_system& system, int fd);
+
+/// Publishes `whom` on host:port (port 0: any free port) behind the guard, as the middleman's
+/// publish does otherwise; the port actually bound. Unpublish with the middleman's unpublish.
+caf::expected<uint16_t> publish_guarded(caf::actor_system& system, const caf::actor& whom,
+                                        uint16_t port, const std::string& host, bool reuse_addr);
+
+/// The guard's decisions for one connection, apart from any socket. It sees each chunk read
+/// from the peer: a BASP header, then the payload that header announced.
+class basp_frame_check {
+public:
+  enum class action {
+    deliver,  // hand the chunk to the broker
+    hold,     // keep this header from the broker until its payload (next_read() bytes) is seen
+    release,  // hand the held header, then this payload, to the broker
+    skip,     // drop this header's message: read past next_read() bytes
+    drop,     // this chunk is the payload of a dropped message: read the next header
+    close,    // close the connection
+  };
+  struct verdict {
+    action what;
+    std::string why;      // for skip, drop (of a held message) and close
+    bool routine = false;  // what every CAF peer sends (logged at the debug level)
+  };
+
+  /// `accepts(id)`: whether actor `id` takes messages other than replies from the network.
+  basp_frame_check(caf::node_id self, uint64_t max_frame_bytes,
+                   std::function<bool(caf::actor_id)> accepts);
+
+  verdict check(const char* data, size_t size);
+
+  /// The size of the next read, after hold or skip.
+  size_t next_read() const {
+    return payload_len_;
+  }
+
+private:
+  // doomed_payload: a message that is dropped whatever it holds, read to tell CAF's own
+  // chatter (logged at the debug level) from anything else.
+  enum class expecting { header, payload, held_payload, skipped_payload, doomed_payload };
+
+  verdict check_header(const char* data, size_t size);
+  verdict check_payload(const char* data, size_t size);
+  verdict check_held_payload(const char* data, size_t size);
+  verdict check_doomed_payload(const char* data, size_t size);
+
+  caf::node_id self_;
+  uint64_t max_frame_bytes_;
+  std::function<bool(caf::actor_id)> accepts_;
+  expecting next_ = expecting::header;
+  uint8_t operation_ = 0;  // of the header whose payload comes next
+  size_t payload_len_ = 0;
+  std::string doom_;  // why the doomed message is dropped
+};
+
+}  // namespace dmoe
