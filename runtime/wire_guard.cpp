@@ -1,5 +1,7 @@
 #include "runtime/wire_guard.hpp"
 
+#include <algorithm>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -32,7 +34,12 @@ struct guard_state {
   std::mutex mutex;
   wire_guard_options options;
   std::set<caf::actor_id> accepting;
+  // Local "addr:port" of this node's latest outgoing connections, kept after they close: a
+  // node dialing itself closes its end before the other end reads the handshake.
+  std::deque<std::string> own_dials;
 };
+
+constexpr size_t remembered_dials = 256;
 
 std::shared_ptr<guard_state> state_of(const caf::node_id& node) {
   static std::mutex mutex;
@@ -49,9 +56,14 @@ std::shared_ptr<guard_state> state_of(const caf::node_id& node) {
 class guarded_scribe_impl final : public network::scribe_impl {
 public:
   guarded_scribe_impl(network::default_multiplexer& mx, network::native_socket fd,
-                      const caf::node_id& self)
+                      const caf::node_id& self, bool outgoing)
     : network::scribe_impl(mx, fd), state_(state_of(self)) {
     std::lock_guard<std::mutex> lock{state_->mutex};
+    if (outgoing) {
+      state_->own_dials.push_back(local_endpoint(fd));
+      if (state_->own_dials.size() > remembered_dials)
+        state_->own_dials.pop_front();
+    }
     log_ = log::get(state_->options.log_name);
     auto state = state_;
     check_.emplace(self, state_->options.max_frame_bytes, [state](caf::actor_id id) {
@@ -87,15 +99,29 @@ public:
       case action::close:
         break;
     }
-    log_->warn("closing the connection from {}: {}", peer(), verdict.why);
+    // A node dialing itself sends its own id too (the dial-back check at start).
+    auto level = verdict.own_id && dialed_by_this_node() ? spdlog::level::debug : spdlog::level::warn;
+    log_->log(level, "closing the connection from {}: {}", peer(), verdict.why);
     // CAF's own path for a failed read: the broker learns the connection is gone.
     io_failure(ctx, network::operation::read);
     return false;
   }
 
 private:
+  static std::string local_endpoint(network::native_socket fd) {
+    auto host = network::local_addr_of_fd(fd);
+    auto port = network::local_port_of_fd(fd);
+    return host && port ? *host + ":" + std::to_string(*port) : std::string{};
+  }
+
   std::string peer() const {
     return addr() + ":" + std::to_string(port());
+  }
+
+  bool dialed_by_this_node() const {
+    std::lock_guard<std::mutex> lock{state_->mutex};
+    const auto& dials = state_->own_dials;
+    return std::find(dials.begin(), dials.end(), peer()) != dials.end();
   }
 
   void read_next(size_t bytes) {
@@ -124,10 +150,10 @@ network::default_multiplexer& multiplexer_of(caf::actor_system& system) {
   return dynamic_cast<network::default_multiplexer&>(system.middleman().backend());
 }
 
-caf::io::scribe_ptr make_scribe(network::default_multiplexer& mx, int fd) {
+caf::io::scribe_ptr make_scribe(network::default_multiplexer& mx, int fd, bool outgoing) {
   network::keepalive(fd, true);
   network::tcp_nodelay(fd, true);  // RPCs, not streams
-  return caf::make_counted<guarded_scribe_impl>(mx, fd, mx.system().node());
+  return caf::make_counted<guarded_scribe_impl>(mx, fd, mx.system().node(), outgoing);
 }
 
 class guarded_doorman final : public network::doorman_impl {
@@ -138,7 +164,7 @@ public:
     if (detached())
       return false;  // the broker let go while the accept was pending (as doorman_impl)
     auto& mx = acceptor_.backend();
-    auto scribe = make_scribe(mx, acceptor_.accepted_socket());
+    auto scribe = make_scribe(mx, acceptor_.accepted_socket(), false);
     auto hdl = scribe->hdl();
     parent()->add_scribe(std::move(scribe));
     return caf::io::doorman::new_connection(&mx, hdl);
@@ -160,7 +186,7 @@ void accept_from_network(caf::actor_system& system, caf::actor_id id) {
 }
 
 caf::io::scribe_ptr guarded_scribe(caf::actor_system& system, int fd) {
-  return make_scribe(multiplexer_of(system), fd);
+  return make_scribe(multiplexer_of(system), fd, true);
 }
 
 caf::expected<uint16_t> publish_guarded(caf::actor_system& system, const caf::actor& whom,
@@ -278,8 +304,7 @@ basp_frame_check::verdict basp_frame_check::check_payload(const char* data, size
     if (auto err = source(claimed))
       return {action::close, "an unreadable handshake"};
     if (claimed == self_)
-      return {action::close, "a client handshake with this node's own id (a peer pretending to "
-                             "be this node, or this node dialing itself)"};
+      return {action::close, "a client handshake with this node's own id", false, true};
   }
   return {action::deliver, {}};
 }

@@ -53,7 +53,7 @@ void set_wire_guard_options(caf::actor_system& system, wire_guard_options option
 /// receive expert replies in parts). Ids are never reused.
 void accept_from_network(caf::actor_system& system, caf::actor_id id);
 
-/// A guarded scribe for the connected socket `fd` (ownership passes to it).
+/// A guarded scribe for `fd`, a connection this node made (ownership passes to it).
 caf::io::scribe_ptr guarded_scribe(caf::actor_system& system, int fd);
 
 /// Publishes `whom` on host:port (port 0: any free port) behind the guard, as the middleman's
@@ -77,6 +77,7 @@ public:
     action what;
     std::string why;      // for skip, drop (of a held message) and close
     bool routine = false;  // what every CAF peer sends (logged at the debug level)
+    bool own_id = false;   // a close for a client handshake claiming this node's id
   };
 
   /// `accepts(id)`: whether actor `id` takes messages other than replies from the network.

@@ -118,6 +118,12 @@ caf::error node_roles::listen() {
     return advertised.error();
   endpoint_ = to_string(*advertised);
   log_->info("listening on {}:{}, advertised as {}", cfg_.node.host, port_, endpoint_);
+  // Until swarm membership (TLS) exists, a node other hosts can reach serves anyone.
+  if (cfg_.node.host.rfind("127.", 0) != 0 && cfg_.node.host != "localhost")
+    log_->warn("listening on {} with no membership check: anyone who reaches this port can "
+               "call this node (the wire guard stops them from taking it down, not from using "
+               "it)",
+               cfg_.node.host);
   if (cfg_.node.check_advertise)
     return check_dial_back(*advertised);
   return caf::none;
