@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build ccache pkg-config       # toolchain
   libcaf-dev libcaf-openssl0.17                 # actors, middleman
+  libssl-dev                                    # OpenSSL 3: the swarm's keys (dmoe-keys)
   libcapnp-dev capnproto                        # wire format
   libtorch-dev libopenblas0-pthread             # experts; OpenBLAS, or matmuls are ~20x slower
   libspdlog-dev libfmt-dev                      # logging, formatting
