@@ -87,6 +87,11 @@ node_config::node_config() {
          "an expert's update sums the gradients of at least this many samples (0: each batch)")
     .add(server.max_batch_size, "max-batch-size", "most samples merged into one batch")
     .add(server.max_batch_wait, "max-batch-wait", "longest wait for a batch to fill")
+    .add(server.adaptive_wait, "adaptive-wait",
+         "wait for a batch to fill only while calls come close together (false: always)")
+    .add(server.activation_memory_mb, "activation-memory-mb",
+         "MiB of forward activations kept for backward calls (0: recompute them)")
+    .add(server.activation_ttl, "activation-ttl", "how long kept activations wait for a backward")
     .add(server.compute_threads, "compute-threads", "threads running LibTorch work")
     .add(server.torch_threads, "torch-threads", "LibTorch intra-op threads")
     .add(server.declare_period, "declare-period", "how often experts are declared in the DHT")
@@ -290,6 +295,11 @@ caf::error node_config::validate_server_values() const {
                         + std::to_string(max_accumulate_samples));
   if (s.compute_threads == 0 || s.compute_threads > 64 || s.torch_threads == 0 || s.torch_threads > 64)
     return config_error("'server.compute-threads' and 'server.torch-threads' must be in 1..64");
+  if (s.activation_memory_mb > max_activation_memory_mb)
+    return config_error("'server.activation-memory-mb' must be in 0.."
+                        + std::to_string(max_activation_memory_mb));
+  if (s.activation_ttl <= caf::timespan{0})
+    return config_error("'server.activation-ttl' must be positive");
   if (s.max_batch_wait < caf::timespan{0})
     return config_error("'server.max-batch-wait' must not be negative");
   if (s.declare_period <= caf::timespan{0} || s.declare_ttl <= s.declare_period)

@@ -66,6 +66,8 @@ struct dht_options {
 // ---- expert server (issue 5): actors/server, runtime/experts ----
 /// Most samples one expert update may wait for (server.accumulate-samples).
 constexpr size_t max_accumulate_samples = size_t{1} << 20;
+/// Most memory kept activations may take (server.activation-memory-mb): 1 TiB.
+constexpr size_t max_activation_memory_mb = size_t{1} << 20;
 
 struct server_options {
   std::string expert_type = "ffn";          // registry name of the experts' module
@@ -82,7 +84,12 @@ struct server_options {
   size_t accumulate_samples = 0;            // an expert's update waits for the gradients of at
                                             // least this many samples (0: every backward batch)
   size_t max_batch_size = 1024;             // samples merged into one compute batch at most
-  caf::timespan max_batch_wait = 2ms;       // how long a batch waits to fill up
+  caf::timespan max_batch_wait = 2ms;       // how long a batch waits to fill up (when more
+                                            // calls are likely to come)
+  bool adaptive_wait = true;                // wait only while more calls are likely to come
+  size_t activation_memory_mb = 1024;       // forward activations kept for backward calls, per
+                                            // server (0: every backward recomputes)
+  caf::timespan activation_ttl = 30s;       // how long kept activations wait for their backward
   size_t compute_threads = 1;               // dedicated threads running LibTorch work
   size_t torch_threads = 2;                 // LibTorch intra-op threads per compute thread
   caf::timespan declare_period = 5s;        // how often experts are declared in the DHT

@@ -59,10 +59,10 @@ void compute_batch(const std::shared_ptr<expert_backend>& backend, expert_counte
     grads.push_back(&c.item.grad_outputs);
     sizes.push_back(static_cast<int64_t>(c.samples));
   }
-  auto merged_inputs = concat_calls(inputs);
-  auto result = kind == call_kind::forward ? backend->forward(merged_inputs)
-                                           : backend->backward(merged_inputs, concat_calls(grads));
-  calls.clear();  // the inputs may alias request payloads; let them go before replying
+  auto now = expert_backend::clock::now();
+  auto result = kind == call_kind::forward ? backend->forward(inputs, now)
+                                           : backend->backward(inputs, grads, now);
+  calls.clear();  // let the requests go before replying (kept activations hold what they need)
   if (!result) {
     counters.errors += tickets.size();
     auto reply = encode(expert_reply{result.error()});
@@ -146,8 +146,8 @@ void enqueue(expert_actor* self, call_queue& queue, queued_call call) {
 
 caf::behavior expert_behavior(expert_actor* self, expert_actor_setup setup) {
   auto& st = self->state;
-  st.forward_calls = call_queue{setup.max_batch_size, setup.max_batch_wait};
-  st.backward_calls = call_queue{setup.max_batch_size, setup.max_batch_wait};
+  st.forward_calls = call_queue{setup.max_batch_size, setup.max_batch_wait, setup.adaptive_wait};
+  st.backward_calls = call_queue{setup.max_batch_size, setup.max_batch_wait, setup.adaptive_wait};
   st.log = log::get(setup.log_name);
   guard_control(self, st.log);
   st.setup = std::move(setup);

@@ -4,8 +4,9 @@
 // Its whole protocol (local only; the server actor checks calls before delegating them here):
 //   (expert_rpc_atom, forward_call)                  -> payload: ExpertResponse (forward)
 //   (expert_rpc_atom, backward_call)                 -> payload: ExpertResponse (backward)
-//     queued; a batch starts when it holds max_batch_size samples (no further call fits) or
-//     its oldest call has waited max_batch_wait, and only while no batch of this expert is
+//     queued; a batch starts when it holds max_batch_size samples (no further call fits), its
+//     oldest call has waited max_batch_wait, or (adaptive_wait) no further call is likely to
+//     come soon (runtime/experts/batch_queue.hpp), and only while no batch of this expert is
 //     computing (calls arriving meanwhile form the next batch). Between the two queues the one
 //     whose oldest call waits longest goes first. Compute failures become error replies to
 //     every caller of that batch.
@@ -39,6 +40,7 @@ struct expert_actor_setup {
   std::shared_ptr<expert_counters> counters;
   size_t max_batch_size = 1024;
   caf::timespan max_batch_wait = std::chrono::milliseconds(2);
+  bool adaptive_wait = true;  // wait only while more calls are likely to come (batch_queue.hpp)
   wire::Compression compression = wire::Compression::NONE;  // of the replies' float32 tensors
 };
 

@@ -208,6 +208,12 @@ caf::settings stats_of(server_actor* self) {
     d["errors"] = static_cast<int64_t>(c.errors.load());
     d["updates"] = static_cast<int64_t>(kv.second.expert.backend->updates());
     d["pending_samples"] = static_cast<int64_t>(kv.second.expert.backend->pending_samples());
+    const auto& kept = kv.second.expert.backend->activations();
+    d["activations_kept"] = static_cast<int64_t>(kept.kept.load());
+    d["activations_used"] = static_cast<int64_t>(kept.used.load());
+    d["recomputed"] = static_cast<int64_t>(kept.recomputed.load());
+    d["activations_evicted"] = static_cast<int64_t>(kept.evicted.load() + kept.expired.load());
+    d["activation_bytes"] = static_cast<int64_t>(kept.bytes.load());
     experts.emplace_back(std::move(d));
   }
   out["experts"] = std::move(experts);
@@ -231,6 +237,7 @@ caf::behavior server_behavior(server_actor* self, server_setup setup,
                                     expert.counters,
                                     setup.options.max_batch_size,
                                     setup.options.max_batch_wait,
+                                    setup.options.adaptive_wait,
                                     wire_compression(setup.options.compression)};
     auto actor = spawn_expert_actor(self, std::move(expert_setup));
     actors.push_back(actor);

@@ -18,7 +18,11 @@
 //       "experts": list of dictionaries {"id", "type", "requests", "samples", "batches",
 //       "mean_batch" (samples per batch), "mean_callers", "max_merged_callers", "queue"
 //       (calls waiting), "errors", "updates" (optimizer steps), "pending_samples" (samples
-//       whose gradients wait for the next update, server.accumulate-samples)}.
+//       whose gradients wait for the next update, server.accumulate-samples),
+//       "activations_kept" (forward calls whose activations were kept), "activations_used"
+//       (backward calls that found them), "recomputed" (backward calls that recomputed their
+//       forward), "activations_evicted" (dropped for the budget or the time to live),
+//       "activation_bytes" (held now)}.
 //     (server_checkpoint_atom)                       -> uint32 saved
 //       writes every expert's checkpoint now (0 without checkpoint_dir).
 //     (server_stop_atom)                             -> uint32 saved

@@ -41,7 +41,8 @@ caf::expected<std::vector<hosted_expert>> build_hosted_experts(const server_opti
   std::vector<hosted_expert> out;
   for (const auto& id : *ids) {
     auto backend = expert_backend::create(id, options.expert_type, options.hidden,
-                                          optimizer_settings_of(options), expert_seed(seed, id));
+                                          optimizer_settings_of(options), expert_seed(seed, id),
+                                          activation_settings_of(options, ids->size()));
     if (!backend)
       return backend.error();
     hosted_expert expert;

@@ -1,5 +1,9 @@
 // One batching task pool's queue (pure logic, time passed in): calls wait here until enough
-// samples arrived to fill a batch of at most `max_samples`, or the oldest waited `max_wait`.
+// samples arrived to fill a batch of at most `max_samples`, or the oldest waited `max_wait` —
+// but only while more calls are likely to come: when most recent calls came more than
+// `max_wait` after the one before (a moving share over the last ~8 arrivals, below one half),
+// waiting would only add latency, and a batch starts at once. A fresh queue does not wait.
+// With `adaptive` false every batch waits (the policy before, for callers that know better).
 // A batch holds only calls with equal merge keys (the same non-batch dimensions); it takes them
 // in arrival order and skips calls that do not fit, which stay queued in order.
 #pragma once
@@ -8,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -26,12 +31,17 @@ public:
     time_point since;
   };
 
-  batch_queue(size_t max_samples, clock::duration max_wait)
-    : max_samples_(max_samples), max_wait_(max_wait) {
+  batch_queue(size_t max_samples, clock::duration max_wait, bool adaptive = true)
+    : max_samples_(max_samples), max_wait_(max_wait), adaptive_(adaptive) {
   }
 
   /// `samples` must be in 1..max_samples (callers reject larger requests before).
   void push(Item item, size_t samples, std::vector<int64_t> key, time_point now) {
+    if (last_arrival_) {
+      auto close = now - *last_arrival_ < max_wait_ ? 1.0 : 0.0;
+      close_share_ += (close - close_share_) * arrival_weight;
+    }
+    last_arrival_ = now;
     samples_ += samples;
     entries_.push_back(entry{std::move(item), samples, std::move(key), now});
   }
@@ -55,12 +65,18 @@ public:
     return entries_.front().since + max_wait_;
   }
 
-  /// True when the next batch should start: it is full (no further queued call fits) or its
-  /// oldest call has waited max_wait.
+  /// True when the next batch should start: it is full (no further queued call fits), its
+  /// oldest call has waited max_wait, or no further call is expected soon.
   bool ready(time_point now) const {
     if (entries_.empty())
       return false;
-    return now >= deadline() || plan().full;
+    return now >= deadline() || !more_expected() || plan().full;
+  }
+
+  /// Whether most recent calls came within max_wait of the previous one (always without
+  /// `adaptive`).
+  bool more_expected() const {
+    return !adaptive_ || close_share_ >= 0.5;
   }
 
   /// Removes and returns the next batch (empty when the queue is).
@@ -109,8 +125,13 @@ private:
     return out;
   }
 
+  static constexpr double arrival_weight = 1.0 / 8;
+
   size_t max_samples_;
   clock::duration max_wait_;
+  bool adaptive_;
+  std::optional<time_point> last_arrival_;
+  double close_share_ = 0;  // moving share of arrivals within max_wait of the previous one
   std::deque<entry> entries_;
   size_t samples_ = 0;
 };

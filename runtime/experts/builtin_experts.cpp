@@ -12,6 +12,24 @@ torch::nn::LayerNorm make_norm(int64_t hidden) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden}));
 }
 
+// parameter.grad() += g (the first gradient since zero_grad may find no grad tensor yet)
+void add_grad(torch::Tensor& parameter, const torch::Tensor& g) {
+  auto& grad = parameter.mutable_grad();
+  if (grad.defined())
+    grad.add_(g);
+  else
+    grad = g;
+}
+
+// parameter.grad() += a * b, one matrix product written into the gradient
+void add_grad_product(torch::Tensor& parameter, const torch::Tensor& a, const torch::Tensor& b) {
+  auto& grad = parameter.mutable_grad();
+  if (grad.defined())
+    grad.addmm_(a, b);
+  else
+    grad = torch::mm(a, b);
+}
+
 }  // namespace
 
 ffn_expert::ffn_expert(int64_t hidden) : ffn_expert(hidden, ffn_expansion * hidden) {
@@ -29,6 +47,44 @@ torch::Tensor ffn_expert::forward_one(const torch::Tensor& x) {
 
 std::vector<torch::Tensor> ffn_expert::forward(const std::vector<torch::Tensor>& inputs) {
   return {forward_one(inputs.at(0))};
+}
+
+namespace {
+// What forward_saving keeps, in order.
+enum ffn_saved : size_t { saved_input, saved_normalized, saved_mean, saved_rstd, saved_inner,
+                         saved_activated, saved_count };
+}  // namespace
+
+std::vector<torch::Tensor> ffn_expert::forward_saving(const std::vector<torch::Tensor>& inputs,
+                                                      std::vector<torch::Tensor>& saved) {
+  torch::NoGradGuard no_grad;
+  const auto& x = inputs.at(0);
+  auto [normalized, mean, rstd] = torch::native_layer_norm(x, {hidden_}, norm_->weight, norm_->bias,
+                                                           norm_->options.eps());
+  auto inner = torch::addmm(up_->bias, normalized, up_->weight.t());
+  auto activated = torch::gelu(inner);
+  auto y = torch::addmm(down_->bias, activated, down_->weight.t());
+  saved = {x, normalized, mean, rstd, inner, activated};
+  return {y};
+}
+
+std::vector<torch::Tensor> ffn_expert::backward_saved(const std::vector<torch::Tensor>& saved,
+                                                      const std::vector<torch::Tensor>& grad_outputs) {
+  TORCH_CHECK(saved.size() == saved_count, "an ffn expert keeps ", saved_count,
+              " activations, got ", saved.size());
+  torch::NoGradGuard no_grad;
+  const auto& g = grad_outputs.at(0);
+  add_grad_product(down_->weight, g.t(), saved[saved_activated]);
+  add_grad(down_->bias, g.sum(0));
+  auto g_inner = torch::gelu_backward(g.mm(down_->weight), saved[saved_inner]);
+  add_grad_product(up_->weight, g_inner.t(), saved[saved_normalized]);
+  add_grad(up_->bias, g_inner.sum(0));
+  auto [g_x, g_norm_weight, g_norm_bias] = torch::native_layer_norm_backward(
+    g_inner.mm(up_->weight), saved[saved_input], {hidden_}, saved[saved_mean], saved[saved_rstd],
+    norm_->weight, norm_->bias, {true, true, true});
+  add_grad(norm_->weight, g_norm_weight);
+  add_grad(norm_->bias, g_norm_bias);
+  return {g_x};
 }
 
 std::vector<tensor_schema> ffn_expert::input_schema() const {

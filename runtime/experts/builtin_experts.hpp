@@ -2,6 +2,10 @@
 //
 // ffn: LayerNorm(h) -> Linear(h, 4h) -> GELU -> Linear(4h, h); input and output [batch, h].
 // (Registered with inner width 4h; the trainer's largeffn baseline builds a wider one.)
+// It keeps activations (expert_module.hpp): forward_saving keeps the input, the normalized
+// input, LayerNorm's mean and 1/std, and the inner layer before and after GELU (10h floats per
+// sample at inner width 4h); backward_saved is the chain rule with LibTorch's own LayerNorm and
+// GELU backward kernels, weight gradients added into grad() by one matrix product each.
 //
 // transformer: one pre-LayerNorm transformer encoder block over [batch, tokens, h] (tokens is
 // free, 1 is fine): x + SelfAttention(LN(x)), then x + FFN(LN(x)) with the ffn above minus its
@@ -26,6 +30,13 @@ public:
   std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& inputs) override;
   std::vector<tensor_schema> input_schema() const override;
   std::vector<tensor_schema> output_schema() const override;
+  bool keeps_activations() const override {
+    return true;
+  }
+  std::vector<torch::Tensor> forward_saving(const std::vector<torch::Tensor>& inputs,
+                                            std::vector<torch::Tensor>& saved) override;
+  std::vector<torch::Tensor> backward_saved(const std::vector<torch::Tensor>& saved,
+                                            const std::vector<torch::Tensor>& grad_outputs) override;
   torch::Tensor forward_one(const torch::Tensor& x);
 
 private:

@@ -18,6 +18,7 @@
 
 #include "messages/errors.hpp"
 #include "runtime/experts/request_check.hpp"
+#include "runtime/experts/tensor_batch.hpp"
 
 namespace dmoe {
 
@@ -50,6 +51,13 @@ optimizer_settings optimizer_settings_of(const server_options& options) {
   return out;
 }
 
+activation_settings activation_settings_of(const server_options& options, size_t experts) {
+  activation_settings out;
+  out.budget_bytes = options.activation_memory_mb * (size_t{1} << 20) / std::max<size_t>(experts, 1);
+  out.ttl = std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.activation_ttl);
+  return out;
+}
+
 caf::expected<std::unique_ptr<torch::optim::Optimizer>>
 make_optimizer(const optimizer_settings& s, std::vector<torch::Tensor> parameters) {
   if (s.kind == "adam")
@@ -66,7 +74,8 @@ make_optimizer(const optimizer_settings& s, std::vector<torch::Tensor> parameter
 
 caf::expected<std::shared_ptr<expert_backend>>
 expert_backend::create(std::string id, const std::string& type, int64_t hidden,
-                       optimizer_settings settings, uint64_t seed) {
+                       optimizer_settings settings, uint64_t seed,
+                       activation_settings activations) {
   auto module = make_expert(type, hidden, seed);
   if (!module)
     return module.error();
@@ -75,54 +84,150 @@ expert_backend::create(std::string id, const std::string& type, int64_t hidden,
     return optimizer.error();
   expert_info info{std::move(id), type, (*module)->input_schema(), (*module)->output_schema()};
   return std::shared_ptr<expert_backend>{new expert_backend(
-    std::move(info), std::move(*module), std::move(*optimizer), std::move(settings))};
+    std::move(info), std::move(*module), std::move(*optimizer), std::move(settings), activations)};
 }
 
 expert_backend::expert_backend(expert_info info, std::shared_ptr<expert_module> module,
                                std::unique_ptr<torch::optim::Optimizer> optimizer,
-                               optimizer_settings settings)
+                               optimizer_settings settings, activation_settings activations)
   : info_(std::move(info)),
     settings_(std::move(settings)),
     module_(std::move(module)),
-    optimizer_(std::move(optimizer)) {
+    optimizer_(std::move(optimizer)),
+    kept_(module_->keeps_activations() ? activations.budget_bytes : 0, activations.ttl) {
 }
 
 caf::expected<std::vector<torch::Tensor>>
-expert_backend::forward(const std::vector<torch::Tensor>& inputs) {
+expert_backend::forward(const call_tensors& calls, clock::time_point now) {
   std::lock_guard<std::mutex> guard{mutex_};
   try {
     torch::NoGradGuard no_grad;
-    return module_->forward(inputs);
+    auto merged = concat_calls(calls);
+    if (kept_.budget() == 0)
+      return module_->forward(merged);
+    std::vector<torch::Tensor> saved;
+    auto outputs = module_->forward_saving(merged, saved);
+    std::vector<activation_store::call> kept;
+    for (const auto* call : calls)
+      kept.push_back({*call, batch_size_of(*call)});
+    kept_.keep(std::move(saved), std::move(kept), now);
+    publish_activation_counters();
+    return outputs;
   } catch (const std::exception& e) {
     return compute_error("forward", e);
   }
 }
 
 caf::expected<std::vector<torch::Tensor>>
-expert_backend::backward(const std::vector<torch::Tensor>& inputs,
-                         const std::vector<torch::Tensor>& grad_outputs) {
+expert_backend::backward(const call_tensors& inputs, const call_tensors& grad_outputs,
+                         clock::time_point now) {
   std::lock_guard<std::mutex> guard{mutex_};
   try {
-    torch::AutoGradMode grad_mode{true};
-    std::vector<torch::Tensor> leaves;
-    for (const auto& x : inputs)
-      leaves.push_back(x.detach().requires_grad_(x.is_floating_point()));
     if (pending_samples_ == 0)
       optimizer_->zero_grad();
-    auto outputs = module_->forward(leaves);  // the recomputed forward
-    torch::autograd::backward(outputs, grad_outputs);  // adds to the parameters' gradients
-    pending_samples_ += static_cast<uint64_t>(batch_size_of(inputs));
+    auto merged_grads = concat_calls(grad_outputs);
+    std::vector<torch::Tensor> grad_inputs;
+    int64_t samples = 0;
+    for (const auto* call : inputs)
+      samples += batch_size_of(*call);
+    if (module_->keeps_activations()) {
+      auto saved = activations_of(inputs, now);
+      grad_inputs = module_->backward_saved(saved, merged_grads);
+    } else {
+      activation_counters_.recomputed += inputs.size();
+      grad_inputs = backward_recomputing(concat_calls(inputs), merged_grads);
+    }
+    pending_samples_ += static_cast<uint64_t>(samples);
     if (pending_samples_ >= std::max<uint64_t>(settings_.accumulate_samples, 1))
       if (auto err = step_with_sum())
         return err;
-    std::vector<torch::Tensor> grad_inputs;
-    for (auto& leaf : leaves)
-      grad_inputs.push_back(leaf.grad().defined() ? leaf.grad() : torch::zeros_like(leaf));
     return grad_inputs;
   } catch (const std::exception& e) {
     drop_sum();  // it may hold part of this batch's gradients
     return compute_error("backward", e);
   }
+}
+
+caf::expected<std::vector<torch::Tensor>>
+expert_backend::forward(const std::vector<torch::Tensor>& inputs) {
+  return forward(call_tensors{&inputs}, clock::now());
+}
+
+caf::expected<std::vector<torch::Tensor>>
+expert_backend::backward(const std::vector<torch::Tensor>& inputs,
+                         const std::vector<torch::Tensor>& grad_outputs) {
+  return backward(call_tensors{&inputs}, call_tensors{&grad_outputs}, clock::now());
+}
+
+std::vector<torch::Tensor> expert_backend::activations_of(const call_tensors& inputs,
+                                                          clock::time_point now) {
+  std::vector<std::optional<activation_store::rows>> found;
+  call_tensors missing;
+  for (const auto* call : inputs) {
+    found.push_back(kept_.budget() > 0 ? kept_.take(*call, now) : std::nullopt);
+    if (!found.back())
+      missing.push_back(call);
+  }
+  activation_counters_.recomputed += missing.size();
+  activation_counters_.used += inputs.size() - missing.size();
+  publish_activation_counters();
+  std::vector<torch::Tensor> recomputed;
+  if (!missing.empty())
+    module_->forward_saving(concat_calls(missing), recomputed);
+  if (missing.size() == inputs.size())
+    return recomputed;
+  // Rows of one kept block in their order need no copy.
+  bool one_block = missing.empty();
+  for (size_t i = 1; one_block && i < found.size(); ++i)
+    one_block = found[i]->from == found[0]->from
+                && found[i]->offset == found[i - 1]->offset + found[i - 1]->count;
+  if (one_block) {
+    auto rows = found.back()->offset + found.back()->count - found.front()->offset;
+    std::vector<torch::Tensor> out;
+    for (const auto& t : found.front()->from->saved)
+      out.push_back(t.narrow(0, found.front()->offset, rows));
+    return out;
+  }
+  auto tensors = found.front() ? found.front()->from->saved.size() : recomputed.size();
+  std::vector<torch::Tensor> out;
+  for (size_t k = 0; k < tensors; ++k) {
+    std::vector<torch::Tensor> parts;
+    int64_t missing_offset = 0;
+    for (size_t i = 0; i < found.size(); ++i) {
+      if (found[i]) {
+        parts.push_back(found[i]->from->saved.at(k).narrow(0, found[i]->offset, found[i]->count));
+      } else {
+        auto rows = batch_size_of(*inputs[i]);
+        parts.push_back(recomputed.at(k).narrow(0, missing_offset, rows));
+        missing_offset += rows;
+      }
+    }
+    out.push_back(torch::cat(parts, 0));
+  }
+  return out;
+}
+
+std::vector<torch::Tensor>
+expert_backend::backward_recomputing(const std::vector<torch::Tensor>& inputs,
+                                     const std::vector<torch::Tensor>& grad_outputs) {
+  torch::AutoGradMode grad_mode{true};
+  std::vector<torch::Tensor> leaves;
+  for (const auto& x : inputs)
+    leaves.push_back(x.detach().requires_grad_(x.is_floating_point()));
+  auto outputs = module_->forward(leaves);
+  torch::autograd::backward(outputs, grad_outputs);  // adds to the parameters' gradients
+  std::vector<torch::Tensor> grad_inputs;
+  for (auto& leaf : leaves)
+    grad_inputs.push_back(leaf.grad().defined() ? leaf.grad() : torch::zeros_like(leaf));
+  return grad_inputs;
+}
+
+void expert_backend::publish_activation_counters() {
+  const auto& s = kept_.stats();
+  activation_counters_.kept = s.kept;
+  activation_counters_.evicted = s.evicted;
+  activation_counters_.expired = s.expired;
+  activation_counters_.bytes = kept_.bytes();
 }
 
 caf::error expert_backend::step_with_sum() {
@@ -226,6 +331,8 @@ caf::error expert_backend::load(const std::string& path) {
       b.value().copy_(loaded["buffer/" + b.key()]);
     optimizer_ = std::move(*optimizer);
     updates_ = static_cast<uint64_t>(updates.toInt());
+    kept_.clear();  // activations of the weights just replaced
+    publish_activation_counters();
     drop_sum();  // a partial sum belonged to the weights just replaced
     return caf::none;
   } catch (const std::exception& e) {

@@ -11,6 +11,11 @@
 //   - forward must be row-wise in the batch: sample i's outputs depend only on sample i's inputs
 //     (so merging callers into one batch does not change anyone's answer).
 //
+// A type may also compute its own backward from activations its forward kept
+// (keeps_activations() true; the built-in ffn does): the server then keeps a forward call's
+// activations until the backward of the same inputs comes, instead of recomputing the forward
+// (see expert_backend.hpp). Every other type is recomputed with autograd.
+//
 // Adding a type from C++:
 //   dmoe::register_expert_type("my_mlp", [](int64_t hidden) {
 //     return std::make_shared<my_mlp>(hidden);   // my_mlp : dmoe::expert_module
@@ -36,6 +41,20 @@ public:
   virtual std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& inputs) = 0;
   virtual std::vector<tensor_schema> input_schema() const = 0;
   virtual std::vector<tensor_schema> output_schema() const = 0;
+
+  /// True when forward_saving and backward_saved are implemented.
+  virtual bool keeps_activations() const {
+    return false;
+  }
+  /// Forward without autograd; `saved` receives what backward_saved needs, every tensor with
+  /// the batch as dimension 0 (so rows of several calls can be cut out and joined again).
+  virtual std::vector<torch::Tensor> forward_saving(const std::vector<torch::Tensor>& inputs,
+                                                    std::vector<torch::Tensor>& saved);
+  /// Without autograd: adds the parameter gradients of the rows in `saved` to every
+  /// parameter's grad() and returns the gradients w.r.t. the inputs. `saved` comes from
+  /// forward_saving (possibly at older weights: the current ones are used for the chain rule).
+  virtual std::vector<torch::Tensor> backward_saved(const std::vector<torch::Tensor>& saved,
+                                                    const std::vector<torch::Tensor>& grad_outputs);
 };
 
 /// Builds a freshly initialized expert of hidden size `hidden`; LibTorch's global generator is

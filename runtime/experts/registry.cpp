@@ -3,6 +3,7 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 
 #include <torch/utils.h>
 
@@ -39,6 +40,16 @@ std::mutex& init_mutex() {
 }
 
 }  // namespace
+
+std::vector<torch::Tensor> expert_module::forward_saving(const std::vector<torch::Tensor>&,
+                                                         std::vector<torch::Tensor>&) {
+  throw std::logic_error("this expert type does not keep activations");
+}
+
+std::vector<torch::Tensor> expert_module::backward_saved(const std::vector<torch::Tensor>&,
+                                                         const std::vector<torch::Tensor>&) {
+  throw std::logic_error("this expert type does not keep activations");
+}
 
 void register_expert_type(const std::string& name, expert_factory factory) {
   auto& r = the_registry();

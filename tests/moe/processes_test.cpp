@@ -66,7 +66,8 @@ public:
       if (i == victim) {
         // Holds every call for 8 s (so it is surely in flight when killed) and declares once:
         // a fresh declaration would tell the router it came back.
-        args.insert(args.end(), {"--server.max-batch-wait=8s", "--server.declare-period=60s",
+        args.insert(args.end(), {"--server.max-batch-wait=8s", "--server.adaptive-wait=false",
+                                 "--server.declare-period=60s",
                                  "--server.declare-ttl=120s"});
       } else {
         args.insert(args.end(), {"--server.declare-period=2s", "--server.declare-ttl=20s"});

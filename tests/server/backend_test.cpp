@@ -76,29 +76,6 @@ double backward_step_norm(expert_backend& b, const torch::Tensor& x, const torch
   return std::sqrt(squared);
 }
 
-// Plain LibTorch: the module and optimizer a user would write, stepped by hand.
-struct local_training {
-  std::shared_ptr<expert_module> module;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-  double clip;
-
-  local_training(const std::string& type, optimizer_settings s, uint64_t seed) : clip(s.clip_grad_norm) {
-    module = *make_expert(type, hidden, seed);
-    optimizer = std::move(*make_optimizer(s, module->parameters()));
-  }
-
-  torch::Tensor step(const torch::Tensor& x, const torch::Tensor& grad) {
-    auto leaf = x.detach().requires_grad_(true);
-    optimizer->zero_grad();
-    auto out = module->forward({leaf})[0];
-    out.backward(grad);
-    if (clip > 0)
-      torch::nn::utils::clip_grad_norm_(module->parameters(), clip);
-    optimizer->step();
-    return leaf.grad();
-  }
-};
-
 double max_param_diff(expert_module& a, expert_module& b) {
   auto pa = a.parameters();
   auto pb = b.parameters();

@@ -104,6 +104,14 @@ using std::chrono::milliseconds;
 struct queue_fixture {
   queue::time_point t0 = queue::clock::now();
   queue q{10, milliseconds(5)};
+
+  // A history of 16 calls 1 ms apart, ending 100 ms before t0: more calls are expected.
+  queue_fixture() {
+    for (int i = 0; i < 16; ++i) {
+      q.push(-1, 1, {}, t0 - milliseconds(116 - i));
+      q.take();
+    }
+  }
 };
 
 std::vector<int> items_of(const std::vector<queue::entry>& batch) {
@@ -149,6 +157,45 @@ CAF_TEST(only calls with the front call key are merged and the others keep their
   q.push(4, 2, {1, 9}, t0);
   CAF_CHECK_EQUAL(items_of(q.take()), (std::vector<int>{1, 3}));
   CAF_CHECK_EQUAL(items_of(q.take()), (std::vector<int>{2, 4}));
+}
+
+CAF_TEST(a queue whose calls come far apart starts each batch at once) {
+  queue quiet{10, milliseconds(5)};
+  quiet.push(1, 4, {}, t0);
+  CAF_CHECK(!quiet.more_expected());
+  CAF_CHECK(quiet.ready(t0));  // a fresh queue does not wait
+  quiet.take();
+  for (int i = 1; i <= 3; ++i) {
+    quiet.push(i, 4, {}, t0 + milliseconds(20 * i));
+    CAF_CHECK(quiet.ready(t0 + milliseconds(20 * i)));
+    quiet.take();
+  }
+}
+
+CAF_TEST(calls coming close together make batches wait and sparse ones stop the waiting) {
+  CAF_CHECK(q.more_expected());
+  q.push(1, 4, {}, t0);  // one gap of 100 ms does not change the estimate much
+  CAF_CHECK(q.more_expected());
+  CAF_CHECK(!q.ready(t0 + milliseconds(1)));
+  q.take();
+  // calls 50 ms apart: after a few of them a lone call goes at once
+  int waited = 0;
+  for (int i = 1; i <= 12; ++i) {
+    auto at = t0 + milliseconds(50 * i);
+    q.push(i, 4, {}, at);
+    waited += q.ready(at) ? 0 : 1;
+    q.take();
+  }
+  CAF_CHECK(!q.more_expected());
+  CAF_CHECK_GREATER(waited, 0);
+  CAF_CHECK_LESS(waited, 12);
+}
+
+CAF_TEST(without adaptive waiting even a fresh queue waits) {
+  queue always{10, milliseconds(5), false};
+  always.push(1, 4, {}, t0);
+  CAF_CHECK(!always.ready(t0 + milliseconds(4)));
+  CAF_CHECK(always.ready(t0 + milliseconds(5)));
 }
 
 CAF_TEST(an oversized call still leaves the queue) {

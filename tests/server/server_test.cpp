@@ -66,28 +66,44 @@ torch::Tensor local_forward(expert_backend& b, const torch::Tensor& x) {
 
 CAF_TEST_FIXTURE_SCOPE(server_actor_tests, fixture)
 
-CAF_TEST(forward backward and info equal the local twin) {
+CAF_TEST(forward backward and info equal plain training with activations kept or recomputed) {
+  for (size_t memory_mb : {1024, 0}) {
+    auto options = small_options();
+    options.activation_memory_mb = memory_mb;
+    auto server = spawn(options);
+    torch::manual_seed(1);
+    for (auto id : {"ffn.0.0", "ffn.1.1"}) {
+      auto plain = plain_twin(options, id);
+      auto x = torch::randn({5, h});
+      auto y = tensors_of(forward(*sys, server, id, x));
+      CAF_REQUIRE_EQUAL(y.size(), 1u);
+      CAF_CHECK_LESS_OR_EQUAL(max_abs_diff(y[0], plain.module->forward({x})[0]), 1e-5);
+      // backward: input gradients equal, and the server's weights moved like plain training's
+      auto g = torch::randn({5, h});
+      auto dx = tensors_of(backward(*sys, server, id, x, g));
+      CAF_REQUIRE_EQUAL(dx.size(), 1u);
+      CAF_CHECK_LESS_OR_EQUAL(max_abs_diff(dx[0], plain.step(x, g)), 1e-5);
+      auto probe = torch::randn({3, h});
+      auto after = tensors_of(forward(*sys, server, id, probe));
+      CAF_REQUIRE_EQUAL(after.size(), 1u);
+      CAF_CHECK_LESS_OR_EQUAL(max_abs_diff(after[0], plain.module->forward({probe})[0]), 1e-5);
+      CAF_CHECK_GREATER(max_abs_diff(after[0], local_forward(*local_twin(options, id), probe)), 1e-4);
+    }
+    auto e = expert_stats(stats(*sys, server), "ffn.0.0");
+    CAF_CHECK_EQUAL(int_of(e, "activations_used"), memory_mb > 0 ? 1 : 0);
+    CAF_CHECK_EQUAL(int_of(e, "recomputed"), memory_mb > 0 ? 0 : 1);
+    CAF_CHECK_EQUAL(int_of(e, "activations_kept"), memory_mb > 0 ? 2 : 0);
+    if (memory_mb > 0)
+      CAF_CHECK_GREATER(int_of(e, "activation_bytes"), 0);  // the probe's, never used
+  }
   auto options = small_options();
   auto server = spawn(options);
   torch::manual_seed(1);
   for (auto id : {"ffn.0.0", "ffn.1.1"}) {
-    auto twin = local_twin(options, id);
     auto x = torch::randn({5, h});
-    auto y = tensors_of(forward(*sys, server, id, x));
-    CAF_REQUIRE_EQUAL(y.size(), 1u);
-    CAF_CHECK_LESS_OR_EQUAL(max_abs_diff(y[0], local_forward(*twin, x)), 1e-5);
-    // backward: input gradients equal, and the server's weights moved like the twin's
-    auto g = torch::randn({5, h});
-    auto dx = tensors_of(backward(*sys, server, id, x, g));
-    auto local_dx = twin->backward({x}, {g});
-    CAF_REQUIRE(local_dx);
-    CAF_REQUIRE_EQUAL(dx.size(), 1u);
-    CAF_CHECK_LESS_OR_EQUAL(max_abs_diff(dx[0], (*local_dx)[0]), 1e-5);
-    auto probe = torch::randn({3, h});
-    auto after = tensors_of(forward(*sys, server, id, probe));
-    CAF_REQUIRE_EQUAL(after.size(), 1u);
-    CAF_CHECK_LESS_OR_EQUAL(max_abs_diff(after[0], local_forward(*twin, probe)), 1e-5);
-    CAF_CHECK_GREATER(max_abs_diff(after[0], local_forward(*local_twin(options, id), probe)), 1e-4);
+    CAF_REQUIRE_EQUAL(tensors_of(forward(*sys, server, id, x)).size(), 1u);
+    CAF_REQUIRE_EQUAL(tensors_of(backward(*sys, server, id, x, torch::randn({5, h}))).size(), 1u);
+    CAF_REQUIRE_EQUAL(tensors_of(forward(*sys, server, id, torch::randn({3, h}))).size(), 1u);
   }
   auto info = call(*sys, server, info_call{"ffn.0.1"});
   auto* i = std::get_if<expert_info>(&info);
@@ -106,6 +122,7 @@ CAF_TEST(three concurrent callers share one forward batch and one backward batch
   // The batch starts only when full: three calls of 4 samples, however they interleave.
   options.max_batch_size = 12;
   options.max_batch_wait = std::chrono::seconds(20);
+  options.adaptive_wait = false;
   auto server = spawn(options);
   auto twin = local_twin(options, "ffn.1.0");
   torch::manual_seed(2);

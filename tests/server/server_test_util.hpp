@@ -1,5 +1,5 @@
-// Helpers shared by the server suites: small options, a local twin of a hosted expert (same
-// type, seed and optimizer), blocking calls to a server, stats lookups, temporary directories.
+// Helpers shared by the server suites: small options, plain LibTorch training, a local twin
+// of a hosted expert (same type, seed and optimizer), blocking calls to a server, stats lookups, temporary directories.
 #pragma once
 
 #include <chrono>
@@ -14,6 +14,8 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/settings.hpp>
 #include <torch/types.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/optimizer.h>
 
 #include "actors/server/server.hpp"
 #include "actors/server/server_experts.hpp"
@@ -42,6 +44,38 @@ inline server_options small_options() {
   o.torch_threads = 1;
   o.seed = 42;
   return o;
+}
+
+// Plain LibTorch: the module and optimizer a user would write, stepped by hand.
+struct local_training {
+  std::shared_ptr<expert_module> module;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  double clip;
+
+  local_training(const std::string& type, optimizer_settings s, uint64_t seed,
+                 int64_t hidden = small_hidden)
+    : clip(s.clip_grad_norm) {
+    module = *make_expert(type, hidden, seed);
+    optimizer = std::move(*make_optimizer(s, module->parameters()));
+  }
+
+  torch::Tensor step(const torch::Tensor& x, const torch::Tensor& grad) {
+    auto leaf = x.detach().requires_grad_(true);
+    optimizer->zero_grad();
+    auto out = module->forward({leaf})[0];
+    out.backward(grad);
+    if (clip > 0)
+      torch::nn::utils::clip_grad_norm_(module->parameters(), clip);
+    optimizer->step();
+    return leaf.grad();
+  }
+};
+
+/// Plain LibTorch training of the module the server builds for expert `id`.
+inline local_training plain_twin(const server_options& o, const std::string& id,
+                                 const std::string& name = server_name) {
+  return local_training{o.expert_type, optimizer_settings_of(o),
+                        expert_seed(server_seed(o, name), id), o.hidden};
 }
 
 /// A backend built exactly like the server builds expert `id`: same type, seed and optimizer.
