@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 
 #include <caf/config_option_adder.hpp>
 #include <caf/config_value.hpp>
@@ -12,6 +13,7 @@
 #include "messages/type_ids.hpp"
 #include "runtime/endpoint.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/tls.hpp"
 
 namespace dmoe {
 
@@ -145,22 +147,48 @@ node_config::node_config() {
     .add(trainer.seed, "seed", "seed for init and shuffling (0: from the node name)");
   caf::config_option_adder{custom_options_, "inspector"}
     .add(inspector.allow_control, "allow-control", "let dmoe-shell run control commands");
+  caf::config_option_adder{custom_options_, "tls"}
+    .add(tls.ca, "ca", "the swarm CA's certificate: only its members may connect (dmoe-keys)")
+    .add(tls.certificate, "certificate", "this node's certificate, issued by that CA")
+    .add(tls.key, "key", "this node's private key");
 }
 
 caf::error node_config::parse_and_validate(int argc, char** argv) {
   return parse_and_validate(std::vector<std::string>(argv + 1, argv + argc));
 }
 
+std::vector<node_config::flag_value> node_config::take_flag_values(std::vector<std::string>& args) const {
+  std::vector<flag_value> taken;
+  auto is_flag_value = [&](const std::string& arg) -> std::optional<flag_value> {
+    auto eq = arg.find('=');
+    if (arg.rfind("--", 0) != 0 || eq == std::string::npos)
+      return std::nullopt;
+    auto name = arg.substr(2, eq - 2);
+    auto value = arg.substr(eq + 1);
+    auto option = custom_options_.qualified_name_lookup(name);
+    if (option == nullptr || !option->is_flag() || (value != "true" && value != "false"))
+      return std::nullopt;
+    return flag_value{option, name, value == "true"};
+  };
+  auto kept = std::remove_if(args.begin(), args.end(), [&](const std::string& arg) {
+    auto flag = is_flag_value(arg);
+    if (flag)
+      taken.push_back(*flag);
+    return flag.has_value();
+  });
+  args.erase(kept, args.end());
+  return taken;
+}
+
 caf::error node_config::parse_and_validate(std::vector<std::string> args) {
-  if (auto err = parse(args)) {
-    auto text = "cannot parse the arguments: " + render(err);
-    auto ends_with = [](const std::string& x, std::string_view tail) {
-      return x.size() >= tail.size() && x.compare(x.size() - tail.size(), tail.size(), tail) == 0;
-    };
-    for (const auto& arg : args)
-      if (text.find(arg) != std::string::npos && (ends_with(arg, "=true") || ends_with(arg, "=false")))
-        text += " (on the command line a boolean is a flag: --group.key alone sets it)";
-    return config_error(text);
+  // CAF 0.17 takes a boolean on the command line only as a bare flag (which sets it), so a
+  // default of true could not be turned off there: `--group.key=true|false` is applied here.
+  auto flag_values = take_flag_values(args);
+  if (auto err = parse(args))
+    return config_error("cannot parse the arguments: " + render(err));
+  for (const auto& flag : flag_values) {
+    flag.option->store(caf::config_value{flag.value});
+    caf::put(content, flag.name, flag.value);
   }
   if (cli_helptext_printed)
     return caf::none;
@@ -268,7 +296,12 @@ caf::error node_config::validate_values() const {
     return err;
   if (auto err = validate_moe_values())
     return err;
-  return validate_trainer_values();
+  if (auto err = validate_trainer_values())
+    return err;
+  if (tls.enabled())  // the files are read once here, so a bad one stops the node at start
+    if (auto context = tls_context::load(tls); !context)
+      return config_error(message_of(context.error()));
+  return caf::none;
 }
 
 caf::error node_config::validate_server_values() const {

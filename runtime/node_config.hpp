@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <caf/actor_system_config.hpp>
 
@@ -26,6 +27,7 @@ public:
   moe_options moe;
   trainer_options trainer;
   inspector_options inspector;
+  tls_options tls;
 
   /// Parses arguments and the config file, then validates every key and value.
   /// An error names the offending key; `help_printed()` tells the caller to exit 0.
@@ -40,6 +42,13 @@ public:
   caf::error validate_values() const;
 
 private:
+  struct flag_value {
+    const caf::config_option* option;
+    std::string name;  // group.key
+    bool value;
+  };
+  /// Removes `--group.key=true|false` of boolean options from `args` and returns them.
+  std::vector<flag_value> take_flag_values(std::vector<std::string>& args) const;
   caf::error validate_server_values() const;
   caf::error validate_moe_values() const;
   caf::error validate_trainer_values() const;

@@ -70,6 +70,25 @@ CAF_TEST(the command line overrides the file) {
   CAF_CHECK_EQUAL(cfg.node.name, "x");
 }
 
+CAF_TEST(a boolean on the command line takes true or false and overrides the file) {
+  node_config cfg;
+  auto err = parse(cfg, "[trainer]\nprogress=true\n",
+                   {"--server.adaptive-wait=false", "--node.check-advertise=false",
+                    "--trainer.progress=false", "--inspector.allow-control=true"});
+  CAF_REQUIRE_EQUAL(describe(err), "no error");
+  CAF_CHECK(!cfg.server.adaptive_wait);
+  CAF_CHECK(!cfg.node.check_advertise);
+  CAF_CHECK(!cfg.trainer.progress);
+  CAF_CHECK(cfg.inspector.allow_control);
+  CAF_CHECK_EQUAL(caf::get_or(cfg.content, "server.adaptive-wait", true), false);
+  node_config bare;  // a bare flag still sets it
+  CAF_REQUIRE_EQUAL(describe(parse(bare, "", {"--trainer.progress"})), "no error");
+  CAF_CHECK(bare.trainer.progress);
+  node_config bad;  // anything else after '=' is still an error naming the argument
+  auto bad_err = parse(bad, "", {"--trainer.progress=yes"});
+  CAF_CHECK_NOT_EQUAL(describe(bad_err).find("--trainer.progress=yes"), std::string::npos);
+}
+
 CAF_TEST(an unknown key is named in the error) {
   node_config cfg;
   auto err = parse(cfg, "[dht]\nkk=8\n");
