@@ -4,6 +4,7 @@
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <malloc.h>
 
 #include "runtime/logging.hpp"
 
@@ -27,6 +28,13 @@ void limit_interop_threads() {
 
 }  // namespace
 
+void keep_freed_memory() {
+  // 32 MiB is glibc's largest mmap threshold (HEAP_MAX / 2 on 64 bits); blocks above it still
+  // come from mmap.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
 void configure_torch_threads(size_t threads) {
   auto n = static_cast<int>(threads == 0 ? 1 : threads);
   using set_threads_fn = void (*)(int);
@@ -40,6 +48,7 @@ void configure_torch_threads(size_t threads) {
 
 compute_pool::compute_pool(size_t threads, size_t torch_threads, std::string name)
   : name_(std::move(name)), torch_threads_(torch_threads == 0 ? 1 : torch_threads) {
+  keep_freed_memory();
   limit_interop_threads();
   if (threads == 0)
     threads = 1;

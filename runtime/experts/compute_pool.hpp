@@ -23,6 +23,15 @@ namespace dmoe {
 /// a few percent of an expert's work. Without OpenBLAS, OpenMP gets the threads.
 void configure_torch_threads(size_t threads);
 
+/// Makes glibc keep freed tensor memory for the next batch instead of handing it back to the
+/// kernel (process-wide; every compute_pool calls it). By default glibc serves large blocks by
+/// mmap and returns them at free, so every batch's activations, gradients and optimizer
+/// temporaries are fresh pages the kernel must fault in and zero: measured on a 2-core VM, an
+/// ffn expert at hidden 1024, batch 256, spent 23 % of its time in the kernel's clear_page, and
+/// with blocks up to 32 MiB kept on the heap (trimmed only past 1 GiB free) it ran 1.37x faster
+/// (772,670 page faults in 4 s down to 104,342, most of them the first touch of the weights).
+void keep_freed_memory();
+
 class compute_pool {
 public:
   using job = std::function<void()>;

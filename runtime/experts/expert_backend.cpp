@@ -10,13 +10,13 @@
 #include <unistd.h>
 
 #include <torch/csrc/autograd/autograd.h>
-#include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
 #include "messages/errors.hpp"
+#include "runtime/experts/fused_adam.hpp"
 #include "runtime/experts/request_check.hpp"
 #include "runtime/experts/tensor_batch.hpp"
 
@@ -232,18 +232,30 @@ void expert_backend::publish_activation_counters() {
 
 caf::error expert_backend::step_with_sum() {
   auto summed = pending_samples_.load();
+  double grad_scale = 1.0;  // clip_grad_norm_'s coefficient, applied inside the step
   if (settings_.clip_grad_norm > 0) {
-    auto norm = torch::nn::utils::clip_grad_norm_(module_->parameters(), settings_.clip_grad_norm);
+    auto norm = gradient_norm(module_->parameters());
     if (!std::isfinite(norm)) {
       drop_sum();
       return make_error(errc::non_finite, "gradient norm is not finite; the update of "
                                               + std::to_string(summed) + " samples skipped");
     }
+    grad_scale = std::min(1.0, settings_.clip_grad_norm / (norm + 1e-6));
   }
   if (settings_.warmup_updates > 0)
     for (auto& group : optimizer_->param_groups())
       group.options().set_lr(settings_.rate_after(updates_.load()));
-  optimizer_->step();
+  if (auto* adam = dynamic_cast<torch::optim::Adam*>(optimizer_.get())) {
+    fused_adam_step(*adam, grad_scale);
+  } else {
+    if (grad_scale != 1.0) {
+      torch::NoGradGuard no_grad;
+      for (auto& p : module_->parameters())
+        if (p.grad().defined())
+          p.mutable_grad().mul_(grad_scale);
+    }
+    optimizer_->step();
+  }
   ++updates_;
   pending_samples_ = 0;
   return caf::none;

@@ -18,7 +18,8 @@
 // with autograd.
 //
 // Each backward batch adds its parameter gradients to a sum, clips its global norm
-// (clip_grad_norm, 0 = off) and applies the expert's own optimizer step at once: asynchronous
+// (clip_grad_norm, 0 = off; the scale is folded into the step) and applies the expert's own
+// optimizer step at once (Adam in one pass per parameter, fused_adam.hpp): asynchronous
 // SGD, where a gradient may be computed from weights that are already a few updates old.
 // With warmup_updates the rate rises linearly over the expert's first updates: the first
 // gradients of a fresh model all point the same way, and when many trainers' calls are in

@@ -16,6 +16,7 @@
 #include <torch/optim/sgd.h>
 
 #include "runtime/experts/builtin_experts.hpp"
+#include "runtime/experts/fused_adam.hpp"
 #include "runtime/experts/request_check.hpp"
 #include "tests/server/server_test_util.hpp"
 
@@ -177,6 +178,41 @@ CAF_TEST(backward with adam equals local torch training step by step) {
     CAF_CHECK_LESS_OR_EQUAL(max_abs_diff((*y)[0], local.module->forward({x})[0]), 1e-5);
   }
   CAF_CHECK_EQUAL(backend->updates(), 3u);
+}
+
+CAF_TEST(the fused adam step equals libtorch adam with clipped gradients) {
+  torch::manual_seed(13);
+  std::vector<torch::Tensor> fused_params, torch_params;
+  for (auto shape : {std::vector<int64_t>{64, 16}, std::vector<int64_t>{16}}) {
+    fused_params.push_back(torch::randn(shape).requires_grad_(true));
+    torch_params.push_back(fused_params.back().detach().clone().requires_grad_(true));
+  }
+  auto options = torch::optim::AdamOptions(1e-2).weight_decay(0.01);
+  torch::optim::Adam fused{fused_params, options};
+  torch::optim::Adam reference{torch_params, options};
+  for (int step = 0; step < 5; ++step) {
+    auto scale = step % 2 == 0 ? 1.0 : 0.25;
+    for (size_t i = 0; i < fused_params.size(); ++i) {
+      auto g = torch::randn(fused_params[i].sizes());
+      fused_params[i].mutable_grad() = g.clone();
+      torch_params[i].mutable_grad() = g * scale;
+    }
+    fused_adam_step(fused, scale);
+    reference.step();
+    for (size_t i = 0; i < fused_params.size(); ++i)
+      CAF_CHECK_LESS_OR_EQUAL(max_abs_diff(fused_params[i], torch_params[i]), 1e-6);
+  }
+  // the same state LibTorch keeps: step count and moments, under the same keys
+  for (size_t i = 0; i < fused_params.size(); ++i) {
+    auto& a = static_cast<torch::optim::AdamParamState&>(
+      *fused.state().at(c10::guts::to_string(fused_params[i].unsafeGetTensorImpl())));
+    auto& b = static_cast<torch::optim::AdamParamState&>(
+      *reference.state().at(c10::guts::to_string(torch_params[i].unsafeGetTensorImpl())));
+    CAF_CHECK_EQUAL(a.step(), 5);
+    CAF_CHECK_EQUAL(a.step(), b.step());
+    CAF_CHECK_LESS_OR_EQUAL(max_abs_diff(a.exp_avg(), b.exp_avg()), 1e-6);
+    CAF_CHECK_LESS_OR_EQUAL(max_abs_diff(a.exp_avg_sq(), b.exp_avg_sq()), 1e-6);
+  }
 }
 
 CAF_TEST(backward with sgd momentum and weight decay equals local torch training) {
