@@ -52,8 +52,8 @@ int wait_for(int fd, short events, clock_type::time_point deadline) {
 
 }  // namespace
 
-caf::expected<int> connect_until_readable(const std::string& host, uint16_t port,
-                                          std::chrono::milliseconds timeout) {
+caf::expected<int> connect_until_readable(caf::actor_system& system, const std::string& host,
+                                          uint16_t port, std::chrono::milliseconds timeout) {
   auto where = host + ":" + std::to_string(port);
   auto fail = [&](const std::string& why) -> caf::expected<int> {
     return make_error(errc::unavailable, "cannot connect to " + where + ": " + why);
@@ -83,9 +83,17 @@ caf::expected<int> connect_until_readable(const std::string& host, uint16_t port
     if (so_error != 0)
       return fail(std::strerror(so_error));
   }
+  if (auto tls = wire_tls(system)) {
+    auto session = tls_connect(*tls, sock.fd, deadline);
+    if (!session)
+      return fail(message_of(session.error()));
+    keep_secured_dial(system, sock.fd, std::move(*session));
+    return sock.release();
+  }
   if (int err = wait_for(sock.fd, POLLIN, deadline); err != 0)
     return fail(err == ETIMEDOUT ? "connected, but no handshake within "
-                                     + std::to_string(timeout.count()) + " ms"
+                                     + std::to_string(timeout.count())
+                                     + " ms (a node with TLS waits for one, see [tls])"
                                  : std::strerror(err));
   char byte = 0;
   auto n = recv(sock.fd, &byte, 1, MSG_PEEK);
@@ -108,7 +116,7 @@ caf::expected<caf::actor> published_actor(caf::strong_actor_ptr ptr, const std::
 
 caf::expected<caf::actor> dial_node(caf::actor_system& system, const std::string& host,
                                     uint16_t port, std::chrono::milliseconds timeout) {
-  auto fd = connect_until_readable(host, port, timeout);
+  auto fd = connect_until_readable(system, host, port, timeout);
   if (!fd)
     return fd.error();
   caf::scoped_actor self{system};

@@ -7,9 +7,9 @@
 //     connect closes it with connection_timeout unless the handshake came first: with dmoe's
 //     200 ms heartbeat, a peer 100 ms away failed every other connect and one 250 ms away every
 //     single one (measured through dmoe-link).
-// So dmoe connects the socket itself, bounded in time, waits until the peer's handshake is
-// readable, and only then hands the socket to CAF's BASP broker, which reads the handshake at
-// once. The result is the same as the middleman's connect: the peer's node id and the actor it
+// So dmoe connects the socket itself, bounded in time (and, between swarm members, does the TLS
+// handshake: runtime/tls.hpp), waits until the peer's handshake is readable, and only then
+// hands the socket to CAF's BASP broker, which reads the handshake at once. The result is the same as the middleman's connect: the peer's node id and the actor it
 // published on that port.
 #pragma once
 
@@ -24,10 +24,11 @@
 namespace dmoe {
 
 /// A connected TCP socket to host:port (IPv4, names resolved with getaddrinfo) on which the
-/// peer has already sent bytes, within `timeout` for both; errc::unavailable says why not.
-/// The caller owns the descriptor.
-caf::expected<int> connect_until_readable(const std::string& host, uint16_t port,
-                                          std::chrono::milliseconds timeout);
+/// peer has already sent bytes, within `timeout` for all steps; errc::unavailable says why
+/// not. When `system` speaks TLS (wire_tls), the TLS handshake comes in between, and the
+/// session waits for guarded_scribe (keep_secured_dial). The caller owns the descriptor.
+caf::expected<int> connect_until_readable(caf::actor_system& system, const std::string& host,
+                                          uint16_t port, std::chrono::milliseconds timeout);
 
 /// CAF's BASP broker of `system`. Requesting (caf::connect_atom, guarded_scribe(system, fd),
 /// port) from it (runtime/wire_guard.hpp) hands over `fd` and answers (caf::node_id, caf::strong_actor_ptr,

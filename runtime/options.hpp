@@ -27,6 +27,17 @@ struct node_options {
   std::string log_file;            // empty: stderr only
 };
 
+/// The [tls] group (runtime/tls.hpp): all three files, or none (an open swarm, plain TCP).
+struct tls_options {
+  std::string ca;           // the swarm CA's certificate (PEM): peers must chain to it
+  std::string certificate;  // this node's certificate (PEM), issued by that CA
+  std::string key;          // its private key (PEM, unencrypted, readable by its owner only)
+
+  bool enabled() const {
+    return !ca.empty() || !certificate.empty() || !key.empty();
+  }
+};
+
 /// "none" or "float16": how float32 tensors are sent (float16 halves the bytes, ~3 decimal
 /// digits survive). Anything else is refused when the config is read.
 bool is_compression_name(const std::string& name);

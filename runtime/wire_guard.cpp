@@ -20,6 +20,7 @@
 #include "messages/errors.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_dial.hpp"
+#include "runtime/tls_scribe.hpp"
 
 namespace dmoe {
 
@@ -37,6 +38,8 @@ struct guard_state {
   // Local "addr:port" of this node's latest outgoing connections, kept after they close: a
   // node dialing itself closes its end before the other end reads the handshake.
   std::deque<std::string> own_dials;
+  // TLS sessions of dialed connections, until their scribe takes them (by descriptor).
+  std::map<int, ssl_ptr> secured_dials;
 };
 
 constexpr size_t remembered_dials = 256;
@@ -53,11 +56,14 @@ std::shared_ptr<guard_state> state_of(const caf::node_id& node) {
 
 // ---- the scribe and the doorman ----
 
-class guarded_scribe_impl final : public network::scribe_impl {
+// The guard over either scribe: CAF's plain one (network::scribe_impl) or tls_scribe.
+template <class Base>
+class guarded_scribe_impl final : public Base {
 public:
+  template <class... BaseArgs>
   guarded_scribe_impl(network::default_multiplexer& mx, network::native_socket fd,
-                      const caf::node_id& self, bool outgoing)
-    : network::scribe_impl(mx, fd), state_(state_of(self)) {
+                      const caf::node_id& self, bool outgoing, BaseArgs&&... base_args)
+    : Base(mx, fd, std::forward<BaseArgs>(base_args)...), state_(state_of(self)) {
     std::lock_guard<std::mutex> lock{state_->mutex};
     if (outgoing) {
       state_->own_dials.push_back(local_endpoint(fd));
@@ -103,7 +109,7 @@ public:
     auto level = verdict.own_id && dialed_by_this_node() ? spdlog::level::debug : spdlog::level::warn;
     log_->log(level, "closing the connection from {}: {}", peer(), verdict.why);
     // CAF's own path for a failed read: the broker learns the connection is gone.
-    io_failure(ctx, network::operation::read);
+    this->io_failure(ctx, network::operation::read);
     return false;
   }
 
@@ -115,7 +121,7 @@ private:
   }
 
   std::string peer() const {
-    return addr() + ":" + std::to_string(port());
+    return this->addr() + ":" + std::to_string(this->port());
   }
 
   bool dialed_by_this_node() const {
@@ -125,18 +131,18 @@ private:
   }
 
   void read_next(size_t bytes) {
-    network::scribe_impl::configure_read(caf::io::receive_policy::exactly(bytes));
+    Base::configure_read(caf::io::receive_policy::exactly(bytes));
   }
 
   /// Hands the held header and then `payload` to the broker, as if read one after the other.
   /// (scribe::consume hands over the read buffer, whatever pointer it is given.)
   bool release(caf::execution_unit* ctx, const char* payload, size_t size) {
     std::vector<char> body(payload, payload + size);
-    rd_buf() = std::move(held_);
+    this->rd_buf() = std::move(held_);
     held_ = {};
-    if (!caf::io::scribe::consume(ctx, nullptr, basp::header_size) || detached())
+    if (!caf::io::scribe::consume(ctx, nullptr, basp::header_size) || this->detached())
       return false;
-    rd_buf() = std::move(body);
+    this->rd_buf() = std::move(body);
     return caf::io::scribe::consume(ctx, nullptr, size);
   }
 
@@ -150,10 +156,54 @@ network::default_multiplexer& multiplexer_of(caf::actor_system& system) {
   return dynamic_cast<network::default_multiplexer&>(system.middleman().backend());
 }
 
+/// A TLS scribe for `fd`: over the session its dial secured (`dialed`), or (accepted) a new one
+/// whose handshake it runs, logging who came in or why not.
+caf::io::scribe_ptr make_tls_scribe(network::default_multiplexer& mx, int fd, bool outgoing,
+                                    const tls_context& tls, ssl_ptr dialed,
+                                    const std::string& log_name) {
+  const auto& self = mx.system().node();
+  if (outgoing) {
+    if (!dialed)
+      log::get(log_name)->error("a dialed connection without its TLS session: closing it");
+    return caf::make_counted<guarded_scribe_impl<tls_scribe>>(mx, fd, self, true,
+                                                              std::move(dialed), true, nullptr);
+  }
+  auto peer = network::remote_addr_of_fd(fd);
+  auto peer_port = network::remote_port_of_fd(fd);
+  auto where = (peer ? *peer : "?") + ":" + (peer_port ? std::to_string(*peer_port) : "?");
+  auto report = [log = log::get(log_name), where](const tls_policy::outcome& result) {
+    if (result.ok)
+      log->debug("swarm member '{}' connected from {}", result.detail, where);
+    else if (result.silent)  // a port probe, a health check
+      log->debug("{} closed the connection before its TLS handshake", where);
+    else
+      log->warn("refused a connection from {}: {}", where, result.detail);
+  };
+  return caf::make_counted<guarded_scribe_impl<tls_scribe>>(mx, fd, self, false,
+                                                            tls.session(fd, true), false,
+                                                            std::move(report));
+}
+
 caf::io::scribe_ptr make_scribe(network::default_multiplexer& mx, int fd, bool outgoing) {
   network::keepalive(fd, true);
   network::tcp_nodelay(fd, true);  // RPCs, not streams
-  return caf::make_counted<guarded_scribe_impl>(mx, fd, mx.system().node(), outgoing);
+  auto state = state_of(mx.system().node());
+  std::shared_ptr<const tls_context> tls;
+  ssl_ptr dialed;
+  std::string log_name;
+  {
+    std::lock_guard<std::mutex> lock{state->mutex};
+    tls = state->options.tls;
+    log_name = state->options.log_name;
+    if (auto i = state->secured_dials.find(fd); outgoing && i != state->secured_dials.end()) {
+      dialed = std::move(i->second);
+      state->secured_dials.erase(i);
+    }
+  }
+  if (tls)
+    return make_tls_scribe(mx, fd, outgoing, *tls, std::move(dialed), log_name);
+  return caf::make_counted<guarded_scribe_impl<network::scribe_impl>>(mx, fd, mx.system().node(),
+                                                                      outgoing);
 }
 
 class guarded_doorman final : public network::doorman_impl {
@@ -179,10 +229,34 @@ void set_wire_guard_options(caf::actor_system& system, wire_guard_options option
   state->options = std::move(options);
 }
 
+caf::error set_wire_guard_options(caf::actor_system& system, wire_guard_options options,
+                                  const tls_options& tls) {
+  if (tls.enabled()) {
+    auto context = tls_context::load(tls);
+    if (!context)
+      return context.error();
+    options.tls = std::move(*context);
+  }
+  set_wire_guard_options(system, std::move(options));
+  return caf::none;
+}
+
 void accept_from_network(caf::actor_system& system, caf::actor_id id) {
   auto state = state_of(system.node());
   std::lock_guard<std::mutex> lock{state->mutex};
   state->accepting.insert(id);
+}
+
+std::shared_ptr<const tls_context> wire_tls(caf::actor_system& system) {
+  auto state = state_of(system.node());
+  std::lock_guard<std::mutex> lock{state->mutex};
+  return state->options.tls;
+}
+
+void keep_secured_dial(caf::actor_system& system, int fd, ssl_ptr session) {
+  auto state = state_of(system.node());
+  std::lock_guard<std::mutex> lock{state->mutex};
+  state->secured_dials[fd] = std::move(session);
 }
 
 caf::io::scribe_ptr guarded_scribe(caf::actor_system& system, int fd) {

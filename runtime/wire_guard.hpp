@@ -22,12 +22,16 @@
 //     message with reason `kill` whatever its exit handler says.
 // Replies pass to any actor: an actor that awaits none drops them, and CAF hands replies to
 // the handler that awaits them, never to the exit, down or error handlers.
+// With TLS (wire_guard_options.tls) every connection is a TLS session under the same checks:
+// accepted ones run their handshake in the scribe (runtime/tls_scribe.hpp) and only members of
+// the swarm (certificates from its CA) get past it; dialed ones come secured from node_dial.
 // What it cannot do: a peer may still claim the id of another node that has not connected yet
-// (BASP node ids are self-declared); with TLS only swarm members can connect at all.
+// (BASP node ids are self-declared); with TLS only swarm members can try.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <caf/actor.hpp>
@@ -37,23 +41,38 @@
 #include <caf/node_id.hpp>
 
 #include "messages/limits.hpp"
+#include "runtime/tls.hpp"
 
 namespace dmoe {
 
 struct wire_guard_options {
   std::string log_name = "wire";
   uint64_t max_frame_bytes = default_max_frame_bytes;
+  std::shared_ptr<const tls_context> tls;  // null: plain TCP (an open swarm)
 };
 
 /// The options for every connection `system` accepts or makes from now on.
 void set_wire_guard_options(caf::actor_system& system, wire_guard_options options);
+
+/// The same with `options.tls` loaded from `tls` when it names files; an error naming the file
+/// that cannot be used (nothing is set then).
+caf::error set_wire_guard_options(caf::actor_system& system, wire_guard_options options,
+                                  const tls_options& tls);
 
 /// Lets actor `id` of `system` receive messages other than replies from other nodes (the
 /// gateway, the DHT node, which its peers call directly once they know it, and the actors that
 /// receive expert replies in parts). Ids are never reused.
 void accept_from_network(caf::actor_system& system, caf::actor_id id);
 
-/// A guarded scribe for `fd`, a connection this node made (ownership passes to it).
+/// The TLS context of `system`'s connections; null when they are plain TCP.
+std::shared_ptr<const tls_context> wire_tls(caf::actor_system& system);
+
+/// Keeps the TLS session of `fd`, a connection this node dialed and secured, for the
+/// guarded_scribe that takes `fd` over.
+void keep_secured_dial(caf::actor_system& system, int fd, ssl_ptr session);
+
+/// A guarded scribe for `fd`, a connection this node made (ownership passes to it). With TLS,
+/// over the session kept for `fd` (keep_secured_dial); without one the connection closes.
 caf::io::scribe_ptr guarded_scribe(caf::actor_system& system, int fd);
 
 /// Publishes `whom` on host:port (port 0: any free port) behind the guard, as the middleman's

@@ -5,7 +5,8 @@
 # the progress bar; every node logs to RUN_DIR/*.log; the trainers' metrics go to
 # RUN_DIR/trainer-*.csv and, when gnuplot is installed, RUN_DIR/metrics.png.
 # Settings come from configs/local-swarm.ini; DMOE_SWARM_<KEY> overrides one (e.g.
-# DMOE_SWARM_EPOCHS=2, DMOE_SWARM_RUN_DIR=/tmp/run).
+# DMOE_SWARM_EPOCHS=2, DMOE_SWARM_RUN_DIR=/tmp/run, DMOE_SWARM_TLS=false).
+# With tls=true every node gets a certificate from a CA made in RUN_DIR/keys (dmoe-keys).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -24,9 +25,24 @@ trainers=$(swarm_setting trainers)
 epochs=$(swarm_setting epochs)
 max_time=$(swarm_setting max-time)
 run_dir=$(swarm_setting run-dir)
+tls=$(swarm_setting tls)
 node=build/apps/dmoe-node
 bootstrap="[\"127.0.0.1:$base_port\"]"
 rm -rf "$run_dir" && mkdir -p "$run_dir"
+
+# tls_args NAME: the [tls] settings of member NAME (nothing in an open swarm).
+keys="$run_dir/keys"
+tls_args() {
+  [ "$tls" = "true" ] || return 0
+  printf '%s\n' "--tls.ca=\"$keys/members/ca.pem\"" "--tls.certificate=\"$keys/members/$1.pem\"" \
+    "--tls.key=\"$keys/members/$1.key\""
+}
+if [ "$tls" = "true" ]; then
+  build/apps/dmoe-keys init "$keys/ca" >/dev/null
+  for name in dht $(seq -f "server-%g" 0 $((servers - 1))) $(seq -f "trainer-%g" 0 $((trainers - 1))) shell; do
+    build/apps/dmoe-keys issue --ca "$keys/ca" --name "$name" --out "$keys/members" >/dev/null
+  done
+fi
 
 pids=()
 cleanup() {
@@ -36,14 +52,16 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "== local swarm: 1 DHT node, $servers expert servers, $trainers trainers (logs in $run_dir)"
-$node --config-file=configs/dht-bootstrap.ini --node.port="$base_port" >"$run_dir/dht.log" 2>&1 &
+[ "$tls" = "true" ] && echo "== TLS between members of the swarm's CA (keys in $keys; DMOE_SWARM_TLS=false: open swarm)"
+$node --config-file=configs/dht-bootstrap.ini --node.port="$base_port" $(tls_args dht) \
+  >"$run_dir/dht.log" 2>&1 &
 pids+=($!)
 for ((i = 0; i < servers; i++)); do
   $node --config-file=configs/server.ini --node.name="\"server-$i\"" \
     --node.port=$((base_port + 10 + i)) "--dht.bootstrap=$bootstrap" \
     "--server.expert-pattern=\"ffn.[$i:$((i + 1))].[0:4]\"" \
     "--server.checkpoint-dir=\"$run_dir/checkpoints-$i\"" --server.seed=$((i + 1)) \
-    >"$run_dir/server-$i.log" 2>&1 &
+    $(tls_args "server-$i") >"$run_dir/server-$i.log" 2>&1 &
   pids+=($!)
 done
 trainer_pids=()
@@ -51,7 +69,7 @@ for ((i = 0; i < trainers; i++)); do
   args=(--config-file=configs/trainer.ini --node.name="\"trainer-$i\""
         --node.port=$((base_port + 20 + i)) "--dht.bootstrap=$bootstrap"
         --trainer.epochs="$epochs" --trainer.max-time="$max_time" --trainer.seed=$((i + 1))
-        "--trainer.metrics-csv=\"$run_dir/trainer-$i.csv\"")
+        "--trainer.metrics-csv=\"$run_dir/trainer-$i.csv\"" $(tls_args "trainer-$i"))
   if [ "$i" -eq 0 ]; then
     # the progress bar on the terminal, the log lines in the file
     $node "${args[@]}" --trainer.progress --node.log-file="\"$run_dir/trainer-0.log\"" \
@@ -62,7 +80,9 @@ for ((i = 0; i < trainers; i++)); do
   trainer_pids+=($!)
   pids+=($!)
 done
-echo "== inspect it live: build/apps/dmoe-shell 127.0.0.1:$((base_port + 20)) (try: experts, trainers)"
+shell_tls=""
+[ "$tls" = "true" ] && shell_tls=" --tls.ca $keys/members/ca.pem --tls.certificate $keys/members/shell.pem --tls.key $keys/members/shell.key"
+echo "== inspect it live: build/apps/dmoe-shell 127.0.0.1:$((base_port + 20))$shell_tls (try: experts, trainers)"
 
 status=0
 for p in "${trainer_pids[@]}"; do wait "$p" || status=1; done

@@ -25,7 +25,7 @@ caf::behavior dial_behavior(caf::event_based_actor* self) {
   return {[self](dial_atom, const std::string& host, uint16_t port,
                  caf::timespan timeout) -> caf::result<int> {
     self->quit();
-    auto fd = connect_until_readable(host, port,
+    auto fd = connect_until_readable(self->system(), host, port,
                                      std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
     if (!fd)
       return fd.error();

@@ -8,6 +8,7 @@
 #include <caf/io/middleman.hpp>
 
 #include "actors/dht/client.hpp"
+#include "apps/common/tool_config.hpp"
 #include "messages/errors.hpp"
 #include "runtime/endpoint.hpp"
 #include "runtime/node_dial.hpp"
@@ -32,6 +33,8 @@ int main(int argc, char** argv) {
   auto* get_cmd = app.add_subcommand("get", "print the newest unexpired items under KEY");
   get_cmd->add_option("key", key)->required();
   app.require_subcommand(1);
+  tool_config_flags config_flags;
+  config_flags.add_to(app);
   CLI11_PARSE(app, argc, argv);
 
   log::setup("warn");
@@ -41,11 +44,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   node_config cfg;
-  if (auto err = cfg.parse_and_validate(std::vector<std::string>{})) {
+  if (auto err = config_flags.parse(cfg)) {
     std::fprintf(stderr, "dmoe-dht: %s\n", describe(err).c_str());
     return 2;
   }
   caf::actor_system system{cfg};
+  if (auto err = tool_config_flags::apply(system, cfg, "dmoe-dht/wire")) {
+    std::fprintf(stderr, "dmoe-dht: %s\n", describe(err).c_str());
+    return 2;
+  }
   auto timeout = std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>(timeout_s));
   auto handle = dial_node(system, ep->host, ep->port,
                           std::chrono::duration_cast<std::chrono::milliseconds>(timeout));

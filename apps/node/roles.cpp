@@ -106,7 +106,9 @@ caf::error node_roles::listen() {
   wire_guard_options guard;
   guard.log_name = cfg_.node.name + "/wire";
   guard.max_frame_bytes = cfg_.limits.max_frame_bytes;
-  set_wire_guard_options(system_, guard);
+  if (auto err = set_wire_guard_options(system_, guard, cfg_.tls))
+    return err;
+  auto tls = wire_tls(system_);
   auto port = publish_guarded(system_, gateway_, cfg_.node.port, cfg_.node.host, true);
   if (!port)
     return make_error(errc::unavailable, "cannot listen on " + cfg_.node.host + ":"
@@ -118,11 +120,13 @@ caf::error node_roles::listen() {
     return advertised.error();
   endpoint_ = to_string(*advertised);
   log_->info("listening on {}:{}, advertised as {}", cfg_.node.host, port_, endpoint_);
-  // Until swarm membership (TLS) exists, a node other hosts can reach serves anyone.
-  if (cfg_.node.host.rfind("127.", 0) != 0 && cfg_.node.host != "localhost")
-    log_->warn("listening on {} with no membership check: anyone who reaches this port can "
-               "call this node (the wire guard stops them from taking it down, not from using "
-               "it)",
+  if (tls)
+    log_->info("TLS: only members of the swarm CA '{}' connect; this node is '{}'", cfg_.tls.ca,
+               tls->own_name());
+  else if (cfg_.node.host.rfind("127.", 0) != 0 && cfg_.node.host != "localhost")
+    log_->warn("listening on {} without TLS, an open swarm: anyone who reaches this port can call "
+               "this node (the wire guard stops them from taking it down, not from using it); "
+               "set [tls] to admit only the swarm's members",
                cfg_.node.host);
   if (cfg_.node.check_advertise)
     return check_dial_back(*advertised);

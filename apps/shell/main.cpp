@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
 
+#include "apps/common/tool_config.hpp"
 #include "apps/shell/line_editor.hpp"
 #include "apps/shell/session.hpp"
 #include "messages/errors.hpp"
@@ -79,15 +80,21 @@ int main(int argc, char** argv) {
     ->allow_extra_args(false);
   app.add_option("--timeout", timeout_s, "seconds to wait for each answer")
     ->check(CLI::PositiveNumber);
+  tool_config_flags config_flags;
+  config_flags.add_to(app);
   CLI11_PARSE(app, argc, argv);
 
   log::setup("warn");
   node_config cfg;
-  if (auto err = cfg.parse_and_validate(std::vector<std::string>{})) {
+  if (auto err = config_flags.parse(cfg)) {
     std::fprintf(stderr, "dmoe-shell: %s\n", describe(err).c_str());
     return 2;
   }
   caf::actor_system system{cfg};
+  if (auto err = tool_config_flags::apply(system, cfg, "shell/wire")) {
+    std::fprintf(stderr, "dmoe-shell: %s\n", describe(err).c_str());
+    return 2;
+  }
   auto timeout = std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>(timeout_s));
   auto node = shell::session::connect(system, address, timeout);
   if (!node) {
