@@ -18,6 +18,8 @@
 #include "runtime/expert_codec.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_config.hpp"
+#include "runtime/node_dial.hpp"
+#include "runtime/wire_guard.hpp"
 
 namespace dmoe::bench {
 
@@ -38,6 +40,23 @@ int64_t stat_of(const caf::config_value::dictionary& d, const char* key) {
   return v ? *v : 0;
 }
 
+/// The wire guard as on every dmoe node, TLS with `name`'s certificate when args.tls_dir is
+/// set. Frames as big as a whole call: the bench sends calls in one message, not in parts.
+bool guard_wire(caf::actor_system& sys, const server_bench_args& args, const std::string& name) {
+  wire_guard_options guard;
+  guard.log_name = "bench-" + name + "/wire";
+  guard.max_frame_bytes = uint64_t{1} << 31;
+  tls_options tls;
+  if (!args.tls_dir.empty())
+    tls = {args.tls_dir + "/ca.pem", args.tls_dir + "/" + name + ".pem",
+           args.tls_dir + "/" + name + ".key"};
+  if (auto err = set_wire_guard_options(sys, guard, tls)) {
+    std::fprintf(stderr, "%s: %s\n", name.c_str(), describe(err).c_str());
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int run_server_role(const server_bench_args& args) {
@@ -51,15 +70,18 @@ int run_server_role(const server_bench_args& args) {
   setup.options.hidden = args.hidden;
   setup.options.max_batch_size = args.max_batch;
   setup.options.max_batch_wait = std::chrono::microseconds(static_cast<int64_t>(args.max_wait_ms * 1000));
-  setup.options.compute_threads = 1;
-  setup.options.torch_threads = args.torch_threads;
+  setup.options.compute_threads = args.compute_threads;
+  setup.options.activation_memory_mb = args.activation_mb;
+  setup.options.torch_threads = server_torch_threads(args);
   setup.options.seed = 1;
   auto server = try_spawn_server(sys, setup);
   if (!server) {
     std::fprintf(stderr, "server: %s\n", describe(server.error()).c_str());
     return 1;
   }
-  auto port = sys.middleman().publish(*server, 0, loopback);
+  if (!guard_wire(sys, args, "server"))
+    return 1;
+  auto port = publish_guarded(sys, *server, 0, loopback, true);
   if (!port) {
     std::fprintf(stderr, "server: publish failed\n");
     return 1;
@@ -73,16 +95,19 @@ int run_server_role(const server_bench_args& args) {
   caf::scoped_actor self{sys};
   self->request(*server, call_timeout, stats_atom::value)
     .receive([&](caf::settings& s) { stats = std::move(s); }, [](caf::error&) {});
-  int64_t batches = 0, samples = 0, max_merged = 0;
+  int64_t batches = 0, samples = 0, max_merged = 0, used = 0, recomputed = 0;
   if (auto experts = caf::get_if<caf::config_value::list>(&stats, "experts"))
     for (auto& e : *experts)
       if (auto d = caf::get_if<caf::config_value::dictionary>(&e)) {
         batches += stat_of(*d, "batches");
         samples += stat_of(*d, "samples");
         max_merged = std::max(max_merged, stat_of(*d, "max_merged_callers"));
+        used += stat_of(*d, "activations_used");
+        recomputed += stat_of(*d, "recomputed");
       }
-  std::printf("STATS %lld %lld %lld\n", static_cast<long long>(batches),
-              static_cast<long long>(samples), static_cast<long long>(max_merged));
+  std::printf("STATS %lld %lld %lld %lld %lld\n", static_cast<long long>(batches),
+              static_cast<long long>(samples), static_cast<long long>(max_merged),
+              static_cast<long long>(used), static_cast<long long>(recomputed));
   std::fflush(stdout);
   sys.middleman().unpublish(*server, *port);
   caf::anon_send_exit(*server, caf::exit_reason::user_shutdown);
@@ -94,9 +119,11 @@ int run_client_role(const server_bench_args& args) {
   node_config cfg;
   cfg.set("scheduler.max-threads", 1);
   caf::actor_system sys{cfg};
-  auto server = sys.middleman().remote_actor(loopback, args.port);
+  if (!guard_wire(sys, args, "client"))
+    return 1;
+  auto server = dial_node(sys, loopback, args.port, std::chrono::seconds(30));
   if (!server) {
-    std::fprintf(stderr, "client %zu: cannot connect to port %u\n", args.index, args.port);
+    std::fprintf(stderr, "client %zu: %s\n", args.index, describe(server.error()).c_str());
     return 1;
   }
   torch::manual_seed(100 + args.index);
@@ -128,10 +155,9 @@ int run_client_role(const server_bench_args& args) {
   size_t rounds = 0;
   auto start = clock::now();
   auto deadline = start + std::chrono::duration<double>(args.seconds);
-  // Clients start on different experts and walk through all of them.
-  for (size_t k = args.index * (args.experts / std::max<size_t>(args.clients, 1));
-       clock::now() < deadline; ++k) {
-    auto id = expert_id(k % args.experts);
+  // Clients start on different experts and walk through all of them (client_expert).
+  for (size_t k = 0; args.warmup ? k < args.experts : clock::now() < deadline; ++k) {
+    auto id = expert_id(client_expert(args, args.index, k));
     forward_ms.push_back(timed_call(forward_call{id, {x}}));
     backward_ms.push_back(timed_call(backward_call{id, {x}, {g}}));
     ++rounds;
