@@ -91,4 +91,32 @@ double mm_gflops(int n) {
   return flops / seconds[seconds.size() / 2] / 1e9;
 }
 
+double ffn_products_gflops(int64_t batch, int64_t hidden) {
+  torch::NoGradGuard no_grad;
+  auto inner = 4 * hidden;
+  auto x = torch::randn({batch, hidden});
+  auto w1 = torch::randn({hidden, inner});
+  auto w2 = torch::randn({inner, hidden});
+  auto gy = torch::randn({batch, hidden});
+  auto products = [&] {
+    auto a = torch::mm(x, w1);             // forward
+    auto y = torch::mm(a, w2);
+    auto ga = torch::mm(gy, w2.t());       // backward: input gradients
+    auto gx = torch::mm(ga, w1.t());
+    auto gw2 = torch::mm(a.t(), gy);       // weight gradients (inner dimension: the batch)
+    auto gw1 = torch::mm(x.t(), ga);
+    return y.numel() + gx.numel() + gw1.numel() + gw2.numel();
+  };
+  products();  // warm-up
+  std::vector<double> seconds;
+  for (int i = 0; i < mm_repeats; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    products();
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(seconds.begin(), seconds.end());
+  auto flops = 6 * 2.0 * static_cast<double>(batch) * hidden * inner;
+  return flops / seconds[seconds.size() / 2] / 1e9;
+}
+
 }  // namespace dmoe::bench

@@ -2,6 +2,7 @@
 // print this first: a reference BLAS instead of OpenBLAS/MKL changes every compute figure.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace dmoe::bench {
@@ -14,5 +15,10 @@ std::string blas_in_use();
 
 /// GFLOPS of torch::mm on two n x n float32 matrices (median of a few runs, after a warm-up).
 double mm_gflops(int n);
+
+/// GFLOPS of torch::mm alone on the six products of an ffn expert's forward and backward at
+/// `batch` rows (hidden -> 4 x hidden -> hidden: two forward, two input-gradient and two
+/// weight-gradient products, the latter with the batch as their inner dimension).
+double ffn_products_gflops(int64_t batch, int64_t hidden);
 
 }  // namespace dmoe::bench
