@@ -36,6 +36,8 @@ void write_items(capnp::List<wire::Item>::Builder out, const std::vector<item>& 
     out[i].setSubkey(bytes_of(in[i].subkey));
     out[i].setValue(bytes_of(in[i].value));
     out[i].setExpiration(in[i].expiration);
+    if (!in[i].signature.empty())
+      out[i].setSignature(bytes_of(in[i].signature));
   }
 }
 
@@ -104,9 +106,15 @@ caf::expected<std::vector<item>> read_items(capnp::List<wire::Item>::Reader in,
                                                 + std::to_string(limits.max_value_bytes));
     if (!std::isfinite(x.getExpiration()))
       return invalid("expiration must be a finite number of seconds");
+    auto signature = x.getSignature();
+    if (signature.size() != 0 && signature.size() != item_signature_bytes)
+      return invalid("a signature of " + std::to_string(signature.size()) + " bytes (expected 0 or "
+                     + std::to_string(item_signature_bytes) + ")");
     out.push_back(item{std::string(reinterpret_cast<const char*>(subkey.begin()), subkey.size()),
                        std::string(reinterpret_cast<const char*>(value.begin()), value.size()),
-                       x.getExpiration()});
+                       x.getExpiration(),
+                       std::string(reinterpret_cast<const char*>(signature.begin()),
+                                   signature.size())});
   }
   return out;
 }

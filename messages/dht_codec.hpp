@@ -21,6 +21,7 @@ using id160 = std::array<uint8_t, id_bytes>;
 
 constexpr size_t default_max_endpoint_bytes = 256;
 constexpr size_t default_max_subkey_bytes = 1024;
+constexpr size_t item_signature_bytes = 64;  // Ed25519 (actors/dht/ownership.hpp)
 constexpr size_t default_max_value_bytes = 64 * 1024;
 constexpr size_t default_max_items_per_message = 4096;
 constexpr size_t default_max_contacts_per_message = 64;
@@ -43,12 +44,16 @@ struct node_info {
 };
 
 /// One stored item; an empty subkey is the key's plain value. Bytes are kept in std::string.
+/// A sub-key "LABEL#OWNER" is owned: the item carries its owner's signature
+/// (actors/dht/ownership.hpp); other items carry none.
 struct item {
   std::string subkey;
   std::string value;
   double expiration = 0;  // seconds since the Unix epoch
+  std::string signature;  // empty, or 64 bytes (Ed25519)
   friend bool operator==(const item& a, const item& b) {
-    return a.subkey == b.subkey && a.value == b.value && a.expiration == b.expiration;
+    return a.subkey == b.subkey && a.value == b.value && a.expiration == b.expiration
+           && a.signature == b.signature;
   }
 };
 

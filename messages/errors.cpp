@@ -8,7 +8,7 @@ namespace dmoe {
 
 namespace {
 
-constexpr errc last_errc = errc::non_finite;
+constexpr errc last_errc = errc::forbidden;
 
 wire::ErrorCode to_wire(errc code) {
   return static_cast<wire::ErrorCode>(static_cast<uint8_t>(code) - 1);
@@ -37,6 +37,7 @@ const char* to_string(errc code) {
     case errc::timeout: return "timeout";
     case errc::unavailable: return "unavailable";
     case errc::non_finite: return "non_finite";
+    case errc::forbidden: return "forbidden";
   }
   return "internal";
 }

@@ -24,6 +24,7 @@ enum class errc : uint8_t {
   timeout,
   unavailable,
   non_finite,
+  forbidden,
 };
 
 const char* to_string(errc code);

@@ -70,6 +70,8 @@ node_config::node_config() {
     .add(dht.refresh_interval, "refresh-interval", "refresh buckets idle for this long")
     .add(dht.replication_interval, "replication-interval", "republish stored items this often")
     .add(dht.max_ttl, "max-ttl", "latest acceptable expiration, from now")
+    .add(dht.max_owned_ttl, "max-owned-ttl",
+         "latest acceptable expiration of an owned item (a declaration), from now")
     .add(dht.max_value_bytes, "max-value-bytes", "largest value one item may hold")
     .add(dht.max_entries, "max-entries", "most items this node stores")
     .add(dht.max_subkeys, "max-subkeys", "most sub-keys under one key");
@@ -284,7 +286,8 @@ caf::error node_config::validate_values() const {
   for (auto [value, name] : {std::pair{dht.request_timeout, "dht.request-timeout"},
                              std::pair{dht.refresh_interval, "dht.refresh-interval"},
                              std::pair{dht.replication_interval, "dht.replication-interval"},
-                             std::pair{dht.max_ttl, "dht.max-ttl"}})
+                             std::pair{dht.max_ttl, "dht.max-ttl"},
+                             std::pair{dht.max_owned_ttl, "dht.max-owned-ttl"}})
     if (value <= timespan{0})
       return config_error(std::string("'") + name + "' must be positive");
   if (dht.max_value_bytes == 0 || dht.max_value_bytes > dht::default_max_value_bytes * 16)
@@ -337,6 +340,9 @@ caf::error node_config::validate_server_values() const {
     return config_error("'server.max-batch-wait' must not be negative");
   if (s.declare_period <= caf::timespan{0} || s.declare_ttl <= s.declare_period)
     return config_error("'server.declare-period' must be positive and below 'server.declare-ttl'");
+  if (s.declare_ttl > dht.max_owned_ttl)
+    return config_error("'server.declare-ttl' must not exceed 'dht.max-owned-ttl' (DHT nodes "
+                        "refuse declarations that would outlive their server longer)");
   if (s.checkpoint_period <= caf::timespan{0})
     return config_error("'server.checkpoint-period' must be positive");
   if (!is_compression_name(s.compression))

@@ -35,8 +35,9 @@ struct fd_guard {
   }
 };
 
-/// Waits for `events` on `fd` until `deadline`; 0 when they came, else errno or ETIMEDOUT.
-int wait_for(int fd, short events, clock_type::time_point deadline) {
+}  // namespace
+
+int wait_for(int fd, short events, std::chrono::steady_clock::time_point deadline) {
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
     if (left.count() <= 0)
@@ -49,8 +50,6 @@ int wait_for(int fd, short events, clock_type::time_point deadline) {
       return errno;
   }
 }
-
-}  // namespace
 
 caf::expected<int> connect_until_readable(caf::actor_system& system, const std::string& host,
                                           uint16_t port, std::chrono::milliseconds timeout) {

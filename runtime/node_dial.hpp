@@ -23,6 +23,9 @@
 
 namespace dmoe {
 
+/// Waits for poll `events` on `fd` until `deadline`; 0 when they came, else errno or ETIMEDOUT.
+int wait_for(int fd, short events, std::chrono::steady_clock::time_point deadline);
+
 /// A connected TCP socket to host:port (IPv4, names resolved with getaddrinfo) on which the
 /// peer has already sent bytes, within `timeout` for all steps; errc::unavailable says why
 /// not. When `system` speaks TLS (wire_tls), the TLS handshake comes in between, and the

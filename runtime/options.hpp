@@ -69,6 +69,7 @@ struct dht_options {
   caf::timespan refresh_interval = 600s;       // refresh buckets not touched for this long
   caf::timespan replication_interval = 60s;    // republish stored items to the k closest nodes
   caf::timespan max_ttl = 24h;                 // latest acceptable expiration, from now
+  caf::timespan max_owned_ttl = 120s;          // the same for owned items (declarations)
   size_t max_value_bytes = dht::default_max_value_bytes;
   size_t max_entries = default_max_entries;    // items one node stores at most
   size_t max_subkeys = default_max_subkeys;    // sub-keys under one key at most

@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include "messages/errors.hpp"
+#include "runtime/node_dial.hpp"
 #include "runtime/swarm_keys.hpp"
 
 namespace dmoe {
@@ -115,21 +116,6 @@ EVP_PKEY* read_private_key(const std::string& path) {
 }
 
 using clock_type = std::chrono::steady_clock;
-
-/// Waits for `events` on `fd` until `deadline`; false when it passed first or poll failed.
-bool wait_for(int fd, short events, clock_type::time_point deadline) {
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
-    if (left.count() <= 0)
-      return false;
-    pollfd p{fd, events, 0};
-    int ready = poll(&p, 1, static_cast<int>(left.count()));
-    if (ready > 0)
-      return true;
-    if (ready < 0 && errno != EINTR)
-      return false;
-  }
-}
 
 }  // namespace
 
@@ -241,8 +227,8 @@ caf::expected<ssl_ptr> tls_connect(const tls_context& context, int fd,
       why = tls_failure(ssl.get(), ret);
       return false;
     }
-    if (!wait_for(fd, events, deadline)) {
-      why = "no answer in time";
+    if (int err = wait_for(fd, events, deadline); err != 0) {
+      why = err == ETIMEDOUT ? "no answer in time" : std::strerror(err);
       return false;
     }
     return true;

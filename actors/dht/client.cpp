@@ -2,23 +2,43 @@
 
 #include <caf/scoped_actor.hpp>
 
+#include "actors/dht/ownership.hpp"
 #include "messages/type_ids.hpp"
 
 namespace dmoe::dht {
 
-caf::expected<store_outcome> store(caf::actor_system& system, const caf::actor& node,
-                                   const std::string& key, const std::string& subkey,
-                                   const std::string& value, double expiration,
-                                   caf::timespan timeout) {
+namespace {
+
+template <class Atom>
+caf::expected<store_outcome> put(caf::actor_system& system, const caf::actor& node, Atom atom,
+                                 const std::string& key, const std::string& subkey_or_label,
+                                 const std::string& value, double expiration,
+                                 caf::timespan timeout) {
   caf::scoped_actor self{system};
   caf::expected<store_outcome> out{make_error(errc::internal, "no reply")};
-  self->request(node, timeout, dht_store_atom::value, key, subkey, value, expiration)
+  self->request(node, timeout, atom, key, subkey_or_label, value, expiration)
     .receive(
       [&](uint32_t replicas, uint32_t rounds, uint32_t requests) {
         out = store_outcome{replicas, {rounds, requests}};
       },
       [&](caf::error& err) { out = std::move(err); });
   return out;
+}
+
+}  // namespace
+
+caf::expected<store_outcome> store(caf::actor_system& system, const caf::actor& node,
+                                   const std::string& key, const std::string& subkey,
+                                   const std::string& value, double expiration,
+                                   caf::timespan timeout) {
+  return put(system, node, dht_store_atom::value, key, subkey, value, expiration, timeout);
+}
+
+caf::expected<store_outcome> declare(caf::actor_system& system, const caf::actor& node,
+                                     const std::string& key, const std::string& label,
+                                     const std::string& value, double expiration,
+                                     caf::timespan timeout) {
+  return put(system, node, dht_declare_atom::value, key, label, value, expiration, timeout);
 }
 
 caf::expected<get_outcome> get(caf::actor_system& system, const caf::actor& node,
@@ -47,6 +67,13 @@ caf::expected<get_outcome> get(caf::actor_system& system, const caf::actor& node
 const item* find_subkey(const std::vector<item>& items, const std::string& subkey) {
   for (const auto& x : items)
     if (x.subkey == subkey)
+      return &x;
+  return nullptr;
+}
+
+const item* find_label(const std::vector<item>& items, const std::string& label) {
+  for (const auto& x : items)
+    if (auto parts = parse_subkey(x.subkey); parts && parts->owner && parts->label == label)
       return &x;
   return nullptr;
 }

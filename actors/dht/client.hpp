@@ -35,11 +35,21 @@ caf::expected<store_outcome> store(caf::actor_system& system, const caf::actor& 
                                    const std::string& value, double expiration,
                                    caf::timespan timeout = default_client_timeout);
 
+/// Stores an item owned by `node` (an actor of this process): sub-key "LABEL#<its key>",
+/// signed by it (node.hpp, dht_declare_atom).
+caf::expected<store_outcome> declare(caf::actor_system& system, const caf::actor& node,
+                                     const std::string& key, const std::string& label,
+                                     const std::string& value, double expiration,
+                                     caf::timespan timeout = default_client_timeout);
+
 caf::expected<get_outcome> get(caf::actor_system& system, const caf::actor& node,
                                const std::string& key,
                                caf::timespan timeout = default_client_timeout);
 
 /// The item stored under `subkey`, if any.
 const item* find_subkey(const std::vector<item>& items, const std::string& subkey);
+
+/// The first owned item whose sub-key has the label `label` ("LABEL#OWNER"), if any.
+const item* find_label(const std::vector<item>& items, const std::string& label);
 
 }  // namespace dmoe::dht

@@ -48,6 +48,8 @@ caf::settings stats_of(const node_state& st) {
   out["peers_connected"] = static_cast<int64_t>(st.peers->size());
   out["requests_served"] = static_cast<int64_t>(st.stats.requests_served);
   out["bad_requests"] = static_cast<int64_t>(st.stats.bad_requests);
+  out["forged_items"] = static_cast<int64_t>(st.stats.forged_items);
+  out["owner"] = st.signer->owner_tag();
   out["requests_sent"] = static_cast<int64_t>(st.stats.requests_sent);
   out["requests_failed"] = static_cast<int64_t>(st.stats.requests_failed);
   out["lookups"] = static_cast<int64_t>(st.stats.lookups);
@@ -99,19 +101,22 @@ caf::behavior node_behavior(node_actor* self, node_setup setup) {
            double expiration) -> caf::result<uint32_t, uint32_t, uint32_t> {
       auto& st = self->state;
       item x{std::move(subkey), std::move(value), expiration};
-      if (auto err = st.store->validate(x, st.now()))
+      if (auto err = st.store->validate(key_id(key), x, st.now()))
         return err;
-      auto rp = self->make_response_promise<uint32_t, uint32_t, uint32_t>();
-      st.replicate_key(key_id(key), {std::move(x)},
-                       [rp, key](uint32_t stored, size_t rounds, size_t requests) mutable {
-                         if (stored == 0)
-                           rp.deliver(make_error(errc::unavailable,
-                                                 "no DHT node stored '" + key + "'"));
-                         else
-                           rp.deliver(stored, static_cast<uint32_t>(rounds),
-                                      static_cast<uint32_t>(requests));
-                       });
-      return rp;
+      return st.store_everywhere(key, std::move(x), self);
+    },
+    [self](dht_declare_atom, const std::string& key, const std::string& label, std::string& value,
+           double expiration) -> caf::result<uint32_t, uint32_t, uint32_t> {
+      auto& st = self->state;
+      // This node signs as itself only for its own process's actors.
+      auto sender = self->current_sender();
+      if (!sender || sender->node() != self->node())
+        return make_error(errc::forbidden, "only actors of this node may declare under its key");
+      auto id = key_id(key);
+      auto x = owned_item(*st.signer, id, label, std::move(value), expiration);
+      if (auto err = st.store->validate(id, x, st.now()))
+        return err;
+      return st.store_everywhere(key, std::move(x), self);
     },
     [self](dht_get_atom, const std::string& key) -> caf::result<payload, uint32_t, uint32_t> {
       auto& st = self->state;
@@ -180,9 +185,26 @@ void node_state::init(node_actor* self_ptr, node_setup setup) {
   limits.max_subkeys = options.max_subkeys;
   limits.max_value_bytes = options.max_value_bytes;
   limits.max_ttl = std::chrono::duration<double>(options.max_ttl).count();
+  limits.max_owned_ttl = std::chrono::duration<double>(options.max_owned_ttl).count();
+  limits.max_subkey_bytes = codec.max_subkey_bytes;
+  signer = setup.signer ? std::move(setup.signer) : identity::generate();
   store.emplace(limits);
   directory = std::move(setup.directory);
   peers.emplace(self, directory, options.request_timeout);
+}
+
+caf::typed_response_promise<uint32_t, uint32_t, uint32_t>
+node_state::store_everywhere(const std::string& key, item x, node_actor* actor) {
+  auto rp = actor->make_response_promise<uint32_t, uint32_t, uint32_t>();
+  replicate_key(key_id(key), {std::move(x)},
+                [rp, key](uint32_t stored, size_t rounds, size_t requests) mutable {
+                  if (stored == 0)
+                    rp.deliver(make_error(errc::unavailable, "no DHT node stored '" + key + "'"));
+                  else
+                    rp.deliver(stored, static_cast<uint32_t>(rounds),
+                               static_cast<uint32_t>(requests));
+                });
+  return rp;
 }
 
 void node_state::report_joined() {

@@ -11,15 +11,22 @@
 //       once the first bootstrap attempt ended (0 contacts: none answered; retries go on).
 //     (dht_store_atom, key, subkey, value, double expiration)
 //                                                    -> (uint32 replicas, uint32 rounds, uint32 requests)
-//       stores on the k nodes closest to RIPEMD-160(key); error when no node took it.
+//       stores on the k nodes closest to RIPEMD-160(key); error when no node took it. A sub-key
+//       "LABEL#OWNER" is refused unless signed by OWNER (actors/dht/ownership.hpp): use
+//     (dht_declare_atom, key, label, value, double expiration)   (local actors only)
+//                                                    -> (uint32 replicas, uint32 rounds, uint32 requests)
+//       stores an item owned by this node: sub-key "LABEL#<its public key>", signed by it; only
+//       this node can replace it, and it lives at most dht.max-owned-ttl. Expert servers declare
+//       their experts this way.
 //     (dht_get_atom, key)                            -> (payload, uint32 rounds, uint32 requests)
 //       payload: DhtResponse whose findValue lists the newest unexpired item per sub-key.
 //     (dht_info_atom)                                -> std::string   a summary for people
 //     (stats_atom)                                   -> caf::settings
 //       "id" (hex), "endpoint", "contacts": list of dicts {"id", "endpoint", "failures"},
-//       "buckets", "keys", "items" (stored), "peers_connected", and the counters
-//       "requests_served", "bad_requests", "requests_sent", "requests_failed", "lookups",
-//       "peers_down".
+//       "buckets", "keys", "items" (stored), "peers_connected", "owner" (its public key, hex),
+//       and the counters "requests_served", "bad_requests", "requests_sent", "requests_failed",
+//       "lookups", "peers_down", "forged_items" (owned items in peers' answers whose signature
+//       failed, dropped).
 //     (dht_replicate_atom)                           -> uint32 keys
 //       republishes every stored key to the k nodes now closest to it, at once.
 //   Timers to itself: bucket refresh, replication and expiry, bootstrap retries.
@@ -35,6 +42,7 @@
 #include <caf/atom.hpp>
 
 #include "actors/dht/node_id.hpp"
+#include "actors/dht/ownership.hpp"
 #include "actors/dht/peers.hpp"
 #include "runtime/options.hpp"
 
@@ -42,6 +50,7 @@ namespace dmoe::dht {
 
 using dht_start_atom = caf::atom_constant<caf::atom("dht_start")>;
 using dht_store_atom = caf::atom_constant<caf::atom("dht_store")>;
+using dht_declare_atom = caf::atom_constant<caf::atom("dht_decl")>;
 using dht_get_atom = caf::atom_constant<caf::atom("dht_get")>;
 using dht_info_atom = caf::atom_constant<caf::atom("dht_info")>;
 using dht_replicate_atom = caf::atom_constant<caf::atom("dht_repl")>;
@@ -54,6 +63,7 @@ struct node_setup {
   std::shared_ptr<local_directory> directory;    // in-process peers; may be null
   std::function<double()> clock;                 // seconds since the epoch; wall clock if empty
   uint64_t seed = 0;                             // for ids and jitter; random when 0
+  std::shared_ptr<const identity> signer;        // signs its owned items; fresh when null
 };
 
 /// Spawns a node; it serves requests at once but joins the network on dht_start_atom.

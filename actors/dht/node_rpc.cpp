@@ -1,6 +1,8 @@
 // The node's requests to peers, its lookups, and its answers to peers.
 #include <caf/all.hpp>
 
+#include <algorithm>
+
 #include "actors/dht/node_state.hpp"
 #include "messages/type_ids.hpp"
 
@@ -91,7 +93,18 @@ void node_state::pump(const std::shared_ptr<lookup_run>& run) {
       peer, std::move(body),
       [this, run, id = peer.id](response& resp) {
         if (auto found = std::get_if<find_value_result>(&resp.body)) {
-          merge_newest(run->items, found->items);
+          // A forged owned item with a later expiration would win the merge over the genuine one.
+          auto& items = found->items;
+          auto forged = std::remove_if(items.begin(), items.end(), [&](const item& x) {
+            return static_cast<bool>(check_owner(run->search.target(), x));
+          });
+          if (forged != items.end()) {
+            stats.forged_items += static_cast<uint64_t>(items.end() - forged);
+            log->warn("dropped {} owned item(s) without their owner's signature from {}",
+                      items.end() - forged, short_hex(id));
+            items.erase(forged, items.end());
+          }
+          merge_newest(run->items, items);
           run->search.answered(id, found->closer);
         } else if (auto nodes = std::get_if<find_node_result>(&resp.body)) {
           run->search.answered(id, nodes->nodes);

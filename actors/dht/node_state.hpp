@@ -11,6 +11,7 @@
 
 #include "actors/dht/lookup.hpp"
 #include "actors/dht/node.hpp"
+#include "actors/dht/ownership.hpp"
 #include "actors/dht/routing_table.hpp"
 #include "actors/dht/storage.hpp"
 #include "messages/dht_codec.hpp"
@@ -24,6 +25,7 @@ struct node_stats {
   uint64_t requests_failed = 0;
   uint64_t lookups = 0;
   uint64_t peers_down = 0;
+  uint64_t forged_items = 0;  // owned items in lookup answers without their owner's signature
 };
 
 struct node_state;
@@ -64,6 +66,11 @@ struct node_state {
   void find(const id160& target, bool want_values, std::function<void(lookup_run&)> on_done);
   void pump(const std::shared_ptr<lookup_run>& run);
 
+  /// Stores `x` under `key` on the k closest nodes; the promise gets (replicas, rounds,
+  /// requests), or an error when no node took it.
+  caf::typed_response_promise<uint32_t, uint32_t, uint32_t>
+  store_everywhere(const std::string& key, item x, node_actor* actor);
+
   /// Stores `items` under `key` on the k closest nodes (itself included when it is one of them).
   void replicate_key(const id160& key, std::vector<item> items,
                      std::function<void(uint32_t stored, size_t rounds, size_t requests)> done);
@@ -95,6 +102,7 @@ struct node_state {
   node_info me;
   std::optional<routing_table> table;
   std::optional<storage> store;
+  std::shared_ptr<const identity> signer;  // signs this node's owned items (dht_declare)
   std::optional<peer_resolver> peers;
   std::shared_ptr<local_directory> directory;
   std::set<id160> pinging;                                          // eviction pings under way

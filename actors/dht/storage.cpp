@@ -2,31 +2,40 @@
 
 #include <cmath>
 
+#include "actors/dht/ownership.hpp"
 #include "messages/errors.hpp"
 
 namespace dmoe::dht {
 
-caf::error storage::validate(const item& x, double now) const {
+caf::error storage::validate(const id160& key, const item& x, double now) const {
   if (!std::isfinite(x.expiration))
     return make_error(errc::invalid_argument, "expiration must be finite");
   if (x.expiration <= now)
     return make_error(errc::expired, "expiration " + std::to_string(x.expiration)
                                        + " is not in the future (now "
                                        + std::to_string(now) + ")");
-  if (x.expiration > now + limits_.max_ttl)
-    return make_error(errc::invalid_argument,
-                      "expiration is " + std::to_string(x.expiration - now)
-                        + " s ahead, more than the " + std::to_string(limits_.max_ttl)
-                        + " s this node accepts");
+  if (x.subkey.size() > limits_.max_subkey_bytes)
+    return make_error(errc::limit_exceeded, "sub-key of " + std::to_string(x.subkey.size())
+                                              + " bytes exceeds the limit of "
+                                              + std::to_string(limits_.max_subkey_bytes));
   if (x.value.size() > limits_.max_value_bytes)
     return make_error(errc::limit_exceeded, "value of " + std::to_string(x.value.size())
                                               + " bytes exceeds the limit of "
                                               + std::to_string(limits_.max_value_bytes));
+  if (auto err = check_owner(key, x))
+    return err;
+  bool owned = !x.signature.empty();
+  auto ttl = owned ? limits_.max_owned_ttl : limits_.max_ttl;
+  if (x.expiration > now + ttl)
+    return make_error(errc::invalid_argument,
+                      "expiration is " + std::to_string(x.expiration - now) + " s ahead, more than the "
+                        + std::to_string(ttl) + " s this node accepts for "
+                        + (owned ? "an owned item (dht.max-owned-ttl)" : "an item (dht.max-ttl)"));
   return caf::none;
 }
 
 caf::expected<bool> storage::put(const id160& key, const item& x, double now) {
-  if (auto err = validate(x, now))
+  if (auto err = validate(key, x, now))
     return err;
   auto& slot = data_[key];
   auto existing = slot.find(x.subkey);
@@ -41,12 +50,25 @@ caf::expected<bool> storage::put(const id160& key, const item& x, double now) {
       data_.erase(key);
     return make_error(errc::limit_exceeded, std::move(why));
   };
-  if (slot.size() >= limits_.max_subkeys)
+  if (slot.size() >= limits_.max_subkeys && !(!x.signature.empty() && evict_plain(slot)))
     return refuse("key holds " + std::to_string(slot.size()) + " sub-keys, the limit");
   if (entries_ >= limits_.max_entries)
     return refuse("node stores " + std::to_string(entries_) + " items, the limit");
   slot.emplace(x.subkey, x);
   ++entries_;
+  return true;
+}
+
+bool storage::evict_plain(std::map<std::string, item>& slot) {
+  auto victim = slot.end();
+  for (auto i = slot.begin(); i != slot.end(); ++i)
+    if (i->second.signature.empty()
+        && (victim == slot.end() || i->second.expiration < victim->second.expiration))
+      victim = i;
+  if (victim == slot.end())
+    return false;
+  slot.erase(victim);
+  --entries_;
   return true;
 }
 

@@ -1,6 +1,10 @@
 // What one DHT node stores: items under 160-bit keys, each sub-key with its own expiration.
 // The item with the later expiration wins; expired items are never returned. Every input is
 // checked against the limits before it touches state. Pure logic: the caller passes `now`.
+// An item under an owned sub-key (actors/dht/ownership.hpp) is stored only with its owner's
+// signature and a short life (max_owned_ttl), so only its owner can write or replace it and no
+// declaration outlives its writer by more than minutes; when a key is full, an owned item
+// takes the place of the plain item that expires first.
 #pragma once
 
 #include <cstring>
@@ -19,6 +23,8 @@ struct storage_limits {
   size_t max_subkeys = 1024;     // items under one key
   size_t max_value_bytes = 64 * 1024;
   double max_ttl = 24 * 3600.0;  // latest acceptable expiration, in seconds from now
+  double max_owned_ttl = 120.0;  // the same for owned items (declarations)
+  size_t max_subkey_bytes = default_max_subkey_bytes;
 };
 
 struct id_hash {
@@ -35,8 +41,9 @@ public:
   explicit storage(storage_limits limits) : limits_(limits) {
   }
 
-  /// Checks `x` against the limits and the clock. An error says why it is refused.
-  caf::error validate(const item& x, double now) const;
+  /// Checks `x`, to be stored under `key`, against the limits, the clock and (owned) its
+  /// signature. An error says why it is refused.
+  caf::error validate(const id160& key, const item& x, double now) const;
 
   /// Stores `x` unless an item with the same or a later expiration is already there.
   /// Returns true when stored, false when a newer item won, or an error (see validate).
@@ -60,6 +67,9 @@ public:
   }
 
 private:
+  /// Drops the plain item of `slot` that expires first; false when it holds none.
+  bool evict_plain(std::map<std::string, item>& slot);
+
   storage_limits limits_;
   std::unordered_map<id160, std::map<std::string, item>, id_hash> data_;
   size_t entries_ = 0;

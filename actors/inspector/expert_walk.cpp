@@ -6,6 +6,8 @@
 #include <caf/all.hpp>
 
 #include "actors/dht/node.hpp"
+#include "actors/dht/node_id.hpp"
+#include "actors/dht/ownership.hpp"
 #include "messages/dht_codec.hpp"
 #include "messages/expert_id.hpp"
 #include "messages/type_ids.hpp"
@@ -87,18 +89,31 @@ struct walk : std::enable_shared_from_this<walk> {
     auto* found = std::get_if<dht::find_value_result>(&decoded->body);
     if (found == nullptr)
       return;
+    // As routers do: only items signed by their owners count (enqueue skips repeated keys).
+    auto id = dht::key_id(from.key);
+    size_t unowned = 0;
+    std::vector<const dht::item*> owned;
+    for (const auto& x : found->items) {
+      if (dht::is_verified_owned(id, x))
+        owned.push_back(&x);
+      else
+        ++unowned;
+    }
+    if (unowned > 0)
+      result.problems.push_back("ignored " + std::to_string(unowned) + " item(s) under '" + from.key
+                                + "' not signed by an owner");
     if (!from.is_prefix) {
-      for (const auto& x : found->items)
-        result.experts[from.key].insert(x.value.empty() ? x.subkey : x.value);
-      if (found->items.empty())  // no replica under this id: maybe a deeper grid
+      for (const auto* x : owned)
+        result.experts[from.key].insert(x->value);
+      if (owned.empty())  // no replica under this id: maybe a deeper grid
         enqueue({from.key + ".", true, from.depth});
       return;
     }
-    for (const auto& x : found->items) {
-      auto candidate = from.key + x.subkey;
-      if (!is_coordinate(x.subkey) || !is_valid_expert_id(candidate)) {
-        result.problems.push_back("ignored bad sub-key '" + x.subkey + "' under '" + from.key +
-                                  "'");
+    for (const auto* x : owned) {
+      auto label = std::string{dht::parse_subkey(x->subkey)->label};
+      auto candidate = from.key + label;
+      if (!is_coordinate(label) || !is_valid_expert_id(candidate)) {
+        result.problems.push_back("ignored bad sub-key '" + label + "' under '" + from.key + "'");
         continue;
       }
       enqueue({candidate, false, from.depth + 1});

@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include "actors/dht/node_id.hpp"
+#include "actors/dht/ownership.hpp"
+
 namespace dmoe::inspector {
 
 namespace {
@@ -143,10 +146,20 @@ std::string dht_items_text(const std::string& key, const std::vector<dht::item>&
   if (items.empty())
     return fmt::format("no unexpired items under '{}' {}", key, lookup);
   std::vector<std::vector<std::string>> cells;
-  for (const auto& x : items)
-    cells.push_back({x.subkey.empty() ? "(value)" : x.subkey, x.value,
+  auto id = dht::key_id(key);
+  for (const auto& x : items) {
+    auto parts = dht::parse_subkey(x.subkey);
+    std::string label = parts ? std::string{parts->label} : x.subkey;
+    std::string owner = "-";  // plain: no owner, routers ignore it
+    if (!parts)
+      owner = "malformed";
+    else if (parts->owner)
+      owner = x.subkey.substr(x.subkey.size() - 2 * dht::public_key_bytes, 12)
+              + (dht::is_verified_owned(id, x) ? " (signed)" : " (FORGED)");
+    cells.push_back({label.empty() ? "(value)" : label, owner, x.value,
                      fmt::format("{:.0f} s", x.expiration - now)});
-  return render_table({"SUBKEY", "VALUE", "EXPIRES IN"}, cells)
+  }
+  return render_table({"SUBKEY", "OWNER", "VALUE", "EXPIRES IN"}, cells)
          + fmt::format("{} item(s) under '{}' {}", items.size(), key, lookup);
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "actors/dht/ownership.hpp"
+
 namespace dmoe::moe {
 
 void dht_cache::put(const std::string& key, std::vector<dht::item> items, double now) {
@@ -63,12 +65,17 @@ std::vector<int64_t> child_coordinates(const std::vector<dht::item>& items) {
   std::vector<int64_t> out;
   out.reserve(items.size());
   for (const auto& x : items) {
+    auto parts = dht::parse_subkey(x.subkey);  // each server declares its own "17#<owner>"
+    if (!parts)
+      continue;
+    auto label = parts->label;
     int64_t c = -1;
-    const auto* end = x.subkey.data() + x.subkey.size();
-    auto [ptr, ec] = std::from_chars(x.subkey.data(), end, c);
-    if (ec == std::errc{} && ptr == end && !x.subkey.empty() && c >= 0)
+    auto [ptr, ec] = std::from_chars(label.data(), label.data() + label.size(), c);
+    if (ec == std::errc{} && ptr == label.data() + label.size() && !label.empty() && c >= 0)
       out.push_back(c);
   }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 

@@ -51,8 +51,8 @@ std::string prefix_key(const std::string& name, const grid_coords& coords);
 /// The expert id of full coordinates: {3, 17} -> "ffn.3.17".
 std::string expert_id_of(const std::string& name, const grid_coords& coords);
 
-/// The coordinates named by the sub-keys of a prefix lookup (sub-keys that are not coordinates
-/// are skipped).
+/// The coordinates named by the labels of a prefix lookup's sub-keys ("17#<owner>" -> 17), each
+/// once, ascending (labels that are not coordinates are skipped).
 std::vector<int64_t> child_coordinates(const std::vector<dht::item>& items);
 
 }  // namespace dmoe::moe

@@ -9,6 +9,8 @@
 #include <caf/settings.hpp>
 
 #include "actors/dht/node.hpp"
+#include "actors/dht/node_id.hpp"
+#include "actors/dht/ownership.hpp"
 #include "actors/guard/control_guard.hpp"
 #include "actors/moe/router_state.hpp"
 #include "messages/errors.hpp"
@@ -138,8 +140,19 @@ void router_state::look_up(const std::string& key) {
 
 void router_state::lookup_done(const std::string& key, std::vector<dht::item>* items) {
   lookups_under_way_.erase(key);
-  if (items != nullptr)
+  if (items != nullptr) {
+    // Only declarations signed by their owners route calls: plain or forged items are dropped.
+    auto id = dht::key_id(key);
+    auto unowned = std::remove_if(items->begin(), items->end(), [&](const dht::item& x) {
+      return !dht::is_verified_owned(id, x);
+    });
+    if (unowned != items->end()) {
+      log_->debug("ignored {} item(s) under '{}' not signed by an owner",
+                  items->end() - unowned, key);
+      items->erase(unowned, items->end());
+    }
     cache_->put(key, *items, now());
+  }
   auto waiting = std::move(lookup_waiters_[key]);
   lookup_waiters_.erase(key);
   std::vector<uint64_t> again;  // jobs with time left try a failed lookup once more

@@ -163,14 +163,14 @@ void declare_all(server_actor* self) {
   auto ttl = std::chrono::duration<double>(st.setup.options.declare_ttl).count();
   auto expiration = dht::wall_clock() + ttl;
   for (const auto& entry : st.declarations) {
-    self->request(st.setup.dht, declare_store_timeout, dht::dht_store_atom::value, entry.key,
-                  entry.subkey, entry.value, expiration)
+    self->request(st.setup.dht, declare_store_timeout, dht::dht_declare_atom::value, entry.key,
+                  entry.label, entry.value, expiration)
       .then([=](uint32_t, uint32_t, uint32_t) { ++self->state.declare.ok; },
             [=](caf::error& err) {
               auto& st = self->state;
               ++st.declare.failed;
               if (st.declare_round_failures++ == 0)
-                st.log->warn("declaring {} under '{}' failed: {}", entry.subkey, entry.key,
+                st.log->warn("declaring {} under '{}' failed: {}", entry.label, entry.key,
                              describe(err));
             });
   }

@@ -30,7 +30,7 @@
 //       node sends the exit afterwards. Calls are still served until then.
 //   Timers and compute results to itself: (decl_tick), (ckpt_tick), (ckpt_done, round, saved,
 //     failed).
-//   To the DHT node (setup.dht): every declare_period, (dht_store_atom, key, subkey, value,
+//   To the DHT node (setup.dht): every declare_period, (dht_declare_atom, key, label, value,
 //     expiration) for each entry of declaration_entries(id, endpoint) of every hosted id (the
 //     shared prefix entries once), expiring declare_ttl from now; failures are logged.
 //

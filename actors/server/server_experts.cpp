@@ -66,7 +66,7 @@ std::vector<declaration_entry> server_declarations(const std::vector<std::string
   std::set<std::pair<std::string, std::string>> seen;
   for (const auto& id : ids)
     for (auto& entry : declaration_entries(id, endpoint))
-      if (seen.emplace(entry.key, entry.subkey).second)
+      if (seen.emplace(entry.key, entry.label).second)
         out.push_back(std::move(entry));
   return out;
 }

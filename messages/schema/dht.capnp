@@ -12,10 +12,13 @@ struct NodeInfo {
 
 # One stored item. Many servers can declare under one key with distinct sub-keys; an empty
 # sub-key is the key's plain value. The item with the later expiration wins.
+# A sub-key "LABEL#OWNER" (OWNER: an Ed25519 public key in hex) is owned: the item is valid only
+# with the owner's signature (actors/dht/ownership.hpp); other items carry none.
 struct Item {
   subkey @0 :Data;
   value @1 :Data;
   expiration @2 :Float64;   # seconds since the Unix epoch
+  signature @3 :Data;       # empty, or 64 bytes
 }
 
 struct StoreRequest {

@@ -16,6 +16,7 @@ enum ErrorCode {
   timeout @9;           # a deadline passed while waiting for a peer
   unavailable @10;      # the peer or expert is down or shutting down
   nonFinite @11;        # NaN or infinity where the NaN policy forbids it
+  forbidden @12;        # the sender may not do this (e.g. write an item another node owns)
 }
 
 struct ErrorReply {

@@ -232,16 +232,17 @@ void expert_backend::publish_activation_counters() {
 
 caf::error expert_backend::step_with_sum() {
   auto summed = pending_samples_.load();
-  double grad_scale = 1.0;  // clip_grad_norm_'s coefficient, applied inside the step
-  if (settings_.clip_grad_norm > 0) {
-    auto norm = gradient_norm(module_->parameters());
-    if (!std::isfinite(norm)) {
-      drop_sum();
-      return make_error(errc::non_finite, "gradient norm is not finite; the update of "
-                                              + std::to_string(summed) + " samples skipped");
-    }
-    grad_scale = std::min(1.0, settings_.clip_grad_norm / (norm + 1e-6));
+  // Checked with or without clipping: one NaN would spread through Adam's moments into every
+  // weight, and the next checkpoint would keep it.
+  auto norm = gradient_norm(module_->parameters());
+  if (!std::isfinite(norm)) {
+    drop_sum();
+    return make_error(errc::non_finite, "gradient norm is not finite; the update of "
+                                            + std::to_string(summed) + " samples skipped");
   }
+  double grad_scale = 1.0;  // clip_grad_norm_'s coefficient, applied inside the step
+  if (settings_.clip_grad_norm > 0)
+    grad_scale = std::min(1.0, settings_.clip_grad_norm / (norm + 1e-6));
   if (settings_.warmup_updates > 0)
     for (auto& group : optimizer_->param_groups())
       group.options().set_lr(settings_.rate_after(updates_.load()));

@@ -58,7 +58,7 @@ struct fixture {
                                 std::pair{"ffn.2.3", "127.0.0.1:5002"},
                                 std::pair{"deep.1.0.7", "127.0.0.1:5003"}})
       for (const auto& e : declaration_entries(id, endpoint))
-        CAF_REQUIRE(dht::store(sys, swarm.nodes[1], e.key, e.subkey, e.value, swarm.now() + 600));
+        CAF_REQUIRE(dht::declare(sys, swarm.nodes[1], e.key, e.label, e.value, swarm.now() + 100));
   }
 
   ~fixture() {

@@ -49,11 +49,11 @@ CAF_TEST(a declaration names each next coordinate under its prefix and the repli
   auto entries = declaration_entries("ffn.3.17", "10.0.0.1:4100");
   CAF_REQUIRE_EQUAL(entries.size(), 3u);
   CAF_CHECK_EQUAL(entries[0].key, "ffn.");
-  CAF_CHECK_EQUAL(entries[0].subkey, "3");
+  CAF_CHECK_EQUAL(entries[0].label, "3");
   CAF_CHECK_EQUAL(entries[1].key, "ffn.3.");
-  CAF_CHECK_EQUAL(entries[1].subkey, "17");
+  CAF_CHECK_EQUAL(entries[1].label, "17");
   CAF_CHECK_EQUAL(entries[2].key, "ffn.3.17");
-  CAF_CHECK_EQUAL(entries[2].subkey, "10.0.0.1:4100");
+  CAF_CHECK_EQUAL(entries[2].label, "10.0.0.1:4100");
   for (const auto& e : entries)
     CAF_CHECK_EQUAL(e.value, "10.0.0.1:4100");
 }

@@ -65,7 +65,14 @@ inline std::string id_of(int64_t a, int64_t b) {
 
 struct moe_fixture {
   caf::actor_system system{moe_test_config()};
-  dht::local_swarm swarm{system, dht_nodes, dht_options{}};
+  dht::local_swarm swarm{system, dht_nodes, long_lived_declarations()};
+
+  /// The stand-in servers declare once, for up to 10 minutes, instead of every few seconds.
+  static dht_options long_lived_declarations() {
+    dht_options options;
+    options.max_owned_ttl = std::chrono::minutes(15);
+    return options;
+  }
   ffn_map experts = make_experts(42);
   std::vector<caf::actor> hosts;
   std::vector<caf::actor> routers;
@@ -90,7 +97,7 @@ struct moe_fixture {
   void declare(const ffn_map& subset, const std::string& endpoint, double expiration) {
     for (const auto& [id, expert] : subset)
       for (const auto& e : declaration_entries(id, endpoint))
-        CAF_REQUIRE(dht::store(system, swarm.nodes[0], e.key, e.subkey, e.value, expiration));
+        CAF_REQUIRE(dht::declare(system, swarm.nodes[0], e.key, e.label, e.value, expiration));
   }
 
   ffn_map pick(const std::set<std::string>& ids) const {

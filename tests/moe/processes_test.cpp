@@ -68,7 +68,7 @@ public:
         // a fresh declaration would tell the router it came back.
         args.insert(args.end(), {"--server.max-batch-wait=8s", "--server.adaptive-wait=false",
                                  "--server.declare-period=60s",
-                                 "--server.declare-ttl=120s"});
+                                 "--server.declare-ttl=100s"});
       } else {
         args.insert(args.end(), {"--server.declare-period=2s", "--server.declare-ttl=20s"});
       }

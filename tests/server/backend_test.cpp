@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/nn/modules/linear.h>
@@ -237,6 +238,26 @@ CAF_TEST(clipping bounds the update of plain sgd to learning rate times max norm
   auto x = torch::randn({batch, hidden});
   auto moved = backward_step_norm(*backend, x, 100 * torch::ones({batch, hidden}));
   CAF_CHECK_LESS_OR_EQUAL(std::abs(moved - s.learning_rate * s.clip_grad_norm), 1e-5);
+}
+
+CAF_TEST(a non finite gradient norm is refused with clipping and without) {
+  for (double clip : {0.0, 1.0}) {
+    auto backend = make_backend("ffn", plain_sgd(clip), 4);
+    auto twin = make_backend("ffn", plain_sgd(clip), 4);
+    auto x = torch::randn({batch, hidden});
+    // finite on the wire, but the weight gradients it makes overflow float32
+    auto huge = torch::full({batch, hidden}, std::numeric_limits<float>::max());
+    auto result = backend->backward({x}, {huge});
+    CAF_REQUIRE(!result);
+    CAF_CHECK_EQUAL(code_of(result.error()), errc::non_finite);
+    CAF_CHECK(params_equal(backend->module(), twin->module()));
+    CAF_CHECK_EQUAL(backend->updates(), 0u);
+    // the refused batch left nothing behind: the next update equals a fresh twin's
+    auto g = torch::randn({batch, hidden});
+    CAF_REQUIRE(backend->backward({x}, {g}));
+    CAF_REQUIRE(twin->backward({x}, {g}));
+    CAF_CHECK(params_equal(backend->module(), twin->module()));
+  }
 }
 
 CAF_TEST(warmup_updates raises the rate linearly over the first updates) {

@@ -11,6 +11,8 @@
 #include <caf/send.hpp>
 
 #include "actors/dht/local_swarm.hpp"
+#include "actors/dht/node_id.hpp"
+#include "actors/dht/ownership.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_config.hpp"
 #include "tests/server/server_test_util.hpp"
@@ -155,9 +157,10 @@ CAF_TEST(experts and their prefixes appear in the DHT and declaring stops on sto
     auto found = dht::get(sys, reader, key);
     CAF_REQUIRE(found);
     for (auto& sk : subkeys) {
-      auto* item = dht::find_subkey(found->items, sk);
+      auto* item = dht::find_label(found->items, sk);  // "LABEL#<the server node's key>"
       CAF_CHECK(item != nullptr);
       if (item) {
+        CAF_CHECK(dht::is_verified_owned(dht::key_id(key), *item));
         CAF_CHECK_EQUAL(item->value, server_endpoint);
         CAF_CHECK_GREATER(item->expiration, before + 29);
         CAF_CHECK_LESS(item->expiration, dht::wall_clock() + 31);

@@ -82,7 +82,7 @@ CAF_TEST(declarations list each shared prefix once) {
   auto items = server_declarations({"ffn.0.0", "ffn.0.1", "ffn.1.0"}, "h:1");
   std::set<std::pair<std::string, std::string>> keys;
   for (auto& i : items) {
-    keys.emplace(i.key, i.subkey);
+    keys.emplace(i.key, i.label);
     CAF_CHECK_EQUAL(i.value, "h:1");
   }
   CAF_CHECK_EQUAL(keys.size(), items.size());

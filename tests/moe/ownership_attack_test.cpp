@@ -1,0 +1,247 @@
+// ownership.attack: a stranger tries to point a live expert at its own address through the
+// DHT, as measured before declarations had owners: `dmoe-dht store --ttl 80000` of the
+// expert's entries with the attacker's endpoint. A real expert server process (DHT and server
+// roles) hosts ffn.0.0 and ffn.0.1; the attacker uses the project's own dmoe-dht and listens on
+// its endpoint, counting connections. Plain items under the expert's keys are stored but no
+// router uses them; an item under the server's owned sub-key is refused outright; a DMoE
+// layer in this process (its own DHT node and router) calls the real server and the attacker
+// sees no connection.
+#include <atomic>
+#include <csignal>
+#include <regex>
+#include <thread>
+
+#include <netinet/in.h>
+#include <poll.h>
+
+#include "actors/dht/client.hpp"
+#include "actors/dht/node.hpp"
+#include "actors/moe/supervisor.hpp"
+#include "runtime/node_config.hpp"
+#include "tests/moe/moe_fixture.hpp"
+#include "tests/process_util.hpp"
+
+using namespace dmoe;
+using namespace dmoe::test;
+
+namespace {
+
+constexpr int64_t width = 16;
+constexpr auto request_timeout = std::chrono::seconds(10);
+
+/// A TCP listener on 127.0.0.1 that counts the connections made to it (the attacker's server).
+class counting_listener {
+public:
+  counting_listener() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CAF_REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+    CAF_REQUIRE(listen(fd_, 16) == 0);
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread{[this] {
+      while (!stop_) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 50) > 0) {
+          int conn = accept(fd_, nullptr, nullptr);
+          if (conn >= 0) {
+            ++accepted_;
+            close(conn);
+          }
+        }
+      }
+    }};
+  }
+  ~counting_listener() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  uint16_t port() const {
+    return port_;
+  }
+  int accepted() const {
+    return accepted_;
+  }
+
+private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+struct attack_fixture {
+  std::string dir = temp_dir("ownership");
+  uint16_t port = free_port();
+  process server;
+  node_config cfg;
+  std::unique_ptr<caf::actor_system> system;
+  caf::actor dht_node;
+  caf::actor router;
+  counting_listener attacker;
+
+  attack_fixture() {
+    server = launch({DMOE_NODE_BINARY, "--config-file=" DMOE_CONFIG_DIR "/server.ini",
+                     "--node.name=\"honest\"", "--node.port=" + std::to_string(port),
+                     "--dht.bootstrap=[]", "--server.expert-pattern=\"ffn.[0:1].[0:2]\"",
+                     "--server.hidden=" + std::to_string(width), "--server.declare-period=1s",
+                     "--server.declare-ttl=5s"},
+                    dir + "/server.log");
+    CAF_REQUIRE(server.pid > 0);
+    CAF_REQUIRE(wait_listening(port, std::chrono::seconds(20)));
+    CAF_REQUIRE(!cfg.parse_and_validate(std::vector<std::string>{}));
+    system = std::make_unique<caf::actor_system>(cfg);
+    dht::node_setup setup;
+    setup.name = "attack-test/dht";
+    setup.options.bootstrap = {server_endpoint()};
+    dht_node = dht::spawn_node(*system, std::move(setup));
+    auto own_port = system->middleman().publish(dht_node, 0, "127.0.0.1", true);
+    CAF_REQUIRE(own_port);
+    caf::scoped_actor self{*system};
+    uint32_t contacts = 0;
+    CAF_REQUIRE(poll_until(
+      [&] {
+        self->request(dht_node, request_timeout, dht::dht_start_atom::value,
+                      "127.0.0.1:" + std::to_string(*own_port))
+          .receive([&](uint32_t n) { contacts = n; }, [](caf::error&) {});
+        return contacts > 0;
+      },
+      std::chrono::seconds(20), std::chrono::milliseconds(200)));
+  }
+
+  ~attack_fixture() {
+    if (router)
+      caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
+    if (dht_node)
+      caf::anon_send_exit(dht_node, caf::exit_reason::user_shutdown);
+    system.reset();
+    if (server.pid > 0) {
+      kill(server.pid, SIGKILL);
+      wait_exit(server.pid, std::chrono::seconds(10));
+    }
+  }
+
+  std::string server_endpoint() const {
+    return "127.0.0.1:" + std::to_string(port);
+  }
+  std::string attacker_endpoint() const {
+    return "127.0.0.1:" + std::to_string(attacker.port());
+  }
+
+  /// dmoe-shell --exec `command` against the server node: (exit code, output).
+  std::pair<int, std::string> dmoe_shell(const std::string& command) {
+    auto log = dir + "/dmoe-shell.log";
+    auto p = launch({DMOE_SHELL_BINARY, server_endpoint(), "--exec", command}, log);
+    return {wait_exit(p.pid, std::chrono::seconds(30)), read_file(log)};
+  }
+
+  /// dmoe-dht with `args` against the server node: (exit code, output).
+  std::pair<int, std::string> dmoe_dht(const std::vector<std::string>& args) {
+    static int runs = 0;
+    auto log = dir + "/dmoe-dht-" + std::to_string(runs++) + ".log";
+    std::vector<std::string> all{DMOE_DHT_BINARY, "--node", server_endpoint()};
+    all.insert(all.end(), args.begin(), args.end());
+    auto p = launch(all, log);
+    return {wait_exit(p.pid, std::chrono::seconds(30)), read_file(log)};
+  }
+};
+
+}  // namespace
+
+#undef CAF_SUITE
+#define CAF_SUITE ownership.attack
+CAF_TEST_FIXTURE_SCOPE(ownership_attack_tests, attack_fixture)
+
+CAF_TEST(a stranger cannot point a live expert at its own address) {
+  // The honest declaration, as dmoe-dht shows it: "<endpoint>#<owner>" under the expert's key.
+  std::smatch found;
+  std::string listing;
+  std::regex owned_entry{"(" + std::regex_replace(server_endpoint(), std::regex{"\\."}, "\\.")
+                         + "#[0-9a-f]{64})\t"};
+  CAF_REQUIRE(poll_until(
+    [&] {
+      listing = dmoe_dht({"get", "ffn.0.1"}).second;
+      return std::regex_search(listing, found, owned_entry);
+    },
+    std::chrono::seconds(20), std::chrono::milliseconds(200)));
+  auto owned_subkey = found[1].str();
+  CAF_MESSAGE("the server's declaration: " << owned_subkey);
+
+  // The measured attack: plain items with the attacker's endpoint for 22 hours. Stored (plain
+  // values are allowed) but routers ignore them.
+  for (auto [key, subkey] :
+       {std::pair{std::string{"ffn.0."}, std::string{"1"}},
+        std::pair{std::string{"ffn.0.1"}, server_endpoint()}}) {  // the sub-keys of old
+    auto [rc, out] = dmoe_dht({"store", key, subkey, attacker_endpoint(), "--ttl", "80000"});
+    CAF_MESSAGE("plain store under " << key << ": " << out);
+    CAF_CHECK_EQUAL(rc, 0);
+  }
+  // Writing under the server's own sub-key is refused, whatever the expiration.
+  auto [rc, out] = dmoe_dht({"store", "ffn.0.1", owned_subkey, attacker_endpoint(), "--ttl", "4"});
+  CAF_MESSAGE("forged store: " << out);
+  CAF_CHECK_NOT_EQUAL(rc, 0);
+  CAF_CHECK_NOT_EQUAL(out.find("forbidden"), std::string::npos);
+  // Nor can a peer make the node sign for it: its DHT actor (whose handle a reply gives away)
+  // declares only for actors of its own process.
+  auto gateway = system->middleman().remote_actor("127.0.0.1", port);
+  CAF_REQUIRE(gateway);
+  caf::scoped_actor self{*system};
+  caf::strong_actor_ptr dht_actor;
+  self->request(*gateway, request_timeout, dht::dht_info_atom::value)
+    .receive([&](std::string&) { dht_actor = self->current_sender(); }, [](caf::error&) {});
+  CAF_REQUIRE(dht_actor);
+  caf::error refused;
+  self->request(caf::actor_cast<caf::actor>(dht_actor), request_timeout,
+                dht::dht_declare_atom::value, std::string{"ffn.0.1"}, attacker_endpoint(),
+                attacker_endpoint(), dht::wall_clock() + 60)
+    .receive([](uint32_t, uint32_t, uint32_t) {}, [&](caf::error& err) { refused = err; });
+  CAF_MESSAGE("a remote declare: " << describe(refused));
+  CAF_CHECK_EQUAL(code_of(refused), errc::forbidden);
+  // ... and the honest entry is still there, beside the plain one.
+  listing = dmoe_dht({"get", "ffn.0.1"}).second;
+  CAF_MESSAGE("after the attack:\n" << listing);
+  CAF_CHECK(std::regex_search(listing, owned_entry));
+
+  // A DMoE layer routes ffn.0.0 and ffn.0.1 to the real server only.
+  moe_options opt;
+  opt.grid = {1, 2};
+  opt.k_best = 2;
+  opt.k_min = 2;
+  opt.forward_timeout = std::chrono::seconds(10);
+  moe::router_setup setup;
+  setup.name = "attack-test";
+  setup.options = opt;
+  setup.limits = cfg.limits.wire();
+  setup.dht = dht_node;
+  router = moe::spawn_supervised_router(*system, std::move(setup));
+  RemoteMixtureOfExperts layer{*system, router, width, width, opt};
+  for (int round = 0; round < 3; ++round) {
+    torch::NoGradGuard no_grad;
+    torch::Tensor y;
+    try {
+      y = layer->forward(torch::randn({8, width}));
+    } catch (const std::exception& e) {
+      CAF_FAIL("the forward failed (routed to the attacker?): " << e.what() << "; the attacker saw "
+                                                                << attacker.accepted()
+                                                                << " connection(s)");
+    }
+    CAF_CHECK(layer->last_mask().all().item<bool>());
+    CAF_CHECK(torch::isfinite(y).all().item<bool>());
+  }
+  CAF_CHECK_EQUAL(attacker.accepted(), 0);
+  // The node's inspector, which walks the DHT as routers do, lists the real server only and
+  // says what it ignored.
+  auto [shell_rc, experts] = dmoe_shell("experts");
+  CAF_MESSAGE("dmoe-shell --exec experts:\n" << experts);
+  CAF_CHECK_EQUAL(shell_rc, 0);
+  CAF_CHECK_EQUAL(experts.find(attacker_endpoint()), std::string::npos);
+  CAF_CHECK_NOT_EQUAL(experts.find(server_endpoint()), std::string::npos);
+  CAF_CHECK_NOT_EQUAL(experts.find("not signed by an owner"), std::string::npos);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
