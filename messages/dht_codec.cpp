@@ -23,7 +23,7 @@ capnp::Data::Reader bytes_of(const std::string& s) {
 
 void write_node(wire::NodeInfo::Builder out, const node_info& in) {
   out.setNodeId(bytes_of(in.id));
-  out.setEndpoint(in.endpoint);
+  out.setEndpoint(capnp::Text::Reader(in.endpoint.c_str(), in.endpoint.size()));
 }
 
 void write_nodes(capnp::List<wire::NodeInfo>::Builder out, const std::vector<node_info>& in) {
@@ -65,6 +65,10 @@ caf::expected<node_info> read_node(wire::NodeInfo::Reader in, const codec_limits
     return make_error(errc::limit_exceeded, "endpoint of " + std::to_string(endpoint.size())
                                               + " bytes exceeds the limit of "
                                               + std::to_string(limits.max_endpoint_bytes));
+  // "host:port": a NUL would cut it short when it is sent on, a control byte would forge log lines.
+  for (unsigned char c : endpoint)
+    if (c < 0x20 || c == 0x7f)
+      return invalid("an endpoint with a control byte");
   return node_info{*id, std::string(endpoint.cStr(), endpoint.size())};
 }
 

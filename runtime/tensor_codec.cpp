@@ -158,7 +158,8 @@ caf::expected<torch::Tensor> read_tensor(wire::Tensor::Reader in, const wire_lim
   sizes.reserve(shape.size());
   uint64_t numel = 1;
   auto elem = element_size(stored);
-  auto max_elements = limits.max_tensor_bytes / elem;
+  // The limit holds for the tensor as decoded: a float16 one becomes float32, twice its bytes.
+  auto max_elements = limits.max_tensor_bytes / element_size(type);
   for (auto dim : shape) {
     if (dim < 0)
       return make_error(errc::invalid_argument,
@@ -173,8 +174,8 @@ caf::expected<torch::Tensor> read_tensor(wire::Tensor::Reader in, const wire_lim
   }
   auto data = in.getData();
   auto nbytes = numel * elem;
-  if (nbytes > limits.max_tensor_bytes)
-    return too_large("tensor bytes", nbytes, limits.max_tensor_bytes);
+  if (numel * element_size(type) > limits.max_tensor_bytes)
+    return too_large("tensor bytes", numel * element_size(type), limits.max_tensor_bytes);
   if (data.size() != nbytes)
     return make_error(errc::shape_mismatch, "tensor data holds " + std::to_string(data.size())
                                               + " bytes but its shape and dtype need "

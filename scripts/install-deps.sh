@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(
   g++ cmake ninja-build ccache pkg-config       # toolchain
-  libcaf-dev libcaf-openssl0.17                 # actors, middleman
+  libcaf-dev                                    # actors, middleman
   libssl-dev                                    # OpenSSL 3: the swarm's keys (dmoe-keys)
   libcapnp-dev capnproto                        # wire format
   libtorch-dev libopenblas0-pthread             # experts; OpenBLAS, or matmuls are ~20x slower
@@ -16,6 +16,7 @@ packages=(
   iproute2                                      # ip/tc: the hosts.* tests' network namespaces
   dataset-fashion-mnist                         # the real data the main job trains on
   gnuplot-nox                                   # the main job plots its metrics to a PNG
+  clang-14 libclang-rt-14-dev                   # scripts/fuzz.sh: libFuzzer, ASan, UBSan
 )
 missing=()
 for p in "${packages[@]}"; do

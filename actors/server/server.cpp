@@ -327,6 +327,8 @@ caf::expected<caf::actor> try_spawn_server(caf::actor_system& system, server_set
   size_t restored = 0;
   uint64_t updates = 0;
   for (auto& e : *experts) {
+    if (!e.set_aside.empty())
+      log::get(setup.name)->warn("{}", e.set_aside);
     restored += e.restored ? 1 : 0;
     updates += e.backend->updates();
   }

@@ -7,6 +7,7 @@
 #include "actors/server/server.hpp"
 #include "messages/errors.hpp"
 #include "messages/expert_pattern.hpp"
+#include "runtime/experts/checkpoint_check.hpp"
 
 namespace dmoe {
 
@@ -50,9 +51,15 @@ caf::expected<std::vector<hosted_expert>> build_hosted_experts(const server_opti
     if (!options.checkpoint_dir.empty()) {
       auto path = checkpoint_path(options.checkpoint_dir, id);
       if (std::filesystem::exists(path)) {
-        if (auto err = expert.backend->load(path))
-          return err;
-        expert.restored = true;
+        if (auto err = expert.backend->load(path)) {
+          // A failed load changed nothing: the expert starts fresh, the file is kept for a look.
+          auto moved = move_aside(path);
+          if (!moved)
+            return make_error(errc::invalid_argument, describe(err) + "; moving it aside failed");
+          expert.set_aside = describe(err) + "; moved to " + *moved + ", the expert starts fresh";
+        } else {
+          expert.restored = true;
+        }
       }
     }
     out.push_back(std::move(expert));

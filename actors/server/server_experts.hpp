@@ -19,6 +19,7 @@ struct hosted_expert {
   std::shared_ptr<expert_backend> backend;
   std::shared_ptr<expert_counters> counters = std::make_shared<expert_counters>();
   bool restored = false;  // loaded from a checkpoint
+  std::string set_aside;  // why its checkpoint was unusable and where it went, if so
 };
 
 /// The server seed: options.seed, or a hash of `name` when it is 0.
@@ -29,7 +30,9 @@ caf::expected<std::vector<std::string>> hosted_expert_ids(const server_options& 
                                                           uint64_t seed);
 
 /// Builds every hosted expert and loads its checkpoint when options.checkpoint_dir holds one
-/// (creating the directory when missing).
+/// (creating the directory when missing). A checkpoint that does not load is renamed to
+/// `ID.pt.bad[.N]` and its expert starts fresh (hosted_expert::set_aside says why); an error
+/// only when such a file cannot be moved.
 caf::expected<std::vector<hosted_expert>> build_hosted_experts(const server_options& options,
                                                                uint64_t seed);
 

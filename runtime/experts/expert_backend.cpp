@@ -16,6 +16,7 @@
 #include <torch/serialize/output-archive.h>
 
 #include "messages/errors.hpp"
+#include "runtime/experts/checkpoint_check.hpp"
 #include "runtime/experts/fused_adam.hpp"
 #include "runtime/experts/request_check.hpp"
 #include "runtime/experts/tensor_batch.hpp"
@@ -24,8 +25,15 @@ namespace dmoe {
 
 namespace {
 
+// LibTorch's messages go on with a C++ backtrace after the first line: keep the reason only.
+std::string reason(const std::exception& e) {
+  std::string text = e.what();
+  auto end = text.find('\n');
+  return end == std::string::npos ? text : text.substr(0, end);
+}
+
 caf::error compute_error(const char* what, const std::exception& e) {
-  return make_error(errc::internal, std::string(what) + " failed: " + e.what());
+  return make_error(errc::internal, std::string(what) + " failed: " + reason(e));
 }
 
 // Makes the renamed file's contents durable before the rename replaces the old checkpoint.
@@ -286,13 +294,14 @@ caf::error expert_backend::save(const std::string& path, uint64_t* updates_saved
     archive.save_to(temp);
     flush_to_disk(temp);
     std::filesystem::rename(temp, path);
+    sync_parent_directory(path);
     if (updates_saved != nullptr)
       *updates_saved = updates;
     return caf::none;
   } catch (const std::exception& e) {
     std::error_code ignored;
     std::filesystem::remove(temp, ignored);
-    return make_error(errc::internal, "writing checkpoint " + path + " failed: " + e.what());
+    return make_error(errc::internal, "writing checkpoint " + path + " failed: " + reason(e));
   }
 }
 
@@ -323,6 +332,8 @@ caf::error expert_backend::load(const std::string& path) {
           return fail("it lacks " + prefix + t.key());
         if (value.sizes() != t.value().sizes() || value.scalar_type() != t.value().scalar_type())
           return fail(prefix + t.key() + " has another shape or dtype");
+        if (auto problem = non_finite_problem(prefix + t.key(), value))
+          return fail(*problem);
         loaded[prefix + t.key()] = value;
       }
       return caf::none;
@@ -337,6 +348,8 @@ caf::error expert_backend::load(const std::string& path) {
     torch::serialize::InputArchive optimizer_archive;
     archive.read("optimizer", optimizer_archive);
     (*optimizer)->load(optimizer_archive);
+    if (auto problem = optimizer_state_problem(**optimizer, module_->parameters()))
+      return fail(*problem);
     torch::NoGradGuard no_grad;
     for (auto& p : module_->named_parameters())
       p.value().copy_(loaded["param/" + p.key()]);
@@ -349,7 +362,7 @@ caf::error expert_backend::load(const std::string& path) {
     drop_sum();  // a partial sum belonged to the weights just replaced
     return caf::none;
   } catch (const std::exception& e) {
-    return make_error(errc::invalid_argument, "reading checkpoint " + path + " failed: " + e.what());
+    return make_error(errc::invalid_argument, "reading checkpoint " + path + " failed: " + reason(e));
   }
 }
 

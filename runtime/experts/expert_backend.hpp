@@ -134,12 +134,13 @@ public:
   }
 
   /// Writes parameters, buffers, optimizer state and the update count to `path` atomically
-  /// (`path`.tmp, flushed to disk, then renamed over `path`).
+  /// (`path`.tmp, flushed to disk, renamed over `path`, the directory flushed).
   /// `updates_saved` (optional) gets the update count the checkpoint holds.
   caf::error save(const std::string& path, uint64_t* updates_saved = nullptr);
 
   /// Restores what save wrote. Nothing changes unless everything in the file fits this expert
-  /// (type, optimizer kind, every tensor's shape).
+  /// (type, optimizer kind, every tensor's shape, optimizer state shaped like its parameters)
+  /// and every value is finite; errc::invalid_argument says what did not.
   caf::error load(const std::string& path);
 
   /// Optimizer steps applied so far (restored by load).

@@ -274,9 +274,11 @@ CAF_TEST(decode enforces the tensor byte and rank limits) {
   CAF_CHECK_EQUAL(outcome(decode_tensor(at_limit, small)), "ok");
   CAF_CHECK_EQUAL(outcome(decode_tensor(over, small)), "limit_exceeded");
   CAF_CHECK_EQUAL(outcome(decode_tensor(std::move(over), small)), "limit_exceeded");
-  // Compressed tensors are measured by their stored (float16) bytes.
-  auto packed = encode_tensor(torch::zeros({2048}), wire::Compression::FLOAT16);
+  // Compressed tensors are measured as decoded (float32): 4 KiB on the wire, 8 KiB decoded.
+  auto packed = encode_tensor(torch::zeros({1024}), wire::Compression::FLOAT16);
   CAF_CHECK_EQUAL(outcome(decode_tensor(packed, small)), "ok");
+  auto packed_over = encode_tensor(torch::zeros({2048}), wire::Compression::FLOAT16);
+  CAF_CHECK_EQUAL(outcome(decode_tensor(packed_over, small)), "limit_exceeded");
   std::vector<int64_t> rank8(default_max_tensor_rank, 1);
   std::vector<int64_t> rank9(default_max_tensor_rank + 1, 1);
   CAF_CHECK_EQUAL(outcome(decode_tensor(encode_tensor(torch::zeros(rank8)))), "ok");

@@ -189,6 +189,13 @@ CAF_TEST(oversized values subkeys and endpoints are rejected) {
   CAF_CHECK_EQUAL(
     outcome(decode_response(encode(response{sender, find_node_result{{long_endpoint}}}))),
     "limit_exceeded");
+  // A NUL would cut an endpoint short when it is sent on; control bytes would forge log lines.
+  for (auto bad : {std::string("127.0.0.1:80\0junk", 17), std::string("h:1\nfake log line")}) {
+    node_info odd{make_id(4), bad};
+    CAF_CHECK_EQUAL(outcome(decode_request(encode(request{odd, ping_request{}}))), "invalid_argument");
+    CAF_CHECK_EQUAL(outcome(decode_response(encode(response{sender, find_node_result{{odd}}}))),
+                    "invalid_argument");
+  }
   // Configured limits replace the defaults.
   codec_limits tight;
   tight.max_value_bytes = 4;

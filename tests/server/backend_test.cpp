@@ -15,6 +15,7 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
+#include <torch/serialize/output-archive.h>
 
 #include "runtime/experts/builtin_experts.hpp"
 #include "runtime/experts/fused_adam.hpp"
@@ -432,6 +433,68 @@ CAF_TEST(checkpoints that do not fit are refused and change nothing) {
   CAF_CHECK_EQUAL(code_of((*wider)->load(ffn_path)), errc::invalid_argument);
   CAF_CHECK(params_equal(target->module(), reference->module()));
   CAF_CHECK_EQUAL(code_of(target->save((dir.path / "no/such/dir/x.pt").string())), errc::internal);
+}
+
+namespace {
+
+/// Writes a checkpoint as expert_backend::save does, with `module`'s parameters and buffers and
+/// `optimizer`'s state, so a test can put in what a healthy expert never saves.
+void write_checkpoint(const std::string& path, expert_module& module,
+                      torch::optim::Optimizer& optimizer) {
+  torch::serialize::OutputArchive archive;
+  archive.write("type", c10::IValue(std::string{"ffn"}));
+  archive.write("optimizer_kind", c10::IValue(std::string{"adam"}));
+  archive.write("updates", c10::IValue(int64_t{1}));
+  for (const auto& p : module.named_parameters())
+    archive.write("param/" + p.key(), p.value());
+  for (const auto& b : module.named_buffers())
+    archive.write("buffer/" + b.key(), b.value(), true);
+  torch::serialize::OutputArchive optimizer_archive;
+  optimizer.save(optimizer_archive);
+  archive.write("optimizer", optimizer_archive);
+  archive.save_to(path);
+}
+
+/// An Adam optimizer stepped once over stand-ins for `module`'s parameters: of the same
+/// shapes, or one element longer each; with gradient `grad` everywhere.
+std::unique_ptr<torch::optim::Adam> stepped_adam(expert_module& module, bool misshapen, float grad) {
+  std::vector<torch::Tensor> stand_ins;
+  for (const auto& p : module.parameters()) {
+    auto t = misshapen ? torch::zeros({p.numel() + 1}) : torch::zeros_like(p);
+    t.set_requires_grad(true);
+    t.mutable_grad() = torch::full_like(t, grad);
+    stand_ins.push_back(t);
+  }
+  auto adam = std::make_unique<torch::optim::Adam>(stand_ins, torch::optim::AdamOptions(1e-3));
+  adam->step();
+  return adam;
+}
+
+}  // namespace
+
+CAF_TEST(checkpoints with non finite values or misshapen optimizer state are refused) {
+  temp_dir dir{"backend-poisoned"};
+  auto source = make_backend("ffn", adam_settings(), 3);
+  auto path = [&](const char* name) { return (dir.path / name).string(); };
+  write_checkpoint(path("healthy.pt"), source->module(), *stepped_adam(source->module(), false, 0.5f));
+  write_checkpoint(path("misshapen.pt"), source->module(), *stepped_adam(source->module(), true, 0.5f));
+  write_checkpoint(path("nan-moments.pt"), source->module(),
+                   *stepped_adam(source->module(), false, std::numeric_limits<float>::quiet_NaN()));
+  {
+    torch::NoGradGuard no_grad;
+    source->module().parameters()[0].view(-1)[0] = std::numeric_limits<float>::infinity();
+  }
+  CAF_REQUIRE_EQUAL(source->save(path("inf-weight.pt")), caf::none);
+  auto target = make_backend("ffn", adam_settings(), 2);
+  auto reference = make_backend("ffn", adam_settings(), 2);
+  for (auto name : {"misshapen.pt", "nan-moments.pt", "inf-weight.pt"}) {
+    auto err = target->load(path(name));
+    CAF_MESSAGE(name << ": " << describe(err));
+    CAF_CHECK_EQUAL(code_of(err), errc::invalid_argument);
+  }
+  CAF_CHECK(params_equal(target->module(), reference->module()));
+  CAF_CHECK_EQUAL(target->load(path("healthy.pt")), caf::none);
+  CAF_CHECK_EQUAL(target->updates(), 1u);
 }
 
 #undef CAF_SUITE

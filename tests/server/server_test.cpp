@@ -378,6 +378,41 @@ CAF_TEST(periodic checkpoints are written without being asked) {
   CAF_CHECK_EQUAL(stop(*sys, server), 4u);
 }
 
+CAF_TEST(an unusable checkpoint is moved aside and its expert starts fresh) {
+  temp_dir dir{"server-unusable"};
+  auto options = small_options();
+  options.checkpoint_dir = dir.str();
+  auto first = spawn(options);
+  torch::manual_seed(4);
+  auto x = torch::randn({4, h});
+  CAF_REQUIRE_EQUAL(outcome(backward(*sys, first, "ffn.0.1", x, torch::randn({4, h}))), "ok");
+  CAF_REQUIRE_EQUAL(checkpoint(*sys, first), 4u);
+  CAF_CHECK_EQUAL(stop(*sys, first), 4u);
+  caf::anon_send_exit(first, caf::exit_reason::user_shutdown);
+  auto damaged = checkpoint_path(dir.str(), "ffn.0.1");
+  auto size = std::filesystem::file_size(damaged);
+  std::filesystem::resize_file(damaged, size / 2);  // as a crash mid-copy would leave it
+  for (int restart = 0; restart < 2; ++restart) {
+    auto server = spawn(options);  // CAF_REQUIREs that the server starts
+    auto aside = damaged + (restart == 0 ? ".bad" : ".bad.1");
+    CAF_CHECK(std::filesystem::exists(aside));
+    CAF_CHECK(!std::filesystem::exists(damaged));
+    CAF_CHECK_EQUAL(std::filesystem::file_size(aside), restart == 0 ? size / 2 : 10u);
+    auto probe = torch::randn({3, h});
+    auto y = tensors_of(forward(*sys, server, "ffn.0.1", probe));
+    CAF_REQUIRE_EQUAL(y.size(), 1u);
+    CAF_CHECK_LESS_OR_EQUAL(max_abs_diff(y[0], local_forward(*local_twin(options, "ffn.0.1"), probe)),
+                            1e-5);
+    auto s = stats(*sys, server);
+    CAF_CHECK_EQUAL(int_of(expert_stats(s, "ffn.0.1"), "updates"), 0);
+    CAF_CHECK_EQUAL(checkpoint(*sys, server), 4u);  // writes a good one again
+    CAF_CHECK(std::filesystem::exists(damaged));
+    CAF_CHECK_EQUAL(stop(*sys, server), 4u);
+    caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
+    std::filesystem::resize_file(damaged, 10);
+  }
+}
+
 CAF_TEST(without a checkpoint directory checkpoints save nothing) {
   auto server = spawn(small_options());
   CAF_CHECK_EQUAL(checkpoint(*sys, server), 0u);
