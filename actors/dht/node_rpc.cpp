@@ -1,8 +1,6 @@
 // The node's requests to peers, its lookups, and its answers to peers.
 #include <caf/all.hpp>
 
-#include <algorithm>
-
 #include "actors/dht/node_state.hpp"
 #include "messages/type_ids.hpp"
 
@@ -94,17 +92,12 @@ void node_state::pump(const std::shared_ptr<lookup_run>& run) {
       [this, run, id = peer.id](response& resp) {
         if (auto found = std::get_if<find_value_result>(&resp.body)) {
           // A forged owned item with a later expiration would win the merge over the genuine one.
-          auto& items = found->items;
-          auto forged = std::remove_if(items.begin(), items.end(), [&](const item& x) {
-            return static_cast<bool>(check_owner(run->search.target(), x));
-          });
-          if (forged != items.end()) {
-            stats.forged_items += static_cast<uint64_t>(items.end() - forged);
-            log->warn("dropped {} owned item(s) without their owner's signature from {}",
-                      items.end() - forged, short_hex(id));
-            items.erase(forged, items.end());
+          if (auto forged = drop_forged(run->search.target(), found->items); forged > 0) {
+            stats.forged_items += forged;
+            log->warn("dropped {} owned item(s) without their owner's signature from {}", forged,
+                      short_hex(id));
           }
-          merge_newest(run->items, items);
+          merge_newest(run->items, found->items);
           run->search.answered(id, found->closer);
         } else if (auto nodes = std::get_if<find_node_result>(&resp.body)) {
           run->search.answered(id, nodes->nodes);

@@ -1,5 +1,6 @@
 #include "actors/dht/ownership.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
@@ -179,6 +180,26 @@ caf::error check_owner(const id160& key, const item& x) {
 
 bool is_verified_owned(const id160& key, const item& x) {
   return !x.signature.empty() && !check_owner(key, x);
+}
+
+namespace {
+
+template <class Drop>
+size_t remove_items(std::vector<item>& items, Drop drop) {
+  auto kept_end = std::remove_if(items.begin(), items.end(), drop);
+  auto removed = static_cast<size_t>(items.end() - kept_end);
+  items.erase(kept_end, items.end());
+  return removed;
+}
+
+}  // namespace
+
+size_t drop_forged(const id160& key, std::vector<item>& items) {
+  return remove_items(items, [&](const item& x) { return static_cast<bool>(check_owner(key, x)); });
+}
+
+size_t keep_verified_owned(const id160& key, std::vector<item>& items) {
+  return remove_items(items, [&](const item& x) { return !is_verified_owned(key, x); });
 }
 
 }  // namespace dmoe::dht

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
@@ -81,5 +82,12 @@ caf::error check_owner(const id160& key, const item& x);
 
 /// Whether `x` is owned and its signature verifies (what a router uses).
 bool is_verified_owned(const id160& key, const item& x);
+
+/// Removes the items under `key` that check_owner refuses (forged owned items; plain ones stay);
+/// returns how many.
+size_t drop_forged(const id160& key, std::vector<item>& items);
+
+/// Keeps only the items under `key` that are owned and verified; returns how many went.
+size_t keep_verified_owned(const id160& key, std::vector<item>& items);
 
 }  // namespace dmoe::dht

@@ -50,7 +50,9 @@ caf::expected<bool> storage::put(const id160& key, const item& x, double now) {
       data_.erase(key);
     return make_error(errc::limit_exceeded, std::move(why));
   };
-  if (slot.size() >= limits_.max_subkeys && !(!x.signature.empty() && evict_plain(slot)))
+  bool owned = !x.signature.empty();
+  bool room = slot.size() < limits_.max_subkeys || (owned && evict_plain(slot));
+  if (!room)
     return refuse("key holds " + std::to_string(slot.size()) + " sub-keys, the limit");
   if (entries_ >= limits_.max_entries)
     return refuse("node stores " + std::to_string(entries_) + " items, the limit");

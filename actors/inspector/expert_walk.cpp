@@ -90,27 +90,19 @@ struct walk : std::enable_shared_from_this<walk> {
     if (found == nullptr)
       return;
     // As routers do: only items signed by their owners count (enqueue skips repeated keys).
-    auto id = dht::key_id(from.key);
-    size_t unowned = 0;
-    std::vector<const dht::item*> owned;
-    for (const auto& x : found->items) {
-      if (dht::is_verified_owned(id, x))
-        owned.push_back(&x);
-      else
-        ++unowned;
-    }
-    if (unowned > 0)
+    auto& owned = found->items;
+    if (auto unowned = dht::keep_verified_owned(dht::key_id(from.key), owned); unowned > 0)
       result.problems.push_back("ignored " + std::to_string(unowned) + " item(s) under '" + from.key
                                 + "' not signed by an owner");
     if (!from.is_prefix) {
-      for (const auto* x : owned)
-        result.experts[from.key].insert(x->value);
+      for (const auto& x : owned)
+        result.experts[from.key].insert(x.value);
       if (owned.empty())  // no replica under this id: maybe a deeper grid
         enqueue({from.key + ".", true, from.depth});
       return;
     }
-    for (const auto* x : owned) {
-      auto label = std::string{dht::parse_subkey(x->subkey)->label};
+    for (const auto& x : owned) {
+      auto label = std::string{dht::parse_subkey(x.subkey)->label};
       auto candidate = from.key + label;
       if (!is_coordinate(label) || !is_valid_expert_id(candidate)) {
         result.problems.push_back("ignored bad sub-key '" + label + "' under '" + from.key + "'");

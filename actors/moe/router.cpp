@@ -142,15 +142,8 @@ void router_state::lookup_done(const std::string& key, std::vector<dht::item>* i
   lookups_under_way_.erase(key);
   if (items != nullptr) {
     // Only declarations signed by their owners route calls: plain or forged items are dropped.
-    auto id = dht::key_id(key);
-    auto unowned = std::remove_if(items->begin(), items->end(), [&](const dht::item& x) {
-      return !dht::is_verified_owned(id, x);
-    });
-    if (unowned != items->end()) {
-      log_->debug("ignored {} item(s) under '{}' not signed by an owner",
-                  items->end() - unowned, key);
-      items->erase(unowned, items->end());
-    }
+    if (auto unowned = dht::keep_verified_owned(dht::key_id(key), *items); unowned > 0)
+      log_->debug("ignored {} item(s) under '{}' not signed by an owner", unowned, key);
     cache_->put(key, *items, now());
   }
   auto waiting = std::move(lookup_waiters_[key]);
