@@ -8,7 +8,7 @@ namespace dmoe {
 
 namespace {
 
-constexpr errc last_errc = errc::forbidden;
+constexpr errc last_errc = errc::overloaded;
 
 wire::ErrorCode to_wire(errc code) {
   return static_cast<wire::ErrorCode>(static_cast<uint8_t>(code) - 1);
@@ -38,6 +38,7 @@ const char* to_string(errc code) {
     case errc::unavailable: return "unavailable";
     case errc::non_finite: return "non_finite";
     case errc::forbidden: return "forbidden";
+    case errc::overloaded: return "overloaded";
   }
   return "internal";
 }

@@ -25,6 +25,7 @@ enum class errc : uint8_t {
   unavailable,
   non_finite,
   forbidden,
+  overloaded,  // a per-peer limit of a server: busy now, another replica may answer
 };
 
 const char* to_string(errc code);

@@ -38,10 +38,29 @@ caf::error part_buffer::add(const transfer_key& key, payload&& part, double now)
     return over("it exceeds " + std::to_string(limits_.max_transfer_bytes) + " bytes");
   if (total_bytes_ + size > limits_.max_total_bytes)
     return over("transfers under way exceed " + std::to_string(limits_.max_total_bytes) + " bytes");
+  if (auto n = node_bytes_.find(key.sender.node());
+      n != node_bytes_.end() && n->second + size > limits_.max_node_bytes)
+    return over("the sending node's transfers under way exceed "
+                + std::to_string(limits_.max_node_bytes) + " bytes");
   p.bytes.insert(p.bytes.end(), part.bytes.begin(), part.bytes.end());
   p.last_seen = now;
-  total_bytes_ += size;
+  charge(key, size);
   return caf::none;
+}
+
+void part_buffer::charge(const transfer_key& key, uint64_t bytes) {
+  total_bytes_ += bytes;
+  node_bytes_[key.sender.node()] += bytes;
+}
+
+void part_buffer::refund(const transfer_key& key, uint64_t bytes) {
+  total_bytes_ -= bytes;
+  auto n = node_bytes_.find(key.sender.node());
+  if (n == node_bytes_.end())
+    return;
+  n->second -= std::min(n->second, bytes);
+  if (n->second == 0)
+    node_bytes_.erase(n);
 }
 
 caf::expected<payload> part_buffer::finish(const transfer_key& key, uint64_t total_bytes,
@@ -55,7 +74,7 @@ caf::expected<payload> part_buffer::finish(const transfer_key& key, uint64_t tot
   std::vector<char> whole;
   if (auto i = pending_.find(key); i != pending_.end()) {
     whole = std::move(i->second.bytes);
-    total_bytes_ -= whole.size();
+    refund(key, whole.size());
     pending_.erase(i);
   } else {
     whole = std::move(last.bytes);
@@ -73,7 +92,7 @@ void part_buffer::drop(const transfer_key& key) {
   auto i = pending_.find(key);
   if (i == pending_.end())
     return;
-  total_bytes_ -= i->second.bytes.size();
+  refund(key, i->second.bytes.size());
   pending_.erase(i);
 }
 
@@ -81,7 +100,7 @@ size_t part_buffer::expire(double before) {
   size_t dropped = 0;
   for (auto i = pending_.begin(); i != pending_.end();) {
     if (i->second.last_seen < before) {
-      total_bytes_ -= i->second.bytes.size();
+      refund(i->first, i->second.bytes.size());
       i = pending_.erase(i);
       ++dropped;
     } else {

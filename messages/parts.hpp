@@ -8,19 +8,21 @@
 // whole payload's size and its last part, and the answering gateway sends a big reply the same
 // way: parts, then the reply with the size and the last part. CAF delivers one sender's messages
 // to one receiver in order, so the parts are there before the message that completes them. The
-// receiver buffers parts under limits (bytes per transfer, transfers, bytes in all), drops
-// transfers that stall, and refuses a whole whose size is not the one announced (a part was
-// dropped on the way, or a peer lies).
+// receiver buffers parts under limits (bytes per transfer, transfers, bytes per sending node,
+// bytes in all), drops transfers that stall, and refuses a whole whose size is not the one
+// announced (a part was dropped on the way, or a peer lies).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
 #include <caf/actor_addr.hpp>
 #include <caf/atom.hpp>
 #include <caf/expected.hpp>
+#include <caf/node_id.hpp>
 
 #include "messages/payload.hpp"
 
@@ -50,6 +52,7 @@ struct part_limits {
   uint64_t max_transfer_bytes = default_max_message_bytes;  // one reassembled payload at most
   uint64_t max_total_bytes = 2 * default_max_message_bytes;  // every transfer under way at most
   size_t max_transfers = 256;                                // transfers under way at most
+  uint64_t max_node_bytes = default_max_message_bytes / 4;   // one sending node's transfers
 };
 
 /// Parts received ahead of the message that completes them (pure logic; time passed in).
@@ -86,8 +89,12 @@ private:
     double last_seen = 0;
   };
 
+  void charge(const transfer_key& key, uint64_t bytes);
+  void refund(const transfer_key& key, uint64_t bytes);
+
   part_limits limits_;
   std::unordered_map<transfer_key, pending, transfer_key_hash> pending_;
+  std::map<caf::node_id, uint64_t> node_bytes_;  // bytes under way per sending node
   uint64_t total_bytes_ = 0;
 };
 

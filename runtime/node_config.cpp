@@ -90,6 +90,8 @@ node_config::node_config() {
     .add(server.accumulate_samples, "accumulate-samples",
          "an expert's update sums the gradients of at least this many samples (0: each batch)")
     .add(server.max_batch_size, "max-batch-size", "most samples merged into one batch")
+    .add(server.max_tokens, "max-tokens",
+         "longest sequence (a free dimension, e.g. a transformer's tokens) one call may carry")
     .add(server.max_batch_wait, "max-batch-wait", "longest wait for a batch to fill")
     .add(server.adaptive_wait, "adaptive-wait",
          "wait for a batch to fill only while calls come close together (false: always)")
@@ -105,7 +107,23 @@ node_config::node_config() {
     .add(server.seed, "seed", "seed for expert init and sampling (0: from the node name)")
     .add(server.compression, "compression", "none or float16: how replies carry float32 tensors")
     .add(server.fail_rate, "fail-rate",
-         "fault injection: answer this share of forward/backward calls with an error (0..1)");
+         "fault injection: answer this share of forward/backward calls with an error (0..1)")
+    .add(server.peer_request_rate, "peer-request-rate", "requests per second one peer may make (0: any)")
+    .add(server.peer_request_burst, "peer-request-burst", "requests one peer may make at once")
+    .add(server.peer_max_in_flight, "peer-max-in-flight",
+         "calls of one peer queued or computing at once (0: any)")
+    .add(server.peer_max_expert_mb, "peer-max-expert-mb",
+         "MiB of one peer's requests waiting at one expert (0: any)")
+    .add(server.peer_max_queued_mb, "peer-max-queued-mb",
+         "MiB of one peer's requests waiting at this server (0: any)")
+    .add(server.max_queued_mb, "max-queued-mb", "MiB of requests waiting at this server (0: any)")
+    .add(server.peer_update_rate, "peer-update-rate",
+         "backward samples per second one peer may send one expert (0: any)")
+    .add(server.peer_update_burst, "peer-update-burst",
+         "backward samples one peer may send one expert at once")
+    .add(server.outlier_factor, "outlier-factor",
+         "refuse an update whose gradient norm per sample exceeds this many times the running "
+         "median (0: off)");
   caf::config_option_adder{custom_options_, "moe"}
     .add(moe.expert_prefix, "expert-prefix", "grid name the DMoE layer routes to")
     .add(moe.grid, "grid", "grid dimensions, e.g. [4, 4]")
@@ -326,6 +344,8 @@ caf::error node_config::validate_server_values() const {
     return config_error("'server.momentum', 'server.weight-decay' and 'server.clip-grad-norm' must be >= 0");
   if (s.max_batch_size == 0)
     return config_error("'server.max-batch-size' must be > 0");
+  if (s.max_tokens == 0 || s.max_tokens > max_tokens_limit)
+    return config_error("'server.max-tokens' must be in 1.." + std::to_string(max_tokens_limit));
   if (s.accumulate_samples > max_accumulate_samples)
     return config_error("'server.accumulate-samples' must be in 0.."
                         + std::to_string(max_accumulate_samples));
@@ -350,6 +370,23 @@ caf::error node_config::validate_server_values() const {
                         + "' for 'server.compression' (expected none or float16)");
   if (!(s.fail_rate >= 0 && s.fail_rate <= 1))
     return config_error("'server.fail-rate' must be in 0..1");
+  for (auto [value, name] : {std::pair{s.peer_request_rate, "peer-request-rate"},
+                             std::pair{s.peer_request_burst, "peer-request-burst"},
+                             std::pair{s.peer_update_rate, "peer-update-rate"},
+                             std::pair{s.peer_update_burst, "peer-update-burst"}})
+    if (!(value >= 0 && value <= 1e9))
+      return config_error(std::string{"'server."} + name + "' must be in 0..1e9");
+  if (s.peer_request_rate > 0 && s.peer_request_burst < 1)
+    return config_error("'server.peer-request-burst' must be >= 1 when 'server.peer-request-rate' is on");
+  if (s.peer_update_rate > 0 && s.peer_update_burst < static_cast<double>(s.max_batch_size))
+    return config_error("'server.peer-update-burst' must be >= 'server.max-batch-size' when "
+                        "'server.peer-update-rate' is on (else a full call could never pass)");
+  if (s.peer_max_expert_mb > max_queued_mb_limit || s.peer_max_queued_mb > max_queued_mb_limit
+      || s.max_queued_mb > max_queued_mb_limit)
+    return config_error("'server.peer-max-expert-mb', 'server.peer-max-queued-mb' and "
+                        "'server.max-queued-mb' must be in 0.." + std::to_string(max_queued_mb_limit));
+  if (!(s.outlier_factor == 0 || (s.outlier_factor >= 1 && s.outlier_factor <= 1e6)))
+    return config_error("'server.outlier-factor' must be 0 (off) or in 1..1e6");
   return caf::none;
 }
 

@@ -80,6 +80,10 @@ struct dht_options {
 constexpr size_t max_accumulate_samples = size_t{1} << 20;
 /// Most memory kept activations may take (server.activation-memory-mb): 1 TiB.
 constexpr size_t max_activation_memory_mb = size_t{1} << 20;
+/// Largest accepted server.max-tokens.
+constexpr size_t max_tokens_limit = size_t{1} << 20;
+/// Largest accepted value of the server's queued-MiB limits (1 TiB).
+constexpr size_t max_queued_mb_limit = size_t{1} << 20;
 
 struct server_options {
   std::string expert_type = "ffn";          // registry name of the experts' module
@@ -96,6 +100,8 @@ struct server_options {
   size_t accumulate_samples = 0;            // an expert's update waits for the gradients of at
                                             // least this many samples (0: every backward batch)
   size_t max_batch_size = 1024;             // samples merged into one compute batch at most
+  size_t max_tokens = 1024;                 // longest sequence (a free dimension such as a
+                                            // transformer's tokens) one call may carry
   caf::timespan max_batch_wait = 2ms;       // how long a batch waits to fill up (when more
                                             // calls are likely to come)
   bool adaptive_wait = true;                // wait only while more calls are likely to come
@@ -112,6 +118,18 @@ struct server_options {
   std::string compression = "none";         // none | float16: the replies' float32 tensors
   double fail_rate = 0.0;                   // fault injection: share of forward/backward calls
                                             // answered with an error instead (0..1; 0 = off)
+  // Fair service (actors/server/peer_admission.hpp): what one peer may have the server hold or
+  // do at once; over a limit a call gets an `overloaded` error at once. 0 turns a limit off.
+  double peer_request_rate = 5000;          // requests per second per peer
+  double peer_request_burst = 10000;
+  size_t peer_max_in_flight = 512;          // calls queued or computing per peer
+  size_t peer_max_expert_mb = 64;           // request MiB waiting per peer at one expert
+  size_t peer_max_queued_mb = 256;          // request MiB waiting per peer
+  size_t max_queued_mb = 1024;              // request MiB waiting, all peers
+  double peer_update_rate = 4096;           // backward samples per second per peer and expert
+  double peer_update_burst = 16384;
+  double outlier_factor = 10;               // an update whose gradient norm per sample exceeds
+                                            // this many times the running median is refused
 };
 
 // ---- DMoE layer on the trainer side (issue 6): actors/moe ----

@@ -183,6 +183,16 @@ inline caf::actor connect_node(caf::actor_system& system, uint16_t port,
   return node;
 }
 
+/// VmRSS of process `pid`, in bytes (0 when it is gone).
+inline size_t rss_bytes(pid_t pid) {
+  std::ifstream status{"/proc/" + std::to_string(pid) + "/status"};
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stoull(line.substr(6)) * 1024;
+  return 0;
+}
+
 /// A fresh directory under /tmp named after `what`.
 inline std::string temp_dir(const std::string& what) {
   std::string tmpl = "/tmp/dmoe-" + what + "-XXXXXX";

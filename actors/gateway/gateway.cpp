@@ -104,7 +104,7 @@ caf::behavior gateway(gateway_actor* self, gateway_setup setup) {
       if (!st.server)
         return no_role("server");
       auto rp = self->make_response_promise<uint64_t, payload>();
-      self->request(st.server, role_reply_timeout, a, std::move(*whole))
+      self->request(st.server, role_reply_timeout, a, std::move(*whole), requester.node())
         .then(
           [=](payload& reply) mutable {
             answer_in_parts(self, rp, requester, transfer, std::move(reply));

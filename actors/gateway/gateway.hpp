@@ -18,7 +18,9 @@
 //     (expert_rpc_atom, uint64 transfer, uint64 total_bytes, payload last)
 //                                                          -> (uint64 total_bytes, payload last)
 //       the request is the transfer's parts plus `last` (exactly total_bytes, at most
-//       limits.max_message_bytes); the server's reply comes back as (wire_part_atom, transfer,
+//       limits.max_message_bytes), passed to the server as (expert_rpc_atom, payload,
+//       node_id requester's node) so that the server's per-peer limits charge the requester's
+//       node, not the gateway; the server's reply comes back as (wire_part_atom, transfer,
 //       part) messages to the requester followed by this answer with the reply's last part.
 //       Parts stalled for part_timeout are dropped.
 //   Local only (a remote sender gets an error; routes cannot be changed from the network):

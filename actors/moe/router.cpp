@@ -220,6 +220,18 @@ void router_state::record_end(const call_record& rec, bool ok) {
                                   + latency_ewma_alpha * latency;
 }
 
+void router_state::note_refusal(const call_record& rec, const caf::error& problem) {
+  if (code_of(problem) == errc::overloaded) {
+    // Busy, not broken: routine under load, so no warning per call.
+    servers_.mark_busy(rec.server, now() + overloaded_backoff_seconds);
+    log_->debug("{} of {} refused by {} as overloaded: {}", rec.backward ? "backward" : "forward",
+                rec.expert_id, rec.server, describe(problem));
+    return;
+  }
+  log_->warn("{} of {} at {} failed: {}", rec.backward ? "backward" : "forward", rec.expert_id,
+             rec.server, describe(problem));
+}
+
 void router_state::reply_arrived(uint64_t call_id, payload& reply) {
   auto i = calls_.find(call_id);
   if (i == calls_.end())

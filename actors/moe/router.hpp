@@ -13,8 +13,10 @@
 //       routed to it, to the replica with the lowest latency x calls in flight. A failed call or
 //       a server going down moves each affected sample slot to that sample's next-best spare
 //       expert at once; a server that went down is avoided until it declares again and a
-//       connect to it succeeds (server_book.hpp). Rows for one expert beyond its server's
-//       max-batch-size are split into several calls: a call refused with limit_exceeded makes
+//       connect to it succeeds (server_book.hpp). A server refusing a call as `overloaded`
+//       (its per-peer limits) is passed over for overloaded_backoff_seconds: that call's
+//       samples move to their spares, later calls go to other replicas. Rows for one expert
+//       beyond its server's max-batch-size are split into several calls: a call refused with limit_exceeded makes
 //       the router ask that server for the expert's info (ExpertInfo.maxBatchSize), remember
 //       the limit and send the rows again in parts that fit. Once every sample has k_min
 //       answers the job waits timeout_after_k_min for stragglers; it ends at forward_timeout
@@ -62,6 +64,8 @@ using moe_settle_atom = caf::atom_constant<caf::atom("moe_settle")>;
 
 /// Spare experts ranked per sample beyond k_best, for rerouting (at least this many).
 constexpr size_t min_spares_per_sample = 4;
+/// A server that refused a call as overloaded is not picked for this long (seconds).
+constexpr double overloaded_backoff_seconds = 0.25;
 /// Connecting to a server endpoint over TCP gives up after this long.
 constexpr caf::timespan server_connect_timeout = std::chrono::seconds(2);
 

@@ -95,7 +95,7 @@ void router_state::backward_reply(const call_record& rec, payload& reply) {
   if (i == backwards_.end())
     return;
   if (problem) {
-    log_->warn("backward of {} at {} failed: {}", rec.expert_id, rec.server, describe(problem));
+    note_refusal(rec, problem);
     return backward_failed(rec);
   }
   auto& st = i->second;

@@ -139,7 +139,7 @@ std::string router_state::replica_for(forward_state& st, const std::string& expe
       probe(x.value);
     live.push_back(x);
   }
-  return servers_.pick(live);
+  return servers_.pick(live, t);
 }
 
 void router_state::choose_replicas(uint64_t id) {
@@ -289,8 +289,7 @@ void router_state::forward_reply(const call_record& rec, payload& reply) {
     if (code_of(problem) == errc::limit_exceeded && rec.rows.size() > 1
         && servers_.batch_limit(rec.server) == 0)
       return ask_batch_limit(rec);
-    log_->warn("expert {} at {} answered with an error: {}", rec.expert_id, rec.server,
-               describe(problem));
+    note_refusal(rec, problem);
     return forward_failed(rec);
   }
   auto& st = i->second;

@@ -111,6 +111,9 @@ private:
   /// Connects to a dead server that declared again; it is called again once that succeeds.
   void probe(const std::string& endpoint);
   void record_end(const call_record& rec, bool ok);
+  /// Logs a call the server answered with an error; an `overloaded` one marks the server busy
+  /// for overloaded_backoff_seconds instead of warning.
+  void note_refusal(const call_record& rec, const caf::error& problem);
   caf::timespan remaining(steady::time_point deadline) const;
 
   // router_forward.cpp

@@ -63,11 +63,21 @@ void server_book::call_finished(const std::string& endpoint, double latency_ms) 
   s.measured = true;
 }
 
-std::string server_book::pick(const std::vector<dht::item>& replicas) const {
+void server_book::mark_busy(const std::string& endpoint, double until) {
+  auto& s = servers_[endpoint];
+  s.busy_until = std::max(s.busy_until, until);
+}
+
+bool server_book::is_busy(const std::string& endpoint, double now) const {
+  auto i = servers_.find(endpoint);
+  return i != servers_.end() && i->second.busy_until > now;
+}
+
+std::string server_book::pick(const std::vector<dht::item>& replicas, double now) const {
   std::string best;
   double best_cost = std::numeric_limits<double>::infinity();
   for (const auto& r : replicas) {
-    if (r.value.empty() || is_dead(r.value))
+    if (r.value.empty() || is_dead(r.value) || is_busy(r.value, now))
       continue;
     auto cost = (latency_ms(r.value) + 1e-3) * static_cast<double>(1 + in_flight(r.value));
     if (cost < best_cost || (cost == best_cost && r.value < best)) {

@@ -37,9 +37,15 @@ public:
   /// A call ended; `latency_ms` < 0 for a failed call (no latency sample).
   void call_finished(const std::string& endpoint, double latency_ms);
 
+  /// The server refused a call as overloaded: it is not picked before `until` (seconds, the
+  /// clock of pick's `now`), so its calls go to another replica or a spare expert meanwhile.
+  void mark_busy(const std::string& endpoint, double until);
+  bool is_busy(const std::string& endpoint, double now) const;
+
   /// The live replica to call among a declaration lookup's items (values are endpoints): the
-  /// one with the lowest expected wait, latency x (1 + calls in flight); "" when none is live.
-  std::string pick(const std::vector<dht::item>& replicas) const;
+  /// one with the lowest expected wait, latency x (1 + calls in flight), among those neither
+  /// dead nor busy at `now`; "" when there is none.
+  std::string pick(const std::vector<dht::item>& replicas, double now) const;
 
   /// Most rows one call to `endpoint` may carry, as it said (ExpertInfo); 0 while unknown.
   uint64_t batch_limit(const std::string& endpoint) const;
@@ -59,6 +65,7 @@ private:
     bool probing = false;
     double probed_expiration = 0;
     uint64_t batch_limit = 0;
+    double busy_until = 0;
   };
   std::unordered_map<std::string, server> servers_;
 };

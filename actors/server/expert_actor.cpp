@@ -136,10 +136,10 @@ void dispatch(expert_actor* self) {
   });
 }
 
-void enqueue(expert_actor* self, call_queue& queue, queued_call call) {
+void enqueue(expert_actor* self, call_queue& queue, queued_call call, uint64_t lane) {
   auto samples = static_cast<size_t>(batch_size_of(call.inputs));
   auto key = merge_key(call.inputs, call.grad_outputs);
-  queue.push(std::move(call), samples, std::move(key), call_queue::clock::now());
+  queue.push(std::move(call), samples, std::move(key), call_queue::clock::now(), lane);
   self->state.setup.counters->queued += 1;
   dispatch(self);
 }
@@ -152,15 +152,16 @@ caf::behavior expert_behavior(expert_actor* self, expert_actor_setup setup) {
   guard_control(self, st.log);
   st.setup = std::move(setup);
   return {
-    [=](expert_rpc_atom, forward_call& call) -> caf::result<payload> {
+    [=](expert_rpc_atom, forward_call& call, uint64_t lane) -> caf::result<payload> {
       auto promise = self->make_response_promise<payload>();
-      enqueue(self, self->state.forward_calls, queued_call{promise, std::move(call.inputs), {}});
+      enqueue(self, self->state.forward_calls, queued_call{promise, std::move(call.inputs), {}},
+              lane);
       return promise;
     },
-    [=](expert_rpc_atom, backward_call& call) -> caf::result<payload> {
+    [=](expert_rpc_atom, backward_call& call, uint64_t lane) -> caf::result<payload> {
       auto promise = self->make_response_promise<payload>();
       enqueue(self, self->state.backward_calls,
-              queued_call{promise, std::move(call.inputs), std::move(call.grad_outputs)});
+              queued_call{promise, std::move(call.inputs), std::move(call.grad_outputs)}, lane);
       return promise;
     },
     [=](batch_tick_atom) {

@@ -2,9 +2,10 @@
 // hand-off of merged batches to the compute threads.
 //
 // Its whole protocol (local only; the server actor checks calls before delegating them here):
-//   (expert_rpc_atom, forward_call)                  -> payload: ExpertResponse (forward)
-//   (expert_rpc_atom, backward_call)                 -> payload: ExpertResponse (backward)
-//     queued; a batch starts when it holds max_batch_size samples (no further call fits), its
+//   (expert_rpc_atom, forward_call, uint64 lane)     -> payload: ExpertResponse (forward)
+//   (expert_rpc_atom, backward_call, uint64 lane)    -> payload: ExpertResponse (backward)
+//     queued in the lane of its caller (the server names one per peer); batches take calls in
+//     fair order across lanes (batch_queue.hpp); a batch starts when it holds max_batch_size samples (no further call fits), its
 //     oldest call has waited max_batch_wait, or (adaptive_wait) no further call is likely to
 //     come soon (runtime/experts/batch_queue.hpp), and only while no batch of this expert is
 //     computing (calls arriving meanwhile form the next batch). Between the two queues the one

@@ -14,6 +14,7 @@
 #include "actors/dht/node.hpp"
 #include "actors/guard/control_guard.hpp"
 #include "actors/server/expert_actor.hpp"
+#include "actors/server/peer_admission.hpp"
 #include "actors/server/server_experts.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/experts/request_check.hpp"
@@ -53,6 +54,7 @@ struct server_state {
   uint64_t rejected = 0;
   std::mt19937_64 fault_rng;      // draws the calls options.fail_rate fails on purpose
   uint64_t injected_failures = 0;
+  peer_admission admission;
   round_counters declare;
   uint64_t declare_round_failures = 0;  // of the round in progress
   round_counters checkpoints;
@@ -63,12 +65,82 @@ struct server_state {
 
 using server_actor = caf::stateful_actor<server_state>;
 
+admission_limits admission_limits_of(const server_options& o) {
+  constexpr uint64_t mib = 1024 * 1024;
+  admission_limits l;
+  l.request_rate = o.peer_request_rate;
+  l.request_burst = o.peer_request_burst;
+  l.max_in_flight = o.peer_max_in_flight;
+  l.max_expert_bytes = o.peer_max_expert_mb * mib;
+  l.max_peer_bytes = o.peer_max_queued_mb * mib;
+  l.max_total_bytes = o.max_queued_mb * mib;
+  l.update_rate = o.peer_update_rate;
+  l.update_burst = o.peer_update_burst;
+  return l;
+}
+
+std::vector<expert_info> experts_info(const server_state& st) {
+  std::vector<expert_info> out;
+  for (const auto& kv : st.experts)
+    out.push_back(kv.second.expert.backend->info());
+  return out;
+}
+
+// The encoded size of the largest valid call: its tensors plus the framing (ids, shapes,
+// Cap'n Proto's pointers), which never comes near this margin.
+uint64_t largest_call_bytes(const std::vector<expert_info>& experts, const server_options& o) {
+  constexpr uint64_t framing_margin = 64 << 10;
+  uint64_t largest = 0;
+  for (const auto& info : experts)
+    largest = std::max(largest, max_call_tensor_bytes(info, o.max_batch_size, o.max_tokens));
+  return largest + framing_margin;
+}
+
 payload error_reply(errc code, std::string message) {
   return encode(expert_reply{make_error(code, std::move(message))});
 }
 
-caf::result<payload> serve(server_actor* self, payload& request) {
+double seconds_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+/// Who a call is charged to: the node it came from, "" for a caller in this process (trusted:
+/// the node's own trainers are not limited).
+std::string peer_of(server_actor* self, const caf::node_id& origin) {
+  return origin == self->node() ? std::string{} : caf::to_string(origin);
+}
+
+// Hands a checked call to its expert's actor, in its peer's lane (this process's own calls
+// share lane 0); the admission ticket is released with the reply.
+template <class Call>
+caf::result<payload> pass_to_expert(server_actor* self, const caf::actor& expert, Call call,
+                                    std::optional<admission_ticket> ticket) {
+  auto promise = self->make_response_promise<payload>();
+  auto release = [self, ticket] {
+    if (ticket)
+      self->state.admission.release(*ticket);
+  };
+  auto lane = ticket ? std::hash<std::string>{}(ticket->peer) : uint64_t{0};
+  self->request(expert, caf::infinite, expert_rpc_atom::value, std::move(call), uint64_t{lane})
+    .then(
+      [=](payload& reply) mutable {
+        release();
+        promise.deliver(std::move(reply));
+      },
+      [=](caf::error& err) mutable {
+        release();
+        promise.deliver(error_reply(code_of(err), describe(err)));
+      });
+  return promise;
+}
+
+caf::result<payload> serve(server_actor* self, payload& request, const std::string& peer) {
   auto& st = self->state;
+  auto now = seconds_now();
+  auto request_bytes = static_cast<uint64_t>(request.bytes.size());
+  if (!peer.empty())
+    if (auto refused = st.admission.take_request(peer, request_bytes, now))
+      return encode(expert_reply{refused});
   auto call = decode_expert_call(std::move(request), st.setup.limits);
   if (!call) {
     ++st.rejected;
@@ -86,11 +158,14 @@ caf::result<payload> serve(server_actor* self, payload& request) {
   ++counters.requests;
   auto max_batch = st.setup.options.max_batch_size;
   caf::error invalid;
-  if (auto* fwd = std::get_if<forward_call>(&*call))
-    invalid = check_forward(info, fwd->inputs, max_batch);
-  else if (auto* bwd = std::get_if<backward_call>(&*call))
-    invalid = check_backward(info, bwd->inputs, bwd->grad_outputs, max_batch);
-  else {
+  uint64_t backward_samples = 0;
+  auto max_tokens = st.setup.options.max_tokens;
+  if (auto* fwd = std::get_if<forward_call>(&*call)) {
+    invalid = check_forward(info, fwd->inputs, max_batch, max_tokens);
+  } else if (auto* bwd = std::get_if<backward_call>(&*call)) {
+    invalid = check_backward(info, bwd->inputs, bwd->grad_outputs, max_batch, max_tokens);
+    backward_samples = invalid ? 0 : static_cast<uint64_t>(batch_size_of(bwd->inputs));
+  } else {
     auto answer = info;
     answer.max_batch_size = max_batch;
     return encode(expert_reply{std::move(answer)});
@@ -104,12 +179,16 @@ caf::result<payload> serve(server_actor* self, payload& request) {
     ++st.injected_failures;
     return error_reply(errc::unavailable, "injected failure (server.fail-rate)");
   }
-  auto promise = self->make_response_promise();
+  std::optional<admission_ticket> ticket;
+  if (!peer.empty()) {
+    ticket = admission_ticket{peer, id, request_bytes};
+    if (auto refused = st.admission.admit(*ticket, backward_samples, now))
+      return encode(expert_reply{refused});
+  }
   if (auto* fwd = std::get_if<forward_call>(&*call))
-    promise.delegate(hosted.actor, expert_rpc_atom::value, std::move(*fwd));
-  else
-    promise.delegate(hosted.actor, expert_rpc_atom::value, std::move(std::get<backward_call>(*call)));
-  return promise;
+    return pass_to_expert(self, hosted.actor, std::move(*fwd), std::move(ticket));
+  return pass_to_expert(self, hosted.actor, std::move(std::get<backward_call>(*call)),
+                        std::move(ticket));
 }
 
 struct checkpoint_progress {
@@ -182,6 +261,15 @@ caf::settings stats_of(server_actor* self) {
   out["endpoint"] = st.setup.endpoint;
   out["rejected"] = static_cast<int64_t>(st.rejected);
   out["injected_failures"] = static_cast<int64_t>(st.injected_failures);
+  const auto& admitted = st.admission.counters();
+  caf::config_value::dictionary overloaded;
+  overloaded["rate"] = static_cast<int64_t>(admitted.over_rate);
+  overloaded["in_flight"] = static_cast<int64_t>(admitted.over_in_flight);
+  overloaded["bytes"] = static_cast<int64_t>(admitted.over_bytes);
+  overloaded["updates"] = static_cast<int64_t>(admitted.over_updates);
+  out["overloaded"] = std::move(overloaded);
+  out["queued_bytes"] = static_cast<int64_t>(st.admission.queued_bytes());
+  out["peers"] = static_cast<int64_t>(st.admission.peers());
   auto rounds = [](const round_counters& c, const char* ok_name) {
     caf::config_value::dictionary d;
     d["rounds"] = static_cast<int64_t>(c.rounds);
@@ -208,6 +296,7 @@ caf::settings stats_of(server_actor* self) {
     d["errors"] = static_cast<int64_t>(c.errors.load());
     d["updates"] = static_cast<int64_t>(kv.second.expert.backend->updates());
     d["pending_samples"] = static_cast<int64_t>(kv.second.expert.backend->pending_samples());
+    d["refused_updates"] = static_cast<int64_t>(kv.second.expert.backend->refused_updates());
     const auto& kept = kv.second.expert.backend->activations();
     d["activations_kept"] = static_cast<int64_t>(kept.kept.load());
     d["activations_used"] = static_cast<int64_t>(kept.used.load());
@@ -262,12 +351,31 @@ caf::behavior server_behavior(server_actor* self, server_setup setup,
   if (setup.options.fail_rate > 0)
     st.log->warn("fault injection on: {:.1f}% of forward and backward calls fail on purpose "
                  "(server.fail-rate)", setup.options.fail_rate * 100);
+  auto largest_call = largest_call_bytes(experts_info(st), setup.options);
+  if (largest_call < setup.limits.max_message_bytes) {
+    st.log->info("largest valid call {:.1f} MiB: messages above that are refused",
+                 static_cast<double>(largest_call) / (1 << 20));
+    setup.limits.max_message_bytes = largest_call;
+  }
   st.fault_rng.seed(server_seed(setup.options, setup.name) ^ 0x6661696cULL);
+  st.admission = peer_admission{admission_limits_of(setup.options)};
   st.setup = std::move(setup);
   return {
     [=](expert_rpc_atom, payload& request) -> caf::result<payload> {
+      auto sender = self->current_sender();
+      auto peer = sender ? peer_of(self, sender->node()) : std::string{"(anonymous)"};
       try {
-        return serve(self, request);
+        return serve(self, request, peer);
+      } catch (const std::exception& e) {
+        return error_reply(errc::internal, e.what());
+      }
+    },
+    [=](expert_rpc_atom, payload& request, const caf::node_id& origin) -> caf::result<payload> {
+      auto sender = self->current_sender();
+      if (!sender || sender->node() != self->node())
+        return error_reply(errc::forbidden, "only this node's gateway may name a call's origin");
+      try {
+        return serve(self, request, peer_of(self, origin));
       } catch (const std::exception& e) {
         return error_reply(errc::internal, e.what());
       }

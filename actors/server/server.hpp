@@ -3,22 +3,35 @@
 // Its whole protocol:
 //   From trainers (any node), Cap'n Proto (schema/expert.capnp):
 //     (expert_rpc_atom, payload: ExpertRequest)      -> payload: ExpertResponse
-//       forward / backward / info. The server decodes the request (wire_limits, NaN policy),
-//       checks it against the named expert's schema (unknown expert, dtype, shape, hidden size,
-//       batch over max_batch_size) and delegates it to that expert's actor (expert_actor.hpp),
-//       which merges it with other callers' calls into one batch and replies itself. Every
-//       failure is a reply holding an ErrorReply; the server keeps serving. With
-//       options.fail_rate > 0 (fault injection, off by default) that share of the valid forward
-//       and backward calls, drawn at random, is answered with an `unavailable` error instead.
+//       forward / backward / info, charged to the sender's node.
+//     (expert_rpc_atom, payload, node_id origin)     -> payload: ExpertResponse
+//       the same, put together from parts by this node's gateway and charged to `origin`
+//       (refused with `forbidden` when sent from another node).
+//       Calls from other nodes pass fair service first (peer_admission.hpp, server.peer-*
+//       options): a token bucket on each peer's requests before decoding; then its calls in
+//       flight, its request bytes waiting at this expert and at the server, everyone's waiting
+//       bytes and, for a backward call, its update budget at this expert. Over a limit the
+//       reply is at once an `overloaded` error naming the limit. Calls from this process are
+//       not limited. The server decodes the request (wire_limits, NaN policy), checks it
+//       against the named expert's schema (unknown expert, dtype, shape, hidden size, batch
+//       over max_batch_size, a free dimension such as tokens over max_tokens) and passes it to that expert's actor (expert_actor.hpp), which
+//       merges it with other callers' calls into one batch; the answer comes back through the
+//       server, which then releases the call's share. Every failure is a reply holding an
+//       ErrorReply; the server keeps serving. With options.fail_rate > 0 (fault injection, off
+//       by default) that share of the valid forward and backward calls, drawn at random, is
+//       answered with an `unavailable` error instead.
 //   From the node (local):
 //     (stats_atom)                                   -> caf::settings
 //       "endpoint", "rejected" (calls no expert took: undecodable or unknown expert),
 //       "injected_failures" (calls failed on purpose by options.fail_rate),
+//       "overloaded": {"rate", "in_flight", "bytes", "updates"} (calls refused per limit),
+//       "queued_bytes" (request bytes of other nodes' calls held now), "peers" (peers tracked),
 //       "declare": {"rounds", "stored", "failed"}, "checkpoints": {"rounds", "saved", "failed"},
 //       "experts": list of dictionaries {"id", "type", "requests", "samples", "batches",
 //       "mean_batch" (samples per batch), "mean_callers", "max_merged_callers", "queue"
 //       (calls waiting), "errors", "updates" (optimizer steps), "pending_samples" (samples
-//       whose gradients wait for the next update, server.accumulate-samples),
+//       whose gradients wait for the next update, server.accumulate-samples), "refused_updates"
+//       (updates the outlier rule refused, server.outlier-factor),
 //       "activations_kept" (forward calls whose activations were kept), "activations_used"
 //       (backward calls that found them), "recomputed" (backward calls that recomputed their
 //       forward), "activations_evicted" (dropped for the budget or the time to live),
@@ -33,6 +46,10 @@
 //   To the DHT node (setup.dht): every declare_period, (dht_declare_atom, key, label, value,
 //     expiration) for each entry of declaration_entries(id, endpoint) of every hosted id (the
 //     shared prefix entries once), expiring declare_ttl from now; failures are logged.
+//
+// The largest message the server decodes is its largest valid call (a backward call of
+// max_batch_size samples, free dimensions at max_tokens, plus 64 KiB of framing) when that is
+// below limits.max_message_bytes.
 //
 // Experts are built when the server is spawned: ids from options.expert_pattern (a seeded
 // sample of num_experts of them when > 0), weights from expert_seed(seed, id) with seed =

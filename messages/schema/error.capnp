@@ -17,6 +17,7 @@ enum ErrorCode {
   unavailable @10;      # the peer or expert is down or shutting down
   nonFinite @11;        # NaN or infinity where the NaN policy forbids it
   forbidden @12;        # the sender may not do this (e.g. write an item another node owns)
+  overloaded @13;       # the server is at one of its per-peer limits now; try another replica
 }
 
 struct ErrorReply {

@@ -4,15 +4,19 @@
 // `max_wait` after the one before (a moving share over the last ~8 arrivals, below one half),
 // waiting would only add latency, and a batch starts at once. A fresh queue does not wait.
 // With `adaptive` false every batch waits (the policy before, for callers that know better).
-// A batch holds only calls with equal merge keys (the same non-batch dimensions); it takes them
-// in arrival order and skips calls that do not fit, which stay queued in order.
+// A batch holds only calls with equal merge keys (the same non-batch dimensions); it skips calls
+// that do not fit, which stay queued in order. Calls are taken in fair order across lanes (one
+// per caller): every lane's oldest waiting call first, then every lane's second, and so on, in
+// arrival order within each round, so one caller's backlog cannot hold the others' calls back.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -29,21 +33,24 @@ public:
     size_t samples = 0;
     std::vector<int64_t> key;
     time_point since;
+    uint64_t lane = 0;
   };
 
   batch_queue(size_t max_samples, clock::duration max_wait, bool adaptive = true)
     : max_samples_(max_samples), max_wait_(max_wait), adaptive_(adaptive) {
   }
 
-  /// `samples` must be in 1..max_samples (callers reject larger requests before).
-  void push(Item item, size_t samples, std::vector<int64_t> key, time_point now) {
+  /// `samples` must be in 1..max_samples (callers reject larger requests before); `lane`
+  /// names the caller for the fair order.
+  void push(Item item, size_t samples, std::vector<int64_t> key, time_point now,
+            uint64_t lane = 0) {
     if (last_arrival_) {
       auto close = now - *last_arrival_ < max_wait_ ? 1.0 : 0.0;
       close_share_ += (close - close_share_) * arrival_weight;
     }
     last_arrival_ = now;
     samples_ += samples;
-    entries_.push_back(entry{std::move(item), samples, std::move(key), now});
+    entries_.push_back(entry{std::move(item), samples, std::move(key), now, lane});
   }
 
   bool empty() const {
@@ -106,11 +113,30 @@ private:
     bool full = false;
   };
 
+  /// Entry indices in fair order: rank within its lane first, then arrival.
+  std::vector<size_t> fair_order() const {
+    std::unordered_map<uint64_t, size_t> seen;
+    std::vector<std::vector<size_t>> by_rank;
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      auto rank = seen[entries_[i].lane]++;
+      if (rank == by_rank.size())
+        by_rank.emplace_back();
+      by_rank[rank].push_back(i);
+    }
+    std::vector<size_t> order;
+    order.reserve(entries_.size());
+    for (auto& round : by_rank)
+      order.insert(order.end(), round.begin(), round.end());
+    return order;
+  }
+
+  /// The next batch's entries in increasing index order.
   batch_plan plan() const {
     batch_plan out;
     size_t total = 0;
-    const auto& key = entries_.front().key;
-    for (size_t i = 0; i < entries_.size(); ++i) {
+    auto order = fair_order();
+    const auto& key = entries_[order.front()].key;
+    for (auto i : order) {
       if (entries_[i].key != key)
         continue;
       // The first call always goes in, so an oversized call cannot block the queue forever.
@@ -122,6 +148,7 @@ private:
       out.indices.push_back(i);
     }
     out.full = out.full || total >= max_samples_;
+    std::sort(out.indices.begin(), out.indices.end());
     return out;
   }
 

@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
@@ -56,6 +58,7 @@ optimizer_settings optimizer_settings_of(const server_options& options) {
   out.clip_grad_norm = options.clip_grad_norm;
   out.warmup_updates = options.warmup_updates;
   out.accumulate_samples = options.accumulate_samples;
+  out.outlier_factor = options.outlier_factor;
   return out;
 }
 
@@ -102,7 +105,8 @@ expert_backend::expert_backend(expert_info info, std::shared_ptr<expert_module> 
     settings_(std::move(settings)),
     module_(std::move(module)),
     optimizer_(std::move(optimizer)),
-    kept_(module_->keeps_activations() ? activations.budget_bytes : 0, activations.ttl) {
+    kept_(module_->keeps_activations() ? activations.budget_bytes : 0, activations.ttl),
+    outliers_(settings_.outlier_factor) {
 }
 
 caf::expected<std::vector<torch::Tensor>>
@@ -248,6 +252,17 @@ caf::error expert_backend::step_with_sum() {
     return make_error(errc::non_finite, "gradient norm is not finite; the update of "
                                             + std::to_string(summed) + " samples skipped");
   }
+  auto per_sample = norm / static_cast<double>(std::max<uint64_t>(summed, 1));
+  if (!outliers_.accepts(per_sample)) {
+    drop_sum();
+    ++refused_updates_;
+    return make_error(errc::invalid_argument,
+                      fmt::format("gradient norm per sample {:.3g} exceeds {:g} times the running "
+                                  "median {:.3g}; the update of {} samples refused "
+                                  "(server.outlier-factor)",
+                                  per_sample, outliers_.factor(), outliers_.median(), summed));
+  }
+  outliers_.accepted(per_sample);
   double grad_scale = 1.0;  // clip_grad_norm_'s coefficient, applied inside the step
   if (settings_.clip_grad_norm > 0)
     grad_scale = std::min(1.0, settings_.clip_grad_norm / (norm + 1e-6));

@@ -67,26 +67,64 @@ caf::error check_batch(const std::vector<torch::Tensor>& inputs, size_t max_batc
   return caf::none;
 }
 
+// Free (-1) dimensions beyond the batch grow a call's compute without bound (attention is
+// quadratic in tokens): each must stay within max_tokens.
+caf::error check_tokens(const std::vector<torch::Tensor>& ts,
+                        const std::vector<tensor_schema>& schemas, size_t max_tokens) {
+  if (max_tokens == 0)
+    return caf::none;
+  for (size_t i = 0; i < ts.size(); ++i)
+    for (int64_t d = 1; d < ts[i].dim(); ++d)
+      if (schemas[i].shape[d] < 0 && static_cast<uint64_t>(ts[i].size(d)) > max_tokens)
+        return make_error(errc::limit_exceeded,
+                          "input " + std::to_string(i) + " has " + std::to_string(ts[i].size(d))
+                            + " in dimension " + std::to_string(d)
+                            + ", over the server's limit of " + std::to_string(max_tokens)
+                            + " tokens (server.max-tokens)");
+  return caf::none;
+}
+
+uint64_t schema_bytes(const std::vector<tensor_schema>& schemas, size_t max_batch_size,
+                      size_t max_tokens) {
+  uint64_t total = 0;
+  for (const auto& s : schemas) {
+    uint64_t elements = max_batch_size;
+    for (size_t d = 1; d < s.shape.size(); ++d)
+      elements *= static_cast<uint64_t>(s.shape[d] < 0 ? static_cast<int64_t>(max_tokens) : s.shape[d]);
+    total += elements * c10::elementSize(s.dtype);
+  }
+  return total;
+}
+
 }  // namespace
+
+uint64_t max_call_tensor_bytes(const expert_info& info, size_t max_batch_size,
+                               size_t max_tokens) {
+  return schema_bytes(info.inputs, max_batch_size, max_tokens)
+         + schema_bytes(info.outputs, max_batch_size, max_tokens);
+}
 
 int64_t batch_size_of(const std::vector<torch::Tensor>& inputs) {
   return inputs.empty() || inputs[0].dim() == 0 ? 0 : inputs[0].size(0);
 }
 
 caf::error check_forward(const expert_info& info, const std::vector<torch::Tensor>& inputs,
-                         size_t max_batch_size) {
+                         size_t max_batch_size, size_t max_tokens) {
   if (inputs.size() != info.inputs.size())
     return check_tensors(inputs, info.inputs, "input", nullptr, 0);
   if (inputs.empty() || inputs[0].dim() == 0)
     return make_error(errc::shape_mismatch, "the first input needs a batch dimension");
   if (auto err = check_tensors(inputs, info.inputs, "input", nullptr, batch_size_of(inputs)))
     return err;
+  if (auto err = check_tokens(inputs, info.inputs, max_tokens))
+    return err;
   return check_batch(inputs, max_batch_size);
 }
 
 caf::error check_backward(const expert_info& info, const std::vector<torch::Tensor>& inputs,
-                          const std::vector<torch::Tensor>& grad_outputs, size_t max_batch_size) {
-  if (auto err = check_forward(info, inputs, max_batch_size))
+                          const std::vector<torch::Tensor>& grad_outputs, size_t max_batch_size,
+                          size_t max_tokens) {
+  if (auto err = check_forward(info, inputs, max_batch_size, max_tokens))
     return err;
   return check_tensors(grad_outputs, info.outputs, "grad_output", &inputs[0],
                        batch_size_of(inputs));

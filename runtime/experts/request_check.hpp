@@ -13,12 +13,19 @@ namespace dmoe {
 
 /// Errors: shape_mismatch (count, rank, a fixed dimension, batch sizes that differ between the
 /// tensors, free output dimensions that differ from the first input's), dtype_mismatch,
-/// invalid_argument (empty batch), limit_exceeded (batch over `max_batch_size`).
+/// invalid_argument (empty batch), limit_exceeded (batch over `max_batch_size`, a free input
+/// dimension such as a transformer's tokens over `max_tokens`; 0 = no token limit).
 caf::error check_forward(const expert_info& info, const std::vector<torch::Tensor>& inputs,
-                         size_t max_batch_size);
+                         size_t max_batch_size, size_t max_tokens = 0);
 
 caf::error check_backward(const expert_info& info, const std::vector<torch::Tensor>& inputs,
-                          const std::vector<torch::Tensor>& grad_outputs, size_t max_batch_size);
+                          const std::vector<torch::Tensor>& grad_outputs, size_t max_batch_size,
+                          size_t max_tokens = 0);
+
+/// The largest valid call to this expert as tensor bytes: a backward call of max_batch_size
+/// samples (inputs and output gradients), free dimensions at max_tokens. A server takes no
+/// bigger message (plus framing, see server.hpp) instead of the node-wide max-message-bytes.
+uint64_t max_call_tensor_bytes(const expert_info& info, size_t max_batch_size, size_t max_tokens);
 
 /// Samples in a checked call (dimension 0 of its first input).
 int64_t batch_size_of(const std::vector<torch::Tensor>& inputs);

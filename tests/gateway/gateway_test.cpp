@@ -37,12 +37,18 @@ payload bytes_of(size_t n, char seed) {
 /// A server role that answers an expert call with the request reversed and grown to
 /// `reply_factor` times its size.
 caf::behavior mirror_server(caf::event_based_actor*, size_t reply_factor) {
-  return {[reply_factor](expert_rpc_atom, payload& in) {
+  auto mirror = [reply_factor](const payload& in) {
     payload out;
     for (size_t k = 0; k < reply_factor; ++k)
       out.bytes.insert(out.bytes.end(), in.bytes.rbegin(), in.bytes.rend());
     return out;
-  }};
+  };
+  return {[mirror](expert_rpc_atom, payload& in) { return mirror(in); },
+          // A call put together from parts names the requester's node.
+          [mirror](expert_rpc_atom, payload& in, const caf::node_id& origin) {
+            CAF_CHECK(origin != caf::node_id{});
+            return mirror(in);
+          }};
 }
 
 caf::behavior dht_stand_in(caf::event_based_actor*) {
@@ -233,3 +239,34 @@ CAF_TEST(a transfer over the message limit is refused before it is kept) {
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST(one sending node cannot hold more than its share of the transfers under way) {
+  caf::actor_system_config cfg_a;
+  caf::actor_system_config cfg_b;
+  cfg_a.load<caf::io::middleman>();  // a node id of its own comes with the middleman
+  cfg_b.load<caf::io::middleman>();
+  caf::actor_system a{cfg_a};
+  caf::actor_system b{cfg_b};  // another node id (CAF numbers the systems of a process)
+  auto idle = [](caf::event_based_actor*) -> caf::behavior { return {[](int) {}}; };
+  auto flooder = a.spawn(idle);
+  auto honest = b.spawn(idle);
+  CAF_REQUIRE(flooder.node() != honest.node());
+  part_limits limits;
+  limits.max_transfer_bytes = 2000;
+  limits.max_total_bytes = 4000;
+  limits.max_node_bytes = 1500;
+  part_buffer parts{limits};
+  auto part = [] { return bytes_of(500, 'p'); };
+  // The flooder's transfers: three parts fit its share, the fourth would exceed it.
+  CAF_CHECK(!parts.add({flooder.address(), 1}, part(), 0));
+  CAF_CHECK(!parts.add({flooder.address(), 1}, part(), 0));
+  CAF_CHECK(!parts.add({flooder.address(), 2}, part(), 0));
+  auto refused = parts.add({flooder.address(), 3}, part(), 0);
+  CAF_CHECK_EQUAL(code_of(refused), errc::limit_exceeded);
+  // Another node still has room, and the flooder's share frees up as its transfers finish.
+  CAF_CHECK(!parts.add({honest.address(), 1}, part(), 0));
+  CAF_CHECK(parts.finish({flooder.address(), 1}, 1500, part()));
+  CAF_CHECK(!parts.add({flooder.address(), 4}, part(), 0));
+  caf::anon_send_exit(flooder, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(honest, caf::exit_reason::user_shutdown);
+}

@@ -24,16 +24,6 @@ namespace dmoe::test {
 constexpr int64_t victim_hidden = 16;
 constexpr auto victim_timeout = std::chrono::seconds(10);
 
-/// VmRSS of process `pid`, in bytes (0 when it is gone).
-inline size_t rss_bytes(pid_t pid) {
-  std::ifstream status{"/proc/" + std::to_string(pid) + "/status"};
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::stoull(line.substr(6)) * 1024;
-  return 0;
-}
-
 struct victim_fixture {
   std::string dir = temp_dir("integrity");
   uint16_t port = free_port();
@@ -55,6 +45,9 @@ struct victim_fixture {
     if (!gateway)
       CAF_MESSAGE(read_file(node.log_path));
     CAF_REQUIRE(gateway);
+    // The gateway listens before the node's roles are routed to it.
+    poll_until([this] { return dht_info() && forward("ffn.0.0", 1); }, std::chrono::seconds(30),
+               std::chrono::milliseconds(100));
   }
 
   ~victim_fixture() {
@@ -95,7 +88,7 @@ struct victim_fixture {
   }
 
   /// One forward call of `rows` x victim_hidden through the gateway: the outputs' row count,
-  /// or the error. `sender` gets the actor that answered (the expert's).
+  /// or the error. `sender` gets the actor that answered (the server's).
   caf::expected<int64_t> forward(const std::string& expert, int64_t rows,
                                  caf::strong_actor_ptr* sender = nullptr) {
     caf::scoped_actor self{*system};

@@ -178,11 +178,11 @@ CAF_TEST(a dead server stays dead until a newer declaration and a probe show it 
   std::vector<dht::item> replicas{declared("a:1", "a:1", 100), declared("b:1", "b:1", 100)};
   book.mark_dead("a:1");
   CAF_CHECK(book.is_dead("a:1"));
-  CAF_CHECK_EQUAL(book.pick(replicas), "b:1");
+  CAF_CHECK_EQUAL(book.pick(replicas, 0), "b:1");
   CAF_CHECK(!book.saw_declaration("a:1", 100));  // the same declaration again: still dead
   CAF_CHECK(book.is_dead("a:1"));
   book.mark_dead("b:1");
-  CAF_CHECK_EQUAL(book.pick(replicas), "");
+  CAF_CHECK_EQUAL(book.pick(replicas, 0), "");
   CAF_CHECK_EQUAL(book.dead_servers(), (std::vector<std::string>{"a:1", "b:1"}));
   // A declaration made before the death that the router had not seen yet (another key's
   // lookup, a lagging replica): newer, but no proof of life. It asks for one probe.
@@ -195,7 +195,7 @@ CAF_TEST(a dead server stays dead until a newer declaration and a probe show it 
   CAF_CHECK(book.saw_declaration("a:1", 120));   // it declared again (restarted)
   book.probe_finished("a:1", true);
   CAF_CHECK(!book.is_dead("a:1"));
-  CAF_CHECK_EQUAL(book.pick(replicas), "a:1");
+  CAF_CHECK_EQUAL(book.pick(replicas, 0), "a:1");
   // A probe that ends after the server died again does not revive it.
   book.saw_declaration("b:1", 130);
   book.mark_dead("b:1");
@@ -210,12 +210,29 @@ CAF_TEST(replicas are chosen by latency times calls in flight) {
   book.call_finished("a:1", 10.0);
   book.call_started("b:1");
   book.call_finished("b:1", 2.0);
-  CAF_CHECK_EQUAL(book.pick(replicas), "b:1");
+  CAF_CHECK_EQUAL(book.pick(replicas, 0), "b:1");
   for (int i = 0; i < 8; ++i)
     book.call_started("b:1");  // b is fast but busy: 2 ms x 9 > 10 ms x 1
-  CAF_CHECK_EQUAL(book.pick(replicas), "a:1");
+  CAF_CHECK_EQUAL(book.pick(replicas, 0), "a:1");
   for (int i = 0; i < 8; ++i)
     book.call_finished("b:1", 2.0);
-  CAF_CHECK_EQUAL(book.pick(replicas), "b:1");
+  CAF_CHECK_EQUAL(book.pick(replicas, 0), "b:1");
   CAF_CHECK_LESS(std::abs(book.latency_ms("b:1") - 2.0), 1e-9);
+}
+
+CAF_TEST(a server that refused a call as overloaded is passed over until its backoff ends) {
+  server_book book;
+  std::vector<dht::item> replicas{declared("a:1", "a:1", 100), declared("b:1", "b:1", 100)};
+  book.call_started("a:1");
+  book.call_finished("a:1", 1.0);
+  book.call_started("b:1");
+  book.call_finished("b:1", 5.0);
+  CAF_CHECK_EQUAL(book.pick(replicas, 10.0), "a:1");
+  book.mark_busy("a:1", 10.25);
+  CAF_CHECK(book.is_busy("a:1", 10.1));
+  CAF_CHECK_EQUAL(book.pick(replicas, 10.1), "b:1");
+  book.mark_busy("b:1", 10.25);
+  CAF_CHECK_EQUAL(book.pick(replicas, 10.2), "");  // every replica busy: use a spare expert
+  CAF_CHECK_EQUAL(book.pick(replicas, 10.3), "a:1");
+  CAF_CHECK(!book.is_dead("a:1"));
 }

@@ -116,7 +116,10 @@ CAF_TEST(values out of range are rejected) {
                     "[server]\nexpert-pattern=\"ffn.[0:2]\"\nnum-experts=3\n", "[trainer]\nlearning-rate=-1.0\n",
                     "[server]\nfail-rate=1.5\n", "[server]\nfail-rate=-0.1\n",
                     "[trainer]\nmodel=\"cnn\"\n", "[trainer]\naccumulate=0\n",
-                    "[trainer]\naccumulate=257\n", "[server]\naccumulate-samples=1048577\n"}) {
+                    "[trainer]\naccumulate=257\n", "[server]\naccumulate-samples=1048577\n",
+                    "[server]\nmax-tokens=0\n", "[server]\noutlier-factor=0.5\n",
+                    "[server]\npeer-request-rate=-1.0\n", "[server]\npeer-update-burst=100.0\n",
+                    "[server]\npeer-request-burst=0.0\n", "[server]\nmax-queued-mb=1048577\n"}) {
     node_config cfg;
     auto err = parse(cfg, text);
     CAF_CHECK_EQUAL(code_of(err), errc::invalid_argument);

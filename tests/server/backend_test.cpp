@@ -524,6 +524,23 @@ std::string backward_code(const expert_info& info, std::vector<torch::Tensor> xs
 
 }  // namespace
 
+CAF_TEST(a transformer call over max tokens is refused and the largest call is sized) {
+  auto info = transformer_info();
+  auto code = [&](int64_t tokens, size_t max_tokens) {
+    auto err = check_forward(info, {torch::zeros({2, tokens, hidden})}, 64, max_tokens);
+    return err ? to_string(code_of(err)) : "ok";
+  };
+  CAF_CHECK_EQUAL(code(128, 128), "ok");
+  CAF_CHECK_EQUAL(code(129, 128), "limit_exceeded");
+  CAF_CHECK_EQUAL(code(100000, 0), "ok");  // 0: no token limit
+  auto x = torch::zeros({2, 129, hidden});
+  auto err = check_backward(info, {x}, {x}, 64, 128);
+  CAF_CHECK_NOT_EQUAL(describe(err).find("server.max-tokens"), std::string::npos);
+  // A backward call of 64 samples: inputs and output gradients, float32.
+  CAF_CHECK_EQUAL(max_call_tensor_bytes(ffn_info(), 64, 128), uint64_t{2 * 64 * hidden * 4});
+  CAF_CHECK_EQUAL(max_call_tensor_bytes(info, 64, 128), uint64_t{2 * 64 * 128 * hidden * 4});
+}
+
 CAF_TEST(forward calls are checked against the schema) {
   auto info = ffn_info();
   CAF_CHECK_EQUAL(forward_code(info, {torch::zeros({4, hidden})}), "ok");

@@ -150,6 +150,17 @@ CAF_TEST(a call that does not fit waits for the next batch and the batch counts 
   CAF_CHECK_EQUAL(items_of(q.take()), std::vector<int>{2});
 }
 
+CAF_TEST(a caller with a backlog does not hold back the first call of another) {
+  for (int i = 1; i <= 5; ++i)
+    q.push(i, 4, {}, t0, 1);  // a flooder's backlog, lane 1
+  q.push(6, 2, {}, t0 + milliseconds(1), 2);
+  // Round one: each lane's oldest call (1, then 6); round two: 2; then the batch is full.
+  CAF_CHECK_EQUAL(items_of(q.take()), (std::vector<int>{1, 2, 6}));
+  CAF_CHECK_EQUAL(items_of(q.take()), (std::vector<int>{3, 4}));
+  q.push(7, 2, {}, t0 + milliseconds(2), 2);
+  CAF_CHECK_EQUAL(items_of(q.take()), (std::vector<int>{5, 7}));
+}
+
 CAF_TEST(only calls with the front call key are merged and the others keep their order) {
   q.push(1, 2, {1, 8}, t0);
   q.push(2, 2, {1, 9}, t0);

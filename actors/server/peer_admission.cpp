@@ -1,0 +1,134 @@
+#include "actors/server/peer_admission.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "messages/errors.hpp"
+
+namespace dmoe {
+
+namespace {
+
+constexpr double sweep_period_seconds = 1.0;
+constexpr double mib = 1024.0 * 1024.0;
+
+}  // namespace
+
+bool peer_admission::bucket::take(double n, double rate, double burst, double now) {
+  if (rate <= 0)
+    return true;
+  auto size = std::max(burst, 1.0);
+  if (tokens < 0) {
+    tokens = size;
+    updated = now;
+  }
+  tokens = std::min(size, tokens + std::max(0.0, now - updated) * rate);
+  updated = now;
+  if (tokens < n)
+    return false;
+  tokens -= n;
+  return true;
+}
+
+bool peer_admission::bucket::full(double rate, double burst, double now) const {
+  if (rate <= 0 || tokens < 0)
+    return true;
+  return tokens + std::max(0.0, now - updated) * rate >= std::max(burst, 1.0);
+}
+
+peer_admission::peer_state& peer_admission::state_of(const std::string& peer, double now) {
+  if (now - last_sweep_ >= sweep_period_seconds)
+    forget_idle(now);
+  return peers_[peer];
+}
+
+void peer_admission::forget_idle(double now) {
+  last_sweep_ = now;
+  for (auto i = peers_.begin(); i != peers_.end();) {
+    auto& p = i->second;
+    bool idle = p.in_flight == 0
+                && p.requests.full(limits_.request_rate, limits_.request_burst, now)
+                && std::all_of(p.updates.begin(), p.updates.end(), [&](const auto& kv) {
+                     return kv.second.full(limits_.update_rate, limits_.update_burst, now);
+                   });
+    i = idle ? peers_.erase(i) : std::next(i);
+  }
+}
+
+caf::error peer_admission::take_request(const std::string& peer, uint64_t bytes, double now) {
+  auto& p = state_of(peer, now);
+  if (!p.requests.take(1, limits_.request_rate, limits_.request_burst, now)) {
+    ++counters_.over_rate;
+    return make_error(errc::overloaded,
+                      fmt::format("more than {:g} requests per second from this peer "
+                                  "(server.peer-request-rate)", limits_.request_rate));
+  }
+  return peer_refusal(p, bytes);
+}
+
+caf::error peer_admission::peer_refusal(const peer_state& p, uint64_t bytes) {
+  if (limits_.max_in_flight > 0 && p.in_flight >= limits_.max_in_flight) {
+    ++counters_.over_in_flight;
+    return make_error(errc::overloaded,
+                      fmt::format("this peer has {} calls in flight already "
+                                  "(server.peer-max-in-flight)", p.in_flight));
+  }
+  if (limits_.max_peer_bytes > 0 && p.bytes + bytes > limits_.max_peer_bytes)
+    return bytes_refusal("this peer's calls", limits_.max_peer_bytes, "server.peer-max-queued-mb");
+  if (limits_.max_total_bytes > 0 && total_bytes_ + bytes > limits_.max_total_bytes)
+    return bytes_refusal("all calls", limits_.max_total_bytes, "server.max-queued-mb");
+  return caf::none;
+}
+
+caf::error peer_admission::bytes_refusal(const char* what, uint64_t limit, const char* option) {
+  ++counters_.over_bytes;
+  return make_error(errc::overloaded,
+                    fmt::format("{} would exceed {:.0f} MiB of waiting requests ({})", what,
+                                static_cast<double>(limit) / mib, option));
+}
+
+caf::error peer_admission::admit(const admission_ticket& call, uint64_t backward_samples,
+                                 double now) {
+  auto& p = state_of(call.peer, now);
+  if (auto refused = peer_refusal(p, call.bytes))
+    return refused;
+  auto at_expert = p.expert_bytes.count(call.expert) > 0 ? p.expert_bytes[call.expert] : 0;
+  if (limits_.max_expert_bytes > 0 && at_expert + call.bytes > limits_.max_expert_bytes)
+    return bytes_refusal("this peer's calls to this expert", limits_.max_expert_bytes,
+                         "server.peer-max-expert-mb");
+  if (backward_samples > 0) {
+    auto& budget = p.updates[call.expert];
+    if (!budget.take(static_cast<double>(backward_samples), limits_.update_rate,
+                     limits_.update_burst, now)) {
+      ++counters_.over_updates;
+      return make_error(errc::overloaded,
+                        fmt::format("this peer's updates of this expert exceed {:g} samples per "
+                                    "second (server.peer-update-rate)", limits_.update_rate));
+    }
+  }
+  ++counters_.admitted;
+  ++p.in_flight;
+  p.bytes += call.bytes;
+  p.expert_bytes[call.expert] += call.bytes;
+  total_bytes_ += call.bytes;
+  return caf::none;
+}
+
+void peer_admission::release(const admission_ticket& call) {
+  auto i = peers_.find(call.peer);
+  if (i == peers_.end())
+    return;
+  auto& p = i->second;
+  p.in_flight -= std::min<uint64_t>(p.in_flight, 1);
+  p.bytes -= std::min(p.bytes, call.bytes);
+  total_bytes_ -= std::min(total_bytes_, call.bytes);
+  auto e = p.expert_bytes.find(call.expert);
+  if (e != p.expert_bytes.end()) {
+    e->second -= std::min(e->second, call.bytes);
+    if (e->second == 0)
+      p.expert_bytes.erase(e);
+  }
+}
+
+}  // namespace dmoe
