@@ -24,6 +24,8 @@ capnp::Data::Reader bytes_of(const std::string& s) {
 void write_node(wire::NodeInfo::Builder out, const node_info& in) {
   out.setNodeId(bytes_of(in.id));
   out.setEndpoint(capnp::Text::Reader(in.endpoint.c_str(), in.endpoint.size()));
+  if (!in.public_key.empty())
+    out.setPublicKey(bytes_of(in.public_key));
 }
 
 void write_nodes(capnp::List<wire::NodeInfo>::Builder out, const std::vector<node_info>& in) {
@@ -69,7 +71,12 @@ caf::expected<node_info> read_node(wire::NodeInfo::Reader in, const codec_limits
   for (unsigned char c : endpoint)
     if (c < 0x20 || c == 0x7f)
       return invalid("an endpoint with a control byte");
-  return node_info{*id, std::string(endpoint.cStr(), endpoint.size())};
+  auto key = in.getPublicKey();
+  if (key.size() != 0 && key.size() != node_public_key_bytes)
+    return invalid("publicKey must be " + std::to_string(node_public_key_bytes)
+                   + " bytes or absent, got " + std::to_string(key.size()));
+  return node_info{*id, std::string(endpoint.cStr(), endpoint.size()),
+                   std::string(reinterpret_cast<const char*>(key.begin()), key.size())};
 }
 
 caf::expected<std::vector<node_info>> read_nodes(capnp::List<wire::NodeInfo>::Reader in,

@@ -38,10 +38,14 @@ struct codec_limits {
 struct node_info {
   id160 id{};
   std::string endpoint;
+  std::string public_key;  // raw Ed25519 key (node_public_key_bytes) or empty
   friend bool operator==(const node_info& a, const node_info& b) {
-    return a.id == b.id && a.endpoint == b.endpoint;
+    return a.id == b.id && a.endpoint == b.endpoint && a.public_key == b.public_key;
   }
 };
+
+/// Size of a node's public key on the wire (a NodeInfo carries this many bytes or none).
+constexpr size_t node_public_key_bytes = 32;
 
 /// One stored item; an empty subkey is the key's plain value. Bytes are kept in std::string.
 /// A sub-key "LABEL#OWNER" is owned: the item carries its owner's signature

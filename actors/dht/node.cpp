@@ -54,6 +54,8 @@ caf::settings stats_of(const node_state& st) {
   out["requests_failed"] = static_cast<int64_t>(st.stats.requests_failed);
   out["lookups"] = static_cast<int64_t>(st.stats.lookups);
   out["peers_down"] = static_cast<int64_t>(st.stats.peers_down);
+  out["claims_checked"] = static_cast<int64_t>(st.stats.claims_checked);
+  out["claims_refused"] = static_cast<int64_t>(st.stats.claims_refused);
   return out;
 }
 
@@ -177,7 +179,9 @@ void node_state::init(node_actor* self_ptr, node_setup setup) {
   codec.max_value_bytes = options.max_value_bytes;
   clock = setup.clock ? std::move(setup.clock) : std::function<double()>{wall_clock};
   rng.seed(setup.seed != 0 ? setup.seed : std::random_device{}());
-  me.id = setup.id ? *setup.id : random_id(rng);
+  signer = setup.signer ? std::move(setup.signer) : identity::generate();
+  me.id = node_id_of(signer->public_key());
+  me.public_key = signer->public_key();
   log = log::get(setup.name);
   table.emplace(me.id, options.k);
   storage_limits limits;
@@ -187,7 +191,6 @@ void node_state::init(node_actor* self_ptr, node_setup setup) {
   limits.max_ttl = std::chrono::duration<double>(options.max_ttl).count();
   limits.max_owned_ttl = std::chrono::duration<double>(options.max_owned_ttl).count();
   limits.max_subkey_bytes = codec.max_subkey_bytes;
-  signer = setup.signer ? std::move(setup.signer) : identity::generate();
   store.emplace(limits);
   directory = std::move(setup.directory);
   peers.emplace(self, directory, options.request_timeout);

@@ -4,7 +4,11 @@
 //   From peers, Cap'n Proto (schema/dht.capnp):
 //     (dht_rpc_atom, payload: DhtRequest)            -> payload: DhtResponse
 //       ping / store / findNode / findValue. A request that does not decode or breaks a limit
-//       gets a DhtResponse with an ErrorReply; the node keeps serving.
+//       gets a DhtResponse with an ErrorReply; the node keeps serving. The sender's claimed id
+//       and endpoint enter the routing table only after a ping to that endpoint is answered
+//       with that id (at most max_claim_checks such pings at once). Node ids are derived from
+//       the nodes' public keys (node_id_of), which every NodeInfo carries: a sender, responder
+//       or listed contact whose id is not its key's is never learned or walked to.
 //   From users (other actors, user code, dmoe-shell), local or remote:
 //     (dht_start_atom, std::string own_endpoint)     -> uint32 contacts
 //       registers the node under its endpoint, bootstraps from the configured peers and answers
@@ -26,7 +30,8 @@
 //       "buckets", "keys", "items" (stored), "peers_connected", "owner" (its public key, hex),
 //       and the counters "requests_served", "bad_requests", "requests_sent", "requests_failed",
 //       "lookups", "peers_down", "forged_items" (owned items in peers' answers whose signature
-//       failed, dropped).
+//       failed, dropped), "claims_checked" (new senders' endpoints pinged before being learned)
+//       and "claims_refused" (not answered there with the claimed id: never learned).
 //     (dht_replicate_atom)                           -> uint32 keys
 //       republishes every stored key to the k nodes now closest to it, at once.
 //   Timers to itself: bucket refresh, replication and expiry, bootstrap retries.
@@ -59,11 +64,11 @@ struct node_setup {
   std::string name = "dht";                      // logger name
   dht_options options;
   wire_limits limits;
-  std::optional<id160> id;                       // random when empty
   std::shared_ptr<local_directory> directory;    // in-process peers; may be null
   std::function<double()> clock;                 // seconds since the epoch; wall clock if empty
-  uint64_t seed = 0;                             // for ids and jitter; random when 0
-  std::shared_ptr<const identity> signer;        // signs its owned items; fresh when null
+  uint64_t seed = 0;                             // for jitter; random when 0
+  std::shared_ptr<const identity> signer;        // its key: its id (node_id_of) and the
+                                                 // signatures of its owned items; fresh when null
 };
 
 /// Spawns a node; it serves requests at once but joins the network on dht_start_atom.

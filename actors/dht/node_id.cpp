@@ -26,6 +26,14 @@ id160 key_id(std::string_view key) {
   return out;
 }
 
+id160 node_id_of(std::string_view public_key) {
+  return key_id("dmoe-node-id:" + std::string(public_key));
+}
+
+bool holds_its_id(const node_info& who) {
+  return who.public_key.size() == node_public_key_bytes && node_id_of(who.public_key) == who.id;
+}
+
 id160 random_id(std::mt19937_64& rng) {
   id160 out;
   for (auto& byte : out)

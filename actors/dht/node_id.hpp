@@ -20,6 +20,15 @@ size_t common_prefix_bits(const id160& a, const id160& b);
 /// The id under which a user key is stored: RIPEMD-160 of its bytes.
 id160 key_id(std::string_view key);
 
+/// A node's id: RIPEMD-160 of its public key (with a prefix of its own, so that no user key
+/// maps to the same id). A node cannot choose its id without making keys until one fits, and
+/// cannot take another node's id without that node's key (TLS aside, a peer can still copy a
+/// public key; the ping to its endpoint, node_state::heard_from, catches that).
+id160 node_id_of(std::string_view public_key);
+
+/// Whether `who` carries a public key whose node id is its id.
+bool holds_its_id(const node_info& who);
+
 id160 random_id(std::mt19937_64& rng);
 
 /// A random id sharing exactly `prefix_bits` leading bits with `base` (the next bit differs).

@@ -1,4 +1,6 @@
 // The node's requests to peers, its lookups, and its answers to peers.
+#include <algorithm>
+
 #include <caf/all.hpp>
 
 #include "actors/dht/node_state.hpp"
@@ -34,6 +36,10 @@ void node_state::call(const node_info& peer, decltype(request::body) body, respo
           if (peer.id != id160{} && resp->responder.id != peer.id)
             return failed(make_error(errc::invalid_argument, "peer at " + peer.endpoint
                                                                + " answered with another id"));
+          if (!holds_its_id(resp->responder))
+            return failed(make_error(errc::invalid_argument,
+                                     "peer at " + peer.endpoint
+                                       + " answered with an id not derived from its key"));
           if (auto err = std::get_if<caf::error>(&resp->body))
             return failed(*err);
           saw(resp->responder);
@@ -46,9 +52,38 @@ void node_state::call(const node_info& peer, decltype(request::body) body, respo
 void node_state::saw(const node_info& who) {
   if (who.endpoint.empty())
     return;  // a client that is not part of the network
+  if (!holds_its_id(who))
+    return;  // a chosen id (node_id_of): it may not place itself in the id space
   auto result = table->seen(who, now());
   if (result.result == routing_table::outcome::pending && result.ping_candidate)
     ping_then_evict(*result.ping_candidate);
+}
+
+// Anyone can claim any id and endpoint in a request. Learning the claim as it stands would let
+// a stranger point this node's table (and every lookup it answers) at a victim's address, or
+// take a known node's place. The ping goes to the claimed endpoint itself, and call() accepts
+// only an answer carrying the claimed id, which then enters the table.
+void node_state::heard_from(const node_info& sender) {
+  if (!holds_its_id(sender))
+    return;
+  // A known id claimed at another endpoint is ignored: pinging there and failing would count
+  // against the real contact.
+  if (auto known = table->find(sender.id)) {
+    if (known->endpoint == sender.endpoint)
+      saw(sender);
+    return;
+  }
+  if (checking_claims.size() >= max_claim_checks
+      || !checking_claims.insert(sender.endpoint).second)
+    return;
+  ++stats.claims_checked;
+  call(sender, ping_request{},
+       [this, endpoint = sender.endpoint](response&) { checking_claims.erase(endpoint); },
+       [this, endpoint = sender.endpoint, id = sender.id](const caf::error& err) {
+         checking_claims.erase(endpoint);
+         ++stats.claims_refused;
+         log->debug("not learning {} at {}: {}", short_hex(id), endpoint, describe(err));
+       });
 }
 
 void node_state::ping_then_evict(const node_info& candidate) {
@@ -62,6 +97,19 @@ void node_state::ping_then_evict(const node_info& candidate) {
 }
 
 // -- lookups --------------------------------------------------------------------------------------
+
+namespace {
+
+// A peer's list of contacts, without those whose ids are not derived from their keys (a lookup
+// must not walk towards ids a peer made up).
+std::vector<node_info> with_their_ids(std::vector<node_info> nodes) {
+  nodes.erase(std::remove_if(nodes.begin(), nodes.end(),
+                             [](const node_info& n) { return !holds_its_id(n); }),
+              nodes.end());
+  return nodes;
+}
+
+}  // namespace
 
 void node_state::find(const id160& target, bool want_values,
                       std::function<void(lookup_run&)> on_done) {
@@ -98,9 +146,9 @@ void node_state::pump(const std::shared_ptr<lookup_run>& run) {
                       short_hex(id));
           }
           merge_newest(run->items, found->items);
-          run->search.answered(id, found->closer);
+          run->search.answered(id, with_their_ids(std::move(found->closer)));
         } else if (auto nodes = std::get_if<find_node_result>(&resp.body)) {
-          run->search.answered(id, nodes->nodes);
+          run->search.answered(id, with_their_ids(std::move(nodes->nodes)));
         } else {
           run->search.failed(id);
         }
@@ -161,10 +209,8 @@ payload node_state::serve(payload& in) {
     return encode(response{me, req.error()});
   }
   ++stats.requests_served;
-  if (!req->sender.endpoint.empty() && req->sender.id != me.id) {
-    peers->learn(req->sender.endpoint, caf::actor_cast<caf::actor>(self->current_sender()));
-    saw(req->sender);
-  }
+  if (!req->sender.endpoint.empty() && req->sender.id != me.id)
+    heard_from(req->sender);
   return encode(answer(*req));
 }
 

@@ -26,7 +26,13 @@ struct node_stats {
   uint64_t lookups = 0;
   uint64_t peers_down = 0;
   uint64_t forged_items = 0;  // owned items in lookup answers without their owner's signature
+  uint64_t claims_checked = 0;  // senders' claimed endpoints pinged before being learned
+  uint64_t claims_refused = 0;  // of those, not answered there with the claimed id
 };
+
+/// Claimed endpoints checked at once at most (each is one ping); further new senders wait for
+/// their next request.
+constexpr size_t max_claim_checks = 64;
 
 struct node_state;
 using node_actor = caf::stateful_actor<node_state>;
@@ -60,6 +66,10 @@ struct node_state {
 
   void ping_then_evict(const node_info& candidate);
   void saw(const node_info& who);
+  /// A request's sender: a contact the table holds at that endpoint is refreshed, a known id at
+  /// another endpoint ignored, and a new one learned only after a ping to the claimed endpoint
+  /// is answered with the claimed id.
+  void heard_from(const node_info& sender);
 
   // -- lookups ----------------------------------------------------------------------------------
 
@@ -106,6 +116,7 @@ struct node_state {
   std::optional<peer_resolver> peers;
   std::shared_ptr<local_directory> directory;
   std::set<id160> pinging;                                          // eviction pings under way
+  std::set<std::string> checking_claims;                            // claim pings under way
   std::unordered_map<id160, double, id_hash> replicated_at;         // last replication per key
   size_t bootstrap_attempts = 0;
   bool bootstrap_scheduled = false;  // a bootstrap_tick is on its way

@@ -1,5 +1,7 @@
 #include "actors/dht/peers.hpp"
 
+#include <algorithm>
+
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
@@ -53,16 +55,35 @@ void local_directory::erase(const std::string& endpoint) {
 
 peer_resolver::peer_resolver(caf::event_based_actor* self,
                              std::shared_ptr<local_directory> directory,
-                             caf::timespan connect_timeout)
-  : self_(self), directory_(std::move(directory)), connect_timeout_(connect_timeout) {
+                             caf::timespan connect_timeout, size_t max_peers)
+  : self_(self),
+    directory_(std::move(directory)),
+    connect_timeout_(connect_timeout),
+    max_peers_(std::max<size_t>(max_peers, 1)) {
 }
 
 void peer_resolver::learn(const std::string& endpoint, const caf::actor& handle) {
   if (endpoint.empty() || !handle || by_endpoint_.count(endpoint) > 0)
     return;
+  while (by_endpoint_.size() >= max_peers_ && !learned_order_.empty()) {
+    auto oldest = by_endpoint_.find(learned_order_.front());
+    learned_order_.pop_front();
+    if (oldest == by_endpoint_.end())
+      continue;  // forgotten already
+    self_->demonitor(oldest->second);
+    by_address_.erase(oldest->second.address());
+    by_endpoint_.erase(oldest);
+  }
   self_->monitor(handle);
   by_endpoint_.emplace(endpoint, handle);
   by_address_[handle.address()] = endpoint;
+  learned_order_.push_back(endpoint);
+  if (learned_order_.size() > 2 * max_peers_)  // drop the forgotten ones' places
+    learned_order_.erase(std::remove_if(learned_order_.begin(), learned_order_.end(),
+                                        [this](const std::string& e) {
+                                          return by_endpoint_.count(e) == 0;
+                                        }),
+                         learned_order_.end());
 }
 
 std::string peer_resolver::forget(const caf::actor_addr& source) {

@@ -10,6 +10,7 @@
 // connection whose handshake takes longer than a heartbeat interval to arrive.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -35,17 +36,21 @@ private:
   std::unordered_map<std::string, caf::actor> entries_;
 };
 
+/// Resolved peers a resolver keeps at most.
+constexpr size_t max_resolved_peers = 4096;
+
 class peer_resolver {
 public:
   using callback = std::function<void(caf::expected<caf::actor>)>;
 
   peer_resolver(caf::event_based_actor* self, std::shared_ptr<local_directory> directory,
-                caf::timespan connect_timeout);
+                caf::timespan connect_timeout, size_t max_peers = max_resolved_peers);
 
   /// Calls `done` with the handle of `endpoint`, connecting first when needed.
   void resolve(const std::string& endpoint, callback done);
 
-  /// Remembers that `handle` (e.g. the sender of a request) lives at `endpoint`.
+  /// Remembers that `handle` lives at `endpoint` (a resolved endpoint). At most max_peers are
+  /// kept: the oldest is forgotten first (a later resolve connects again).
   void learn(const std::string& endpoint, const caf::actor& handle);
 
   /// Forgets the peer whose actor went down; returns its endpoint ("" when unknown).
@@ -62,6 +67,8 @@ private:
   caf::event_based_actor* self_;
   std::shared_ptr<local_directory> directory_;
   caf::timespan connect_timeout_;
+  size_t max_peers_;
+  std::deque<std::string> learned_order_;  // oldest first; may hold endpoints already forgotten
   std::unordered_map<std::string, caf::actor> by_endpoint_;
   std::unordered_map<caf::actor_addr, std::string> by_address_;
   std::unordered_map<std::string, std::vector<callback>> pending_;

@@ -8,6 +8,7 @@ using import "error.capnp".ErrorReply;
 struct NodeInfo {
   nodeId @0 :Data;
   endpoint @1 :Text;
+  publicKey @2 :Data;       # Ed25519, 32 bytes; nodeId is its RIPEMD-160 (actors/dht/node_id.hpp)
 }
 
 # One stored item. Many servers can declare under one key with distinct sub-keys; an empty

@@ -1,6 +1,8 @@
 #define CAF_SUITE dht.node
 #include <caf/test/dsl.hpp>
 
+#include <map>
+
 #include <capnp/message.h>
 
 #include "actors/dht/node.hpp"
@@ -33,7 +35,9 @@ struct fixture : test_coordinator_fixture<> {
     setup.options.bootstrap = std::move(bootstrap);
     setup.directory = directory;
     setup.clock = [this] { return fake_now; };
-    setup.id = key_id(name);
+    auto signer = identity::generate();
+    ids[name] = node_id_of(signer->public_key());
+    setup.signer = std::move(signer);
     setup.seed = 1;
     auto node = spawn_node(sys, std::move(setup));
     sched.run();
@@ -49,6 +53,13 @@ struct fixture : test_coordinator_fixture<> {
   }
 
   std::vector<actor> nodes;
+  std::map<std::string, id160> ids;  // by name: derived from each node's key
+
+  /// A claim with a valid id of its own (a node that exists nowhere) at `endpoint`.
+  static node_info made_up(const std::string& endpoint) {
+    auto key = identity::generate()->public_key();
+    return node_info{node_id_of(key), endpoint, key};
+  }
 
   void start(const actor& node, const std::string& endpoint) {
     self->send(node, dht_start_atom::value, endpoint);
@@ -92,13 +103,31 @@ struct fixture : test_coordinator_fixture<> {
 
 CAF_TEST_FIXTURE_SCOPE(node_tests, fixture)
 
-CAF_TEST(ping answers with the node id and learns a sender that has an endpoint) {
+CAF_TEST(ping answers with the node id and learns a sender only once its endpoint confirms it) {
   auto a = make_node("a");
   auto r = rpc(a, ping_request{});
   CAF_CHECK(std::holds_alternative<pong>(r.body));
-  CAF_CHECK(r.responder.id == key_id("a"));
+  CAF_CHECK(r.responder.id == ids["a"]);
+  CAF_CHECK(holds_its_id(r.responder));
   CAF_CHECK_NOT_EQUAL(info(a).find("0 contacts"), std::string::npos);
-  rpc(a, encode(dht::request{node_info{key_id("peer"), "inproc:peer"}, ping_request{}}));
+  // Claims nobody confirms: an endpoint where no node lives, a real node's endpoint under an
+  // id that is not its own (a stranger pointing a's table at a victim's address), and a real
+  // node's id and endpoint without its key (an id of one's choosing).
+  auto peer = make_node("peer");
+  start(peer, "inproc:peer");
+  rpc(a, encode(dht::request{made_up("inproc:nobody"), ping_request{}}));
+  rpc(a, encode(dht::request{made_up("inproc:peer"), ping_request{}}));
+  rpc(a, encode(dht::request{node_info{ids["peer"], "inproc:peer"}, ping_request{}}));
+  CAF_CHECK_NOT_EQUAL(info(a).find("0 contacts"), std::string::npos);
+  // The real claim: a pings inproc:peer back, which answers with peer's own id and key.
+  auto real = rpc(peer, ping_request{}).responder;
+  CAF_REQUIRE(real.id == ids["peer"]);
+  real.endpoint = "inproc:peer";
+  rpc(a, encode(dht::request{real, ping_request{}}));
+  CAF_CHECK_NOT_EQUAL(info(a).find("1 contacts"), std::string::npos);
+  // Once known, the id claimed at another endpoint changes nothing.
+  real.endpoint = "inproc:nobody";
+  rpc(a, encode(dht::request{real, ping_request{}}));
   CAF_CHECK_NOT_EQUAL(info(a).find("1 contacts"), std::string::npos);
 }
 
@@ -138,12 +167,12 @@ CAF_TEST(find_node returns the closest contacts but never the requester) {
   for (size_t i = 1; i < nodes->nodes.size(); ++i)
     CAF_CHECK(closer(target, nodes->nodes[i - 1].id, nodes->nodes[i].id));
   // Asked by peer0 about its own id, the node leaves peer0 out although it is the closest.
-  auto own = rpc(a, encode(dht::request{node_info{key_id("peer0"), ""},
-                                         find_node_request{key_id("peer0")}}));
+  auto own = rpc(a, encode(dht::request{node_info{ids["peer0"], ""},
+                                         find_node_request{ids["peer0"]}}));
   auto others = std::get<find_node_result>(own.body).nodes;
   CAF_CHECK(!others.empty());
   for (const auto& n : others)
-    CAF_CHECK(n.id != key_id("peer0"));
+    CAF_CHECK(n.id != ids["peer0"]);
 }
 
 CAF_TEST(bad requests get error replies and the node keeps serving) {

@@ -207,8 +207,8 @@ CAF_TEST(a lookup drops the forged copy of an owned item a lying peer returns) {
   auto forged = honest_item;
   forged.value = "203.0.113.66:6666";
   forged.expiration = now + 100;
-  std::mt19937_64 rng{7};
-  auto liar = system.spawn(lying_peer, node_info{random_id(rng), "inproc:liar"},
+  auto liar_key = identity::generate()->public_key();  // a real node's id, so it is learned
+  auto liar = system.spawn(lying_peer, node_info{node_id_of(liar_key), "inproc:liar", liar_key},
                            std::vector<item>{forged});
   directory->put("inproc:liar", liar);
   auto honest = spawn_node(system, std::move(setup));

@@ -82,6 +82,16 @@ CAF_TEST(every request kind round trips) {
   auto ping = decode_request(encode(request{sender, ping_request{}}));
   CAF_REQUIRE(body_of<ping_request>(ping) != nullptr);
   CAF_CHECK(ping->sender == sender);
+  // A node's public key travels with its id; a key of the wrong size is refused.
+  auto keyed = sender;
+  keyed.public_key = std::string(node_public_key_bytes, '\x7f');
+  auto with_key = decode_request(encode(request{keyed, ping_request{}}));
+  CAF_REQUIRE(with_key);
+  CAF_CHECK(with_key->sender == keyed);
+  keyed.public_key = "short";
+  auto bad_key = decode_request(encode(request{keyed, ping_request{}}));
+  CAF_REQUIRE(!bad_key);
+  CAF_CHECK_EQUAL(code_of(bad_key.error()), errc::invalid_argument);
 
   store_request store{make_id(2), make_items()};
   auto stored = decode_request(encode(request{sender, store}));
