@@ -122,8 +122,8 @@ node_config::node_config() {
     .add(server.peer_update_burst, "peer-update-burst",
          "backward samples one peer may send one expert at once")
     .add(server.outlier_factor, "outlier-factor",
-         "refuse an update whose gradient norm per sample exceeds this many times the running "
-         "median (0: off)");
+         "refuse an update whose gradient norm per sample exceeds this many times the largest "
+         "of the last 101 accepted (0: off)");
   caf::config_option_adder{custom_options_, "moe"}
     .add(moe.expert_prefix, "expert-prefix", "grid name the DMoE layer routes to")
     .add(moe.grid, "grid", "grid dimensions, e.g. [4, 4]")

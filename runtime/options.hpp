@@ -129,7 +129,8 @@ struct server_options {
   double peer_update_rate = 4096;           // backward samples per second per peer and expert
   double peer_update_burst = 16384;
   double outlier_factor = 10;               // an update whose gradient norm per sample exceeds
-                                            // this many times the running median is refused
+                                            // this many times the largest of the last 101
+                                            // accepted is refused
 };
 
 // ---- DMoE layer on the trainer side (issue 6): actors/moe ----

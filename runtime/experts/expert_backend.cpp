@@ -257,10 +257,10 @@ caf::error expert_backend::step_with_sum() {
     drop_sum();
     ++refused_updates_;
     return make_error(errc::invalid_argument,
-                      fmt::format("gradient norm per sample {:.3g} exceeds {:g} times the running "
-                                  "median {:.3g}; the update of {} samples refused "
-                                  "(server.outlier-factor)",
-                                  per_sample, outliers_.factor(), outliers_.median(), summed));
+                      fmt::format("gradient norm per sample {:.3g} exceeds {:g} times the "
+                                  "largest of the recent updates, {:.3g}; the update of {} "
+                                  "samples refused (server.outlier-factor)",
+                                  per_sample, outliers_.factor(), outliers_.reference(), summed));
   }
   outliers_.accepted(per_sample);
   double grad_scale = 1.0;  // clip_grad_norm_'s coefficient, applied inside the step

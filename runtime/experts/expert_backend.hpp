@@ -63,8 +63,8 @@ struct optimizer_settings {
   double clip_grad_norm = 1.0;
   uint64_t warmup_updates = 0;  // the rate rises linearly over the first updates (0: none)
   uint64_t accumulate_samples = 0;  // an update waits for this many samples' gradients
-  double outlier_factor = 0;  // refuse an update over this many times the running median of
-                              // gradient norms per sample (outlier_gate.hpp; 0: off)
+  double outlier_factor = 0;  // refuse an update over this many times the largest recent
+                              // gradient norm per sample (outlier_gate.hpp; 0: off)
 
   /// The learning rate of the update after `updates` updates.
   double rate_after(uint64_t updates) const {

@@ -358,7 +358,7 @@ double attacked_loss(const std::string& name, const std::string& checkpoint_dir,
   peer attacker{node};
   honest.wait_serving(poison_hidden);
   CAF_CHECK_LESS(std::abs(remote_loss(honest, held_out) - trained), 1e-4);  // the checkpoint
-  train_honestly(honest, 24);  // the server sees honest updates first (the outlier rule's median)
+  train_honestly(honest, 24);  // the server sees honest updates first (the outlier rule's reference)
   auto before_attack = remote_loss(honest, held_out);
   auto counts = poison(attacker);
   auto after = remote_loss(honest, held_out);
