@@ -52,8 +52,6 @@ void node_state::call(const node_info& peer, decltype(request::body) body, respo
 void node_state::saw(const node_info& who) {
   if (who.endpoint.empty())
     return;  // a client that is not part of the network
-  if (!holds_its_id(who))
-    return;  // a chosen id (node_id_of): it may not place itself in the id space
   auto result = table->seen(who, now());
   if (result.result == routing_table::outcome::pending && result.ping_candidate)
     ping_then_evict(*result.ping_candidate);
@@ -65,7 +63,7 @@ void node_state::saw(const node_info& who) {
 // only an answer carrying the claimed id, which then enters the table.
 void node_state::heard_from(const node_info& sender) {
   if (!holds_its_id(sender))
-    return;
+    return;  // a chosen id (node_id_of): it may not place itself in the id space
   // A known id claimed at another endpoint is ignored: pinging there and failing would count
   // against the real contact.
   if (auto known = table->find(sender.id)) {

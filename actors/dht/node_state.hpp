@@ -65,6 +65,7 @@ struct node_state {
             failure_handler fail);
 
   void ping_then_evict(const node_info& candidate);
+  /// `who` (whose id holds_its_id: the callers check) was heard from; feeds the routing table.
   void saw(const node_info& who);
   /// A request's sender: a contact the table holds at that endpoint is refreshed, a known id at
   /// another endpoint ignored, and a new one learned only after a ping to the claimed endpoint

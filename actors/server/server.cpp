@@ -79,20 +79,14 @@ admission_limits admission_limits_of(const server_options& o) {
   return l;
 }
 
-std::vector<expert_info> experts_info(const server_state& st) {
-  std::vector<expert_info> out;
-  for (const auto& kv : st.experts)
-    out.push_back(kv.second.expert.backend->info());
-  return out;
-}
-
-// The encoded size of the largest valid call: its tensors plus the framing (ids, shapes,
-// Cap'n Proto's pointers), which never comes near this margin.
-uint64_t largest_call_bytes(const std::vector<expert_info>& experts, const server_options& o) {
+// The encoded size of the largest valid call to a hosted expert: its tensors plus the framing
+// (ids, shapes, Cap'n Proto's pointers), which never comes near this margin.
+uint64_t largest_call_bytes(const server_state& st, const server_options& o) {
   constexpr uint64_t framing_margin = 64 << 10;
   uint64_t largest = 0;
-  for (const auto& info : experts)
-    largest = std::max(largest, max_call_tensor_bytes(info, o.max_batch_size, o.max_tokens));
+  for (const auto& kv : st.experts)
+    largest = std::max(largest, max_call_tensor_bytes(kv.second.expert.backend->info(),
+                                                      o.max_batch_size, o.max_tokens));
   return largest + framing_margin;
 }
 
@@ -351,7 +345,7 @@ caf::behavior server_behavior(server_actor* self, server_setup setup,
   if (setup.options.fail_rate > 0)
     st.log->warn("fault injection on: {:.1f}% of forward and backward calls fail on purpose "
                  "(server.fail-rate)", setup.options.fail_rate * 100);
-  auto largest_call = largest_call_bytes(experts_info(st), setup.options);
+  auto largest_call = largest_call_bytes(st, setup.options);
   if (largest_call < setup.limits.max_message_bytes) {
     st.log->info("largest valid call {:.1f} MiB: messages above that are refused",
                  static_cast<double>(largest_call) / (1 << 20));
