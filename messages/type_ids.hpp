@@ -5,7 +5,9 @@
 
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
+#include <caf/settings.hpp>
 #include <caf/type_id.hpp>
+#include <caf/typed_actor.hpp>
 
 #include "messages/payload.hpp"
 
@@ -22,6 +24,8 @@ using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
 // Node-internal: every role actor (dht, server, router, trainer) answers `(stats_atom)` with a
 // caf::settings tree describing itself; the inspector renders these for dmoe-shell.
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+/// What the inspector needs of a role: its stats. Every typed role handle converts to it.
+using stats_actor = caf::typed_actor<caf::replies_to<stats_atom>::with<caf::settings>>;
 
 inline void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::dmoe>();

@@ -75,7 +75,7 @@ struct dht_options {
   size_t max_subkeys = default_max_subkeys;    // sub-keys under one key at most
 };
 
-// ---- expert server (issue 5): actors/server, runtime/experts ----
+// ---- expert server: actors/server, runtime/experts ----
 /// Most samples one expert update may wait for (server.accumulate-samples).
 constexpr size_t max_accumulate_samples = size_t{1} << 20;
 /// Most memory kept activations may take (server.activation-memory-mb): 1 TiB.
@@ -133,7 +133,7 @@ struct server_options {
                                             // accepted is refused
 };
 
-// ---- DMoE layer on the trainer side (issue 6): actors/moe ----
+// ---- DMoE layer on the trainer side: actors/moe ----
 /// The grid DMoE layer `layer` of a model routes to: the first one `prefix` itself, every
 /// later one its own grid, `prefix-<layer>` (ffn, ffn-1, ffn-2, ...), hosted by servers whose
 /// expert pattern names it (e.g. "ffn-1.[0:4].[0:4]").
@@ -155,7 +155,7 @@ struct moe_options {
   std::string compression = "none";         // none | float16: the requests' float32 tensors
 };
 
-// ---- trainer (issue 7): actors/trainer ----
+// ---- trainer: actors/trainer ----
 struct trainer_options {
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   int64_t hidden = 256;
@@ -185,7 +185,7 @@ struct trainer_options {
   uint64_t seed = 0;
 };
 
-// ---- inspector (issue 7): actors/inspector ----
+// ---- inspector: actors/inspector ----
 struct inspector_options {
   bool allow_control = false;               // read-only unless set
 };

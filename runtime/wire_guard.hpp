@@ -35,6 +35,7 @@
 #include <string>
 
 #include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 #include <caf/io/scribe.hpp>
@@ -79,6 +80,14 @@ caf::io::scribe_ptr guarded_scribe(caf::actor_system& system, int fd);
 /// publish does otherwise; the port actually bound. Unpublish with the middleman's unpublish.
 caf::expected<uint16_t> publish_guarded(caf::actor_system& system, const caf::actor& whom,
                                         uint16_t port, const std::string& host, bool reuse_addr);
+
+/// publish_guarded for a typed handle.
+template <class Handle>
+caf::expected<uint16_t> publish_guarded(caf::actor_system& system, const Handle& whom,
+                                        uint16_t port, const std::string& host,
+                                        bool reuse_addr) {
+  return publish_guarded(system, caf::actor_cast<caf::actor>(whom), port, host, reuse_addr);
+}
 
 /// The guard's decisions for one connection, apart from any socket. It sees each chunk read
 /// from the peer: a BASP header, then the payload that header announced.

@@ -9,8 +9,8 @@ namespace dmoe::dht {
 
 namespace {
 
-template <class Atom>
-caf::expected<store_outcome> put(caf::actor_system& system, const caf::actor& node, Atom atom,
+template <class Handle, class Atom>
+caf::expected<store_outcome> put(caf::actor_system& system, const Handle& node, Atom atom,
                                  const std::string& key, const std::string& subkey_or_label,
                                  const std::string& value, double expiration,
                                  caf::timespan timeout) {
@@ -27,21 +27,21 @@ caf::expected<store_outcome> put(caf::actor_system& system, const caf::actor& no
 
 }  // namespace
 
-caf::expected<store_outcome> store(caf::actor_system& system, const caf::actor& node,
+caf::expected<store_outcome> store(caf::actor_system& system, const access_actor& node,
                                    const std::string& key, const std::string& subkey,
                                    const std::string& value, double expiration,
                                    caf::timespan timeout) {
   return put(system, node, dht_store_atom::value, key, subkey, value, expiration, timeout);
 }
 
-caf::expected<store_outcome> declare(caf::actor_system& system, const caf::actor& node,
+caf::expected<store_outcome> declare(caf::actor_system& system, const node_actor& node,
                                      const std::string& key, const std::string& label,
                                      const std::string& value, double expiration,
                                      caf::timespan timeout) {
   return put(system, node, dht_declare_atom::value, key, label, value, expiration, timeout);
 }
 
-caf::expected<get_outcome> get(caf::actor_system& system, const caf::actor& node,
+caf::expected<get_outcome> get(caf::actor_system& system, const access_actor& node,
                                const std::string& key, caf::timespan timeout) {
   caf::scoped_actor self{system};
   caf::expected<get_outcome> out{make_error(errc::internal, "no reply")};

@@ -30,19 +30,19 @@ struct get_outcome {
   op_stats stats;
 };
 
-caf::expected<store_outcome> store(caf::actor_system& system, const caf::actor& node,
+caf::expected<store_outcome> store(caf::actor_system& system, const access_actor& node,
                                    const std::string& key, const std::string& subkey,
                                    const std::string& value, double expiration,
                                    caf::timespan timeout = default_client_timeout);
 
 /// Stores an item owned by `node` (an actor of this process): sub-key "LABEL#<its key>",
 /// signed by it (node.hpp, dht_declare_atom).
-caf::expected<store_outcome> declare(caf::actor_system& system, const caf::actor& node,
+caf::expected<store_outcome> declare(caf::actor_system& system, const node_actor& node,
                                      const std::string& key, const std::string& label,
                                      const std::string& value, double expiration,
                                      caf::timespan timeout = default_client_timeout);
 
-caf::expected<get_outcome> get(caf::actor_system& system, const caf::actor& node,
+caf::expected<get_outcome> get(caf::actor_system& system, const access_actor& node,
                                const std::string& key,
                                caf::timespan timeout = default_client_timeout);
 

@@ -20,7 +20,7 @@ struct local_swarm {
   caf::actor_system& system;
   std::shared_ptr<local_directory> directory = std::make_shared<local_directory>();
   std::shared_ptr<std::atomic<double>> clock_offset = std::make_shared<std::atomic<double>>(0.0);
-  std::vector<caf::actor> nodes;
+  std::vector<node_actor> nodes;
   std::vector<bool> alive;
   std::mt19937_64 rng{2024};
 

@@ -14,10 +14,6 @@ namespace dmoe::dht {
 
 namespace {
 
-using refresh_tick = caf::atom_constant<caf::atom("dht_rtick")>;
-using replicate_tick = caf::atom_constant<caf::atom("dht_ptick")>;
-using bootstrap_tick = caf::atom_constant<caf::atom("dht_btick")>;
-
 constexpr auto first_bootstrap_retry = std::chrono::seconds(1);
 constexpr auto max_bootstrap_retry = std::chrono::seconds(30);
 
@@ -59,7 +55,7 @@ caf::settings stats_of(const node_state& st) {
   return out;
 }
 
-caf::behavior node_behavior(node_actor* self, node_setup setup) {
+node_impl::behavior_type node_behavior(node_stateful* self, node_setup setup) {
   self->state.init(self, std::move(setup));
   guard_control(self, self->state.log);
   // Peers call this actor directly once a request of theirs has been answered by it.
@@ -89,7 +85,7 @@ caf::behavior node_behavior(node_actor* self, node_setup setup) {
       st.started = true;
       st.me.endpoint = endpoint;
       if (st.directory)
-        st.directory->put(endpoint, caf::actor_cast<caf::actor>(self));
+        st.directory->put(endpoint, caf::actor_cast<node_actor>(self));
       st.log->info("node {} starts at {}", short_hex(st.me.id), endpoint);
       auto rp = self->make_response_promise<uint32_t>();
       st.joined = [rp](uint32_t contacts) mutable { rp.deliver(contacts); };
@@ -168,11 +164,11 @@ double wall_clock() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
-caf::actor spawn_node(caf::actor_system& system, node_setup setup) {
+node_actor spawn_node(caf::actor_system& system, node_setup setup) {
   return system.spawn(node_behavior, std::move(setup));
 }
 
-void node_state::init(node_actor* self_ptr, node_setup setup) {
+void node_state::init(node_stateful* self_ptr, node_setup setup) {
   self = self_ptr;
   options = setup.options;
   codec.wire = setup.limits;
@@ -197,7 +193,7 @@ void node_state::init(node_actor* self_ptr, node_setup setup) {
 }
 
 caf::typed_response_promise<uint32_t, uint32_t, uint32_t>
-node_state::store_everywhere(const std::string& key, item x, node_actor* actor) {
+node_state::store_everywhere(const std::string& key, item x, node_stateful* actor) {
   auto rp = actor->make_response_promise<uint32_t, uint32_t, uint32_t>();
   replicate_key(key_id(key), {std::move(x)},
                 [rp, key](uint32_t stored, size_t rounds, size_t requests) mutable {

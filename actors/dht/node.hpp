@@ -34,7 +34,8 @@
 //       and "claims_refused" (not answered there with the claimed id: never learned).
 //     (dht_replicate_atom)                           -> uint32 keys
 //       republishes every stored key to the k nodes now closest to it, at once.
-//   Timers to itself: bucket refresh, replication and expiry, bootstrap retries.
+//   Timers to itself (node.cpp: node_impl): bucket refresh, replication and expiry, bootstrap
+//     retries.
 // Use actors/dht/client.hpp rather than sending these by hand.
 #pragma once
 
@@ -45,10 +46,13 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
+#include <caf/settings.hpp>
+#include <caf/typed_actor.hpp>
 
 #include "actors/dht/node_id.hpp"
 #include "actors/dht/ownership.hpp"
 #include "actors/dht/peers.hpp"
+#include "messages/type_ids.hpp"
 #include "runtime/options.hpp"
 
 namespace dmoe::dht {
@@ -59,6 +63,31 @@ using dht_declare_atom = caf::atom_constant<caf::atom("dht_decl")>;
 using dht_get_atom = caf::atom_constant<caf::atom("dht_get")>;
 using dht_info_atom = caf::atom_constant<caf::atom("dht_info")>;
 using dht_replicate_atom = caf::atom_constant<caf::atom("dht_repl")>;
+
+/// The node's protocol (above).
+using node_actor = caf::typed_actor<
+  caf::replies_to<dht_rpc_atom, payload>::with<payload>,
+  caf::replies_to<dht_start_atom, std::string>::with<uint32_t>,
+  caf::replies_to<dht_store_atom, std::string, std::string, std::string,
+                  double>::with<uint32_t, uint32_t, uint32_t>,
+  caf::replies_to<dht_declare_atom, std::string, std::string, std::string,
+                  double>::with<uint32_t, uint32_t, uint32_t>,
+  caf::replies_to<dht_get_atom, std::string>::with<payload, uint32_t, uint32_t>,
+  caf::replies_to<dht_info_atom>::with<std::string>,
+  caf::replies_to<stats_atom>::with<caf::settings>,
+  caf::replies_to<dht_replicate_atom>::with<uint32_t>>;
+
+/// What anyone may ask a node, directly or through its gateway (gateway.hpp); node_actor and
+/// gateway_actor convert to it.
+using access_actor = caf::typed_actor<
+  caf::replies_to<dht_store_atom, std::string, std::string, std::string,
+                  double>::with<uint32_t, uint32_t, uint32_t>,
+  caf::replies_to<dht_get_atom, std::string>::with<payload, uint32_t, uint32_t>,
+  caf::replies_to<dht_info_atom>::with<std::string>>;
+
+/// What a router needs of its node: lookups. node_actor converts to it.
+using lookup_actor =
+  caf::typed_actor<caf::replies_to<dht_get_atom, std::string>::with<payload, uint32_t, uint32_t>>;
 
 struct node_setup {
   std::string name = "dht";                      // logger name
@@ -72,7 +101,7 @@ struct node_setup {
 };
 
 /// Spawns a node; it serves requests at once but joins the network on dht_start_atom.
-caf::actor spawn_node(caf::actor_system& system, node_setup setup);
+node_actor spawn_node(caf::actor_system& system, node_setup setup);
 
 /// The DHT's notion of now: wall-clock seconds since the Unix epoch.
 double wall_clock();

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <spdlog/logger.h>
 
 #include "actors/dht/lookup.hpp"
@@ -34,8 +35,15 @@ struct node_stats {
 /// their next request.
 constexpr size_t max_claim_checks = 64;
 
+using refresh_tick = caf::atom_constant<caf::atom("dht_rtick")>;
+using replicate_tick = caf::atom_constant<caf::atom("dht_ptick")>;
+using bootstrap_tick = caf::atom_constant<caf::atom("dht_btick")>;
+
+/// The node's whole protocol: node_actor plus its timers.
+using node_impl = node_actor::extend<caf::reacts_to<refresh_tick>, caf::reacts_to<replicate_tick>,
+                                     caf::reacts_to<bootstrap_tick>>;
 struct node_state;
-using node_actor = caf::stateful_actor<node_state>;
+using node_stateful = node_impl::stateful_base<node_state>;
 
 /// A lookup under way: the pure lookup plus what the node collects while it runs.
 struct lookup_run {
@@ -49,7 +57,7 @@ struct lookup_run {
 struct node_state {
   static inline const char* name = "dmoe.dht.node";
 
-  void init(node_actor* self_ptr, node_setup setup);
+  void init(node_stateful* self_ptr, node_setup setup);
 
   double now() const {
     return clock();
@@ -80,7 +88,7 @@ struct node_state {
   /// Stores `x` under `key` on the k closest nodes; the promise gets (replicas, rounds,
   /// requests), or an error when no node took it.
   caf::typed_response_promise<uint32_t, uint32_t, uint32_t>
-  store_everywhere(const std::string& key, item x, node_actor* actor);
+  store_everywhere(const std::string& key, item x, node_stateful* actor);
 
   /// Stores `items` under `key` on the k closest nodes (itself included when it is one of them).
   void replicate_key(const id160& key, std::vector<item> items,
@@ -104,7 +112,7 @@ struct node_state {
   void report_joined();
   std::string summary() const;
 
-  node_actor* self = nullptr;
+  node_stateful* self = nullptr;
   std::shared_ptr<spdlog::logger> log;
   dht_options options;
   codec_limits codec;

@@ -10,34 +10,22 @@
 #include "messages/errors.hpp"
 #include "runtime/endpoint.hpp"
 #include "runtime/node_dial.hpp"
-#include "runtime/wire_guard.hpp"
 
 namespace dmoe::dht {
 
-namespace {
-
-using dial_atom = caf::atom_constant<caf::atom("tcp_dial")>;
-
-/// Time beyond the connect's own timeout before its answer is given up on.
-constexpr auto dial_reply_margin = std::chrono::seconds(1);
-
-/// One bounded connect on its own thread (runtime/node_dial.hpp), then the actor ends: the
-/// socket, once the peer's handshake is readable.
 caf::behavior dial_behavior(caf::event_based_actor* self) {
   return {[self](dial_atom, const std::string& host, uint16_t port,
-                 caf::timespan timeout) -> caf::result<int> {
+                 caf::timespan timeout) -> caf::result<caf::actor> {
     self->quit();
-    auto fd = connect_until_readable(self->system(), host, port,
-                                     std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
-    if (!fd)
-      return fd.error();
-    return *fd;
+    auto peer = dial_node(self->system(), host, port,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+    if (!peer)
+      return peer.error();
+    return *peer;
   }};
 }
 
-}  // namespace
-
-void local_directory::put(const std::string& endpoint, caf::actor handle) {
+void local_directory::put_actor(const std::string& endpoint, caf::actor handle) {
   std::lock_guard<std::mutex> guard{mtx_};
   entries_[endpoint] = std::move(handle);
 }
@@ -48,17 +36,11 @@ caf::actor local_directory::find(const std::string& endpoint) const {
   return i == entries_.end() ? caf::actor{} : i->second;
 }
 
-void local_directory::erase(const std::string& endpoint) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  entries_.erase(endpoint);
-}
-
-peer_resolver::peer_resolver(caf::event_based_actor* self,
-                             std::shared_ptr<local_directory> directory,
-                             caf::timespan connect_timeout, size_t max_peers)
+peer_resolver::peer_resolver(caf::local_actor* self, std::shared_ptr<local_directory> directory,
+                             size_t max_peers, dial_function dial)
   : self_(self),
+    dial_(std::move(dial)),
     directory_(std::move(directory)),
-    connect_timeout_(connect_timeout),
     max_peers_(std::max<size_t>(max_peers, 1)) {
 }
 
@@ -114,28 +96,9 @@ void peer_resolver::resolve(const std::string& endpoint, callback done) {
   waiting.push_back(std::move(done));
   if (waiting.size() > 1)
     return;  // a connect is already under way
-  auto dialer = self_->spawn<caf::detached>(dial_behavior);
-  self_->request(dialer, connect_timeout_ + dial_reply_margin, dial_atom::value, parsed->host,
-                 parsed->port, connect_timeout_)
-    .then([this, endpoint, port = parsed->port](int fd) { hand_over(endpoint, fd, port); },
-          [this, endpoint](caf::error& err) {
-            connected(endpoint, make_error(errc::unavailable, message_of(err)));
-          });
-}
-
-void peer_resolver::hand_over(const std::string& endpoint, int fd, uint16_t port) {
-  auto& system = self_->system();
-  self_->request(basp_broker(system), connect_timeout_, caf::connect_atom::value,
-                 guarded_scribe(system, fd), port)
-    .then(
-      [this, endpoint](const caf::node_id&, caf::strong_actor_ptr& ptr,
-                       const std::set<std::string>&) {
-        connected(endpoint, published_actor(std::move(ptr), endpoint));
-      },
-      [this, endpoint](caf::error& err) {
-        connected(endpoint, make_error(errc::unavailable,
-                                       "cannot connect to " + endpoint + ": " + describe(err)));
-      });
+  dial_(parsed->host, parsed->port, [this, endpoint](caf::expected<caf::actor> peer) {
+    connected(endpoint, std::move(peer));
+  });
 }
 
 void peer_resolver::connected(const std::string& endpoint, caf::expected<caf::actor> result) {

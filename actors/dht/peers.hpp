@@ -4,8 +4,8 @@
 // (its TCP connection drops) or whose actor exits is reported through the owner's down handler
 // at once, not after a request timeout.
 //
-// A helper thread connects with a bounded TCP connect and waits for the peer's handshake, then
-// the socket goes to CAF's BASP broker (runtime/node_dial.hpp): the middleman's own connect
+// A detached dialer actor connects with a bounded TCP connect and waits for the peer's
+// handshake, then hands the socket to CAF's BASP broker (runtime/node_dial.hpp): the middleman's own connect
 // blocks its one thread for minutes on an address that drops packets, and loses every
 // connection whose handshake takes longer than a heartbeat interval to arrive.
 #pragma once
@@ -19,19 +19,28 @@
 #include <vector>
 
 #include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/atom.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/expected.hpp>
+#include <caf/local_actor.hpp>
 
 namespace dmoe::dht {
 
 /// Endpoints of the nodes living in this process, shared by them (thread-safe).
 class local_directory {
 public:
-  void put(const std::string& endpoint, caf::actor handle);
+  /// Registers the actor answering at `endpoint` in this process: a DHT node, or a server
+  /// whose callers reach it as they would reach another node's gateway.
+  template <class Handle>
+  void put(const std::string& endpoint, const Handle& handle) {
+    put_actor(endpoint, caf::actor_cast<caf::actor>(handle));
+  }
   caf::actor find(const std::string& endpoint) const;
-  void erase(const std::string& endpoint);
 
 private:
+  void put_actor(const std::string& endpoint, caf::actor handle);
+
   mutable std::mutex mtx_;
   std::unordered_map<std::string, caf::actor> entries_;
 };
@@ -39,12 +48,26 @@ private:
 /// Resolved peers a resolver keeps at most.
 constexpr size_t max_resolved_peers = 4096;
 
+using dial_atom = caf::atom_constant<caf::atom("tcp_dial")>;
+
+/// Time beyond the two bounded connect steps before a dialer's answer is given up on.
+constexpr auto dial_reply_margin = std::chrono::seconds(1);
+
+/// The actor that dials one peer on its own thread (spawned detached) and then ends:
+/// (dial_atom, host, port, timespan timeout) -> caf::actor, the actor published there
+/// (runtime/node_dial.hpp: dial_node, each step bounded by `timeout`).
+caf::behavior dial_behavior(caf::event_based_actor* self);
+
 class peer_resolver {
 public:
   using callback = std::function<void(caf::expected<caf::actor>)>;
 
-  peer_resolver(caf::event_based_actor* self, std::shared_ptr<local_directory> directory,
-                caf::timespan connect_timeout, size_t max_peers = max_resolved_peers);
+  /// `self` is the owning actor, typed or not: callbacks run on it.
+  template <class Self>
+  peer_resolver(Self* self, std::shared_ptr<local_directory> directory,
+                caf::timespan connect_timeout, size_t max_peers = max_resolved_peers)
+    : peer_resolver(self, std::move(directory), max_peers, dial_through(self, connect_timeout)) {
+  }
 
   /// Calls `done` with the handle of `endpoint`, connecting first when needed.
   void resolve(const std::string& endpoint, callback done);
@@ -61,12 +84,29 @@ public:
   }
 
 private:
-  void hand_over(const std::string& endpoint, int fd, uint16_t port);
+  /// Starts a dial of host:port whose result reaches `done` on the owner.
+  using dial_function = std::function<void(const std::string& host, uint16_t port, callback done)>;
+
+  // CAF 0.17's request() lives in each actor type's own mixin, so the owner's is bound here.
+  template <class Self>
+  static dial_function dial_through(Self* self, caf::timespan connect_timeout) {
+    return [self, connect_timeout](const std::string& host, uint16_t port, callback done) {
+      auto dialer = self->template spawn<caf::detached>(dial_behavior);
+      self->request(dialer, 2 * connect_timeout + dial_reply_margin, dial_atom::value, host, port,
+                    connect_timeout)
+        .then([done](caf::actor& peer) { done(std::move(peer)); },
+              [done](caf::error& err) { done(std::move(err)); });
+    };
+  }
+
+  peer_resolver(caf::local_actor* self, std::shared_ptr<local_directory> directory,
+                size_t max_peers, dial_function dial);
+
   void connected(const std::string& endpoint, caf::expected<caf::actor> result);
 
-  caf::event_based_actor* self_;
+  caf::local_actor* self_;
+  dial_function dial_;
   std::shared_ptr<local_directory> directory_;
-  caf::timespan connect_timeout_;
   size_t max_peers_;
   std::deque<std::string> learned_order_;  // oldest first; may hold endpoints already forgotten
   std::unordered_map<std::string, caf::actor> by_endpoint_;

@@ -1,6 +1,7 @@
 #include "actors/gateway/gateway.hpp"
 
-#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "actors/dht/node.hpp"
 #include "actors/guard/control_guard.hpp"
@@ -8,6 +9,7 @@
 #include "messages/parts.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/node_dial.hpp"
 
 namespace dmoe {
 
@@ -23,30 +25,43 @@ struct gateway_state {
   std::shared_ptr<spdlog::logger> log;
   wire_limits limits;
   part_buffer parts;
-  caf::actor dht;
-  caf::actor server;
-  caf::actor inspector;
-
-  caf::actor* route(const std::string& role) {
-    if (role == "dht")
-      return &dht;
-    if (role == "server")
-      return &server;
-    if (role == "inspector")
-      return &inspector;
-    return nullptr;
-  }
+  dht::node_actor dht;
+  server_actor server;
+  inspector_actor inspector;
 };
 
-using gateway_actor = caf::stateful_actor<gateway_state>;
+using gateway_impl = gateway_actor::extend<caf::reacts_to<gateway_sweep_atom>>;
+using gateway_stateful = gateway_impl::stateful_base<gateway_state>;
+
+/// caf::result<Ts...> for a delegation's caf::delegated<Ts...>: a forward either delegates or
+/// answers with an error.
+template <class Delegated>
+struct forward_result;
+
+template <class... Ts>
+struct forward_result<caf::delegated<Ts...>> {
+  using type = caf::result<Ts...>;
+};
+
+/// Sets (or with a null handle removes) a role's route, for local senders only.
+template <class Handle>
+caf::result<bool> set_route(gateway_stateful* self, Handle& slot, const char* role,
+                            Handle target) {
+  auto sender = self->current_sender();
+  if (!sender || sender->node() != self->node())
+    return make_error(errc::invalid_argument, "gateway routes can only be set locally");
+  slot = std::move(target);
+  self->state.log->debug("route {} -> {}", role, slot ? "set" : "removed");
+  return true;
+}
 
 caf::error no_role(const char* role) {
   return make_error(errc::unavailable, std::string{"this node runs no "} + role + " role");
 }
 
 /// Sends `reply` to `requester` in parts and answers `rp` with its size and last part.
-void answer_in_parts(gateway_actor* self, caf::typed_response_promise<uint64_t, payload> rp,
-                     const caf::actor& requester, uint64_t transfer, payload reply) {
+void answer_in_parts(gateway_stateful* self, caf::typed_response_promise<uint64_t, payload> rp,
+                     const parts_receiver_actor& requester, uint64_t transfer, payload reply) {
   auto total = static_cast<uint64_t>(reply.bytes.size());
   auto parts = split_payload(std::move(reply), self->state.limits.part_bytes);
   for (size_t i = 0; i + 1 < parts.size(); ++i)
@@ -54,7 +69,7 @@ void answer_in_parts(gateway_actor* self, caf::typed_response_promise<uint64_t, 
   rp.deliver(total, std::move(parts.back()));
 }
 
-caf::behavior gateway(gateway_actor* self, gateway_setup setup) {
+gateway_impl::behavior_type gateway(gateway_stateful* self, gateway_setup setup) {
   auto& st = self->state;
   st.log = log::get(setup.name);
   guard_control(self, st.log);
@@ -64,9 +79,10 @@ caf::behavior gateway(gateway_actor* self, gateway_setup setup) {
   bounds.max_total_bytes = 2 * setup.limits.max_message_bytes;
   st.parts = part_buffer{bounds};
   self->delayed_send(self, sweep_period, gateway_sweep_atom::value);
-  // Forwards the current request to `target`, or answers with an error when the role is absent.
-  auto forward = [self](const caf::actor& target, const char* role,
-                        auto&&... xs) -> caf::result<caf::message> {
+  // Forwards the current request to `target`, which answers the requester, or answers with an
+  // error when the role is absent.
+  auto forward = [self](const auto& target, const char* role, auto&&... xs) ->
+    typename forward_result<decltype(self->delegate(target, std::forward<decltype(xs)>(xs)...))>::type {
     if (!target)
       return no_role(role);
     return self->delegate(target, std::forward<decltype(xs)>(xs)...);
@@ -96,7 +112,9 @@ caf::behavior gateway(gateway_actor* self, gateway_setup setup) {
     [=](expert_rpc_atom a, uint64_t transfer, uint64_t total,
         payload& last) -> caf::result<uint64_t, payload> {
       auto& st = self->state;
-      auto requester = caf::actor_cast<caf::actor>(self->current_sender());
+      // A requester in parts takes the reply's parts (parts_caller.hpp); one that does not
+      // gets messages it refuses.
+      auto requester = caf::actor_cast<parts_receiver_actor>(self->current_sender());
       auto whole = st.parts.finish(transfer_key{requester.address(), transfer}, total,
                                    std::move(last));
       if (!whole)
@@ -118,23 +136,29 @@ caf::behavior gateway(gateway_actor* self, gateway_setup setup) {
         self->state.log->warn("dropped {} stalled transfers in parts", dropped);
       self->delayed_send(self, sweep_period, gateway_sweep_atom::value);
     },
-    [=](gateway_route_atom, const std::string& role, caf::actor& target) -> caf::result<bool> {
-      auto sender = self->current_sender();
-      if (!sender || sender->node() != self->node())
-        return make_error(errc::invalid_argument, "gateway routes can only be set locally");
-      auto* slot = self->state.route(role);
-      if (!slot)
-        return make_error(errc::invalid_argument, "no such gateway route: '" + role + "'");
-      *slot = std::move(target);
-      self->state.log->debug("route {} -> {}", role, *slot ? "set" : "removed");
-      return true;
+    [=](gateway_route_atom, dht::node_actor& target) {
+      return set_route(self, self->state.dht, "dht", std::move(target));
+    },
+    [=](gateway_route_atom, server_actor& target) {
+      return set_route(self, self->state.server, "server", std::move(target));
+    },
+    [=](gateway_route_atom, inspector_actor& target) {
+      return set_route(self, self->state.inspector, "inspector", std::move(target));
     },
   };
 }
 
 }  // namespace
 
-caf::actor spawn_gateway(caf::actor_system& system, gateway_setup setup) {
+caf::expected<gateway_actor> dial_gateway(caf::actor_system& system, const std::string& host,
+                                          uint16_t port, std::chrono::milliseconds timeout) {
+  auto published = dial_node(system, host, port, timeout);
+  if (!published)
+    return published.error();
+  return caf::actor_cast<gateway_actor>(std::move(*published));
+}
+
+gateway_actor spawn_gateway(caf::actor_system& system, gateway_setup setup) {
   return system.spawn(gateway, std::move(setup));
 }
 

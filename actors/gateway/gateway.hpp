@@ -24,8 +24,8 @@
 //       part) messages to the requester followed by this answer with the reply's last part.
 //       Parts stalled for part_timeout are dropped.
 //   Local only (a remote sender gets an error; routes cannot be changed from the network):
-//     (gateway_route_atom, std::string role, caf::actor)   -> bool
-//       role is "dht", "server" or "inspector"; a null actor removes the route.
+//     (gateway_route_atom, dht::node_actor | server_actor | inspector_actor)   -> bool
+//       routes that role to the actor; a null handle removes the route.
 //   Timer to itself: (gateway_sweep_atom) drops stalled transfers.
 #pragma once
 
@@ -34,13 +34,38 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
+#include <caf/expected.hpp>
+#include <caf/typed_actor.hpp>
 
+#include "actors/dht/node.hpp"
+#include "actors/inspector/inspector.hpp"
+#include "actors/server/server.hpp"
 #include "messages/limits.hpp"
+#include "messages/parts.hpp"
+#include "messages/type_ids.hpp"
 
 namespace dmoe {
 
 using gateway_route_atom = caf::atom_constant<caf::atom("gw_route")>;
 using gateway_sweep_atom = caf::atom_constant<caf::atom("gw_sweep")>;
+
+/// The gateway's protocol (above): what every node publishes and what peers' handles speak.
+using gateway_actor = caf::typed_actor<
+  caf::replies_to<dht_rpc_atom, payload>::with<payload>,
+  caf::replies_to<dht::dht_store_atom, std::string, std::string, std::string,
+                  double>::with<uint32_t, uint32_t, uint32_t>,
+  caf::replies_to<dht::dht_get_atom, std::string>::with<payload, uint32_t, uint32_t>,
+  caf::replies_to<dht::dht_info_atom>::with<std::string>,
+  caf::replies_to<expert_rpc_atom, payload>::with<payload>,
+  caf::replies_to<inspect_atom, std::string>::with<std::string>,
+  caf::reacts_to<wire_part_atom, uint64_t, payload>,
+  caf::replies_to<expert_rpc_atom, uint64_t, uint64_t, payload>::with<uint64_t, payload>,
+  caf::replies_to<gateway_route_atom, dht::node_actor>::with<bool>,
+  caf::replies_to<gateway_route_atom, server_actor>::with<bool>,
+  caf::replies_to<gateway_route_atom, inspector_actor>::with<bool>>;
+
+/// What a requester of calls in parts receives: the reply's parts before the answer.
+using parts_receiver_actor = caf::typed_actor<caf::reacts_to<wire_part_atom, uint64_t, payload>>;
 
 /// A transfer whose last part is older than this is dropped.
 constexpr auto part_timeout = std::chrono::seconds(60);
@@ -52,6 +77,11 @@ struct gateway_setup {
   wire_limits limits;            // max_message_bytes and part_bytes apply
 };
 
-caf::actor spawn_gateway(caf::actor_system& system, gateway_setup setup);
+gateway_actor spawn_gateway(caf::actor_system& system, gateway_setup setup);
+
+/// Blocking: the gateway of the node at host:port (runtime/node_dial.hpp: dial_node, each step
+/// bounded by `timeout`). What a dmoe node publishes is its gateway. Not from inside a handler.
+caf::expected<gateway_actor> dial_gateway(caf::actor_system& system, const std::string& host,
+                                          uint16_t port, std::chrono::milliseconds timeout);
 
 }  // namespace dmoe

@@ -1,5 +1,6 @@
 #include "actors/gateway/parts_caller.hpp"
 
+#include "messages/errors.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/wire_guard.hpp"
 
@@ -20,30 +21,33 @@ parts_caller::parts_caller(const wire_limits& limits)
   : limits_(limits), parts_(limits_of(limits)) {
 }
 
-void parts_caller::call(caf::event_based_actor* self, const caf::actor& peer, uint64_t id,
-                        payload request, caf::timespan timeout, reply_handler done) {
+std::pair<uint64_t, std::vector<payload>> parts_caller::start(caf::local_actor& self,
+                                                              const gateway_actor& peer,
+                                                              uint64_t id,
+                                                              payload request) {
   if (!open_to_parts_) {
     // The reply's parts are messages, not replies: the wire guard drops them unless let in.
-    accept_from_network(self->system(), self->id());
+    accept_from_network(self.system(), self.id());
     open_to_parts_ = true;
   }
-  auto total = static_cast<uint64_t>(request.bytes.size());
-  auto pieces = split_payload(std::move(request), limits_.part_bytes);
-  for (size_t i = 0; i + 1 < pieces.size(); ++i)
-    self->send(peer, wire_part_atom::value, id, std::move(pieces[i]));
   in_flight_[id] = peer.address();
-  auto key = transfer_key{peer.address(), id};
-  self->request(peer, timeout, expert_rpc_atom::value, id, total, std::move(pieces.back()))
-    .then(
-      [this, id, key, done](uint64_t reply_total, payload& last) {
-        in_flight_.erase(id);
-        done(parts_.finish(key, reply_total, std::move(last)));
-      },
-      [this, id, key, done](caf::error& err) {
-        in_flight_.erase(id);
-        parts_.drop(key);
-        done(std::move(err));
-      });
+  auto total = static_cast<uint64_t>(request.bytes.size());
+  return {total, split_payload(std::move(request), limits_.part_bytes)};
+}
+
+void parts_caller::finish(uint64_t id, uint64_t reply_total, payload last,
+                          const reply_handler& done) {
+  auto i = in_flight_.find(id);
+  if (i == in_flight_.end())
+    return done(make_error(errc::unavailable, "reply to a call no longer in flight"));
+  auto key = transfer_key{i->second, id};
+  in_flight_.erase(i);
+  done(parts_.finish(key, reply_total, std::move(last)));
+}
+
+void parts_caller::fail(uint64_t id, caf::error err, const reply_handler& done) {
+  forget(id);
+  done(std::move(err));
 }
 
 void parts_caller::part_arrived(const caf::actor_addr& sender, uint64_t id, payload&& part,

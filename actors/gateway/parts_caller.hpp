@@ -10,11 +10,16 @@
 #include <functional>
 #include <unordered_map>
 
-#include <caf/actor.hpp>
-#include <caf/event_based_actor.hpp>
+#include <utility>
+#include <vector>
 
+#include <caf/actor.hpp>
+#include <caf/local_actor.hpp>
+
+#include "actors/gateway/gateway.hpp"
 #include "messages/limits.hpp"
 #include "messages/parts.hpp"
+#include "messages/type_ids.hpp"
 
 namespace dmoe {
 
@@ -25,9 +30,21 @@ public:
   using reply_handler = std::function<void(caf::expected<payload>)>;
 
   /// Calls `peer` (a gateway on another node) with `request` as call `id` (unique among this
-  /// actor's calls in flight). `done` runs once, on the actor, with the whole reply or an error.
-  void call(caf::event_based_actor* self, const caf::actor& peer, uint64_t id, payload request,
-            caf::timespan timeout, reply_handler done);
+  /// actor's calls in flight). `done` runs once, on `self` (the owner, typed or not), with the
+  /// whole reply or an error.
+  template <class Self>
+  void call(Self* self, const gateway_actor& peer, uint64_t id, payload request,
+            caf::timespan timeout, reply_handler done) {
+    auto pieces = start(*self, peer, id, std::move(request));
+    auto total = pieces.first;
+    for (size_t i = 0; i + 1 < pieces.second.size(); ++i)
+      self->send(peer, wire_part_atom::value, id, std::move(pieces.second[i]));
+    self->request(peer, timeout, expert_rpc_atom::value, id, total,
+                  std::move(pieces.second.back()))
+      .then([this, id, done](uint64_t reply_total,
+                             payload& last) { finish(id, reply_total, std::move(last), done); },
+            [this, id, done](caf::error& err) { fail(id, std::move(err), done); });
+  }
 
   /// One part of a reply; `sender` is the current sender of the part message.
   void part_arrived(const caf::actor_addr& sender, uint64_t id, payload&& part, double now);
@@ -39,6 +56,12 @@ public:
   caf::error take_refusal();
 
 private:
+  /// Opens the owner to reply parts, notes the call and splits the request: (its size, parts).
+  std::pair<uint64_t, std::vector<payload>> start(caf::local_actor& self, const gateway_actor& peer,
+                                                  uint64_t id, payload request);
+  void finish(uint64_t id, uint64_t reply_total, payload last, const reply_handler& done);
+  void fail(uint64_t id, caf::error err, const reply_handler& done);
+
   wire_limits limits_;
   part_buffer parts_;
   std::unordered_map<uint64_t, caf::actor_addr> in_flight_;  // call id -> its gateway

@@ -17,8 +17,8 @@ namespace {
 
 role_list present_roles(const inspector_setup& s) {
   role_list out;
-  for (auto& [name, role] : role_list{{"dht", s.dht}, {"server", s.server}, {"router", s.router},
-                                      {"trainer", s.trainer}})
+  for (auto& [name, role] : role_list{{"dht", s.dht}, {"server", s.server},
+                                      {"router", s.router}, {"trainer", s.trainer}})
     if (role)
       out.emplace_back(name, role);
   return out;
@@ -26,7 +26,7 @@ role_list present_roles(const inspector_setup& s) {
 
 }  // namespace
 
-void nodes_cmd(inspector_actor* self, const words&, text_promise rp) {
+void nodes_cmd(inspector_stateful* self, const words&, text_promise rp) {
   const auto& s = self->state.setup;
   if (!s.dht)
     return reply(rp, nodes_text(s.node_name, s.endpoint, nullptr));
@@ -39,7 +39,7 @@ void nodes_cmd(inspector_actor* self, const words&, text_promise rp) {
   });
 }
 
-void experts_cmd(inspector_actor* self, const words& args, text_promise rp) {
+void experts_cmd(inspector_stateful* self, const words& args, text_promise rp) {
   const auto& s = self->state.setup;
   if (!s.server && !s.router && !s.dht)
     return reply(rp, missing_role("server, router or DHT to list experts from"));
@@ -102,7 +102,7 @@ void experts_cmd(inspector_actor* self, const words& args, text_promise rp) {
   });
 }
 
-void dht_get_cmd(inspector_actor* self, const words& args, text_promise rp) {
+void dht_get_cmd(inspector_stateful* self, const words& args, text_promise rp) {
   const auto& s = self->state.setup;
   if (!s.dht)
     return reply(rp, missing_role("DHT"));
@@ -125,7 +125,7 @@ void dht_get_cmd(inspector_actor* self, const words& args, text_promise rp) {
       });
 }
 
-void dht_store_cmd(inspector_actor* self, const words& args, text_promise rp) {
+void dht_store_cmd(inspector_stateful* self, const words& args, text_promise rp) {
   const auto& s = self->state.setup;
   if (!s.dht)
     return reply(rp, missing_role("DHT"));
@@ -154,7 +154,7 @@ void dht_store_cmd(inspector_actor* self, const words& args, text_promise rp) {
       });
 }
 
-void stats_cmd(inspector_actor* self, const words&, text_promise rp) {
+void stats_cmd(inspector_stateful* self, const words&, text_promise rp) {
   ask_stats(self, present_roles(self->state.setup), [self, rp](auto replies) mutable {
     const auto& s = self->state.setup;
     auto out = fmt::format("[inspector]\n  node: {}\n  endpoint: {}\n  control: {}\n", s.node_name,
@@ -168,7 +168,7 @@ void stats_cmd(inspector_actor* self, const words&, text_promise rp) {
   });
 }
 
-void trainers_cmd(inspector_actor* self, const words&, text_promise rp) {
+void trainers_cmd(inspector_stateful* self, const words&, text_promise rp) {
   const auto& s = self->state.setup;
   if (!s.trainer)
     return reply(rp, missing_role("trainer"));

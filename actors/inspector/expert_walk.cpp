@@ -8,6 +8,7 @@
 #include "actors/dht/node.hpp"
 #include "actors/dht/node_id.hpp"
 #include "actors/dht/ownership.hpp"
+#include "actors/inspector/inspector_state.hpp"
 #include "messages/dht_codec.hpp"
 #include "messages/expert_id.hpp"
 #include "messages/type_ids.hpp"
@@ -27,8 +28,8 @@ bool is_coordinate(const std::string& s) {
 }
 
 struct walk : std::enable_shared_from_this<walk> {
-  caf::event_based_actor* self;
-  caf::actor dht;
+  inspector_stateful* self;
+  dht::lookup_actor dht;
   caf::timespan timeout;
   std::function<void(walk_result)> done;
   std::deque<pending_key> queue;
@@ -115,7 +116,7 @@ struct walk : std::enable_shared_from_this<walk> {
 
 }  // namespace
 
-void walk_declared_experts(caf::event_based_actor* self, caf::actor dht,
+void walk_declared_experts(inspector_stateful* self, dht::lookup_actor dht,
                            std::vector<std::string> grids, caf::timespan timeout,
                            std::function<void(walk_result)> done) {
   auto w = std::make_shared<walk>();

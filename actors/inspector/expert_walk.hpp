@@ -12,10 +12,16 @@
 #include <vector>
 
 #include <caf/actor.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
 #include <caf/timespan.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/inspector/inspector.hpp"
 
 namespace dmoe::inspector {
+
+struct inspector_state;
+using inspector_stateful = inspector_actor::stateful_base<inspector_state>;
 
 constexpr size_t max_walk_lookups = 1024;
 constexpr size_t max_walk_in_flight = 8;
@@ -30,7 +36,7 @@ struct walk_result {
 
 /// Walks the declarations of every grid in `grids` through `dht` (a DHT node answering
 /// dht_get_atom) and calls `done` once, from `self`'s context. Each lookup gets `timeout`.
-void walk_declared_experts(caf::event_based_actor* self, caf::actor dht,
+void walk_declared_experts(inspector_stateful* self, dht::lookup_actor dht,
                            std::vector<std::string> grids, caf::timespan timeout,
                            std::function<void(walk_result)> done);
 

@@ -23,12 +23,12 @@ struct command {
   const char* help;
   bool control;
   size_t min_args, max_args;
-  void (*run)(inspector_actor*, const words& args, text_promise rp);
+  void (*run)(inspector_stateful*, const words& args, text_promise rp);
 };
 
 const std::vector<command>& commands();
 
-void help_cmd(inspector_actor* self, const words&, text_promise rp) {
+void help_cmd(inspector_stateful* self, const words&, text_promise rp) {
   std::vector<std::vector<std::string>> rows;
   bool control = self->state.setup.options.allow_control;
   for (const auto& c : commands())
@@ -83,7 +83,7 @@ caf::error check_call(const inspector_state& st, const command& c, const words& 
   return {};
 }
 
-caf::behavior inspector_behavior(inspector_actor* self, inspector_setup setup) {
+inspector_actor::behavior_type inspector_behavior(inspector_stateful* self, inspector_setup setup) {
   self->state.setup = std::move(setup);
   self->state.log = log::get(self->state.setup.name);
   guard_control(self, self->state.log);
@@ -110,7 +110,7 @@ caf::behavior inspector_behavior(inspector_actor* self, inspector_setup setup) {
 
 }  // namespace
 
-caf::actor spawn_inspector(caf::actor_system& system, inspector_setup setup) {
+inspector_actor spawn_inspector(caf::actor_system& system, inspector_setup setup) {
   return system.spawn(inspector_behavior, std::move(setup));
 }
 

@@ -34,9 +34,14 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
+#include "actors/dht/node.hpp"
+#include "messages/type_ids.hpp"
 #include "runtime/options.hpp"
 
 namespace dmoe {
+
+/// The inspector's protocol (above).
+using inspector_actor = caf::typed_actor<caf::replies_to<inspect_atom, std::string>::with<std::string>>;
 
 constexpr caf::timespan default_inspector_timeout = std::chrono::seconds(5);
 
@@ -44,12 +49,13 @@ struct inspector_setup {
   std::string name = "inspector";  // logger name
   inspector_options options;
   std::string node_name, endpoint;
-  caf::actor dht, server, router, trainer;  // any may be null
+  dht::node_actor dht;                      // may be null, as may the others
+  stats_actor server, router, trainer;      // only their stats are asked for
   std::string default_grid = "ffn";         // `experts` without NAME walks this grid
   caf::timespan request_timeout = default_inspector_timeout;  // per role request
   std::function<double()> clock;            // for DHT expirations; wall clock if empty
 };
 
-caf::actor spawn_inspector(caf::actor_system& system, inspector_setup setup);
+inspector_actor spawn_inspector(caf::actor_system& system, inspector_setup setup);
 
 }  // namespace dmoe

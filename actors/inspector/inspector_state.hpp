@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 #include <spdlog/logger.h>
 
@@ -31,13 +32,13 @@ struct inspector_state {
   std::shared_ptr<spdlog::logger> log;
 };
 
-using inspector_actor = caf::stateful_actor<inspector_state>;
+using inspector_stateful = inspector_actor::stateful_base<inspector_state>;
 using stats_reply = caf::expected<dict>;
-using role_list = std::vector<std::pair<std::string, caf::actor>>;
+using role_list = std::vector<std::pair<std::string, stats_actor>>;
 using stats_replies = std::vector<std::pair<std::string, stats_reply>>;
 
 /// Asks every role for its stats at once; `done` gets the replies in the order of `roles`.
-void ask_stats(inspector_actor* self, role_list roles, std::function<void(stats_replies)> done);
+void ask_stats(inspector_stateful* self, role_list roles, std::function<void(stats_replies)> done);
 
 /// The error for a role that did not answer (timeouts say how long the inspector waited).
 caf::error role_failed(const inspector_setup& s, const std::string& role, const caf::error& err);
@@ -48,11 +49,11 @@ caf::error missing_role(const std::string& role);
 double now_of(const inspector_setup& s);
 
 // The commands (see inspector.hpp); `args` are the words after the command's name.
-void nodes_cmd(inspector_actor* self, const words& args, text_promise rp);
-void experts_cmd(inspector_actor* self, const words& args, text_promise rp);
-void dht_get_cmd(inspector_actor* self, const words& args, text_promise rp);
-void dht_store_cmd(inspector_actor* self, const words& args, text_promise rp);
-void stats_cmd(inspector_actor* self, const words& args, text_promise rp);
-void trainers_cmd(inspector_actor* self, const words& args, text_promise rp);
+void nodes_cmd(inspector_stateful* self, const words& args, text_promise rp);
+void experts_cmd(inspector_stateful* self, const words& args, text_promise rp);
+void dht_get_cmd(inspector_stateful* self, const words& args, text_promise rp);
+void dht_store_cmd(inspector_stateful* self, const words& args, text_promise rp);
+void stats_cmd(inspector_stateful* self, const words& args, text_promise rp);
+void trainers_cmd(inspector_stateful* self, const words& args, text_promise rp);
 
 }  // namespace dmoe::inspector

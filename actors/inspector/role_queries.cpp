@@ -9,7 +9,7 @@
 
 namespace dmoe::inspector {
 
-void ask_stats(inspector_actor* self, role_list roles, std::function<void(stats_replies)> done) {
+void ask_stats(inspector_stateful* self, role_list roles, std::function<void(stats_replies)> done) {
   struct gathering {
     stats_replies replies;
     size_t missing = 0;

@@ -51,7 +51,6 @@ struct backward_job {
   torch::Tensor grad_outputs;                  // [B, k_best, hidden]
   // Filled by the router.
   torch::Tensor grad_inputs;                   // [B, in_features]; missing answers add zero
-  size_t samples_below_k_min = 0;              // samples with fewer than backward_k_min answers
   job_timing timing;
 };
 

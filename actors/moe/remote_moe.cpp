@@ -22,7 +22,7 @@ using torch::autograd::variable_list;
 /// What the autograd function needs besides x: kept in the autograd context as a capsule.
 struct call_context : torch::CustomClassHolder {
   caf::actor_system* system = nullptr;
-  caf::actor router;
+  moe::router_actor router;
   moe_options options;
   int64_t hidden = 0;
   std::vector<torch::Tensor> scores;  // detached gating scores, one per grid dimension
@@ -76,7 +76,7 @@ public:
 }  // namespace
 
 RemoteMixtureOfExpertsImpl::RemoteMixtureOfExpertsImpl(caf::actor_system& system,
-                                                       caf::actor router, int64_t in_features,
+                                                       moe::router_actor router, int64_t in_features,
                                                        int64_t hidden, moe_options options)
   : system_(&system),
     router_(std::move(router)),

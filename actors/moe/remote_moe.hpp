@@ -31,6 +31,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "actors/moe/jobs.hpp"
+#include "actors/moe/supervisor.hpp"
 #include "runtime/options.hpp"
 
 namespace dmoe {
@@ -49,6 +50,8 @@ private:
 
 /// Extra time the module waits for the router beyond the job's own timeout before giving up.
 constexpr caf::timespan router_reply_margin = std::chrono::seconds(5);
+static_assert(moe::supervisor_reply_margin < router_reply_margin,
+              "the supervisor must fail a call it holds before the module stops waiting for it");
 
 /// What the layer's last calls did (for benchmarks and logs).
 struct moe_layer_report {
@@ -60,7 +63,7 @@ struct moe_layer_report {
 
 class RemoteMixtureOfExpertsImpl : public torch::nn::Module {
 public:
-  RemoteMixtureOfExpertsImpl(caf::actor_system& system, caf::actor router, int64_t in_features,
+  RemoteMixtureOfExpertsImpl(caf::actor_system& system, moe::router_actor router, int64_t in_features,
                              int64_t hidden, moe_options options);
 
   torch::Tensor forward(torch::Tensor x);
@@ -89,7 +92,7 @@ public:
 
 private:
   caf::actor_system* system_;
-  caf::actor router_;
+  moe::router_actor router_;
   int64_t in_features_;
   int64_t hidden_;
   moe_options options_;

@@ -18,13 +18,7 @@
 
 namespace dmoe::moe {
 
-namespace {
-
-using moe_failed_atom = caf::atom_constant<caf::atom("moe_failed")>;
-
-}  // namespace
-
-void router_state::init(caf::event_based_actor* self, router_setup setup) {
+void router_state::init(router_impl::pointer self, router_setup setup) {
   self_ = self;
   setup_ = std::move(setup);
   if (!setup_.clock)
@@ -46,7 +40,7 @@ caf::timespan router_state::remaining(steady::time_point deadline) const {
                   std::chrono::duration_cast<caf::timespan>(left));
 }
 
-caf::behavior router_state::make_behavior() {
+router_impl::behavior_type router_state::make_behavior() {
   guard_control(self_, log_);
   self_->set_down_handler([this](caf::down_msg& msg) {
     if (genuine_down(self_, msg, *log_))
@@ -188,15 +182,16 @@ void router_state::call(uint64_t call_id, payload request, caf::timespan timeout
     }
     if (calls_.count(call_id) == 0)
       return;  // already failed (its server went down while connecting)
-    if (peer->node() != self_->node())
-      return call_in_parts(call_id, *peer, std::move(*body), timeout);
+    if (peer->node() != self_->node())  // what another node publishes is its gateway
+      return call_in_parts(call_id, caf::actor_cast<gateway_actor>(*peer), std::move(*body),
+                           timeout);
     self_->request(*peer, timeout, expert_rpc_atom::value, std::move(*body))
       .then([this, call_id](payload& reply) { reply_arrived(call_id, reply); },
             [this, call_id](caf::error& err) { call_failed(call_id, err); });
   });
 }
 
-void router_state::call_in_parts(uint64_t call_id, const caf::actor& peer, payload request,
+void router_state::call_in_parts(uint64_t call_id, const gateway_actor& peer, payload request,
                                  caf::timespan timeout) {
   parts_->call(self_, peer, call_id, std::move(request), timeout,
               [this, call_id](caf::expected<payload> reply) {
@@ -321,8 +316,8 @@ caf::settings router_state::stats() const {
   return out;
 }
 
-caf::actor spawn_router(caf::actor_system& system, router_setup setup) {
-  return system.spawn([setup = std::move(setup)](router_actor* self) mutable {
+router_actor spawn_router(caf::actor_system& system, router_setup setup) {
+  return system.spawn([setup = std::move(setup)](router_stateful* self) mutable {
     self->state.init(self, std::move(setup));
     return self->state.make_behavior();
   });

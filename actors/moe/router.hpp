@@ -40,7 +40,9 @@
 //     part) after the reply's (wire_part_atom, call id, part) messages, which the router takes
 //     only from the gateway the call went to, for calls in flight.
 //   To the DHT node: (dht_get_atom, key) -> (payload, uint32, uint32).
-//   Internal: (moe_deadline_atom, job id), (moe_settle_atom, job id) timers; down_msg of servers.
+//   Internal (router_state.hpp: router_impl): (moe_deadline_atom, job id), (moe_settle_atom, job
+//     id) timers, (moe_failed_atom, call id, error) for calls that failed before they were sent,
+//     reply parts from gateways; down_msg of servers.
 #pragma once
 
 #include <functional>
@@ -50,9 +52,13 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
+#include <caf/settings.hpp>
+#include <caf/typed_actor.hpp>
 
+#include "actors/dht/node.hpp"
 #include "actors/dht/peers.hpp"
 #include "actors/moe/jobs.hpp"
+#include "messages/type_ids.hpp"
 #include "runtime/options.hpp"
 
 namespace dmoe::moe {
@@ -61,6 +67,13 @@ using moe_forward_atom = caf::atom_constant<caf::atom("moe_fwd")>;
 using moe_backward_atom = caf::atom_constant<caf::atom("moe_bwd")>;
 using moe_deadline_atom = caf::atom_constant<caf::atom("moe_dead")>;
 using moe_settle_atom = caf::atom_constant<caf::atom("moe_settle")>;
+
+/// The router's protocol for the DMoE modules and the inspector. The supervisor's handle
+/// (supervisor.hpp) converts to it.
+using router_actor = caf::typed_actor<
+  caf::replies_to<moe_forward_atom, forward_job_ptr>::with<caf::ok_atom>,
+  caf::replies_to<moe_backward_atom, backward_job_ptr>::with<caf::ok_atom>,
+  caf::replies_to<stats_atom>::with<caf::settings>>;
 
 /// Spare experts ranked per sample beyond k_best, for rerouting (at least this many).
 constexpr size_t min_spares_per_sample = 4;
@@ -73,11 +86,11 @@ struct router_setup {
   std::string name = "moe";                            // logger name
   moe_options options;
   wire_limits limits;
-  caf::actor dht;                                      // a DHT node of this process
+  dht::lookup_actor dht;                               // a DHT node of this process
   std::shared_ptr<dht::local_directory> directory;     // in-process servers; may be null
   std::function<double()> clock;                       // seconds since the epoch; DHT's if empty
 };
 
-caf::actor spawn_router(caf::actor_system& system, router_setup setup);
+router_actor spawn_router(caf::actor_system& system, router_setup setup);
 
 }  // namespace dmoe::moe

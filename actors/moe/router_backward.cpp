@@ -27,7 +27,7 @@ caf::error check_backward_job(const backward_job& job) {
 
 }  // namespace
 
-void router_state::start_backward(backward_job_ptr job, caf::response_promise promise) {
+void router_state::start_backward(backward_job_ptr job, job_promise promise) {
   if (!job)
     return promise.deliver(make_error(errc::invalid_argument, "empty backward job")), void();
   if (auto err = check_backward_job(*job))
@@ -145,7 +145,6 @@ void router_state::finish_backward(uint64_t id) {
   for (auto n : st.answered)
     if (n < setup_.options.backward_k_min)
       ++below;
-  job.samples_below_k_min = below;
   job.timing.total_ms = ms_since(st.started);
   job.timing.wait_ms = job.timing.total_ms;
   if (below > 0)

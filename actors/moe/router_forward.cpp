@@ -48,7 +48,7 @@ caf::error check_forward_job(const forward_job& job, const moe_options& opt) {
 
 }  // namespace
 
-void router_state::start_forward(forward_job_ptr job, caf::response_promise promise) {
+void router_state::start_forward(forward_job_ptr job, job_promise promise) {
   if (!job)
     return promise.deliver(make_error(errc::invalid_argument, "empty moe job")), void();
   if (auto err = check_forward_job(*job, setup_.options))

@@ -11,9 +11,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include <caf/event_based_actor.hpp>
-#include <caf/response_promise.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include "actors/dht/peers.hpp"
 #include "actors/moe/beam_search.hpp"
@@ -21,6 +21,7 @@
 #include "actors/moe/router.hpp"
 #include "actors/moe/server_book.hpp"
 #include "actors/gateway/parts_caller.hpp"
+#include "messages/parts.hpp"
 #include "runtime/logging.hpp"
 
 namespace dmoe::moe {
@@ -30,6 +31,16 @@ using steady = std::chrono::steady_clock;
 /// A job waiting on a DHT lookup that fails (e.g. one started for an earlier job that hit its
 /// timeout) looks the key up once more if it has at least this much time left.
 constexpr auto min_lookup_retry_window = std::chrono::milliseconds(100);
+
+using moe_failed_atom = caf::atom_constant<caf::atom("moe_failed")>;
+
+/// The router's whole protocol: router_actor plus what only it sends itself (timers, calls that
+/// failed before they were sent) and the parts of replies from other nodes' gateways.
+using router_impl = router_actor::extend<caf::reacts_to<moe_deadline_atom, uint64_t>,
+                                         caf::reacts_to<moe_settle_atom, uint64_t>,
+                                         caf::reacts_to<moe_failed_atom, uint64_t, caf::error>,
+                                         caf::reacts_to<wire_part_atom, uint64_t, payload>>;
+using job_promise = caf::typed_response_promise<caf::ok_atom>;
 
 /// One sample of a forward job: its ranked live experts (best first) and its slots.
 struct sample_route {
@@ -44,7 +55,7 @@ struct sample_route {
 struct forward_state {
   forward_job_ptr job;
   std::string prefix;  // the grid's name: the job's, else the router's
-  caf::response_promise promise;
+  job_promise promise;
   steady::time_point started;
   steady::time_point first_call;
   steady::time_point deadline;
@@ -60,7 +71,7 @@ struct forward_state {
 
 struct backward_state {
   backward_job_ptr job;
-  caf::response_promise promise;
+  job_promise promise;
   steady::time_point started;
   std::vector<size_t> answered;  // per sample
   std::vector<size_t> pending;   // per sample: calls in flight covering it
@@ -88,8 +99,8 @@ struct expert_counters {
 
 class router_state {
 public:
-  void init(caf::event_based_actor* self, router_setup setup);
-  caf::behavior make_behavior();
+  void init(router_impl::pointer self, router_setup setup);
+  router_impl::behavior_type make_behavior();
 
 private:
   // router.cpp
@@ -103,7 +114,7 @@ private:
   /// Sends one expert call; `reply` or `failed` runs later (never synchronously).
   void call(uint64_t call_id, payload request, caf::timespan timeout);
   /// A call to another node: big requests and replies travel in parts (messages/parts.hpp).
-  void call_in_parts(uint64_t call_id, const caf::actor& peer, payload request,
+  void call_in_parts(uint64_t call_id, const gateway_actor& peer, payload request,
                      caf::timespan timeout);
   void reply_arrived(uint64_t call_id, payload& reply);
   void call_failed(uint64_t call_id, const caf::error& reason);
@@ -117,7 +128,7 @@ private:
   caf::timespan remaining(steady::time_point deadline) const;
 
   // router_forward.cpp
-  void start_forward(forward_job_ptr job, caf::response_promise promise);
+  void start_forward(forward_job_ptr job, job_promise promise);
   void route_level(uint64_t id);
   void choose_replicas(uint64_t id);
   /// Calls `expert_id` for these rows at its best live replica, in as many calls as that
@@ -141,13 +152,13 @@ private:
   std::string replica_for(forward_state& job, const std::string& expert_id);
 
   // router_backward.cpp
-  void start_backward(backward_job_ptr job, caf::response_promise promise);
+  void start_backward(backward_job_ptr job, job_promise promise);
   void backward_reply(const call_record& rec, payload& reply);
   void backward_failed(const call_record& rec);
   void backward_progress(uint64_t id);
   void finish_backward(uint64_t id);
 
-  caf::event_based_actor* self_ = nullptr;
+  router_impl::pointer self_ = nullptr;
   router_setup setup_;
   std::shared_ptr<spdlog::logger> log_;
   std::unique_ptr<dht::peer_resolver> resolver_;
@@ -163,6 +174,6 @@ private:
   std::map<std::pair<std::string, std::string>, expert_counters> counters_;  // (id, server)
 };
 
-using router_actor = caf::stateful_actor<router_state>;
+using router_stateful = router_impl::stateful_base<router_state>;
 
 }  // namespace dmoe::moe

@@ -5,9 +5,9 @@
 #include <memory>
 #include <unordered_map>
 
-#include <caf/event_based_actor.hpp>
 #include <caf/settings.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/guard/control_guard.hpp"
@@ -28,13 +28,13 @@ bool is_orderly(const caf::error& reason) {
 
 class supervisor_state {
 public:
-  void init(caf::event_based_actor* self, router_setup setup, restart_policy policy) {
+  void init(supervisor_actor::pointer self, router_setup setup, restart_policy policy) {
     self_ = self;
     setup_ = std::move(setup);
     policy_ = policy;
     log_ = log::get(setup_.name + "/supervisor");
     // Shared with the exit functor, which runs when the state may already be gone.
-    child_ = std::make_shared<caf::actor>();
+    child_ = std::make_shared<router_actor>();
     self_->attach_functor([child = child_](const caf::error& reason) {
       if (*child)
         caf::anon_send_exit(*child, is_orderly(reason) ? caf::exit_reason::user_shutdown
@@ -43,7 +43,7 @@ public:
     spawn_child();
   }
 
-  caf::behavior make_behavior() {
+  supervisor_actor::behavior_type make_behavior() {
     guard_control(self_, log_);
     self_->set_down_handler([this](caf::down_msg& msg) {
       if (genuine_down(self_, msg, *log_))
@@ -155,24 +155,24 @@ private:
     log_->info("router restarted ({} restarts so far)", restarts_);
   }
 
-  caf::event_based_actor* self_ = nullptr;
+  supervisor_actor::pointer self_ = nullptr;
   router_setup setup_;
   restart_policy policy_;
   std::shared_ptr<spdlog::logger> log_;
-  std::shared_ptr<caf::actor> child_;
+  std::shared_ptr<router_actor> child_;
   size_t restarts_ = 0;
   std::deque<steady::time_point> recent_;  // restart times within the window
   uint64_t next_ticket_ = 1;
   std::unordered_map<uint64_t, caf::typed_response_promise<caf::ok_atom>> pending_;
 };
 
-using supervisor_actor = caf::stateful_actor<supervisor_state>;
+using supervisor_stateful = supervisor_actor::stateful_base<supervisor_state>;
 
 }  // namespace
 
-caf::actor spawn_supervised_router(caf::actor_system& system, router_setup setup,
-                                   restart_policy policy) {
-  return system.spawn([setup = std::move(setup), policy](supervisor_actor* self) mutable {
+supervisor_actor spawn_supervised_router(caf::actor_system& system, router_setup setup,
+                                         restart_policy policy) {
+  return system.spawn([setup = std::move(setup), policy](supervisor_stateful* self) mutable {
     self->state.init(self, std::move(setup), policy);
     return self->state.make_behavior();
   });

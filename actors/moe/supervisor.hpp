@@ -13,7 +13,7 @@
 //       the child's stats plus "restarts" (routers spawned after the first), "router_id" (the
 //       current child's actor id); "router_error" when the child did not answer.
 //   Test and tooling accessor (local):
-//     (moe_child_atom)                      -> caf::actor   the current router child
+//     (moe_child_atom)                      -> router_actor   the current router child
 //   From the child: down_msg. Normal and user_shutdown exits end the supervisor with the same
 //   reason; any other reason is logged and a fresh router is spawned from the same setup, at
 //   most policy.max_restarts times within policy.window; one more failure ends the supervisor
@@ -36,6 +36,10 @@ namespace dmoe::moe {
 
 using moe_child_atom = caf::atom_constant<caf::atom("moe_child")>;
 
+/// The router's protocol plus the test accessor; converts to router_actor.
+using supervisor_actor =
+  router_actor::extend<caf::replies_to<moe_child_atom>::with<router_actor>>;
+
 /// How many restarts within what window a supervisor tolerates before it gives up.
 struct restart_policy {
   size_t max_restarts = 5;
@@ -48,7 +52,7 @@ constexpr caf::timespan supervisor_reply_margin = std::chrono::seconds(3);
 /// How long a stats request to the child may take.
 constexpr caf::timespan supervisor_stats_timeout = std::chrono::seconds(2);
 
-caf::actor spawn_supervised_router(caf::actor_system& system, router_setup setup,
+supervisor_actor spawn_supervised_router(caf::actor_system& system, router_setup setup,
                                    restart_policy policy = {});
 
 }  // namespace dmoe::moe

@@ -5,6 +5,7 @@
 
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/guard/control_guard.hpp"
@@ -44,12 +45,15 @@ struct expert_state {
   static inline const char* name = "dmoe.expert";
 };
 
-using expert_actor = caf::stateful_actor<expert_state>;
+using expert_impl = expert_actor::extend<caf::reacts_to<batch_tick_atom>,
+                                         caf::reacts_to<batch_reply_atom, uint64_t, payload>,
+                                         caf::reacts_to<batch_done_atom>>;
+using expert_stateful = expert_impl::stateful_base<expert_state>;
 
 // Runs on a compute thread: merge, compute, split, encode; replies go back to `owner`.
 void compute_batch(const std::shared_ptr<expert_backend>& backend, expert_counters& counters,
                    call_kind kind, std::vector<call_queue::entry>& calls,
-                   const std::vector<uint64_t>& tickets, const caf::actor& owner,
+                   const std::vector<uint64_t>& tickets, const expert_impl& owner,
                    wire::Compression compression) {
   std::vector<const std::vector<torch::Tensor>*> inputs;
   std::vector<const std::vector<torch::Tensor>*> grads;
@@ -79,9 +83,9 @@ void compute_batch(const std::shared_ptr<expert_backend>& backend, expert_counte
   }
 }
 
-void dispatch(expert_actor* self);
+void dispatch(expert_stateful* self);
 
-void arm_timer(expert_actor* self, call_queue::time_point deadline) {
+void arm_timer(expert_stateful* self, call_queue::time_point deadline) {
   auto& st = self->state;
   if (st.timer_armed)
     return;
@@ -92,7 +96,7 @@ void arm_timer(expert_actor* self, call_queue::time_point deadline) {
 
 // Starts the next batch when the expert is idle and a queue is ready; else waits for the
 // oldest call's deadline.
-void dispatch(expert_actor* self) {
+void dispatch(expert_stateful* self) {
   auto& st = self->state;
   if (st.busy)
     return;
@@ -125,7 +129,7 @@ void dispatch(expert_actor* self) {
   st.busy = true;
   auto shared_calls = std::make_shared<std::vector<call_queue::entry>>(std::move(calls));
   st.setup.pool->post([backend = st.setup.backend, counters = st.setup.counters, log = st.log,
-                       kind, shared_calls, tickets, owner = caf::actor{self},
+                       kind, shared_calls, tickets, owner = caf::actor_cast<expert_impl>(self),
                        compression = st.setup.compression] {
     try {
       compute_batch(backend, *counters, kind, *shared_calls, tickets, owner, compression);
@@ -136,7 +140,7 @@ void dispatch(expert_actor* self) {
   });
 }
 
-void enqueue(expert_actor* self, call_queue& queue, queued_call call, uint64_t lane) {
+void enqueue(expert_stateful* self, call_queue& queue, queued_call call, uint64_t lane) {
   auto samples = static_cast<size_t>(batch_size_of(call.inputs));
   auto key = merge_key(call.inputs, call.grad_outputs);
   queue.push(std::move(call), samples, std::move(key), call_queue::clock::now(), lane);
@@ -144,7 +148,7 @@ void enqueue(expert_actor* self, call_queue& queue, queued_call call, uint64_t l
   dispatch(self);
 }
 
-caf::behavior expert_behavior(expert_actor* self, expert_actor_setup setup) {
+expert_impl::behavior_type expert_behavior(expert_stateful* self, expert_actor_setup setup) {
   auto& st = self->state;
   st.forward_calls = call_queue{setup.max_batch_size, setup.max_batch_wait, setup.adaptive_wait};
   st.backward_calls = call_queue{setup.max_batch_size, setup.max_batch_wait, setup.adaptive_wait};
@@ -195,7 +199,7 @@ caf::behavior expert_behavior(expert_actor* self, expert_actor_setup setup) {
 
 }  // namespace
 
-caf::actor spawn_expert_actor(caf::event_based_actor* parent, expert_actor_setup setup) {
+expert_actor spawn_expert_actor(caf::local_actor* parent, expert_actor_setup setup) {
   return parent->spawn<caf::linked>(expert_behavior, std::move(setup));
 }
 

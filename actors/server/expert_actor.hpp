@@ -21,12 +21,14 @@
 #include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/local_actor.hpp>
+#include <caf/typed_actor.hpp>
 
 #include "actors/server/expert_counters.hpp"
 #include "runtime/expert_codec.hpp"
 #include "runtime/experts/compute_pool.hpp"
 #include "runtime/experts/expert_backend.hpp"
+#include "messages/type_ids.hpp"
 
 // Calls travel between the server and expert actors of one process only, already decoded.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dmoe::forward_call)
@@ -45,6 +47,12 @@ struct expert_actor_setup {
   wire::Compression compression = wire::Compression::NONE;  // of the replies' float32 tensors
 };
 
-caf::actor spawn_expert_actor(caf::event_based_actor* parent, expert_actor_setup setup);
+/// The expert actor's protocol (above), for its server.
+using expert_actor = caf::typed_actor<
+  caf::replies_to<expert_rpc_atom, forward_call, uint64_t>::with<payload>,
+  caf::replies_to<expert_rpc_atom, backward_call, uint64_t>::with<payload>>;
+
+/// Spawns the actor linked to `parent` (its server).
+expert_actor spawn_expert_actor(caf::local_actor* parent, expert_actor_setup setup);
 
 }  // namespace dmoe

@@ -9,6 +9,7 @@
 #include <caf/send.hpp>
 #include <caf/settings.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/dht/node.hpp"
@@ -35,7 +36,7 @@ constexpr auto declare_store_timeout = std::chrono::seconds(10);
 
 struct hosted_actor {
   hosted_expert expert;
-  caf::actor actor;
+  expert_actor actor;
 };
 
 struct round_counters {
@@ -63,7 +64,10 @@ struct server_state {
   static inline const char* name = "dmoe.server";
 };
 
-using server_actor = caf::stateful_actor<server_state>;
+using server_impl =
+  server_actor::extend<caf::reacts_to<declare_tick_atom>, caf::reacts_to<checkpoint_tick_atom>,
+                       caf::reacts_to<checkpoint_done_atom, uint64_t, uint32_t, uint32_t, uint64_t>>;
+using server_stateful = server_impl::stateful_base<server_state>;
 
 admission_limits admission_limits_of(const server_options& o) {
   constexpr uint64_t mib = 1024 * 1024;
@@ -100,14 +104,14 @@ double seconds_now() {
 
 /// Who a call is charged to: the node it came from, "" for a caller in this process (trusted:
 /// the node's own trainers are not limited).
-std::string peer_of(server_actor* self, const caf::node_id& origin) {
+std::string peer_of(server_stateful* self, const caf::node_id& origin) {
   return origin == self->node() ? std::string{} : caf::to_string(origin);
 }
 
 // Hands a checked call to its expert's actor, in its peer's lane (this process's own calls
 // share lane 0); the admission ticket is released with the reply.
 template <class Call>
-caf::result<payload> pass_to_expert(server_actor* self, const caf::actor& expert, Call call,
+caf::result<payload> pass_to_expert(server_stateful* self, const expert_actor& expert, Call call,
                                     std::optional<admission_ticket> ticket) {
   auto promise = self->make_response_promise<payload>();
   auto release = [self, ticket] {
@@ -128,7 +132,7 @@ caf::result<payload> pass_to_expert(server_actor* self, const caf::actor& expert
   return promise;
 }
 
-caf::result<payload> serve(server_actor* self, payload& request, const std::string& peer) {
+caf::result<payload> serve(server_stateful* self, payload& request, const std::string& peer) {
   auto& st = self->state;
   auto now = seconds_now();
   auto request_bytes = static_cast<uint64_t>(request.bytes.size());
@@ -196,7 +200,7 @@ struct checkpoint_progress {
 
 // Posts one save job per expert (so compute batches interleave with them); the last job to end
 // reports the round.
-void start_checkpoint(server_actor* self, std::optional<caf::typed_response_promise<uint32_t>> waiter) {
+void start_checkpoint(server_stateful* self, std::optional<caf::typed_response_promise<uint32_t>> waiter) {
   auto& st = self->state;
   const auto& dir = st.setup.options.checkpoint_dir;
   if (dir.empty() || st.experts.empty()) {
@@ -210,7 +214,7 @@ void start_checkpoint(server_actor* self, std::optional<caf::typed_response_prom
   auto progress = std::make_shared<checkpoint_progress>(st.experts.size());
   for (auto& kv : st.experts) {
     st.pool->post([backend = kv.second.expert.backend, path = checkpoint_path(dir, kv.first),
-                   progress, round, log = st.log, owner = caf::actor{self}] {
+                   progress, round, log = st.log, owner = caf::actor_cast<server_impl>(self)] {
       uint64_t updates = 0;
       if (auto err = backend->save(path, &updates)) {
         log->error("{}", describe(err));
@@ -226,7 +230,7 @@ void start_checkpoint(server_actor* self, std::optional<caf::typed_response_prom
   }
 }
 
-void declare_all(server_actor* self) {
+void declare_all(server_stateful* self) {
   auto& st = self->state;
   if (st.declare_round_failures > 0)
     st.log->warn("{} of {} declarations of the last round failed", st.declare_round_failures,
@@ -249,7 +253,7 @@ void declare_all(server_actor* self) {
   }
 }
 
-caf::settings stats_of(server_actor* self) {
+caf::settings stats_of(server_stateful* self) {
   auto& st = self->state;
   caf::settings out;
   out["endpoint"] = st.setup.endpoint;
@@ -303,15 +307,15 @@ caf::settings stats_of(server_actor* self) {
   return out;
 }
 
-caf::behavior server_behavior(server_actor* self, server_setup setup,
-                              std::vector<hosted_expert> experts) {
+server_impl::behavior_type server_behavior(server_stateful* self, server_setup setup,
+                                           std::vector<hosted_expert> experts) {
   auto& st = self->state;
   st.log = log::get(setup.name);
   guard_control(self, st.log);
   st.pool = std::make_shared<compute_pool>(setup.options.compute_threads,
                                            setup.options.torch_threads, setup.name);
   std::vector<std::string> ids;
-  std::vector<caf::actor> actors;
+  std::vector<expert_actor> actors;
   for (auto& expert : experts) {
     auto id = expert.backend->info().expert_id;
     expert_actor_setup expert_setup{setup.name,
@@ -421,7 +425,7 @@ caf::behavior server_behavior(server_actor* self, server_setup setup,
 
 }  // namespace
 
-caf::expected<caf::actor> try_spawn_server(caf::actor_system& system, server_setup setup) {
+caf::expected<server_actor> try_spawn_server(caf::actor_system& system, server_setup setup) {
   auto seed = server_seed(setup.options, setup.name);
   auto experts = build_hosted_experts(setup.options, seed);
   if (!experts)
@@ -440,7 +444,7 @@ caf::expected<caf::actor> try_spawn_server(caf::actor_system& system, server_set
   return system.spawn(server_behavior, std::move(setup), std::move(*experts));
 }
 
-caf::actor spawn_server(caf::actor_system& system, server_setup setup) {
+server_actor spawn_server(caf::actor_system& system, server_setup setup) {
   auto name = setup.name;
   auto server = try_spawn_server(system, std::move(setup));
   if (!server) {

@@ -42,7 +42,7 @@
 //       stops declaring and periodic checkpoints, writes every checkpoint, then replies; the
 //       node sends the exit afterwards. Calls are still served until then.
 //   Timers and compute results to itself: (decl_tick), (ckpt_tick), (ckpt_done, round, saved,
-//     failed).
+//     failed, updates).
 //   To the DHT node (setup.dht): every declare_period, (dht_declare_atom, key, label, value,
 //     expiration) for each entry of declaration_entries(id, endpoint) of every hosted id (the
 //     shared prefix entries once), expiring declare_ttl from now; failures are logged.
@@ -63,8 +63,13 @@
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
 #include <caf/expected.hpp>
+#include <caf/node_id.hpp>
+#include <caf/settings.hpp>
+#include <caf/typed_actor.hpp>
 
+#include "actors/dht/node.hpp"
 #include "messages/limits.hpp"
+#include "messages/type_ids.hpp"
 #include "runtime/options.hpp"
 
 namespace dmoe {
@@ -72,11 +77,19 @@ namespace dmoe {
 using server_checkpoint_atom = caf::atom_constant<caf::atom("srv_ckpt")>;
 using server_stop_atom = caf::atom_constant<caf::atom("srv_stop")>;
 
+/// The server's protocol (above).
+using server_actor = caf::typed_actor<
+  caf::replies_to<expert_rpc_atom, payload>::with<payload>,
+  caf::replies_to<expert_rpc_atom, payload, caf::node_id>::with<payload>,
+  caf::replies_to<stats_atom>::with<caf::settings>,
+  caf::replies_to<server_checkpoint_atom>::with<uint32_t>,
+  caf::replies_to<server_stop_atom>::with<uint32_t>>;
+
 struct server_setup {
   std::string name = "server";  // logger name
   server_options options;       // runtime/options.hpp
   wire_limits limits;
-  caf::actor dht;               // DHT node actor; null = no declarations
+  dht::node_actor dht;          // DHT node actor; null = no declarations
   std::string endpoint;         // "host:port" declared as this server's address
 };
 
@@ -84,10 +97,10 @@ struct server_setup {
 /// thread, so call it from main or a test, not from inside an actor) and spawns the server.
 /// Errors: a bad pattern or sample size, an unknown expert type or optimizer, an unusable
 /// checkpoint directory or a checkpoint that does not fit.
-caf::expected<caf::actor> try_spawn_server(caf::actor_system& system, server_setup setup);
+caf::expected<server_actor> try_spawn_server(caf::actor_system& system, server_setup setup);
 
 /// try_spawn_server that logs the error and returns a null handle instead.
-caf::actor spawn_server(caf::actor_system& system, server_setup setup);
+server_actor spawn_server(caf::actor_system& system, server_setup setup);
 
 /// The checkpoint file of expert `id` under `dir`.
 std::string checkpoint_path(const std::string& dir, const std::string& id);

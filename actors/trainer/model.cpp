@@ -11,7 +11,7 @@ int64_t large_ffn_width(int64_t hidden, const std::vector<int64_t>& grid) {
   return ffn_expansion * hidden * cells;
 }
 
-DMoEClassifierImpl::DMoEClassifierImpl(caf::actor_system& system, caf::actor router,
+DMoEClassifierImpl::DMoEClassifierImpl(caf::actor_system& system, moe::router_actor router,
                                        const trainer_options& options, const moe_options& moe,
                                        int64_t inputs, int64_t classes) {
   input_ = register_module("input", torch::nn::Linear(inputs, options.hidden));

@@ -27,7 +27,8 @@ int64_t large_ffn_width(int64_t hidden, const std::vector<int64_t>& grid);
 
 class DMoEClassifierImpl : public torch::nn::Module {
 public:
-  DMoEClassifierImpl(caf::actor_system& system, caf::actor router, const trainer_options& options,
+  DMoEClassifierImpl(caf::actor_system& system, moe::router_actor router,
+                     const trainer_options& options,
                      const moe_options& moe, int64_t inputs, int64_t classes);
 
   /// Class logits [B, classes] for flattened images [B, inputs].

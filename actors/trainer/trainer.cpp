@@ -4,8 +4,9 @@
 #include <memory>
 #include <thread>
 
-#include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include "actors/guard/control_guard.hpp"
 #include "messages/type_ids.hpp"
@@ -21,7 +22,7 @@ struct trainer_state {
   std::shared_ptr<training_loop> loop;
   std::shared_ptr<std::atomic<bool>> stop = std::make_shared<std::atomic<bool>>(false);
   std::thread thread;
-  std::vector<caf::response_promise> waiters;
+  std::vector<caf::typed_response_promise<caf::settings>> waiters;
   bool finished = false;
   std::function<void(const trainer_metrics&)> on_done;
 
@@ -32,15 +33,16 @@ struct trainer_state {
   }
 };
 
-using trainer_actor = caf::stateful_actor<trainer_state>;
+using trainer_impl = trainer_actor::extend<caf::reacts_to<trainer_done_atom>>;
+using trainer_stateful = trainer_impl::stateful_base<trainer_state>;
 
-caf::behavior trainer(trainer_actor* self, trainer_setup setup,
+trainer_impl::behavior_type trainer(trainer_stateful* self, trainer_setup setup,
                       std::function<void(const trainer_metrics&)> on_done) {
   auto& st = self->state;
   st.on_done = std::move(on_done);
   guard_control(self, log::get(setup.name));
   st.loop = std::make_shared<training_loop>(self->system(), std::move(setup));
-  st.thread = std::thread([loop = st.loop, stop = st.stop, me = caf::actor_cast<caf::actor>(self)] {
+  st.thread = std::thread([loop = st.loop, stop = st.stop, me = caf::actor_cast<trainer_impl>(self)] {
     loop->run(*stop);
     caf::anon_send(me, trainer_done_atom::value);
   });
@@ -49,7 +51,7 @@ caf::behavior trainer(trainer_actor* self, trainer_setup setup,
     [=](trainer_wait_atom) -> caf::result<caf::settings> {
       if (self->state.finished)
         return to_settings(self->state.loop->metrics());
-      self->state.waiters.push_back(self->make_response_promise());
+      self->state.waiters.push_back(self->make_response_promise<caf::settings>());
       return self->state.waiters.back();
     },
     [=](trainer_done_atom) {
@@ -91,7 +93,7 @@ caf::settings to_settings(const trainer_metrics& m) {
   return out;
 }
 
-caf::actor spawn_trainer(caf::actor_system& system, trainer_setup setup,
+trainer_actor spawn_trainer(caf::actor_system& system, trainer_setup setup,
                          std::function<void(const trainer_metrics&)> on_done) {
   return system.spawn(trainer, std::move(setup), std::move(on_done));
 }

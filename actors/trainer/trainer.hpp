@@ -11,6 +11,7 @@
 //       (gradients over trainer.max-staleness).
 //   (trainer_wait_atom)   -> caf::settings
 //       the same, answered once training has ended (done or failed).
+//   From its training thread: (tr_done) once training has ended.
 // Exiting (e.g. on node shutdown) stops the loop and waits for its current step to end (the
 // node stops the router too, whose supervisor fails that step's call at once), then for its
 // last checkpoint.
@@ -22,17 +23,22 @@
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
 #include <caf/settings.hpp>
+#include <caf/typed_actor.hpp>
 
 #include "actors/trainer/training_loop.hpp"
+#include "messages/type_ids.hpp"
 
 namespace dmoe {
 
 using trainer_wait_atom = caf::atom_constant<caf::atom("tr_wait")>;
 
+using trainer_actor = caf::typed_actor<caf::replies_to<stats_atom>::with<caf::settings>,
+                                       caf::replies_to<trainer_wait_atom>::with<caf::settings>>;
+
 caf::settings to_settings(const trainer_metrics& m);
 
 /// Starts training at once. `on_done` (optional) runs on the actor when training has ended.
-caf::actor spawn_trainer(caf::actor_system& system, trainer_setup setup,
+trainer_actor spawn_trainer(caf::actor_system& system, trainer_setup setup,
                          std::function<void(const trainer_metrics&)> on_done = {});
 
 }  // namespace dmoe

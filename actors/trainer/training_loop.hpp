@@ -25,6 +25,7 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
+#include "actors/moe/router.hpp"
 #include "runtime/options.hpp"
 
 namespace dmoe {
@@ -54,7 +55,7 @@ struct trainer_setup {
   std::string name = "trainer";  // logger name
   trainer_options options;
   moe_options moe;
-  caf::actor router;             // actors/moe/router.hpp
+  moe::router_actor router;      // actors/moe/router.hpp (or its supervisor)
 };
 
 class training_loop {

@@ -37,7 +37,7 @@ void stop_all(std::vector<test::process>& procs) {
     }
 }
 
-caf::actor start_client_dht(caf::actor_system& system, const std::string& name,
+dht::node_actor start_client_dht(caf::actor_system& system, const std::string& name,
                             const std::string& bootstrap) {
   dht::node_setup setup;
   setup.name = name;
@@ -49,7 +49,7 @@ caf::actor start_client_dht(caf::actor_system& system, const std::string& name,
   return node;
 }
 
-bool wait_declared(caf::actor_system& system, const caf::actor& dht, const std::string& grid,
+bool wait_declared(caf::actor_system& system, const dht::access_actor& dht, const std::string& grid,
                    int rows, int cols, std::chrono::seconds limit) {
   return test::poll_until(
     [&] {

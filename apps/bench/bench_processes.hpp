@@ -9,6 +9,7 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
+#include "actors/dht/node.hpp"
 #include "tests/process_util.hpp"
 
 namespace dmoe::bench {
@@ -26,12 +27,12 @@ void stop_all(std::vector<test::process>& procs);
 /// A DHT node in this process that joins through `bootstrap`. It tells peers no endpoint: they
 /// never dial this process, so every byte between it and the swarm goes over connections it
 /// opens itself (through the links a benchmark puts in front of the servers).
-caf::actor start_client_dht(caf::actor_system& system, const std::string& name,
+dht::node_actor start_client_dht(caf::actor_system& system, const std::string& name,
                             const std::string& bootstrap);
 
 /// Polls the DHT until `rows` grid rows "<grid>.<r>." each declare `cols` experts, up to
 /// `limit`; false when they did not.
-bool wait_declared(caf::actor_system& system, const caf::actor& dht, const std::string& grid,
+bool wait_declared(caf::actor_system& system, const dht::access_actor& dht, const std::string& grid,
                    int rows, int cols, std::chrono::seconds limit);
 
 }  // namespace dmoe::bench

@@ -159,7 +159,7 @@ int run_moe_bench(const moe_args& a) {
     self->request(node, std::chrono::seconds(30), dht::dht_start_atom::value,
                   fmt::format("127.0.0.1:{}", port ? *port : 0))
       .receive([](uint32_t) {}, [](caf::error&) {});
-    caf::actor router;
+    moe::router_actor router;
     // Wait until every server row is declared.
     auto deadline = clock_type::now() + startup_limit;
     size_t rows = 0;

@@ -120,7 +120,7 @@ public:
       fmt::print(stderr, "wan bench: the servers did not declare their experts within {} s "
                          "(logs in {})\n", declare_limit.count(), dir_);
     // The chains call each server's gateway directly: dialed once per swarm.
-    std::vector<caf::actor> gateways;
+    std::vector<gateway_actor> gateways;
     if (ok && std::any_of(workloads.begin(), workloads.end(),
                           [](const std::string& w) { return w != "dmoe"; })) {
       for (int i = 0; i < a_.servers && ok; ++i) {
@@ -166,7 +166,7 @@ private:
   }
 
   /// Block j on server j % S, through `gateways` (one per server).
-  chain_workload chain_of(const std::vector<caf::actor>& gateways, const std::string& workload,
+  chain_workload chain_of(const std::vector<gateway_actor>& gateways, const std::string& workload,
                           const std::string& compression) const {
     chain_workload w;
     w.batch = a_.batch;
@@ -182,8 +182,8 @@ private:
     return w;
   }
 
-  caf::actor gateway_of(uint16_t port) {
-    auto handle = dial_node(*system_, "127.0.0.1", port, std::chrono::seconds(30));
+  gateway_actor gateway_of(uint16_t port) {
+    auto handle = dial_gateway(*system_, "127.0.0.1", port, std::chrono::seconds(30));
     if (!handle) {
       fmt::print(stderr, "wan bench: cannot reach the server behind port {}: {}\n", port,
                  message_of(handle.error()));

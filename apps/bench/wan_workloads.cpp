@@ -115,7 +115,7 @@ moe_options options_of(const dmoe_workload& w) {
   return opt;
 }
 
-throughput dmoe_threads(caf::actor_system& system, const caf::actor& router,
+throughput dmoe_threads(caf::actor_system& system, const moe::router_actor& router,
                         const dmoe_workload& w, const measure_window& window) {
   auto opt = options_of(w);
   std::vector<std::shared_ptr<moe_stack>> stacks;
@@ -155,7 +155,7 @@ caf::behavior direct_caller(caf::stateful_actor<direct_caller_state>* self,
       self->state.caller.part_arrived(caf::actor_cast<caf::actor_addr>(self->current_sender()),
                                       call, std::move(part), now);
     },
-    [=](wan_call_atom, const caf::actor& gateway, payload& request) -> caf::result<payload> {
+    [=](wan_call_atom, const gateway_actor& gateway, payload& request) -> caf::result<payload> {
       auto rp = self->make_response_promise<payload>();
       self->state.caller.call(self, gateway, self->state.next_call++, std::move(request), timeout,
                               [rp](caf::expected<payload> reply) mutable {
@@ -170,7 +170,7 @@ caf::behavior direct_caller(caf::stateful_actor<direct_caller_state>* self,
 }
 
 expert_reply call_expert(caf::scoped_actor& self, const caf::actor& caller,
-                         const caf::actor& gateway, const expert_call& call,
+                         const gateway_actor& gateway, const expert_call& call,
                          const chain_workload& w) {
   payload reply;
   caf::error failure;
@@ -207,7 +207,8 @@ int64_t chain_step(caf::actor_system& system, const caf::actor& caller, const ch
 
 }  // namespace
 
-throughput run_dmoe(caf::actor_system& system, const caf::actor& dht, const dmoe_workload& w,
+throughput run_dmoe(caf::actor_system& system, const dht::lookup_actor& dht,
+                    const dmoe_workload& w,
                     const measure_window& window) {
   moe::router_setup rs;
   rs.name = "wan-bench/router";

@@ -18,6 +18,8 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
+#include "actors/gateway/gateway.hpp"
+
 namespace dmoe::bench {
 
 /// Each thread runs one warm-up step, then steps until it has run `min_steps` and `min_time`
@@ -48,12 +50,13 @@ struct dmoe_workload {
   std::chrono::seconds timeout{60};
 };
 
-throughput run_dmoe(caf::actor_system& system, const caf::actor& dht, const dmoe_workload& w,
+throughput run_dmoe(caf::actor_system& system, const dht::lookup_actor& dht,
+                    const dmoe_workload& w,
                     const measure_window& window);
 
 struct chain_workload {
   std::vector<std::string> block_ids;   // in chain order
-  std::vector<caf::actor> gateways;     // the gateway of block j's server, per block
+  std::vector<gateway_actor> gateways;  // the gateway of block j's server, per block
   int micro_batches = 1;
   int64_t batch = 64;
   int64_t hidden = 1024;

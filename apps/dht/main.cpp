@@ -54,15 +54,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto timeout = std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>(timeout_s));
-  auto handle = dial_node(system, ep->host, ep->port,
-                          std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
-  if (!handle) {
+  auto published = dial_node(system, ep->host, ep->port,
+                             std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+  if (!published) {
     std::fprintf(stderr, "dmoe-dht: cannot reach %s: %s\n", node.c_str(),
-                 message_of(handle.error()).c_str());
+                 message_of(published.error()).c_str());
     return 1;
   }
+  // A node publishes its gateway, which passes these requests to its DHT node.
+  auto handle = caf::actor_cast<dht::access_actor>(std::move(*published));
   if (store_cmd->parsed()) {
-    auto stored = dht::store(system, *handle, key, subkey, value, dht::wall_clock() + ttl, timeout);
+    auto stored = dht::store(system, handle, key, subkey, value, dht::wall_clock() + ttl, timeout);
     if (!stored) {
       std::fprintf(stderr, "dmoe-dht: store failed: %s\n", describe(stored.error()).c_str());
       return 1;
@@ -71,7 +73,7 @@ int main(int argc, char** argv) {
                 stored->stats.rounds, stored->stats.requests);
     return 0;
   }
-  auto got = dht::get(system, *handle, key, timeout);
+  auto got = dht::get(system, handle, key, timeout);
   if (!got) {
     std::fprintf(stderr, "dmoe-dht: get failed: %s\n", describe(got.error()).c_str());
     return 1;

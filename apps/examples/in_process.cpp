@@ -68,7 +68,9 @@ int main(int argc, char** argv) {
         rc = caf::get_or(result, "state", std::string{}) == "done" ? 0 : 1;
       },
       [&](caf::error& err) { log->error("{}", describe(err)); });
-  for (auto& actor : {trainer_actor, trainer.router, *server_actor, dht_node})
-    self->send_exit(actor, caf::exit_reason::user_shutdown);
+  self->send_exit(trainer_actor, caf::exit_reason::user_shutdown);
+  self->send_exit(trainer.router, caf::exit_reason::user_shutdown);
+  self->send_exit(*server_actor, caf::exit_reason::user_shutdown);
+  self->send_exit(dht_node, caf::exit_reason::user_shutdown);
   return rc;
 }

@@ -71,13 +71,25 @@ caf::error node_roles::start() {
   return caf::none;
 }
 
+std::vector<std::pair<std::string, caf::actor>> node_roles::running_roles() const {
+  std::vector<std::pair<std::string, caf::actor>> out;
+  auto add = [&out](const char* name, const auto& role) {
+    if (role)
+      out.emplace_back(name, caf::actor_cast<caf::actor>(role));
+  };
+  add("gateway", gateway_);
+  add("dht", dht_);
+  add("server", server_);
+  add("router", router_);
+  add("trainer", trainer_);
+  add("inspector", inspector_);
+  return out;
+}
+
 void node_roles::watch_roles() {
   std::map<caf::actor_addr, std::string> watched;
-  for (auto [name, role] : {std::pair{"gateway", &gateway_}, {"dht", &dht_}, {"server", &server_},
-                            {"router", &router_}, {"trainer", &trainer_},
-                            {"inspector", &inspector_}})
-    if (*role)
-      watched.emplace(role->address(), name);
+  for (const auto& [name, role] : running_roles())
+    watched.emplace(role.address(), name);
   watchdog_ = system_.spawn([watched, stopping = stopping_, log = log_,
                              failed = on_role_failed_](caf::event_based_actor* self) {
     for (const auto& entry : watched)
@@ -147,17 +159,18 @@ caf::error node_roles::check_dial_back(const dmoe::endpoint& advertised) {
   caf::error result;
   if (!reached)
     result = unreachable(message_of(reached.error()));
-  else if (*reached != gateway_)
+  else if (reached->address() != gateway_.address())
     result = unreachable("another node answers there");
   if (!result)
     log_->debug("dialed {} and reached this node", endpoint_);
   return result;
 }
 
-caf::error node_roles::route(const std::string& role, const caf::actor& target) {
+template <class Handle>
+caf::error node_roles::route(const Handle& target) {
   caf::scoped_actor self{system_};
   caf::error result;
-  self->request(gateway_, local_timeout, gateway_route_atom::value, role, target)
+  self->request(gateway_, local_timeout, gateway_route_atom::value, target)
     .receive([](bool) {}, [&](caf::error& err) { result = std::move(err); });
   return result;
 }
@@ -168,7 +181,7 @@ caf::error node_roles::start_dht() {
   setup.options = cfg_.dht;
   setup.limits = cfg_.limits.wire();
   dht_ = dht::spawn_node(system_, std::move(setup));
-  if (auto err = route("dht", dht_))
+  if (auto err = route(dht_))
     return err;
   caf::scoped_actor self{system_};
   caf::error result;
@@ -195,7 +208,7 @@ caf::error node_roles::start_server() {
   if (!server)
     return server.error();
   server_ = std::move(*server);
-  return route("server", server_);
+  return route(server_);
 }
 
 caf::error node_roles::start_trainer() {
@@ -231,7 +244,7 @@ caf::error node_roles::start_inspector() {
   setup.trainer = trainer_;
   setup.default_grid = cfg_.moe.expert_prefix;
   inspector_ = spawn_inspector(system_, std::move(setup));
-  return route("inspector", inspector_);
+  return route(inspector_);
 }
 
 void node_roles::stop_server() {
@@ -255,11 +268,16 @@ void node_roles::stop() {
   }
   if (server_)
     stop_server();
-  for (auto* role : {&inspector_, &trainer_, &router_, &server_, &dht_}) {
-    if (*role)
-      caf::anon_send_exit(*role, caf::exit_reason::user_shutdown);
-    *role = nullptr;
-  }
+  auto stop_role = [](auto& role) {
+    if (role)
+      caf::anon_send_exit(role, caf::exit_reason::user_shutdown);
+    role = nullptr;
+  };
+  stop_role(inspector_);
+  stop_role(trainer_);
+  stop_role(router_);
+  stop_role(server_);
+  stop_role(dht_);
 }
 
 }  // namespace dmoe

@@ -7,11 +7,19 @@
 
 #include <atomic>
 #include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <spdlog/logger.h>
 
+#include "actors/gateway/gateway.hpp"
+#include "actors/inspector/inspector.hpp"
+#include "actors/moe/supervisor.hpp"
+#include "actors/server/server.hpp"
+#include "actors/trainer/trainer.hpp"
 #include "runtime/endpoint.hpp"
 #include "runtime/node_config.hpp"
 
@@ -46,7 +54,11 @@ private:
   bool has_role(const std::string& role) const;
   caf::error listen();
   caf::error check_dial_back(const dmoe::endpoint& advertised);
-  caf::error route(const std::string& role, const caf::actor& target);
+  /// Routes the gateway's requests for that role to `target`.
+  template <class Handle>
+  caf::error route(const Handle& target);
+  /// Every running role's actor, by name, as a dynamically typed handle (to watch and stop).
+  std::vector<std::pair<std::string, caf::actor>> running_roles() const;
   caf::error start_dht();
   caf::error start_server();
   caf::error start_trainer();
@@ -57,16 +69,16 @@ private:
   caf::actor_system& system_;
   const node_config& cfg_;
   std::shared_ptr<spdlog::logger> log_;
-  caf::actor gateway_;
+  gateway_actor gateway_;
   std::function<void()> on_trainer_done_;
   std::function<void(const std::string&)> on_role_failed_;
   std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
   caf::actor watchdog_;
-  caf::actor dht_;
-  caf::actor server_;
-  caf::actor router_;
-  caf::actor trainer_;
-  caf::actor inspector_;
+  dht::node_actor dht_;
+  server_actor server_;
+  moe::supervisor_actor router_;
+  trainer_actor trainer_;
+  inspector_actor inspector_;
   std::atomic<bool> trainer_failed_{false};
   uint16_t port_ = 0;
   std::string endpoint_;

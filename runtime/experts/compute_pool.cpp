@@ -81,11 +81,6 @@ void compute_pool::post(job j) {
   wakeup_.notify_one();
 }
 
-size_t compute_pool::pending() const {
-  std::lock_guard<std::mutex> guard{mutex_};
-  return jobs_.size();
-}
-
 void compute_pool::run(size_t index) {
   at::init_num_threads();
   configure_torch_threads(torch_threads_);

@@ -47,15 +47,12 @@ public:
 
   void post(job j);
 
-  /// Jobs queued and not yet started.
-  size_t pending() const;
-
 private:
   void run(size_t index);
 
   std::string name_;
   size_t torch_threads_;
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::condition_variable wakeup_;
   std::deque<job> jobs_;
   bool stopping_ = false;

@@ -26,7 +26,7 @@ struct fixture : test_coordinator_fixture<> {
   // A client outside the network (no endpoint): nodes answer it but never call it back.
   node_info client{key_id("client"), ""};
 
-  actor make_node(const std::string& name, std::vector<std::string> bootstrap = {}) {
+  node_actor make_node(const std::string& name, std::vector<std::string> bootstrap = {}) {
     node_setup setup;
     setup.name = name;
     setup.options.k = 4;
@@ -52,7 +52,7 @@ struct fixture : test_coordinator_fixture<> {
     sched.run();
   }
 
-  std::vector<actor> nodes;
+  std::vector<node_actor> nodes;
   std::map<std::string, id160> ids;  // by name: derived from each node's key
 
   /// A claim with a valid id of its own (a node that exists nowhere) at `endpoint`.
@@ -61,14 +61,14 @@ struct fixture : test_coordinator_fixture<> {
     return node_info{node_id_of(key), endpoint, key};
   }
 
-  void start(const actor& node, const std::string& endpoint) {
+  void start(const node_actor& node, const std::string& endpoint) {
     self->send(node, dht_start_atom::value, endpoint);
     sched.run();
     self->receive([](uint32_t) {}, NO_REPLY);
   }
 
   // One RPC through the deterministic scheduler.
-  response rpc(const actor& node, payload msg) {
+  response rpc(const node_actor& node, payload msg) {
     self->send(node, dht_rpc_atom::value, std::move(msg));
     expect((dht_rpc_atom, payload), from(self).to(node));
     sched.run();
@@ -81,11 +81,11 @@ struct fixture : test_coordinator_fixture<> {
     return out;
   }
 
-  response rpc(const actor& node, decltype(dht::request::body) body) {
+  response rpc(const node_actor& node, decltype(dht::request::body) body) {
     return rpc(node, encode(dht::request{client, std::move(body)}));
   }
 
-  std::string info(const actor& node) {
+  std::string info(const node_actor& node) {
     self->send(node, dht_info_atom::value);
     sched.run();
     std::string out;

@@ -172,7 +172,7 @@ caf::actor_system_config& lookup_config() {
   return cfg;
 }
 
-int64_t stat(caf::actor_system& system, const caf::actor& node, const char* key) {
+int64_t stat(caf::actor_system& system, const dht::node_actor& node, const char* key) {
   caf::scoped_actor self{system};
   int64_t out = -1;
   self->request(node, std::chrono::seconds(10), stats_atom::value)
@@ -227,6 +227,6 @@ CAF_TEST(a lookup drops the forged copy of an owned item a lying peer returns) {
   auto plain = store(system, honest, key, honest_item.subkey, "203.0.113.66:6666", now + 200);
   CAF_REQUIRE(!plain);
   CAF_CHECK_EQUAL(code_of(plain.error()), errc::forbidden);
-  for (auto& a : {honest, liar})
-    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(honest, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(liar, caf::exit_reason::user_shutdown);
 }

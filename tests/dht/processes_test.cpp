@@ -64,9 +64,9 @@ CAF_TEST(five dmoe-node processes store get and survive a SIGKILL) {
   node_config cfg;
   CAF_REQUIRE(!cfg.parse_and_validate(std::vector<std::string>{}));
   caf::actor_system system{cfg};
-  std::vector<caf::actor> nodes;
+  std::vector<dht::access_actor> nodes;  // what each node publishes is its gateway
   for (auto port : ports) {
-    nodes.push_back(connect_node(system, port));
+    nodes.push_back(caf::actor_cast<dht::access_actor>(connect_node(system, port)));
     if (!nodes.back())
       dump_logs();
     CAF_REQUIRE(nodes.back());

@@ -147,7 +147,7 @@ CAF_TEST(a node left without contacts joins again through its bootstrap peers) {
   // Node 1 knows only node 0. Node 0 dies (its link was cut, say) and a node comes back at the
   // same endpoint: node 1 must find it on its own, without a restart.
   local_swarm s{system, 2, swarm_options(8)};
-  auto contacts = [&](const caf::actor& node) {
+  auto contacts = [&](const dht::node_actor& node) {
     caf::scoped_actor self{system};
     int64_t n = -1;
     self->request(node, std::chrono::seconds(10), stats_atom::value)

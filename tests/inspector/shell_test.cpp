@@ -52,8 +52,8 @@ bool contains(const std::string& text, const std::string& part) {
 struct fixture {
   node_config cfg;
   std::unique_ptr<caf::actor_system> sys;
-  caf::actor server;
-  caf::actor inspector;
+  stats_actor server;
+  inspector_actor inspector;
   uint16_t port = 0;
   fs::path dir;
 

@@ -8,11 +8,11 @@
 
 namespace dmoe::test {
 
-inline caf::behavior stand_in(caf::event_based_actor*, caf::settings stats) {
+inline stats_actor::behavior_type stand_in(stats_actor::pointer, caf::settings stats) {
   return {[stats](stats_atom) { return stats; }};
 }
 
-inline caf::behavior silent_role(caf::event_based_actor* self) {
+inline stats_actor::behavior_type silent_role(stats_actor::pointer self) {
   return {[self](stats_atom) -> caf::result<caf::settings> {
     return self->make_response_promise<caf::settings>();  // never delivered
   }};

@@ -1,6 +1,8 @@
 // moe.faults: the layer around failures, in one process (real actor system, in-process DHT).
 #include <thread>
 
+#include <caf/typed_event_based_actor.hpp>
+
 #include "tests/moe/moe_fixture.hpp"
 
 using namespace dmoe;
@@ -19,16 +21,16 @@ bool intersects(const std::set<std::string>& a, const std::set<std::string>& b) 
 
 /// Stands in for the router's DHT node: never answers the first get it receives (a lookup
 /// lost on the way), passes every later one to the real node.
-caf::behavior first_get_lost(caf::event_based_actor* self, caf::actor real) {
-  auto held = std::make_shared<std::vector<caf::response_promise>>();
+dht::lookup_actor::behavior_type first_get_lost(dht::lookup_actor::pointer self,
+                                                dht::lookup_actor real) {
+  using lookup_reply = caf::typed_response_promise<payload, uint32_t, uint32_t>;
+  auto held = std::make_shared<std::vector<lookup_reply>>();
   return {
-    [=](dht::dht_get_atom atom, std::string& key) {
-      auto promise = self->make_response_promise();
-      if (held->empty())
-        held->push_back(promise);
-      else
-        promise.delegate(real, atom, std::move(key));
-      return promise;
+    [=](dht::dht_get_atom atom, std::string& key) -> caf::result<payload, uint32_t, uint32_t> {
+      if (!held->empty())
+        return self->delegate(real, atom, std::move(key));
+      held->push_back(self->make_response_promise<payload, uint32_t, uint32_t>());
+      return held->back();
     },
   };
 }
@@ -218,7 +220,7 @@ CAF_TEST(a job waiting on a lookup that fails for an earlier job looks the key u
   moe::router_setup setup;
   setup.options = opt;
   setup.dht = system.spawn(first_get_lost, swarm.nodes[1]);
-  hosts.push_back(setup.dht);  // the fixture stops it
+  hosts.push_back(caf::actor_cast<caf::actor>(setup.dht));  // the fixture stops it
   setup.directory = swarm.directory;
   routers.push_back(moe::spawn_router(system, std::move(setup)));
   RemoteMixtureOfExperts first{system, routers.back(), features, features, opt};

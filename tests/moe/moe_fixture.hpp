@@ -75,7 +75,7 @@ struct moe_fixture {
   }
   ffn_map experts = make_experts(42);
   std::vector<caf::actor> hosts;
-  std::vector<caf::actor> routers;
+  std::vector<moe::router_actor> routers;
 
   ~moe_fixture() {
     for (auto& a : hosts)
@@ -115,7 +115,7 @@ struct moe_fixture {
     return out;
   }
 
-  caf::actor make_router(const moe_options& opt) {
+  moe::router_actor make_router(const moe_options& opt) {
     moe::router_setup setup;
     setup.options = opt;
     setup.dht = swarm.nodes[1];
@@ -127,18 +127,21 @@ struct moe_fixture {
   }
 
   /// A router under a supervisor (supervisor.hpp), used through the supervisor's handle.
-  caf::actor make_supervised_router(const moe_options& opt, moe::restart_policy policy = {}) {
+  moe::supervisor_actor make_supervised_router(const moe_options& opt,
+                                              moe::restart_policy policy = {}) {
     moe::router_setup setup;
     setup.options = opt;
     setup.dht = swarm.nodes[1];
     setup.directory = swarm.directory;
     auto clock_offset = swarm.clock_offset;
     setup.clock = [clock_offset] { return dht::wall_clock() + clock_offset->load(); };
-    routers.push_back(moe::spawn_supervised_router(system, std::move(setup), policy));
-    return routers.back();
+    auto supervisor = moe::spawn_supervised_router(system, std::move(setup), policy);
+    routers.push_back(supervisor);
+    return supervisor;
   }
 
-  void kill_and_wait(const caf::actor& host) {
+  template <class Handle>
+  void kill_and_wait(const Handle& host) {
     caf::scoped_actor self{system};
     self->monitor(host);
     caf::anon_send_exit(host, caf::exit_reason::kill);
@@ -148,7 +151,7 @@ struct moe_fixture {
     CAF_REQUIRE(down);
   }
 
-  caf::settings router_stats(const caf::actor& router) {
+  caf::settings router_stats(const moe::router_actor& router) {
     caf::scoped_actor self{system};
     caf::settings out;
     self->request(router, std::chrono::seconds(5), stats_atom::value)

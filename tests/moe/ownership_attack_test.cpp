@@ -81,8 +81,8 @@ struct attack_fixture {
   process server;
   node_config cfg;
   std::unique_ptr<caf::actor_system> system;
-  caf::actor dht_node;
-  caf::actor router;
+  dht::node_actor dht_node;
+  moe::router_actor router;
   counting_listener attacker;
 
   attack_fixture() {

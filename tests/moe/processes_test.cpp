@@ -41,9 +41,9 @@ public:
   std::vector<uint16_t> server_ports;
   node_config cfg;
   std::unique_ptr<caf::actor_system> system;
-  caf::actor dht_node;
+  dht::node_actor dht_node;
   uint16_t dht_port = 0;
-  caf::actor router;
+  moe::router_actor router;
 
   swarm_fixture() {
     auto bootstrap_port = free_port();
@@ -138,7 +138,7 @@ public:
       limit, std::chrono::milliseconds(200));
   }
 
-  caf::settings stats_of(const caf::actor& who) {
+  caf::settings stats_of(const stats_actor& who) {
     caf::scoped_actor self{*system};
     caf::settings out;
     self->request(who, request_timeout, stats_atom::value)

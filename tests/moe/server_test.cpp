@@ -80,7 +80,7 @@ struct server_fixture : moe_fixture {
     setup.endpoint = server_endpoint;
     auto server = try_spawn_server(system, setup);
     CAF_REQUIRE(server);
-    hosts.push_back(*server);
+    hosts.push_back(caf::actor_cast<caf::actor>(*server));
     swarm.directory->put(server_endpoint, *server);
     // Wait (bounded) until the server has declared every row of the grid.
     size_t rows = 0;

@@ -13,11 +13,11 @@ constexpr int64_t batch = 8;
 constexpr auto poll_step = std::chrono::milliseconds(10);
 constexpr int poll_limit = 500;  // x poll_step: 5 s
 
-caf::actor child_of(caf::actor_system& system, const caf::actor& supervisor) {
+moe::router_actor child_of(caf::actor_system& system, const moe::supervisor_actor& supervisor) {
   caf::scoped_actor self{system};
-  caf::actor out;
+  moe::router_actor out;
   self->request(supervisor, std::chrono::seconds(5), moe::moe_child_atom::value)
-    .receive([&](caf::actor& child) { out = std::move(child); }, [](caf::error&) {});
+    .receive([&](moe::router_actor& child) { out = std::move(child); }, [](caf::error&) {});
   return out;
 }
 
@@ -28,7 +28,7 @@ int64_t int_stat(const caf::settings& stats, const std::string& key) {
 }
 
 /// Waits (bounded) until the supervisor reports `n` restarts.
-bool wait_restarts(moe_fixture& f, const caf::actor& supervisor, int64_t n) {
+bool wait_restarts(moe_fixture& f, const moe::router_actor& supervisor, int64_t n) {
   for (int i = 0; i < poll_limit; ++i) {
     if (int_stat(f.router_stats(supervisor), "restarts") == n)
       return true;
@@ -49,7 +49,7 @@ caf::error await_down(caf::scoped_actor& self) {
 /// A forward through a supervised router to a host that never answers, on its own thread.
 struct held_forward {
   moe_fixture& f;
-  caf::actor supervisor;
+  moe::supervisor_actor supervisor;
   std::unique_ptr<RemoteMixtureOfExperts> layer;
   std::string message;
   errc code = errc::internal;

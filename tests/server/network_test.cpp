@@ -30,7 +30,7 @@ struct two_systems {
   node_config cfg_b;
   std::unique_ptr<caf::actor_system> a;
   std::unique_ptr<caf::actor_system> b;
-  caf::actor server;
+  server_actor server;
   uint16_t port = 0;
 
   two_systems() {
@@ -60,7 +60,7 @@ struct two_systems {
 
 CAF_TEST(forward and backward over loopback TCP equal the local twin) {
   two_systems net;
-  auto remote = net.b->middleman().remote_actor(loopback, net.port);
+  auto remote = net.b->middleman().remote_actor<server_actor>(loopback, net.port);
   CAF_REQUIRE(remote);
   CAF_CHECK((*remote).node() != net.b->node());
   auto options = small_options();
@@ -112,7 +112,7 @@ dht_options swarm_options() {
 
 // Polls the server's stats until `done` holds for them (bounded in count and time).
 template <class Predicate>
-caf::settings wait_for_stats(caf::actor_system& sys, const caf::actor& server, Predicate done) {
+caf::settings wait_for_stats(caf::actor_system& sys, const server_actor& server, Predicate done) {
   caf::settings s;
   for (int i = 0; i < 200; ++i) {
     s = stats(sys, server);

@@ -24,7 +24,7 @@ constexpr int64_t h = small_hidden;
 struct fixture {
   node_config cfg;
   std::unique_ptr<caf::actor_system> sys;
-  std::vector<caf::actor> servers;
+  std::vector<server_actor> servers;
 
   fixture() {
     log::setup("warn");
@@ -37,7 +37,7 @@ struct fixture {
       caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
   }
 
-  caf::actor spawn(server_options o) {
+  server_actor spawn(server_options o) {
     server_setup setup;
     setup.name = server_name;
     setup.options = std::move(o);
@@ -48,12 +48,12 @@ struct fixture {
   }
 };
 
-expert_reply forward(caf::actor_system& sys, const caf::actor& s, const std::string& id,
+expert_reply forward(caf::actor_system& sys, const server_actor& s, const std::string& id,
                      torch::Tensor x) {
   return call(sys, s, forward_call{id, {std::move(x)}});
 }
 
-expert_reply backward(caf::actor_system& sys, const caf::actor& s, const std::string& id,
+expert_reply backward(caf::actor_system& sys, const server_actor& s, const std::string& id,
                       torch::Tensor x, torch::Tensor g) {
   return call(sys, s, backward_call{id, {std::move(x)}, {std::move(g)}});
 }

@@ -89,8 +89,10 @@ inline std::shared_ptr<expert_backend> local_twin(const server_options& o, const
 }
 
 /// Sends one call and decodes the reply; a failed request becomes the reply's caf::error.
-inline expert_reply call(caf::actor_system& sys, const caf::actor& server, const expert_call& c,
-                         caf::timespan timeout = call_timeout) {
+/// `server` is a server_actor, or a gateway or an untyped handle that answers the same call.
+template <class Handle>
+expert_reply call(caf::actor_system& sys, const Handle& server, const expert_call& c,
+                  caf::timespan timeout = call_timeout) {
   caf::scoped_actor self{sys};
   expert_reply out = make_error(errc::timeout, "no reply");
   self->request(server, timeout, expert_rpc_atom::value, encode(c))
@@ -103,7 +105,8 @@ inline expert_reply call(caf::actor_system& sys, const caf::actor& server, const
   return out;
 }
 
-inline expert_reply call_raw(caf::actor_system& sys, const caf::actor& server, payload p) {
+template <class Handle>
+expert_reply call_raw(caf::actor_system& sys, const Handle& server, payload p) {
   caf::scoped_actor self{sys};
   expert_reply out = make_error(errc::timeout, "no reply");
   self->request(server, call_timeout, expert_rpc_atom::value, std::move(p))
@@ -138,25 +141,26 @@ inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<double>();
 }
 
-template <class Reply>
-inline Reply ask(caf::actor_system& sys, const caf::actor& server, caf::message msg,
-                 Reply fallback, caf::timespan timeout = call_timeout) {
+/// Sends any message, typed or not (robustness tests send what the protocol does not hold).
+template <class Reply, class Handle>
+Reply ask(caf::actor_system& sys, const Handle& server, caf::message msg, Reply fallback,
+          caf::timespan timeout = call_timeout) {
   caf::scoped_actor self{sys};
   Reply out = fallback;
-  self->request(server, timeout, std::move(msg))
+  self->request(caf::actor_cast<caf::actor>(server), timeout, std::move(msg))
     .receive([&](Reply& r) { out = std::move(r); }, [&](caf::error&) {});
   return out;
 }
 
-inline caf::settings stats(caf::actor_system& sys, const caf::actor& server) {
+inline caf::settings stats(caf::actor_system& sys, const server_actor& server) {
   return ask<caf::settings>(sys, server, caf::make_message(stats_atom::value), {});
 }
 
-inline uint32_t checkpoint(caf::actor_system& sys, const caf::actor& server) {
+inline uint32_t checkpoint(caf::actor_system& sys, const server_actor& server) {
   return ask<uint32_t>(sys, server, caf::make_message(server_checkpoint_atom::value), 9999);
 }
 
-inline uint32_t stop(caf::actor_system& sys, const caf::actor& server) {
+inline uint32_t stop(caf::actor_system& sys, const server_actor& server) {
   return ask<uint32_t>(sys, server, caf::make_message(server_stop_atom::value), 9999);
 }
 

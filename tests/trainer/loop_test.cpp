@@ -12,6 +12,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
@@ -30,7 +31,8 @@ namespace {
 constexpr int64_t hidden = 16;
 
 /// Answers forwards with zeros from every slot, except batches over `max_rows`, which fail.
-caf::behavior stand_in_router(caf::event_based_actor*, size_t k_best, int64_t max_rows) {
+moe::router_actor::behavior_type stand_in_router(moe::router_actor::pointer, size_t k_best,
+                                                 int64_t max_rows) {
   return {
     [=](moe::moe_forward_atom, moe::forward_job_ptr& job) -> caf::result<caf::ok_atom> {
       auto b = job->inputs.size(0);
@@ -46,6 +48,7 @@ caf::behavior stand_in_router(caf::event_based_actor*, size_t k_best, int64_t ma
       job->grad_inputs = torch::zeros_like(job->forward->inputs);
       return caf::ok_atom::value;
     },
+    [](stats_atom) { return caf::settings{}; },
   };
 }
 
@@ -54,7 +57,7 @@ struct loop_fixture {
   std::unique_ptr<caf::actor_system> system;
   std::string dir = test::temp_dir("loop");
 
-  std::vector<caf::actor> routers;
+  std::vector<moe::router_actor> routers;
 
   loop_fixture() {
     register_types(cfg);

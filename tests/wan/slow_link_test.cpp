@@ -44,7 +44,7 @@ struct slow_link_fixture {
   uint16_t server_port = free_port();
   node_config cfg;
   std::unique_ptr<caf::actor_system> system;
-  caf::actor dht_node;
+  dht::node_actor dht_node;
 
   slow_link_fixture() {
     link = launch({DMOE_LINK_BINARY, "--listen", "127.0.0.1:" + std::to_string(link_port),
@@ -94,7 +94,7 @@ struct slow_link_fixture {
     }
   }
 
-  caf::actor make_router(uint64_t part_bytes) {
+  moe::router_actor make_router(uint64_t part_bytes) {
     moe::router_setup setup;
     setup.name = "slow-test";
     setup.options.grid = {1, 1};
@@ -106,7 +106,7 @@ struct slow_link_fixture {
     return moe::spawn_router(*system, setup);
   }
 
-  caf::settings stats_of(const caf::actor& who) {
+  caf::settings stats_of(const stats_actor& who) {
     caf::scoped_actor self{*system};
     caf::settings out;
     self->request(who, 10s, stats_atom::value)
@@ -114,7 +114,7 @@ struct slow_link_fixture {
     return out;
   }
 
-  size_t dead_servers(const caf::actor& router) {
+  size_t dead_servers(const moe::router_actor& router) {
     auto stats = stats_of(router);
     auto dead = caf::get_if<caf::config_value::list>(&stats, "dead_servers");
     return dead ? dead->size() : 0;
