@@ -2,6 +2,7 @@
 // backward_k_min / timeout_after_k_min / backward_timeout; missing answers add zero.
 #include <fmt/core.h>
 
+#include "actors/moe/call_reply.hpp"
 #include "actors/moe/router_state.hpp"
 #include "messages/errors.hpp"
 #include "runtime/expert_codec.hpp"
@@ -72,25 +73,10 @@ void router_state::start_backward(backward_job_ptr job, job_promise promise) {
 void router_state::backward_reply(const call_record& rec, payload& reply) {
   auto i = backwards_.find(rec.job);
   auto started = steady::now();
-  auto decoded = decode_expert_reply(std::move(reply), setup_.limits);
-  caf::error problem;
-  torch::Tensor grad;
-  if (!decoded) {
-    problem = decoded.error();
-  } else if (auto* err = std::get_if<caf::error>(&*decoded)) {
-    problem = *err;
-  } else if (auto* bwd = std::get_if<backward_result>(&*decoded); bwd == nullptr
-             || bwd->grad_inputs.size() != 1) {
-    problem = make_error(errc::malformed, "expected one input gradient");
-  } else if (i != backwards_.end()) {
-    grad = bwd->grad_inputs.front();
-    const auto& inputs = i->second.job->forward->inputs;
-    auto n = static_cast<int64_t>(rec.rows.size());
-    if (grad.dim() != 2 || grad.size(0) != n || grad.size(1) != inputs.size(1)
-        || grad.scalar_type() != torch::kFloat32)
-      problem = make_error(errc::shape_mismatch,
-                           fmt::format("input gradient must be [{}, {}] float32", n, inputs.size(1)));
-  }
+  auto width = i == backwards_.end() ? int64_t{-1} : i->second.job->forward->inputs.size(1);
+  auto grad = decode_call_reply(std::move(reply), setup_.limits, call_direction::backward,
+                                static_cast<int64_t>(rec.rows.size()), width);
+  auto problem = grad ? caf::error{} : grad.error();
   record_end(rec, !problem);
   if (i == backwards_.end())
     return;
@@ -99,7 +85,7 @@ void router_state::backward_reply(const call_record& rec, payload& reply) {
     return backward_failed(rec);
   }
   auto& st = i->second;
-  st.job->grad_inputs.index_add_(0, torch::tensor(rec.rows, torch::kInt64), grad);
+  st.job->grad_inputs.index_add_(0, torch::tensor(rec.rows, torch::kInt64), *grad);
   st.job->timing.decode_ms += ms_since(started);
   for (auto row : rec.rows) {
     --st.pending[static_cast<size_t>(row)];

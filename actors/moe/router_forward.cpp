@@ -4,6 +4,7 @@
 
 #include <fmt/core.h>
 
+#include "actors/moe/call_reply.hpp"
 #include "actors/moe/router_state.hpp"
 #include "messages/errors.hpp"
 #include "messages/expert_id.hpp"
@@ -263,25 +264,10 @@ void router_state::reroute(uint64_t id, const std::vector<int64_t>& rows,
 void router_state::forward_reply(const call_record& rec, payload& reply) {
   auto i = forwards_.find(rec.job);
   auto started = steady::now();
-  auto decoded = decode_expert_reply(std::move(reply), setup_.limits);
-  caf::error problem;
-  torch::Tensor out;
-  if (!decoded) {
-    problem = decoded.error();
-  } else if (auto* err = std::get_if<caf::error>(&*decoded)) {
-    problem = *err;
-  } else if (auto* fwd = std::get_if<forward_result>(&*decoded); fwd == nullptr
-             || fwd->outputs.size() != 1) {
-    problem = make_error(errc::malformed, "expected one forward output");
-  } else {
-    out = fwd->outputs.front();
-    auto n = static_cast<int64_t>(rec.rows.size());
-    auto hidden = i == forwards_.end() ? int64_t{-1} : i->second.job->hidden;
-    if (out.dim() != 2 || out.size(0) != n || (hidden >= 0 && out.size(1) != hidden)
-        || out.scalar_type() != torch::kFloat32)
-      problem = make_error(errc::shape_mismatch,
-                           fmt::format("expert output must be [{}, {}] float32", n, hidden));
-  }
+  auto hidden = i == forwards_.end() ? int64_t{-1} : i->second.job->hidden;
+  auto out = decode_call_reply(std::move(reply), setup_.limits, call_direction::forward,
+                               static_cast<int64_t>(rec.rows.size()), hidden);
+  auto problem = out ? caf::error{} : out.error();
   record_end(rec, !problem);
   if (i == forwards_.end())
     return;  // the job ended before this answer came
@@ -295,7 +281,7 @@ void router_state::forward_reply(const call_record& rec, payload& reply) {
   auto& st = i->second;
   auto rows = index_tensor(rec.rows);
   auto slots = index_tensor(rec.slots);
-  st.job->outputs.index_put_({rows, slots}, out);
+  st.job->outputs.index_put_({rows, slots}, *out);
   st.job->mask.index_put_({rows, slots}, true);
   st.job->timing.decode_ms += ms_since(started);
   for (size_t r = 0; r < rec.rows.size(); ++r) {
