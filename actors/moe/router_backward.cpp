@@ -38,8 +38,7 @@ void router_state::start_backward(backward_job_ptr job, job_promise promise) {
   auto id = next_id_++;
   auto& st = backwards_[id];
   st.started = steady::now();
-  st.answered.assign(batch, 0);
-  st.pending.assign(batch, 0);
+  st.progress = quorum(batch, setup_.options.backward_k_min, false);
   job->grad_inputs = torch::zeros_like(fwd.inputs);
   auto deadline = st.started + setup_.options.backward_timeout;
   st.job = job;
@@ -58,9 +57,7 @@ void router_state::start_backward(backward_job_ptr job, job_promise promise) {
                           wire_compression(setup_.options.compression));
     job->timing.encode_ms += ms_since(started);
     auto call_id = next_id_++;
-    for (auto row : answered.rows)
-      ++st.pending[static_cast<size_t>(row)];
-    ++st.calls_pending;
+    st.progress.sent(answered.rows);
     ++job->timing.calls;
     calls_.emplace(call_id, call_record{id, true, false, answered.expert_id, answered.server,
                                         answered.rows, answered.slots, steady::now()});
@@ -87,11 +84,7 @@ void router_state::backward_reply(const call_record& rec, payload& reply) {
   auto& st = i->second;
   st.job->grad_inputs.index_add_(0, torch::tensor(rec.rows, torch::kInt64), *grad);
   st.job->timing.decode_ms += ms_since(started);
-  for (auto row : rec.rows) {
-    --st.pending[static_cast<size_t>(row)];
-    ++st.answered[static_cast<size_t>(row)];
-  }
-  --st.calls_pending;
+  st.progress.answered(rec.rows);
   backward_progress(rec.job);
 }
 
@@ -99,10 +92,7 @@ void router_state::backward_failed(const call_record& rec) {
   auto i = backwards_.find(rec.job);
   if (i == backwards_.end())
     return;
-  auto& st = i->second;
-  for (auto row : rec.rows)
-    --st.pending[static_cast<size_t>(row)];
-  --st.calls_pending;
+  i->second.progress.failed(rec.rows);
   backward_progress(rec.job);
 }
 
@@ -110,16 +100,14 @@ void router_state::backward_progress(uint64_t id) {
   auto i = backwards_.find(id);
   if (i == backwards_.end())
     return;
-  auto& st = i->second;
-  if (st.calls_pending == 0)
-    return finish_backward(id);
-  auto k_min = setup_.options.backward_k_min;
-  for (size_t b = 0; b < st.answered.size(); ++b)
-    if (st.answered[b] < k_min && st.answered[b] + st.pending[b] >= k_min)
-      return;  // this sample may still reach backward_k_min
-  if (!st.settling) {
-    st.settling = true;
-    self_->delayed_send(self_, setup_.options.timeout_after_k_min, moe_settle_atom::value, id);
+  switch (i->second.progress.next()) {
+    case quorum::step::finish:
+      return finish_backward(id);
+    case quorum::step::settle:
+      self_->delayed_send(self_, setup_.options.timeout_after_k_min, moe_settle_atom::value, id);
+      return;
+    case quorum::step::wait:
+      return;
   }
 }
 
@@ -127,15 +115,12 @@ void router_state::finish_backward(uint64_t id) {
   auto node = backwards_.extract(id);
   auto& st = node.mapped();
   auto& job = *st.job;
-  size_t below = 0;
-  for (auto n : st.answered)
-    if (n < setup_.options.backward_k_min)
-      ++below;
+  auto below = st.progress.below_k_min();
   job.timing.total_ms = ms_since(st.started);
   job.timing.wait_ms = job.timing.total_ms;
   if (below > 0)
     log_->debug("backward: {} of {} samples got fewer than backward_k_min={} gradients",
-                below, st.answered.size(), setup_.options.backward_k_min);
+                below, st.progress.samples(), setup_.options.backward_k_min);
   st.promise.deliver(caf::ok_atom::value);
 }
 

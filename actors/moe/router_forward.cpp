@@ -81,6 +81,7 @@ void router_state::start_forward(forward_job_ptr job, job_promise promise) {
     st.beams.emplace_back(std::move(dims), wanted);
   }
   st.samples.resize(static_cast<size_t>(batch));
+  st.progress = quorum(st.samples.size(), opt.k_min, !opt.allow_zero_outputs);
   for (auto& s : st.samples) {
     s.slot_expert.assign(opt.k_best, -1);
     s.slot_answered.assign(opt.k_best, false);
@@ -191,9 +192,7 @@ void router_state::send_forward_call(uint64_t id, const std::string& expert_id,
                                      std::vector<int64_t> slots) {
   auto& st = forwards_.at(id);
   auto call_id = next_id_++;
-  for (auto row : rows)
-    ++st.samples[static_cast<size_t>(row)].pending;
-  ++st.calls_pending;
+  st.progress.sent(rows);
   ++st.job->timing.calls;
   auto started = steady::now();
   auto inputs = st.job->inputs.index_select(0, index_tensor(rows));
@@ -284,14 +283,11 @@ void router_state::forward_reply(const call_record& rec, payload& reply) {
   st.job->outputs.index_put_({rows, slots}, *out);
   st.job->mask.index_put_({rows, slots}, true);
   st.job->timing.decode_ms += ms_since(started);
-  for (size_t r = 0; r < rec.rows.size(); ++r) {
-    auto& sample = st.samples[static_cast<size_t>(rec.rows[r])];
-    --sample.pending;
-    ++sample.answered;
-    sample.slot_answered[static_cast<size_t>(rec.slots[r])] = true;
-  }
+  for (size_t r = 0; r < rec.rows.size(); ++r)
+    st.samples[static_cast<size_t>(rec.rows[r])].slot_answered[static_cast<size_t>(rec.slots[r])] =
+      true;
+  st.progress.answered(rec.rows);
   st.job->answered.push_back(answered_call{rec.expert_id, rec.server, rec.rows, rec.slots});
-  --st.calls_pending;
   forward_progress(rec.job);
 }
 
@@ -299,10 +295,7 @@ bool router_state::release_call(const call_record& rec) {
   auto i = forwards_.find(rec.job);
   if (i == forwards_.end())
     return false;
-  auto& st = i->second;
-  for (auto row : rec.rows)
-    --st.samples[static_cast<size_t>(row)].pending;
-  --st.calls_pending;
+  i->second.progress.failed(rec.rows);
   return true;
 }
 
@@ -317,25 +310,14 @@ void router_state::forward_progress(uint64_t id) {
   auto i = forwards_.find(id);
   if (i == forwards_.end())
     return;
-  auto& st = i->second;
-  if (st.calls_pending == 0)
-    return finish_forward(id);
-  const auto& opt = setup_.options;
-  bool settled = true;
-  bool doomed = false;
-  for (const auto& s : st.samples) {
-    if (s.answered >= opt.k_min)
-      continue;
-    if (s.answered + s.pending < opt.k_min)
-      doomed = true;  // a failed slot is only ever replaced one for one: it cannot recover
-    else
-      settled = false;
-  }
-  if (doomed && !opt.allow_zero_outputs)
-    return finish_forward(id);
-  if (settled && !st.settling) {
-    st.settling = true;
-    self_->delayed_send(self_, opt.timeout_after_k_min, moe_settle_atom::value, id);
+  switch (i->second.progress.next()) {
+    case quorum::step::finish:
+      return finish_forward(id);
+    case quorum::step::settle:
+      self_->delayed_send(self_, setup_.options.timeout_after_k_min, moe_settle_atom::value, id);
+      return;
+    case quorum::step::wait:
+      return;
   }
 }
 
@@ -344,12 +326,10 @@ void router_state::finish_forward(uint64_t id) {
   auto& st = node.mapped();
   const auto& opt = setup_.options;
   auto& job = *st.job;
-  size_t below = 0;
+  auto below = st.progress.below_k_min();
   auto coords = job.coords.accessor<int64_t, 3>();
   for (size_t b = 0; b < st.samples.size(); ++b) {
     const auto& sample = st.samples[b];
-    if (sample.answered < opt.k_min)
-      ++below;
     for (size_t s = 0; s < opt.k_best; ++s) {
       if (!sample.slot_answered[s])
         continue;

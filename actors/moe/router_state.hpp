@@ -18,6 +18,7 @@
 #include "actors/dht/peers.hpp"
 #include "actors/moe/beam_search.hpp"
 #include "actors/moe/dht_cache.hpp"
+#include "actors/moe/quorum.hpp"
 #include "actors/moe/router.hpp"
 #include "actors/moe/server_book.hpp"
 #include "actors/gateway/parts_caller.hpp"
@@ -48,8 +49,6 @@ struct sample_route {
   std::vector<int64_t> slot_expert;  // per slot: index into ranked, -1 when none
   std::vector<bool> slot_answered;
   size_t next_spare = 0;             // index into ranked of the next unused expert
-  size_t answered = 0;
-  size_t pending = 0;                // slots with a call in flight
 };
 
 struct forward_state {
@@ -65,18 +64,14 @@ struct forward_state {
   std::unordered_set<std::string> looked_up_again;                  // keys whose lookup failed
   size_t lookups_pending = 0;
   std::function<void()> after_lookups;
-  size_t calls_pending = 0;
-  bool settling = false;
+  quorum progress;  // answers per sample against k_min
 };
 
 struct backward_state {
   backward_job_ptr job;
   job_promise promise;
   steady::time_point started;
-  std::vector<size_t> answered;  // per sample
-  std::vector<size_t> pending;   // per sample: calls in flight covering it
-  size_t calls_pending = 0;
-  bool settling = false;
+  quorum progress;  // answers per sample against backward_k_min
 };
 
 /// One expert call in flight.
