@@ -5,9 +5,7 @@
 
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
-#include <caf/settings.hpp>
 #include <caf/type_id.hpp>
-#include <caf/typed_actor.hpp>
 
 #include "messages/payload.hpp"
 
@@ -21,11 +19,9 @@ namespace dmoe {
 using dht_rpc_atom = caf::atom_constant<caf::atom("dht_rpc")>;
 using expert_rpc_atom = caf::atom_constant<caf::atom("expert_rpc")>;
 using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
-// Node-internal: every role actor (dht, server, router, trainer) answers `(stats_atom)` with a
-// caf::settings tree describing itself; the inspector renders these for dmoe-shell.
+// Node-internal: every role actor (dht, server, router, trainer) answers `(stats_atom)` with its
+// stats struct (runtime/stats_fields.hpp); the inspector renders these for dmoe-shell.
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
-/// What the inspector needs of a role: its stats. Every typed role handle converts to it.
-using stats_actor = caf::typed_actor<caf::replies_to<stats_atom>::with<caf::settings>>;
 
 inline void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::dmoe>();

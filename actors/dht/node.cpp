@@ -23,35 +23,27 @@ caf::timespan jittered(caf::timespan period, std::mt19937_64& rng) {
   return std::chrono::duration_cast<caf::timespan>(period * factor(rng));
 }
 
-/// What `(stats_atom)` answers: identity, contacts (a list of dicts: endpoints hold dots, which
-/// settings paths would split on) and counters.
-caf::settings stats_of(const node_state& st) {
-  caf::settings out;
-  out["id"] = to_hex(st.me.id);
-  out["endpoint"] = st.me.endpoint;
-  caf::config_value::list contacts;
-  for (const auto& c : st.table->contacts()) {
-    caf::config_value::dictionary entry;
-    entry["id"] = to_hex(c.info.id);
-    entry["endpoint"] = c.info.endpoint;
-    entry["failures"] = static_cast<int64_t>(c.failures);
-    contacts.emplace_back(std::move(entry));
-  }
-  out["contacts"] = std::move(contacts);
-  out["buckets"] = static_cast<int64_t>(st.table->bucket_count());
-  out["keys"] = static_cast<int64_t>(st.store->key_count());
-  out["items"] = static_cast<int64_t>(st.store->size());
-  out["peers_connected"] = static_cast<int64_t>(st.peers->size());
-  out["requests_served"] = static_cast<int64_t>(st.stats.requests_served);
-  out["bad_requests"] = static_cast<int64_t>(st.stats.bad_requests);
-  out["forged_items"] = static_cast<int64_t>(st.stats.forged_items);
-  out["owner"] = st.signer->owner_tag();
-  out["requests_sent"] = static_cast<int64_t>(st.stats.requests_sent);
-  out["requests_failed"] = static_cast<int64_t>(st.stats.requests_failed);
-  out["lookups"] = static_cast<int64_t>(st.stats.lookups);
-  out["peers_down"] = static_cast<int64_t>(st.stats.peers_down);
-  out["claims_checked"] = static_cast<int64_t>(st.stats.claims_checked);
-  out["claims_refused"] = static_cast<int64_t>(st.stats.claims_refused);
+node_stats stats_of(const node_state& st) {
+  node_stats out;
+  out.id = to_hex(st.me.id);
+  out.endpoint = st.me.endpoint;
+  out.owner = st.signer->owner_tag();
+  for (const auto& c : st.table->contacts())
+    out.contacts.push_back({to_hex(c.info.id), c.info.endpoint, static_cast<int64_t>(c.failures)});
+  out.buckets = static_cast<int64_t>(st.table->bucket_count());
+  out.keys = static_cast<int64_t>(st.store->key_count());
+  out.items = static_cast<int64_t>(st.store->size());
+  out.peers_connected = static_cast<int64_t>(st.peers->size());
+  const auto& n = st.stats;
+  out.requests_served = static_cast<int64_t>(n.requests_served);
+  out.bad_requests = static_cast<int64_t>(n.bad_requests);
+  out.requests_sent = static_cast<int64_t>(n.requests_sent);
+  out.requests_failed = static_cast<int64_t>(n.requests_failed);
+  out.lookups = static_cast<int64_t>(n.lookups);
+  out.peers_down = static_cast<int64_t>(n.peers_down);
+  out.forged_items = static_cast<int64_t>(n.forged_items);
+  out.claims_checked = static_cast<int64_t>(n.claims_checked);
+  out.claims_refused = static_cast<int64_t>(n.claims_refused);
   return out;
 }
 

@@ -25,13 +25,7 @@
 //     (dht_get_atom, key)                            -> (payload, uint32 rounds, uint32 requests)
 //       payload: DhtResponse whose findValue lists the newest unexpired item per sub-key.
 //     (dht_info_atom)                                -> std::string   a summary for people
-//     (stats_atom)                                   -> caf::settings
-//       "id" (hex), "endpoint", "contacts": list of dicts {"id", "endpoint", "failures"},
-//       "buckets", "keys", "items" (stored), "peers_connected", "owner" (its public key, hex),
-//       and the counters "requests_served", "bad_requests", "requests_sent", "requests_failed",
-//       "lookups", "peers_down", "forged_items" (owned items in peers' answers whose signature
-//       failed, dropped), "claims_checked" (new senders' endpoints pinged before being learned)
-//       and "claims_refused" (not answered there with the claimed id: never learned).
+//     (stats_atom)                                   -> node_stats (node_stats.hpp)
 //     (dht_replicate_atom)                           -> uint32 keys
 //       republishes every stored key to the k nodes now closest to it, at once.
 //   Timers to itself (node.cpp: node_impl): bucket refresh, replication and expiry, bootstrap
@@ -50,6 +44,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/dht/node_id.hpp"
+#include "actors/dht/node_stats.hpp"
 #include "actors/dht/ownership.hpp"
 #include "actors/dht/peers.hpp"
 #include "messages/type_ids.hpp"
@@ -74,7 +69,7 @@ using node_actor = caf::typed_actor<
                   double>::with<uint32_t, uint32_t, uint32_t>,
   caf::replies_to<dht_get_atom, std::string>::with<payload, uint32_t, uint32_t>,
   caf::replies_to<dht_info_atom>::with<std::string>,
-  caf::replies_to<stats_atom>::with<caf::settings>,
+  caf::replies_to<stats_atom>::with<node_stats>,
   caf::replies_to<dht_replicate_atom>::with<uint32_t>>;
 
 /// What anyone may ask a node, directly or through its gateway (gateway.hpp); node_actor and

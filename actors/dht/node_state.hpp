@@ -19,7 +19,7 @@
 
 namespace dmoe::dht {
 
-struct node_stats {
+struct node_counters {
   uint64_t requests_served = 0;
   uint64_t bad_requests = 0;
   uint64_t requests_sent = 0;
@@ -131,7 +131,7 @@ struct node_state {
   bool bootstrap_scheduled = false;  // a bootstrap_tick is on its way
   bool started = false;
   std::function<void(uint32_t contacts)> joined;  // answers dht_start once bootstrap ends
-  node_stats stats;
+  node_counters stats;
 };
 
 }  // namespace dmoe::dht

@@ -1,5 +1,7 @@
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <optional>
 
 #include <caf/all.hpp>
 #include <fmt/format.h>
@@ -15,13 +17,50 @@ namespace dmoe::inspector {
 
 namespace {
 
-role_list present_roles(const inspector_setup& s) {
+role_list present_roles(inspector_stateful* self) {
+  const auto& s = self->state.setup;
   role_list out;
-  for (auto& [name, role] : role_list{{"dht", s.dht}, {"server", s.server},
-                                      {"router", s.router}, {"trainer", s.trainer}})
-    if (role)
-      out.emplace_back(name, role);
+  if (s.dht)
+    out.push_back(query_of<dht::node_stats>(self, "dht", dht::node_stats_actor{s.dht}));
+  if (s.server)
+    out.push_back(query_of<server_stats>(self, "server", s.server));
+  if (s.router)
+    out.push_back(query_of<moe::router_stats>(self, "router", s.router));
+  if (s.trainer)
+    out.push_back(query_of<trainer_metrics>(self, "trainer", s.trainer));
   return out;
+}
+
+/// The server's and the router's stats for `experts`, each when the node runs that role.
+struct expert_sources {
+  std::optional<caf::expected<server_stats>> server;
+  std::optional<caf::expected<moe::router_stats>> router;
+  size_t missing = 0;
+  std::function<void(expert_sources&)> done;
+
+  void one_done() {
+    if (--missing == 0)
+      done(*this);
+  }
+};
+
+void ask_expert_sources(inspector_stateful* self, std::function<void(expert_sources&)> done) {
+  const auto& s = self->state.setup;
+  auto g = std::make_shared<expert_sources>();
+  g->missing = (s.server ? 1 : 0) + (s.router ? 1 : 0);
+  g->done = std::move(done);
+  if (g->missing == 0)
+    return g->done(*g);
+  if (s.server)
+    ask_role<server_stats>(self, s.server, [g](caf::expected<server_stats> stats) {
+      g->server = std::move(stats);
+      g->one_done();
+    });
+  if (s.router)
+    ask_role<moe::router_stats>(self, s.router, [g](caf::expected<moe::router_stats> stats) {
+      g->router = std::move(stats);
+      g->one_done();
+    });
 }
 
 }  // namespace
@@ -30,9 +69,8 @@ void nodes_cmd(inspector_stateful* self, const words&, text_promise rp) {
   const auto& s = self->state.setup;
   if (!s.dht)
     return reply(rp, nodes_text(s.node_name, s.endpoint, nullptr));
-  ask_stats(self, {{"DHT", s.dht}}, [self, rp](auto replies) mutable {
+  ask_role<dht::node_stats>(self, s.dht, [self, rp](caf::expected<dht::node_stats> stats) mutable {
     const auto& s = self->state.setup;
-    auto& stats = replies[0].second;
     if (!stats)
       return reply(rp, role_failed(s, "DHT", stats.error()));
     rp.deliver(nodes_text(s.node_name, s.endpoint, &*stats));
@@ -47,28 +85,21 @@ void experts_cmd(inspector_stateful* self, const words& args, text_promise rp) {
   for (const auto& grid : grids)
     if (!is_valid_expert_id(grid + ".0"))
       return reply(rp, make_error(errc::invalid_argument, "'" + grid + "' is no grid name"));
-  role_list roles;
-  if (s.server)
-    roles.emplace_back("server", s.server);
-  if (s.router)
-    roles.emplace_back("router", s.router);
-  ask_stats(self, roles, [self, rp, grids, filter = !args.empty()](auto replies) mutable {
+  ask_expert_sources(self, [self, rp, grids, filter = !args.empty()](expert_sources& got) mutable {
     const auto& s = self->state.setup;
     auto sources = std::make_shared<std::vector<std::vector<expert_row>>>();
     auto notes = std::make_shared<words>();
-    for (auto& [role, stats] : replies) {
-      if (!stats) {
-        notes->push_back(describe(role_failed(s, role, stats.error())));
-        continue;
-      }
-      if (role == "server") {
-        sources->push_back(server_rows(*stats, s.endpoint));
-        continue;
-      }
-      sources->push_back(router_rows(*stats));
-      auto dead = text_list_entry(*stats, "dead_servers");
-      if (!dead.empty())
-        notes->push_back(fmt::format("dead servers: {}", fmt::join(dead, ", ")));
+    if (got.server && !*got.server)
+      notes->push_back(describe(role_failed(s, "server", got.server->error())));
+    else if (got.server)
+      sources->push_back(server_rows(**got.server, s.endpoint));
+    if (got.router && !*got.router) {
+      notes->push_back(describe(role_failed(s, "router", got.router->error())));
+    } else if (got.router) {
+      const auto& stats = **got.router;
+      sources->push_back(router_rows(stats));
+      if (!stats.dead_servers.empty())
+        notes->push_back(fmt::format("dead servers: {}", fmt::join(stats.dead_servers, ", ")));
     }
     auto finish = [rp, sources, notes, grids, filter]() mutable {
       auto rows = merge_rows(*sources);
@@ -155,7 +186,7 @@ void dht_store_cmd(inspector_stateful* self, const words& args, text_promise rp)
 }
 
 void stats_cmd(inspector_stateful* self, const words&, text_promise rp) {
-  ask_stats(self, present_roles(self->state.setup), [self, rp](auto replies) mutable {
+  ask_stats(present_roles(self), [self, rp](stats_replies replies) mutable {
     const auto& s = self->state.setup;
     auto out = fmt::format("[inspector]\n  node: {}\n  endpoint: {}\n  control: {}\n", s.node_name,
                            s.endpoint, s.options.allow_control ? "allowed" : "read-only");
@@ -172,8 +203,7 @@ void trainers_cmd(inspector_stateful* self, const words&, text_promise rp) {
   const auto& s = self->state.setup;
   if (!s.trainer)
     return reply(rp, missing_role("trainer"));
-  ask_stats(self, {{"trainer", s.trainer}}, [self, rp](auto replies) mutable {
-    auto& stats = replies[0].second;
+  ask_role<trainer_metrics>(self, s.trainer, [self, rp](caf::expected<trainer_metrics> stats) mutable {
     if (!stats)
       return reply(rp, role_failed(self->state.setup, "trainer", stats.error()));
     rp.deliver("trainer on " + self->state.setup.node_name + ":\n" + trainer_text(*stats));

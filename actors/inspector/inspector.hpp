@@ -18,13 +18,9 @@
 //     dht store KEY SUBKEY VALUE TTL_SECONDS
 //                                  control: only when options.allow_control
 //   What it sends (each a request with setup.request_timeout and an error handler):
-//     to every role: (stats_atom) -> caf::settings
-//       server: {"endpoint", "experts": list of {"id", "type", "requests", "samples",
-//                "batches", "mean_batch", "max_merged_callers", "queue", "errors", "updates"}}
-//       router: {"experts": list of {"id", "server", "calls", "failures", "latency_ms"},
-//                "dead_servers": list}
-//       trainer: {"step", "loss", "accuracy", "samples_per_s", "failed_calls", ...}
-//       dht: see actors/dht/node.hpp
+//     to every role: (stats_atom) -> its stats struct: dht::node_stats, server_stats,
+//       moe::router_stats, trainer_metrics (each role's *_stats.hpp / trainer_metrics.hpp);
+//       `stats` renders them through their field names (runtime/stats_fields.hpp)
 //     to the DHT: (dht_get_atom, key), (dht_store_atom, key, subkey, value, expiration)
 #pragma once
 
@@ -35,6 +31,9 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/dht/node.hpp"
+#include "actors/moe/router_stats.hpp"
+#include "actors/server/server_stats.hpp"
+#include "actors/trainer/trainer_metrics.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/options.hpp"
 
@@ -50,7 +49,9 @@ struct inspector_setup {
   inspector_options options;
   std::string node_name, endpoint;
   dht::node_actor dht;                      // may be null, as may the others
-  stats_actor server, router, trainer;      // only their stats are asked for
+  server_stats_actor server;                // only their stats are asked for
+  moe::router_stats_actor router;
+  trainer_stats_actor trainer;
   std::string default_grid = "ffn";         // `experts` without NAME walks this grid
   caf::timespan request_timeout = default_inspector_timeout;  // per role request
   std::function<double()> clock;            // for DHT expirations; wall clock if empty

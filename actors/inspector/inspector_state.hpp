@@ -14,6 +14,8 @@
 
 #include "actors/inspector/inspector.hpp"
 #include "actors/inspector/settings_text.hpp"
+#include "messages/type_ids.hpp"
+#include "runtime/stats_fields.hpp"
 
 namespace dmoe::inspector {
 
@@ -33,12 +35,37 @@ struct inspector_state {
 };
 
 using inspector_stateful = inspector_actor::stateful_base<inspector_state>;
+/// Asks one role for its stats; `done(caf::expected<Stats>)` runs on the inspector.
+template <class Stats, class Handle, class F>
+void ask_role(inspector_stateful* self, const Handle& role, F done) {
+  self->request(role, self->state.setup.request_timeout, stats_atom::value)
+    .then([done](Stats& stats) mutable { done(caf::expected<Stats>{std::move(stats)}); },
+          [done](caf::error& err) mutable { done(caf::expected<Stats>{std::move(err)}); });
+}
+
+/// A role's stats as the settings tree of their field names, or why there are none.
 using stats_reply = caf::expected<dict>;
-using role_list = std::vector<std::pair<std::string, stats_actor>>;
+
+/// One role to ask, by name: `ask` calls its argument once with the role's stats.
+struct role_query {
+  std::string name;
+  std::function<void(std::function<void(stats_reply)>)> ask;
+};
+
+template <class Stats, class Handle>
+role_query query_of(inspector_stateful* self, std::string name, Handle role) {
+  return {std::move(name), [self, role](std::function<void(stats_reply)> done) {
+            ask_role<Stats>(self, role, [done](caf::expected<Stats> stats) {
+              done(stats ? stats_reply{to_settings(*stats)} : stats_reply{stats.error()});
+            });
+          }};
+}
+
+using role_list = std::vector<role_query>;
 using stats_replies = std::vector<std::pair<std::string, stats_reply>>;
 
 /// Asks every role for its stats at once; `done` gets the replies in the order of `roles`.
-void ask_stats(inspector_stateful* self, role_list roles, std::function<void(stats_replies)> done);
+void ask_stats(role_list roles, std::function<void(stats_replies)> done);
 
 /// The error for a role that did not answer (timeouts say how long the inspector waited).
 caf::error role_failed(const inspector_setup& s, const std::string& role, const caf::error& err);

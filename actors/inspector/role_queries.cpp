@@ -9,7 +9,7 @@
 
 namespace dmoe::inspector {
 
-void ask_stats(inspector_stateful* self, role_list roles, std::function<void(stats_replies)> done) {
+void ask_stats(role_list roles, std::function<void(stats_replies)> done) {
   struct gathering {
     stats_replies replies;
     size_t missing = 0;
@@ -22,21 +22,15 @@ void ask_stats(inspector_stateful* self, role_list roles, std::function<void(sta
   auto g = std::make_shared<gathering>();
   g->missing = roles.size();
   g->done = std::move(done);
-  for (auto& [name, role] : roles)
-    g->replies.emplace_back(name, make_error(errc::internal, "no reply"));
+  for (auto& role : roles)
+    g->replies.emplace_back(role.name, make_error(errc::internal, "no reply"));
   if (roles.empty())
     return g->done({});
   for (size_t i = 0; i < roles.size(); ++i)
-    self->request(roles[i].second, self->state.setup.request_timeout, stats_atom::value)
-      .then(
-        [g, i](caf::settings& stats) {
-          g->replies[i].second = std::move(stats);
-          g->one_done();
-        },
-        [g, i](caf::error& err) {
-          g->replies[i].second = std::move(err);
-          g->one_done();
-        });
+    roles[i].ask([g, i](stats_reply stats) {
+      g->replies[i].second = std::move(stats);
+      g->one_done();
+    });
 }
 
 caf::error role_failed(const inspector_setup& s, const std::string& role, const caf::error& err) {

@@ -1,6 +1,7 @@
 #include "actors/inspector/settings_text.hpp"
 
 #include <algorithm>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -82,43 +83,6 @@ void render_value(std::string& out, const std::string& key, const caf::config_va
 }
 
 }  // namespace
-
-std::optional<int64_t> int_entry(const dict& xs, std::string_view key) {
-  if (auto* x = entry_as<int64_t>(xs, key))
-    return *x;
-  return std::nullopt;
-}
-
-std::optional<double> real_entry(const dict& xs, std::string_view key) {
-  if (auto* x = entry_as<double>(xs, key))
-    return *x;
-  if (auto* x = entry_as<int64_t>(xs, key))
-    return static_cast<double>(*x);
-  return std::nullopt;
-}
-
-std::optional<std::string> text_entry(const dict& xs, std::string_view key) {
-  if (auto* x = entry_as<std::string>(xs, key))
-    return *x;
-  return std::nullopt;
-}
-
-std::vector<const dict*> dict_list_entry(const dict& xs, std::string_view key) {
-  std::vector<const dict*> out;
-  if (auto* list = entry_as<caf::config_value::list>(xs, key))
-    for (const auto& x : *list)
-      if (auto* d = caf::get_if<dict>(&x.get_data()))
-        out.push_back(d);
-  return out;
-}
-
-std::vector<std::string> text_list_entry(const dict& xs, std::string_view key) {
-  std::vector<std::string> out;
-  if (auto* list = entry_as<caf::config_value::list>(xs, key))
-    for (const auto& x : *list)
-      out.push_back(value_text(x));
-  return out;
-}
 
 std::string value_text(const caf::config_value& x) {
   const auto& d = x.get_data();

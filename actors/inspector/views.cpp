@@ -44,31 +44,32 @@ std::string failures_text(const expert_row& row) {
 
 }  // namespace
 
-std::vector<expert_row> server_rows(const dict& stats, const std::string& fallback_endpoint) {
-  auto endpoint = text_entry(stats, "endpoint").value_or(fallback_endpoint);
+std::vector<expert_row> server_rows(const server_stats& stats,
+                                    const std::string& fallback_endpoint) {
+  auto endpoint = stats.endpoint.empty() ? fallback_endpoint : stats.endpoint;
   std::vector<expert_row> out;
-  for (const auto* x : dict_list_entry(stats, "experts")) {
+  for (const auto& x : stats.experts) {
     expert_row row;
-    row.id = text_entry(*x, "id").value_or("?");
+    row.id = x.id;
     row.server = endpoint;
-    row.requests = int_entry(*x, "requests");
-    row.samples = int_entry(*x, "samples");
-    row.queue = int_entry(*x, "queue");
-    row.errors = int_entry(*x, "errors");
+    row.requests = x.requests;
+    row.samples = x.samples;
+    row.queue = x.queue;
+    row.errors = x.errors;
     out.push_back(std::move(row));
   }
   return out;
 }
 
-std::vector<expert_row> router_rows(const dict& stats) {
+std::vector<expert_row> router_rows(const moe::router_stats& stats) {
   std::vector<expert_row> out;
-  for (const auto* x : dict_list_entry(stats, "experts")) {
+  for (const auto& x : stats.experts) {
     expert_row row;
-    row.id = text_entry(*x, "id").value_or("?");
-    row.server = text_entry(*x, "server").value_or("?");
-    row.calls = int_entry(*x, "calls");
-    row.failures = int_entry(*x, "failures");
-    row.latency_ms = real_entry(*x, "latency_ms");
+    row.id = x.id;
+    row.server = x.server;
+    row.calls = x.calls;
+    row.failures = x.failures;
+    row.latency_ms = x.latency_ms;
     out.push_back(std::move(row));
   }
   return out;
@@ -117,27 +118,25 @@ std::string experts_text(const std::vector<expert_row>& rows,
 }
 
 std::string nodes_text(const std::string& name, const std::string& endpoint,
-                       const dict* dht_stats) {
+                       const dht::node_stats* dht_stats) {
   auto where = endpoint.empty() ? std::string{"(no endpoint)"} : endpoint;
   if (dht_stats == nullptr)
     return fmt::format("this node: {} at {} (no DHT role)\n", name, where);
-  auto contacts = dict_list_entry(*dht_stats, "contacts");
+  const auto& contacts = dht_stats->contacts;
   auto out = fmt::format("this node: {} at {}, DHT id {}, {} items under {} keys\n", name, where,
-                         text_entry(*dht_stats, "id").value_or("?"),
-                         int_entry(*dht_stats, "items").value_or(0),
-                         int_entry(*dht_stats, "keys").value_or(0));
+                         dht_stats->id, dht_stats->items, dht_stats->keys);
   if (contacts.empty())
     return out + "no DHT contacts\n";
   std::vector<std::vector<std::string>> cells;
-  for (const auto* c : contacts)
-    cells.push_back({text_entry(*c, "id").value_or("?"), text_entry(*c, "endpoint").value_or("?"),
-                     std::to_string(int_entry(*c, "failures").value_or(0))});
+  for (const auto& c : contacts)
+    cells.push_back({c.id, c.endpoint, std::to_string(c.failures)});
   out += fmt::format("{} DHT contact(s):\n", contacts.size());
   return out + render_table({"ID", "ENDPOINT", "FAILURES"}, cells);
 }
 
-std::string trainer_text(const dict& stats) {
-  return render_settings(stats, 0, {"step", "loss", "accuracy", "samples_per_s", "failed_calls"});
+std::string trainer_text(const trainer_metrics& stats) {
+  return render_settings(to_settings(stats), 0,
+                         {"step", "loss", "train_accuracy", "samples_per_s", "failed_steps"});
 }
 
 std::string dht_items_text(const std::string& key, const std::vector<dht::item>& items,

@@ -1,5 +1,5 @@
-// The inspector's answers as text: pure functions from role stats (caf::settings) and DHT items
-// to what dmoe-shell prints.
+// The inspector's answers as text: pure functions from role stats and DHT items to what
+// dmoe-shell prints.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,10 @@
 #include <vector>
 
 #include "actors/inspector/settings_text.hpp"
+#include "actors/dht/node_stats.hpp"
+#include "actors/moe/router_stats.hpp"
+#include "actors/server/server_stats.hpp"
+#include "actors/trainer/trainer_metrics.hpp"
 #include "messages/dht_codec.hpp"
 
 namespace dmoe::inspector {
@@ -24,13 +28,12 @@ struct expert_row {
   bool declared = false;  // found declared in the DHT
 };
 
-/// Rows of a server's stats {"endpoint", "experts": list of {"id", "requests", "samples",
-/// "queue", "errors", ...}}; `fallback_endpoint` when the stats carry no endpoint.
-std::vector<expert_row> server_rows(const dict& stats, const std::string& fallback_endpoint);
+/// Rows of a server's experts; `fallback_endpoint` when the stats carry no endpoint.
+std::vector<expert_row> server_rows(const server_stats& stats,
+                                    const std::string& fallback_endpoint);
 
-/// Rows of a router's stats {"experts": list of {"id", "server", "calls", "failures",
-/// "latency_ms"}}.
-std::vector<expert_row> router_rows(const dict& stats);
+/// Rows of the experts a router has called.
+std::vector<expert_row> router_rows(const moe::router_stats& stats);
 
 /// One row per (id, server), fields taken from every source that has them, sorted by id.
 std::vector<expert_row> merge_rows(const std::vector<std::vector<expert_row>>& sources);
@@ -41,10 +44,10 @@ std::string experts_text(const std::vector<expert_row>& rows,
 
 /// This node and, when it has a DHT, its contacts from the DHT's stats.
 std::string nodes_text(const std::string& name, const std::string& endpoint,
-                       const dict* dht_stats);
+                       const dht::node_stats* dht_stats);
 
-/// A trainer's stats: progress figures first, then whatever else it reports.
-std::string trainer_text(const dict& stats);
+/// A trainer's progress: the main figures first, then every other field.
+std::string trainer_text(const trainer_metrics& stats);
 
 /// The items of one DHT key: sub-key, value, seconds until expiry.
 std::string dht_items_text(const std::string& key, const std::vector<dht::item>& items,

@@ -285,34 +285,15 @@ void router_state::probe(const std::string& endpoint) {
 
 // ---- stats ----
 
-caf::settings router_state::stats() const {
-  caf::settings out;
-  caf::config_value::list experts;
-  for (const auto& [key, c] : counters_) {
-    caf::config_value::dictionary entry;
-    entry["id"] = key.first;
-    entry["server"] = key.second;
-    entry["calls"] = c.calls;
-    entry["failures"] = c.failures;
-    entry["latency_ms"] = c.latency_ms;
-    experts.emplace_back(std::move(entry));
-  }
-  out["experts"] = std::move(experts);
-  caf::config_value::list dead;
-  for (auto& endpoint : servers_.dead_servers())
-    dead.emplace_back(std::move(endpoint));
-  out["dead_servers"] = std::move(dead);
-  caf::config_value::list in_flight;
-  for (const auto& [id, rec] : calls_) {
-    caf::config_value::dictionary entry;
-    entry["id"] = rec.expert_id;
-    entry["server"] = rec.server;
-    entry["backward"] = rec.backward;
-    in_flight.emplace_back(std::move(entry));
-  }
-  out["calls_in_flight"] = std::move(in_flight);
-  out["jobs_in_flight"] = static_cast<int64_t>(forwards_.size() + backwards_.size());
-  out["cache_entries"] = static_cast<int64_t>(cache_->size());
+router_stats router_state::stats() const {
+  router_stats out;
+  for (const auto& [key, c] : counters_)
+    out.experts.push_back({key.first, key.second, c.calls, c.failures, c.latency_ms});
+  out.dead_servers = servers_.dead_servers();
+  for (const auto& [id, rec] : calls_)
+    out.calls_in_flight.push_back({rec.expert_id, rec.server, rec.backward});
+  out.jobs_in_flight = static_cast<int64_t>(forwards_.size() + backwards_.size());
+  out.cache_entries = static_cast<int64_t>(cache_->size());
   return out;
 }
 

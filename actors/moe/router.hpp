@@ -30,10 +30,7 @@
 //       answered the forward; waits for backward_k_min answers per sample (then
 //       timeout_after_k_min for the rest) up to backward_timeout. Missing answers add zero.
 //   From anyone:
-//     (stats_atom)                          -> caf::settings
-//       "experts": list of {"id", "server", "calls", "failures", "latency_ms"},
-//       "dead_servers": list of endpoints, "calls_in_flight": list of {"id", "server",
-//       "backward"} (sent, not yet answered or failed), "jobs_in_flight", "cache_entries".
+//     (stats_atom)                          -> router_stats (router_stats.hpp)
 //   To expert servers: in this process (expert_rpc_atom, payload) -> payload; on other nodes
 //     in parts (actors/gateway/gateway.hpp, messages/parts.hpp): (wire_part_atom, call id,
 //     part)..., then (expert_rpc_atom, call id, total bytes, last part) -> (total bytes, last
@@ -58,6 +55,7 @@
 #include "actors/dht/node.hpp"
 #include "actors/dht/peers.hpp"
 #include "actors/moe/jobs.hpp"
+#include "actors/moe/router_stats.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/options.hpp"
 
@@ -73,7 +71,7 @@ using moe_settle_atom = caf::atom_constant<caf::atom("moe_settle")>;
 using router_actor = caf::typed_actor<
   caf::replies_to<moe_forward_atom, forward_job_ptr>::with<caf::ok_atom>,
   caf::replies_to<moe_backward_atom, backward_job_ptr>::with<caf::ok_atom>,
-  caf::replies_to<stats_atom>::with<caf::settings>>;
+  caf::replies_to<stats_atom>::with<router_stats>>;
 
 /// Spare experts ranked per sample beyond k_best, for rerouting (at least this many).
 constexpr size_t min_spares_per_sample = 4;

@@ -100,7 +100,7 @@ public:
 private:
   // router.cpp
   double now() const;
-  caf::settings stats() const;
+  router_stats stats() const;
   void fetch(forward_state& job, uint64_t id, const std::vector<std::string>& keys,
              std::function<void()> next);
   /// Starts a DHT lookup of `key` unless one is under way.

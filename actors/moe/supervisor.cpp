@@ -98,22 +98,22 @@ private:
     pending_.erase(i);
   }
 
-  caf::result<caf::settings> stats() {
-    auto promise = self_->make_response_promise<caf::settings>();
-    auto add_own = [this](caf::settings& out) {
-      out["restarts"] = static_cast<int64_t>(restarts_);
-      out["router_id"] = static_cast<int64_t>(child_->id());
+  caf::result<router_stats> stats() {
+    auto promise = self_->make_response_promise<router_stats>();
+    auto add_own = [this](router_stats& out) {
+      out.restarts = static_cast<int64_t>(restarts_);
+      out.router_id = static_cast<int64_t>(child_->id());
     };
     self_->request(*child_, supervisor_stats_timeout, stats_atom::value)
       .then(
-        [promise, add_own](caf::settings& child_stats) mutable {
+        [promise, add_own](router_stats& child_stats) mutable {
           add_own(child_stats);
           promise.deliver(std::move(child_stats));
         },
         [promise, add_own](caf::error& err) mutable {
-          caf::settings out;
+          router_stats out;
           add_own(out);
-          out["router_error"] = describe(err);
+          out.router_error = describe(err);
           promise.deliver(std::move(out));
         });
     return promise;

@@ -9,9 +9,9 @@
 //       no broken-promise error, so a call delegated to a router that then crashes would only
 //       fail at the caller's own timeout. When the child dies, every call it held fails at
 //       once with errc::unavailable ("router crashed: <reason>").
-//     (stats_atom)                          -> caf::settings
-//       the child's stats plus "restarts" (routers spawned after the first), "router_id" (the
-//       current child's actor id); "router_error" when the child did not answer.
+//     (stats_atom)                          -> router_stats
+//       the child's stats plus restarts (routers spawned after the first) and router_id (the
+//       current child's actor id); router_error when the child did not answer.
 //   Test and tooling accessor (local):
 //     (moe_child_atom)                      -> router_actor   the current router child
 //   From the child: down_msg. Normal and user_shutdown exits end the supervisor with the same

@@ -253,57 +253,51 @@ void declare_all(server_stateful* self) {
   }
 }
 
-caf::settings stats_of(server_stateful* self) {
+server_stats stats_of(server_stateful* self) {
   auto& st = self->state;
-  caf::settings out;
-  out["endpoint"] = st.setup.endpoint;
-  out["rejected"] = static_cast<int64_t>(st.rejected);
-  out["injected_failures"] = static_cast<int64_t>(st.injected_failures);
+  server_stats out;
+  out.endpoint = st.setup.endpoint;
+  out.rejected = static_cast<int64_t>(st.rejected);
+  out.injected_failures = static_cast<int64_t>(st.injected_failures);
   const auto& admitted = st.admission.counters();
-  caf::config_value::dictionary overloaded;
-  overloaded["rate"] = static_cast<int64_t>(admitted.over_rate);
-  overloaded["in_flight"] = static_cast<int64_t>(admitted.over_in_flight);
-  overloaded["bytes"] = static_cast<int64_t>(admitted.over_bytes);
-  overloaded["updates"] = static_cast<int64_t>(admitted.over_updates);
-  out["overloaded"] = std::move(overloaded);
-  out["queued_bytes"] = static_cast<int64_t>(st.admission.queued_bytes());
-  out["peers"] = static_cast<int64_t>(st.admission.peers());
-  auto rounds = [](const round_counters& c, const char* ok_name) {
-    caf::config_value::dictionary d;
-    d["rounds"] = static_cast<int64_t>(c.rounds);
-    d[ok_name] = static_cast<int64_t>(c.ok);
-    d["failed"] = static_cast<int64_t>(c.failed);
-    return d;
+  out.overloaded = {static_cast<int64_t>(admitted.over_rate),
+                    static_cast<int64_t>(admitted.over_in_flight),
+                    static_cast<int64_t>(admitted.over_bytes),
+                    static_cast<int64_t>(admitted.over_updates)};
+  out.queued_bytes = static_cast<int64_t>(st.admission.queued_bytes());
+  out.peers = static_cast<int64_t>(st.admission.peers());
+  auto rounds = [](const round_counters& c) {
+    return round_stats{static_cast<int64_t>(c.rounds), static_cast<int64_t>(c.ok),
+                       static_cast<int64_t>(c.failed)};
   };
-  out["declare"] = rounds(st.declare, "stored");
-  out["checkpoints"] = rounds(st.checkpoints, "saved");
-  caf::config_value::list experts;
+  out.declare = rounds(st.declare);
+  out.checkpoints = rounds(st.checkpoints);
   for (auto& kv : st.experts) {
     const auto& c = *kv.second.expert.counters;
+    const auto& backend = *kv.second.expert.backend;
+    const auto& kept = backend.activations();
     auto batches = c.batches.load();
-    caf::config_value::dictionary d;
-    d["id"] = kv.first;
-    d["type"] = kv.second.expert.backend->info().expert_type;
-    d["requests"] = static_cast<int64_t>(c.requests.load());
-    d["samples"] = static_cast<int64_t>(c.samples.load());
-    d["batches"] = static_cast<int64_t>(batches);
-    d["mean_batch"] = batches ? static_cast<double>(c.samples.load()) / batches : 0.0;
-    d["mean_callers"] = batches ? static_cast<double>(c.batched_calls.load()) / batches : 0.0;
-    d["max_merged_callers"] = static_cast<int64_t>(c.max_merged_callers.load());
-    d["queue"] = static_cast<int64_t>(c.queued.load());
-    d["errors"] = static_cast<int64_t>(c.errors.load());
-    d["updates"] = static_cast<int64_t>(kv.second.expert.backend->updates());
-    d["pending_samples"] = static_cast<int64_t>(kv.second.expert.backend->pending_samples());
-    d["refused_updates"] = static_cast<int64_t>(kv.second.expert.backend->refused_updates());
-    const auto& kept = kv.second.expert.backend->activations();
-    d["activations_kept"] = static_cast<int64_t>(kept.kept.load());
-    d["activations_used"] = static_cast<int64_t>(kept.used.load());
-    d["recomputed"] = static_cast<int64_t>(kept.recomputed.load());
-    d["activations_evicted"] = static_cast<int64_t>(kept.evicted.load() + kept.expired.load());
-    d["activation_bytes"] = static_cast<int64_t>(kept.bytes.load());
-    experts.emplace_back(std::move(d));
+    hosted_expert_stats e;
+    e.id = kv.first;
+    e.type = backend.info().expert_type;
+    e.requests = static_cast<int64_t>(c.requests.load());
+    e.samples = static_cast<int64_t>(c.samples.load());
+    e.batches = static_cast<int64_t>(batches);
+    e.mean_batch = batches ? static_cast<double>(c.samples.load()) / batches : 0.0;
+    e.mean_callers = batches ? static_cast<double>(c.batched_calls.load()) / batches : 0.0;
+    e.max_merged_callers = static_cast<int64_t>(c.max_merged_callers.load());
+    e.queue = static_cast<int64_t>(c.queued.load());
+    e.errors = static_cast<int64_t>(c.errors.load());
+    e.updates = static_cast<int64_t>(backend.updates());
+    e.pending_samples = static_cast<int64_t>(backend.pending_samples());
+    e.refused_updates = static_cast<int64_t>(backend.refused_updates());
+    e.activations_kept = static_cast<int64_t>(kept.kept.load());
+    e.activations_used = static_cast<int64_t>(kept.used.load());
+    e.recomputed = static_cast<int64_t>(kept.recomputed.load());
+    e.activations_evicted = static_cast<int64_t>(kept.evicted.load() + kept.expired.load());
+    e.activation_bytes = static_cast<int64_t>(kept.bytes.load());
+    out.experts.push_back(std::move(e));
   }
-  out["experts"] = std::move(experts);
   return out;
 }
 

@@ -21,21 +21,7 @@
 //       by default) that share of the valid forward and backward calls, drawn at random, is
 //       answered with an `unavailable` error instead.
 //   From the node (local):
-//     (stats_atom)                                   -> caf::settings
-//       "endpoint", "rejected" (calls no expert took: undecodable or unknown expert),
-//       "injected_failures" (calls failed on purpose by options.fail_rate),
-//       "overloaded": {"rate", "in_flight", "bytes", "updates"} (calls refused per limit),
-//       "queued_bytes" (request bytes of other nodes' calls held now), "peers" (peers tracked),
-//       "declare": {"rounds", "stored", "failed"}, "checkpoints": {"rounds", "saved", "failed"},
-//       "experts": list of dictionaries {"id", "type", "requests", "samples", "batches",
-//       "mean_batch" (samples per batch), "mean_callers", "max_merged_callers", "queue"
-//       (calls waiting), "errors", "updates" (optimizer steps), "pending_samples" (samples
-//       whose gradients wait for the next update, server.accumulate-samples), "refused_updates"
-//       (updates the outlier rule refused, server.outlier-factor),
-//       "activations_kept" (forward calls whose activations were kept), "activations_used"
-//       (backward calls that found them), "recomputed" (backward calls that recomputed their
-//       forward), "activations_evicted" (dropped for the budget or the time to live),
-//       "activation_bytes" (held now)}.
+//     (stats_atom)                                   -> server_stats (server_stats.hpp)
 //     (server_checkpoint_atom)                       -> uint32 saved
 //       writes every expert's checkpoint now (0 without checkpoint_dir).
 //     (server_stop_atom)                             -> uint32 saved
@@ -68,6 +54,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/dht/node.hpp"
+#include "actors/server/server_stats.hpp"
 #include "messages/limits.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/options.hpp"
@@ -81,7 +68,7 @@ using server_stop_atom = caf::atom_constant<caf::atom("srv_stop")>;
 using server_actor = caf::typed_actor<
   caf::replies_to<expert_rpc_atom, payload>::with<payload>,
   caf::replies_to<expert_rpc_atom, payload, caf::node_id>::with<payload>,
-  caf::replies_to<stats_atom>::with<caf::settings>,
+  caf::replies_to<stats_atom>::with<server_stats>,
   caf::replies_to<server_checkpoint_atom>::with<uint32_t>,
   caf::replies_to<server_stop_atom>::with<uint32_t>>;
 

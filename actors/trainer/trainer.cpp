@@ -22,7 +22,7 @@ struct trainer_state {
   std::shared_ptr<training_loop> loop;
   std::shared_ptr<std::atomic<bool>> stop = std::make_shared<std::atomic<bool>>(false);
   std::thread thread;
-  std::vector<caf::typed_response_promise<caf::settings>> waiters;
+  std::vector<caf::typed_response_promise<trainer_metrics>> waiters;
   bool finished = false;
   std::function<void(const trainer_metrics&)> on_done;
 
@@ -47,11 +47,11 @@ trainer_impl::behavior_type trainer(trainer_stateful* self, trainer_setup setup,
     caf::anon_send(me, trainer_done_atom::value);
   });
   return {
-    [=](stats_atom) { return to_settings(self->state.loop->metrics()); },
-    [=](trainer_wait_atom) -> caf::result<caf::settings> {
+    [=](stats_atom) { return self->state.loop->metrics(); },
+    [=](trainer_wait_atom) -> caf::result<trainer_metrics> {
       if (self->state.finished)
-        return to_settings(self->state.loop->metrics());
-      self->state.waiters.push_back(self->make_response_promise<caf::settings>());
+        return self->state.loop->metrics();
+      self->state.waiters.push_back(self->make_response_promise<trainer_metrics>());
       return self->state.waiters.back();
     },
     [=](trainer_done_atom) {
@@ -59,7 +59,7 @@ trainer_impl::behavior_type trainer(trainer_stateful* self, trainer_setup setup,
       st.finished = true;
       auto metrics = st.loop->metrics();
       for (auto& promise : st.waiters)
-        promise.deliver(to_settings(metrics));
+        promise.deliver(metrics);
       st.waiters.clear();
       if (st.on_done)
         st.on_done(metrics);
@@ -68,30 +68,6 @@ trainer_impl::behavior_type trainer(trainer_stateful* self, trainer_setup setup,
 }
 
 }  // namespace
-
-caf::settings to_settings(const trainer_metrics& m) {
-  caf::settings out;
-  caf::put(out, "state", m.state);
-  if (!m.error.empty())
-    caf::put(out, "error", m.error);
-  caf::put(out, "step", static_cast<int64_t>(m.step));
-  caf::put(out, "epoch", static_cast<int64_t>(m.epoch));
-  caf::put(out, "samples", static_cast<int64_t>(m.samples));
-  caf::put(out, "total_steps", static_cast<int64_t>(m.total_steps));
-  caf::put(out, "loss", m.loss);
-  caf::put(out, "accuracy", m.train_accuracy);
-  caf::put(out, "test_accuracy", m.test_accuracy);
-  caf::put(out, "samples_per_s", m.samples_per_s);
-  caf::put(out, "elapsed_s", m.elapsed_s);
-  caf::put(out, "failed_calls", static_cast<int64_t>(m.failed_steps));
-  caf::put(out, "failed_evals", static_cast<int64_t>(m.failed_evals));
-  caf::put(out, "resumed_at", static_cast<int64_t>(m.resumed_at));
-  caf::put(out, "workers", static_cast<int64_t>(m.workers));
-  caf::put(out, "staleness", m.staleness);
-  caf::put(out, "max_staleness", static_cast<int64_t>(m.max_staleness));
-  caf::put(out, "stale_dropped", static_cast<int64_t>(m.stale_dropped));
-  return out;
-}
 
 trainer_actor spawn_trainer(caf::actor_system& system, trainer_setup setup,
                          std::function<void(const trainer_metrics&)> on_done) {

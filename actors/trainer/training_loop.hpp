@@ -26,30 +26,11 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/moe/router.hpp"
+#include "actors/trainer/trainer_metrics.hpp"
 #include "runtime/options.hpp"
 
 namespace dmoe {
 
-struct trainer_metrics {
-  std::string state = "starting";  // starting | training | evaluating | done | failed
-  std::string error;               // why it failed
-  size_t step = 0;
-  size_t epoch = 0;
-  size_t samples = 0;
-  size_t total_steps = 0;          // 0: unknown (time-limited)
-  double loss = 0;                 // moving average over recent steps
-  double train_accuracy = 0;       // moving average over recent steps
-  double test_accuracy = -1;       // last evaluation; -1 before the first
-  double samples_per_s = 0;        // over the whole run, evaluations excluded
-  double elapsed_s = 0;
-  size_t failed_steps = 0;         // steps skipped because a DMoE call failed
-  size_t failed_evals = 0;         // evaluations given up (a test batch failed 3 times)
-  size_t resumed_at = 0;           // the step its checkpoint resumed it at; 0: a fresh start
-  size_t workers = 1;              // batches in flight at once (trainer.workers)
-  double staleness = 0;            // moving average: updates between a gradient's read and its use
-  size_t max_staleness = 0;        // of the applied updates
-  size_t stale_dropped = 0;        // gradients staler than trainer.max-staleness, not applied
-};
 
 struct trainer_setup {
   std::string name = "trainer";  // logger name

@@ -32,14 +32,6 @@ std::string expert_id(size_t i) {
   return "ffn." + std::to_string(i);
 }
 
-int64_t stat_of(const caf::config_value::dictionary& d, const char* key) {
-  auto i = d.find(key);
-  if (i == d.end())
-    return 0;
-  auto v = caf::get_if<int64_t>(&i->second);
-  return v ? *v : 0;
-}
-
 /// The wire guard as on every dmoe node, TLS with `name`'s certificate when args.tls_dir is
 /// set. Frames as big as a whole call: the bench sends calls in one message, not in parts.
 bool guard_wire(caf::actor_system& sys, const server_bench_args& args, const std::string& name) {
@@ -91,20 +83,18 @@ int run_server_role(const server_bench_args& args) {
   std::string line;
   while (std::getline(std::cin, line)) {
   }  // the parent closes our stdin when the clients are done (or when it dies)
-  caf::settings stats;
+  server_stats stats;
   caf::scoped_actor self{sys};
   self->request(*server, call_timeout, stats_atom::value)
-    .receive([&](caf::settings& s) { stats = std::move(s); }, [](caf::error&) {});
+    .receive([&](server_stats& s) { stats = std::move(s); }, [](caf::error&) {});
   int64_t batches = 0, samples = 0, max_merged = 0, used = 0, recomputed = 0;
-  if (auto experts = caf::get_if<caf::config_value::list>(&stats, "experts"))
-    for (auto& e : *experts)
-      if (auto d = caf::get_if<caf::config_value::dictionary>(&e)) {
-        batches += stat_of(*d, "batches");
-        samples += stat_of(*d, "samples");
-        max_merged = std::max(max_merged, stat_of(*d, "max_merged_callers"));
-        used += stat_of(*d, "activations_used");
-        recomputed += stat_of(*d, "recomputed");
-      }
+  for (const auto& e : stats.experts) {
+    batches += e.batches;
+    samples += e.samples;
+    max_merged = std::max(max_merged, e.max_merged_callers);
+    used += e.activations_used;
+    recomputed += e.recomputed;
+  }
   std::printf("STATS %lld %lld %lld %lld %lld\n", static_cast<long long>(batches),
               static_cast<long long>(samples), static_cast<long long>(max_merged),
               static_cast<long long>(used), static_cast<long long>(recomputed));

@@ -63,9 +63,9 @@ int main(int argc, char** argv) {
   int rc = 1;
   self->request(trainer_actor, caf::infinite, trainer_wait_atom::value)
     .receive(
-      [&](const caf::settings& result) {
-        log->info("training ended: {}", caf::to_string(result));
-        rc = caf::get_or(result, "state", std::string{}) == "done" ? 0 : 1;
+      [&](const trainer_metrics& result) {
+        log->info("training ended: {}", caf::to_string(to_settings(result)));
+        rc = result.state == "done" ? 0 : 1;
       },
       [&](caf::error& err) { log->error("{}", describe(err)); });
   self->send_exit(trainer_actor, caf::exit_reason::user_shutdown);

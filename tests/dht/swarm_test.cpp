@@ -151,10 +151,7 @@ CAF_TEST(a node left without contacts joins again through its bootstrap peers) {
     caf::scoped_actor self{system};
     int64_t n = -1;
     self->request(node, std::chrono::seconds(10), stats_atom::value)
-      .receive([&](caf::settings& st) {
-                 if (auto list = caf::get_if<caf::config_value::list>(&st, "contacts"))
-                   n = static_cast<int64_t>(list->size());
-               },
+      .receive([&](dht::node_stats& st) { n = static_cast<int64_t>(st.contacts.size()); },
                [](caf::error&) {});
     return n;
   };

@@ -55,7 +55,7 @@ server_actor::behavior_type mirror_server(server_actor::pointer, size_t reply_fa
             CAF_CHECK(origin != caf::node_id{});
             return mirror(in);
           },
-          [](stats_atom) { return caf::settings{}; },
+          [](stats_atom) { return server_stats{}; },
           [](server_checkpoint_atom) -> caf::result<uint32_t> { return not_here(); },
           [](server_stop_atom) -> caf::result<uint32_t> { return not_here(); }};
 }
@@ -74,7 +74,7 @@ dht::node_actor::behavior_type dht_stand_in(dht::node_actor::pointer) {
             return not_here();
           },
           [](dht::dht_info_atom) { return std::string{"dht stand-in"}; },
-          [](stats_atom) { return caf::settings{}; },
+          [](stats_atom) { return dht::node_stats{}; },
           [](dht::dht_replicate_atom) -> caf::result<uint32_t> { return not_here(); }};
 }
 

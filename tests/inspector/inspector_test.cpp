@@ -45,9 +45,12 @@ struct fixture {
   config cfg;
   caf::actor_system sys{cfg};
   dht::local_swarm swarm{sys, swarm_size, dht_options{}};
-  stats_actor server = sys.spawn(test::stand_in, test::server_stats());
-  stats_actor router = sys.spawn(test::stand_in, test::router_stats());
-  stats_actor trainer = sys.spawn(test::stand_in, test::trainer_stats());
+  server_stats_actor server =
+    sys.spawn(test::stand_in<server_stats>, test::sample_server_stats());
+  moe::router_stats_actor router =
+    sys.spawn(test::stand_in<moe::router_stats>, test::sample_router_stats());
+  trainer_stats_actor trainer =
+    sys.spawn(test::stand_in<trainer_metrics>, test::sample_trainer_metrics());
   std::vector<caf::actor> spawned;
 
   fixture() {
@@ -64,8 +67,9 @@ struct fixture {
   ~fixture() {
     for (auto& a : spawned)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-    for (auto& a : {server, router, trainer})
-      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(server, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(trainer, caf::exit_reason::user_shutdown);
   }
 
   inspector_actor inspector(bool with_router, bool allow_control = false) {
@@ -227,7 +231,7 @@ CAF_TEST(stats and trainers render every role) {
   CAF_CHECK(contains(trainers, "trainer on test-node"));
   // Progress figures come first, in a fixed order; other entries follow.
   auto step = trainers.find("step: 1200");
-  auto accuracy = trainers.find("accuracy: 0.8456");
+  auto accuracy = trainers.find("train_accuracy: 0.8456");
   auto epoch = trainers.find("epoch: 2");
   CAF_REQUIRE(step != std::string::npos && accuracy != std::string::npos
               && epoch != std::string::npos);
@@ -240,13 +244,15 @@ CAF_TEST(stats and trainers render every role) {
 }
 
 CAF_TEST(a role that does not answer times out without blocking the answer) {
-  auto silent = sys.spawn(test::silent_role);
+  auto silent = sys.spawn(test::silent_role<moe::router_stats>);
+  auto silent_trainer = sys.spawn(test::silent_role<trainer_metrics>);
   spawned.push_back(caf::actor_cast<caf::actor>(silent));
+  spawned.push_back(caf::actor_cast<caf::actor>(silent_trainer));
   inspector_setup setup;
   setup.node_name = "slow";
   setup.server = server;
   setup.router = silent;
-  setup.trainer = silent;
+  setup.trainer = silent_trainer;
   setup.request_timeout = std::chrono::milliseconds(200);
   auto insp = bare_inspector(setup);
   auto text = ok(insp, "experts");

@@ -52,7 +52,7 @@ bool contains(const std::string& text, const std::string& part) {
 struct fixture {
   node_config cfg;
   std::unique_ptr<caf::actor_system> sys;
-  stats_actor server;
+  server_stats_actor server;
   inspector_actor inspector;
   uint16_t port = 0;
   fs::path dir;
@@ -63,7 +63,7 @@ struct fixture {
     if (auto err = cfg.parse_and_validate(std::vector<std::string>{}))
       CAF_FAIL("config: " << describe(err));
     sys = std::make_unique<caf::actor_system>(cfg);
-    server = sys->spawn(test::stand_in, test::server_stats());
+    server = sys->spawn(test::stand_in<server_stats>, test::sample_server_stats());
     inspector_setup setup;
     setup.node_name = "shell-test";
     setup.endpoint = "127.0.0.1:6000";

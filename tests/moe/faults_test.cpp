@@ -153,12 +153,9 @@ CAF_TEST(a server dying mid forward is routed around at once with renormalised w
   (y * target).sum().backward();
   (y_ref * target).sum().backward();
   CAF_CHECK_LESS(max_abs_diff(x.grad(), x_ref.grad()), 1e-5);
-  auto stats = router_stats(router);
-  auto dead = list_of(stats, "dead_servers");
-  CAF_REQUIRE(dead != nullptr);
-  CAF_REQUIRE_EQUAL(dead->size(), 1u);
-  CAF_CHECK_EQUAL(caf::get_if<std::string>(&dead->front()) != nullptr
-                    ? *caf::get_if<std::string>(&dead->front()) : "", "inproc-server:dying");
+  auto dead = router_stats(router).dead_servers;
+  CAF_REQUIRE_EQUAL(dead.size(), 1u);
+  CAF_CHECK_EQUAL(dead.front(), "inproc-server:dying");
   // A replacement at the same endpoint is avoided until it declares again, then used.
   auto revived = spawn_host("inproc-server:dying", pick(doomed));
   *swarm.clock_offset = 1;  // past directory_cache: the router looks the prefixes up again
@@ -200,14 +197,9 @@ CAF_TEST(malformed expert answers count as failures and are routed around) {
   CAF_CHECK(layer->last_mask().all().item<bool>());
   CAF_CHECK(!intersects(answered_ids(layer), broken));
   int64_t failures = 0;
-  auto stats = router_stats(router);
-  auto experts_list = list_of(stats, "experts");
-  CAF_REQUIRE(experts_list != nullptr);
-  for (const auto& entry : *experts_list) {
-    const auto& dict = caf::get<caf::config_value::dictionary>(entry);
-    if (caf::get<std::string>(dict.find("server")->second) == "inproc-server:bad")
-      failures += caf::get<int64_t>(dict.find("failures")->second);
-  }
+  for (const auto& e : router_stats(router).experts)
+    if (e.server == "inproc-server:bad")
+      failures += e.failures;
   CAF_CHECK_EQUAL(failures, static_cast<int64_t>(bad->forwards.load()));
 }
 

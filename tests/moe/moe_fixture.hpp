@@ -151,11 +151,12 @@ struct moe_fixture {
     CAF_REQUIRE(down);
   }
 
-  caf::settings router_stats(const moe::router_actor& router) {
+  moe::router_stats router_stats(const moe::router_actor& router) {
     caf::scoped_actor self{system};
-    caf::settings out;
+    moe::router_stats out;
     self->request(router, std::chrono::seconds(5), stats_atom::value)
-      .receive([&](caf::settings& s) { out = std::move(s); }, [](caf::error&) {});
+      .receive([&](moe::router_stats& s) { out = std::move(s); },
+               [](caf::error& err) { CAF_FAIL("no router stats: " << describe(err)); });
     return out;
   }
 };
@@ -237,12 +238,6 @@ inline torch::Tensor local_mixture(const torch::Tensor& x, const std::vector<tor
     rows.push_back((w.unsqueeze(1) * torch::stack(outputs)).sum(0));
   }
   return torch::stack(rows);
-}
-
-/// The list stored under `key` in a stats tree; nullptr when there is none.
-inline const caf::config_value::list* list_of(const caf::settings& stats, const std::string& key) {
-  auto i = stats.find(key);
-  return i == stats.end() ? nullptr : caf::get_if<caf::config_value::list>(&i->second);
 }
 
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {

@@ -138,11 +138,11 @@ public:
       limit, std::chrono::milliseconds(200));
   }
 
-  caf::settings stats_of(const stats_actor& who) {
+  moe::router_stats stats_of(const moe::router_actor& router) {
     caf::scoped_actor self{*system};
-    caf::settings out;
-    self->request(who, request_timeout, stats_atom::value)
-      .receive([&](caf::settings& s) { out = std::move(s); }, [](caf::error&) {});
+    moe::router_stats out;
+    self->request(router, request_timeout, stats_atom::value)
+      .receive([&](moe::router_stats& s) { out = std::move(s); }, [](caf::error&) {});
     return out;
   }
 
@@ -159,17 +159,10 @@ public:
   }
 };
 
-bool in_flight_to(const caf::settings& stats, const std::string& server) {
-  auto calls = list_of(stats, "calls_in_flight");
-  if (calls == nullptr)
-    return false;
-  for (const auto& entry : *calls) {
-    const auto* dict = caf::get_if<caf::config_value::dictionary>(&entry);
-    auto i = dict ? dict->find("server") : caf::config_value::dictionary::const_iterator{};
-    if (dict && i != dict->end() && caf::get_if<std::string>(&i->second)
-        && *caf::get_if<std::string>(&i->second) == server)
+bool in_flight_to(const moe::router_stats& stats, const std::string& server) {
+  for (const auto& call : stats.calls_in_flight)
+    if (call.server == server)
       return true;
-  }
   return false;
 }
 
@@ -299,11 +292,9 @@ CAF_TEST(a server SIGKILLed mid forward is routed around long before forward_tim
   auto diff = max_abs_diff(y, mixture_of_local_copies(layer, x));
   CAF_MESSAGE("max |y - local mixture of the answering experts| = " << diff);
   CAF_CHECK_LESS(diff, 1e-5);
-  auto router_stats = stats_of(router);
-  auto dead = list_of(router_stats, "dead_servers");
-  CAF_REQUIRE(dead != nullptr);
-  CAF_REQUIRE_EQUAL(dead->size(), 1u);
-  CAF_CHECK_EQUAL(caf::get<std::string>(dead->front()), endpoint(victim));
+  auto dead = stats_of(router).dead_servers;
+  CAF_REQUIRE_EQUAL(dead.size(), 1u);
+  CAF_CHECK_EQUAL(dead.front(), endpoint(victim));
 
   // The next forward does not choose the dead server's experts (their declarations are still
   // in the DHT) and needs no timeout.

@@ -112,8 +112,8 @@ dht_options swarm_options() {
 
 // Polls the server's stats until `done` holds for them (bounded in count and time).
 template <class Predicate>
-caf::settings wait_for_stats(caf::actor_system& sys, const server_actor& server, Predicate done) {
-  caf::settings s;
+server_stats wait_for_stats(caf::actor_system& sys, const server_actor& server, Predicate done) {
+  server_stats s;
   for (int i = 0; i < 200; ++i) {
     s = stats(sys, server);
     if (done(s))
@@ -121,11 +121,6 @@ caf::settings wait_for_stats(caf::actor_system& sys, const server_actor& server,
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return s;
-}
-
-int64_t declared(const caf::settings& s, const char* key) {
-  auto v = caf::get_if<int64_t>(&s, std::string("declare.") + key);
-  return v ? *v : -1;
 }
 
 }  // namespace
@@ -147,11 +142,11 @@ CAF_TEST(experts and their prefixes appear in the DHT and declaring stops on sto
   CAF_REQUIRE(server);
   // 2 + 2 + 2 prefix entries (ffn./0,1; ffn.0./0,1; ffn.1./0,1) and one per expert
   constexpr int64_t entries = 10;
-  auto s = wait_for_stats(sys, *server, [](const caf::settings& s) {
-    return declared(s, "stored") + declared(s, "failed") >= entries;
+  auto s = wait_for_stats(sys, *server, [](const server_stats& s) {
+    return s.declare.done + s.declare.failed >= entries;
   });
-  CAF_CHECK_GREATER_OR_EQUAL(declared(s, "stored"), entries);
-  CAF_CHECK_EQUAL(declared(s, "failed"), 0);
+  CAF_CHECK_GREATER_OR_EQUAL(s.declare.done, entries);
+  CAF_CHECK_EQUAL(s.declare.failed, 0);
   auto reader = swarm.nodes[swarm_nodes - 1];
   auto expect_subkeys = [&](const std::string& key, std::vector<std::string> subkeys) {
     auto found = dht::get(sys, reader, key);
@@ -172,13 +167,13 @@ CAF_TEST(experts and their prefixes appear in the DHT and declaring stops on sto
   expect_subkeys("ffn.1.", {"0", "1"});
   expect_subkeys("ffn.1.1", {server_endpoint});
   // Declarations repeat every period ...
-  s = wait_for_stats(sys, *server, [](const caf::settings& s) { return declared(s, "rounds") >= 2; });
-  CAF_CHECK_GREATER_OR_EQUAL(declared(s, "rounds"), 2);
+  s = wait_for_stats(sys, *server, [](const server_stats& s) { return s.declare.rounds >= 2; });
+  CAF_CHECK_GREATER_OR_EQUAL(s.declare.rounds, 2);
   // ... until the server is stopped.
   CAF_CHECK_EQUAL(stop(sys, *server), 0u);
-  auto rounds = declared(stats(sys, *server), "rounds");
+  auto rounds = stats(sys, *server).declare.rounds;
   std::this_thread::sleep_for(options.declare_period * 3);  // three periods without a round
-  CAF_CHECK_EQUAL(declared(stats(sys, *server), "rounds"), rounds);
+  CAF_CHECK_EQUAL(stats(sys, *server).declare.rounds, rounds);
   caf::anon_send_exit(*server, caf::exit_reason::user_shutdown);
 }
 
@@ -197,10 +192,10 @@ CAF_TEST(an unreachable DHT only costs failed declarations) {
   setup.endpoint = server_endpoint;
   auto server = try_spawn_server(sys, setup);
   CAF_REQUIRE(server);
-  auto s = wait_for_stats(sys, *server, [](const caf::settings& s) {
-    return declared(s, "failed") >= 10;
+  auto s = wait_for_stats(sys, *server, [](const server_stats& s) {
+    return s.declare.failed >= 10;
   });
-  CAF_CHECK_GREATER_OR_EQUAL(declared(s, "failed"), 10);
+  CAF_CHECK_GREATER_OR_EQUAL(s.declare.failed, 10);
   auto x = torch::randn({2, h});
   CAF_CHECK_EQUAL(outcome(call(sys, *server, forward_call{"ffn.0.0", {x}})), "ok");
   caf::anon_send_exit(*server, caf::exit_reason::user_shutdown);

@@ -152,8 +152,8 @@ Reply ask(caf::actor_system& sys, const Handle& server, caf::message msg, Reply 
   return out;
 }
 
-inline caf::settings stats(caf::actor_system& sys, const server_actor& server) {
-  return ask<caf::settings>(sys, server, caf::make_message(stats_atom::value), {});
+inline server_stats stats(caf::actor_system& sys, const server_actor& server) {
+  return ask<server_stats>(sys, server, caf::make_message(stats_atom::value), {});
 }
 
 inline uint32_t checkpoint(caf::actor_system& sys, const server_actor& server) {
@@ -164,28 +164,12 @@ inline uint32_t stop(caf::actor_system& sys, const server_actor& server) {
   return ask<uint32_t>(sys, server, caf::make_message(server_stop_atom::value), 9999);
 }
 
-/// The stats dictionary of expert `id` (empty when absent).
-inline caf::config_value::dictionary expert_stats(const caf::settings& s, const std::string& id) {
-  auto i = s.find("experts");
-  if (i == s.end())
-    return {};
-  if (auto* list = caf::get_if<caf::config_value::list>(&i->second))
-    for (auto& entry : *list)
-      if (auto* d = caf::get_if<caf::config_value::dictionary>(&entry)) {
-        auto e = d->find("id");
-        if (e != d->end() && caf::get_if<std::string>(&e->second)
-            && *caf::get_if<std::string>(&e->second) == id)
-          return *d;
-      }
-  return {};
-}
-
-inline int64_t int_of(const caf::config_value::dictionary& d, const std::string& key) {
-  auto i = d.find(key);
-  if (i == d.end())
-    return -1;
-  auto* v = caf::get_if<int64_t>(&i->second);
-  return v ? *v : -1;
+/// The stats of expert `id`; the test fails when the server reports none.
+inline hosted_expert_stats expert_stats(const server_stats& s, const std::string& id) {
+  for (const auto& e : s.experts)
+    if (e.id == id)
+      return e;
+  CAF_FAIL("the server reports no expert " << id);
 }
 
 /// A fresh, empty directory under the system's temp dir, removed by the destructor.

@@ -48,7 +48,7 @@ moe::router_actor::behavior_type stand_in_router(moe::router_actor::pointer, siz
       job->grad_inputs = torch::zeros_like(job->forward->inputs);
       return caf::ok_atom::value;
     },
-    [](stats_atom) { return caf::settings{}; },
+    [](stats_atom) { return moe::router_stats{}; },
   };
 }
 

@@ -106,18 +106,12 @@ struct slow_link_fixture {
     return moe::spawn_router(*system, setup);
   }
 
-  caf::settings stats_of(const stats_actor& who) {
-    caf::scoped_actor self{*system};
-    caf::settings out;
-    self->request(who, 10s, stats_atom::value)
-      .receive([&](caf::settings& s) { out = std::move(s); }, [](caf::error&) {});
-    return out;
-  }
-
   size_t dead_servers(const moe::router_actor& router) {
-    auto stats = stats_of(router);
-    auto dead = caf::get_if<caf::config_value::list>(&stats, "dead_servers");
-    return dead ? dead->size() : 0;
+    caf::scoped_actor self{*system};
+    moe::router_stats stats;
+    self->request(router, 10s, stats_atom::value)
+      .receive([&](moe::router_stats& s) { stats = std::move(s); }, [](caf::error&) {});
+    return stats.dead_servers.size();
   }
 };
 

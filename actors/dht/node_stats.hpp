@@ -1,0 +1,64 @@
+// What a DHT node (node.hpp) reports for (stats_atom).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <caf/typed_actor.hpp>
+
+#include "messages/type_ids.hpp"
+#include "runtime/stats_fields.hpp"
+
+namespace dmoe::dht {
+
+using dmoe::inspect;
+
+struct contact_stats {
+  std::string id;  // hex
+  std::string endpoint;
+  int64_t failures = 0;
+};
+
+struct node_stats {
+  std::string id;  // hex
+  std::string endpoint;
+  std::string owner;  // its public key (hex): the owner tag of the items it declares
+  std::vector<contact_stats> contacts;
+  int64_t buckets = 0;
+  int64_t keys = 0;
+  int64_t items = 0;  // stored
+  int64_t peers_connected = 0;
+  int64_t requests_served = 0;
+  int64_t bad_requests = 0;
+  int64_t requests_sent = 0;
+  int64_t requests_failed = 0;
+  int64_t lookups = 0;
+  int64_t peers_down = 0;
+  int64_t forged_items = 0;    // owned items in peers' answers whose signature failed, dropped
+  int64_t claims_checked = 0;  // new senders' endpoints pinged before being learned
+  int64_t claims_refused = 0;  // not answered there with the claimed id: never learned
+};
+
+inline auto fields_of(contact_stats& x) {
+  return std::make_tuple(field("id", x.id), field("endpoint", x.endpoint),
+                         field("failures", x.failures));
+}
+
+inline auto fields_of(node_stats& x) {
+  return std::make_tuple(
+    field("id", x.id), field("endpoint", x.endpoint), field("owner", x.owner),
+    field("contacts", x.contacts), field("buckets", x.buckets), field("keys", x.keys),
+    field("items", x.items), field("peers_connected", x.peers_connected),
+    field("requests_served", x.requests_served), field("bad_requests", x.bad_requests),
+    field("requests_sent", x.requests_sent), field("requests_failed", x.requests_failed),
+    field("lookups", x.lookups), field("peers_down", x.peers_down),
+    field("forged_items", x.forged_items), field("claims_checked", x.claims_checked),
+    field("claims_refused", x.claims_refused));
+}
+
+/// What the inspector asks a DHT node for its stats (node_actor converts to it).
+using node_stats_actor = caf::typed_actor<caf::replies_to<stats_atom>::with<node_stats>>;
+
+}  // namespace dmoe::dht

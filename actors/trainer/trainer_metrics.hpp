@@ -1,0 +1,51 @@
+// A trainer's progress: what its actor reports (trainer.hpp, stats_atom) and the shell shows.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <tuple>
+
+#include <caf/typed_actor.hpp>
+
+#include "messages/type_ids.hpp"
+#include "runtime/stats_fields.hpp"
+
+namespace dmoe {
+
+struct trainer_metrics {
+  std::string state = "starting";  // starting | training | evaluating | done | failed
+  std::string error;               // why it failed
+  size_t step = 0;
+  size_t epoch = 0;
+  size_t samples = 0;
+  size_t total_steps = 0;          // 0: unknown (time-limited)
+  double loss = 0;                 // moving average over recent steps
+  double train_accuracy = 0;       // moving average over recent steps
+  double test_accuracy = -1;       // last evaluation; -1 before the first
+  double samples_per_s = 0;        // over the whole run, evaluations excluded
+  double elapsed_s = 0;
+  size_t failed_steps = 0;         // steps skipped because a DMoE call failed
+  size_t failed_evals = 0;         // evaluations given up (a test batch failed 3 times)
+  size_t resumed_at = 0;           // the step its checkpoint resumed it at; 0: a fresh start
+  size_t workers = 1;              // batches in flight at once (trainer.workers)
+  double staleness = 0;            // moving average: updates between a gradient's read and its use
+  size_t max_staleness = 0;        // of the applied updates
+  size_t stale_dropped = 0;        // gradients staler than trainer.max-staleness, not applied
+};
+
+inline auto fields_of(trainer_metrics& x) {
+  return std::make_tuple(
+    field("state", x.state), field("error", x.error), field("step", x.step),
+    field("epoch", x.epoch), field("samples", x.samples), field("total_steps", x.total_steps),
+    field("loss", x.loss), field("train_accuracy", x.train_accuracy),
+    field("test_accuracy", x.test_accuracy), field("samples_per_s", x.samples_per_s),
+    field("elapsed_s", x.elapsed_s), field("failed_steps", x.failed_steps),
+    field("failed_evals", x.failed_evals), field("resumed_at", x.resumed_at),
+    field("workers", x.workers), field("staleness", x.staleness),
+    field("max_staleness", x.max_staleness), field("stale_dropped", x.stale_dropped));
+}
+
+/// What the inspector asks a trainer (trainer_actor converts to it).
+using trainer_stats_actor = caf::typed_actor<caf::replies_to<stats_atom>::with<trainer_metrics>>;
+
+}  // namespace dmoe
