@@ -24,7 +24,7 @@ caf::timespan jittered(caf::timespan period, std::mt19937_64& rng) {
 }
 
 node_stats stats_of(const node_state& st) {
-  node_stats out;
+  auto out = st.stats;
   out.id = to_hex(st.me.id);
   out.endpoint = st.me.endpoint;
   out.owner = st.signer->owner_tag();
@@ -34,16 +34,6 @@ node_stats stats_of(const node_state& st) {
   out.keys = static_cast<int64_t>(st.store->key_count());
   out.items = static_cast<int64_t>(st.store->size());
   out.peers_connected = static_cast<int64_t>(st.peers->size());
-  const auto& n = st.stats;
-  out.requests_served = static_cast<int64_t>(n.requests_served);
-  out.bad_requests = static_cast<int64_t>(n.bad_requests);
-  out.requests_sent = static_cast<int64_t>(n.requests_sent);
-  out.requests_failed = static_cast<int64_t>(n.requests_failed);
-  out.lookups = static_cast<int64_t>(n.lookups);
-  out.peers_down = static_cast<int64_t>(n.peers_down);
-  out.forged_items = static_cast<int64_t>(n.forged_items);
-  out.claims_checked = static_cast<int64_t>(n.claims_checked);
-  out.claims_refused = static_cast<int64_t>(n.claims_refused);
   return out;
 }
 

@@ -139,7 +139,7 @@ void node_state::pump(const std::shared_ptr<lookup_run>& run) {
         if (auto found = std::get_if<find_value_result>(&resp.body)) {
           // A forged owned item with a later expiration would win the merge over the genuine one.
           if (auto forged = drop_forged(run->search.target(), found->items); forged > 0) {
-            stats.forged_items += forged;
+            stats.forged_items += static_cast<int64_t>(forged);
             log->warn("dropped {} owned item(s) without their owner's signature from {}", forged,
                       short_hex(id));
           }

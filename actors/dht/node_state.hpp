@@ -19,18 +19,6 @@
 
 namespace dmoe::dht {
 
-struct node_counters {
-  uint64_t requests_served = 0;
-  uint64_t bad_requests = 0;
-  uint64_t requests_sent = 0;
-  uint64_t requests_failed = 0;
-  uint64_t lookups = 0;
-  uint64_t peers_down = 0;
-  uint64_t forged_items = 0;  // owned items in lookup answers without their owner's signature
-  uint64_t claims_checked = 0;  // senders' claimed endpoints pinged before being learned
-  uint64_t claims_refused = 0;  // of those, not answered there with the claimed id
-};
-
 /// Claimed endpoints checked at once at most (each is one ping); further new senders wait for
 /// their next request.
 constexpr size_t max_claim_checks = 64;
@@ -131,7 +119,7 @@ struct node_state {
   bool bootstrap_scheduled = false;  // a bootstrap_tick is on its way
   bool started = false;
   std::function<void(uint32_t contacts)> joined;  // answers dht_start once bootstrap ends
-  node_counters stats;
+  node_stats stats;  // the counters; stats_of() fills in the rest when asked
 };
 
 }  // namespace dmoe::dht

@@ -40,6 +40,19 @@ caf::timespan router_state::remaining(steady::time_point deadline) const {
                   std::chrono::duration_cast<caf::timespan>(left));
 }
 
+bool router_state::advance(quorum& progress, uint64_t id) {
+  switch (progress.next()) {
+    case quorum::step::finish:
+      return true;
+    case quorum::step::settle:
+      self_->delayed_send(self_, setup_.options.timeout_after_k_min, moe_settle_atom::value, id);
+      return false;
+    case quorum::step::wait:
+      return false;
+  }
+  return false;
+}
+
 router_impl::behavior_type router_state::make_behavior() {
   guard_control(self_, log_);
   self_->set_down_handler([this](caf::down_msg& msg) {

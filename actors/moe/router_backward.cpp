@@ -98,17 +98,8 @@ void router_state::backward_failed(const call_record& rec) {
 
 void router_state::backward_progress(uint64_t id) {
   auto i = backwards_.find(id);
-  if (i == backwards_.end())
-    return;
-  switch (i->second.progress.next()) {
-    case quorum::step::finish:
-      return finish_backward(id);
-    case quorum::step::settle:
-      self_->delayed_send(self_, setup_.options.timeout_after_k_min, moe_settle_atom::value, id);
-      return;
-    case quorum::step::wait:
-      return;
-  }
+  if (i != backwards_.end() && advance(i->second.progress, id))
+    finish_backward(id);
 }
 
 void router_state::finish_backward(uint64_t id) {

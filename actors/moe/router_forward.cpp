@@ -308,17 +308,8 @@ void router_state::forward_failed(const call_record& rec) {
 
 void router_state::forward_progress(uint64_t id) {
   auto i = forwards_.find(id);
-  if (i == forwards_.end())
-    return;
-  switch (i->second.progress.next()) {
-    case quorum::step::finish:
-      return finish_forward(id);
-    case quorum::step::settle:
-      self_->delayed_send(self_, setup_.options.timeout_after_k_min, moe_settle_atom::value, id);
-      return;
-    case quorum::step::wait:
-      return;
-  }
+  if (i != forwards_.end() && advance(i->second.progress, id))
+    finish_forward(id);
 }
 
 void router_state::finish_forward(uint64_t id) {

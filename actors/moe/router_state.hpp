@@ -121,6 +121,8 @@ private:
   /// for overloaded_backoff_seconds instead of warning.
   void note_refusal(const call_record& rec, const caf::error& problem);
   caf::timespan remaining(steady::time_point deadline) const;
+  /// Acts on job `id`'s next step (starts its settle timer once); true when it should finish.
+  bool advance(quorum& progress, uint64_t id);
 
   // router_forward.cpp
   void start_forward(forward_job_ptr job, job_promise promise);
