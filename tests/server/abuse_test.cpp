@@ -27,6 +27,7 @@
 #include "runtime/logging.hpp"
 #include "runtime/node_config.hpp"
 #include "tests/process_util.hpp"
+#include "tests/server/expert_calls.hpp"
 
 using namespace dmoe;
 using namespace dmoe::test;
@@ -78,16 +79,7 @@ struct peer {
 
   /// One call and its decoded answer (a caf::error inside for refusals and timeouts).
   expert_reply call(const expert_call& request, caf::timespan timeout) {
-    caf::scoped_actor self{*system};
-    expert_reply result = make_error(errc::timeout, "no answer");
-    self->request(gateway, timeout, expert_rpc_atom::value, encode(request))
-      .receive(
-        [&](payload& reply) {
-          auto decoded = decode_expert_reply(std::move(reply));
-          result = decoded ? std::move(*decoded) : expert_reply{decoded.error()};
-        },
-        [&](caf::error& err) { result = std::move(err); });
-    return result;
+    return test::call(*system, gateway, request, timeout);
   }
 
   /// Waits until the node's server role answers (the gateway is up before it is).

@@ -21,12 +21,12 @@
 #include "actors/server/server_experts.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/expert_codec.hpp"
+#include "tests/server/expert_calls.hpp"
 #include "runtime/experts/expert_backend.hpp"
 #include "messages/expert_pattern.hpp"
 
 namespace dmoe::test {
 
-constexpr auto call_timeout = std::chrono::seconds(20);
 constexpr int64_t small_hidden = 16;
 constexpr const char* server_name = "test-server";
 
@@ -86,37 +86,6 @@ inline std::shared_ptr<expert_backend> local_twin(const server_options& o, const
   if (!backend)
     throw std::runtime_error(describe(backend.error()));
   return *backend;
-}
-
-/// Sends one call and decodes the reply; a failed request becomes the reply's caf::error.
-/// `server` is a server_actor, or a gateway or an untyped handle that answers the same call.
-template <class Handle>
-expert_reply call(caf::actor_system& sys, const Handle& server, const expert_call& c,
-                  caf::timespan timeout = call_timeout) {
-  caf::scoped_actor self{sys};
-  expert_reply out = make_error(errc::timeout, "no reply");
-  self->request(server, timeout, expert_rpc_atom::value, encode(c))
-    .receive(
-      [&](payload& reply) {
-        auto decoded = decode_expert_reply(std::move(reply));
-        out = decoded ? std::move(*decoded) : expert_reply{decoded.error()};
-      },
-      [&](caf::error& err) { out = err; });
-  return out;
-}
-
-template <class Handle>
-expert_reply call_raw(caf::actor_system& sys, const Handle& server, payload p) {
-  caf::scoped_actor self{sys};
-  expert_reply out = make_error(errc::timeout, "no reply");
-  self->request(server, call_timeout, expert_rpc_atom::value, std::move(p))
-    .receive(
-      [&](payload& reply) {
-        auto decoded = decode_expert_reply(std::move(reply));
-        out = decoded ? std::move(*decoded) : expert_reply{decoded.error()};
-      },
-      [&](caf::error& err) { out = err; });
-  return out;
 }
 
 /// The tensors of a forward or backward reply; empty for anything else.
