@@ -10,15 +10,12 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <torch/types.h>
 
+#include "actors/moe/routing.hpp"
+
 namespace dmoe::moe {
 
 /// One expert call that answered the forward pass: the backward goes to the same server.
-struct answered_call {
-  std::string expert_id;
-  std::string server;          // endpoint of the replica that computed the forward
-  std::vector<int64_t> rows;   // sample indices in the batch
-  std::vector<int64_t> slots;  // for each row, its slot among the sample's k_best
-};
+using answered_call = routed_call;
 
 /// Where the time of one job went, in milliseconds.
 struct job_timing {

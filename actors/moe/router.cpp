@@ -40,8 +40,8 @@ caf::timespan router_state::remaining(steady::time_point deadline) const {
                   std::chrono::duration_cast<caf::timespan>(left));
 }
 
-bool router_state::advance(quorum& progress, uint64_t id) {
-  switch (progress.next()) {
+bool router_state::advance(quorum::step next, uint64_t id) {
+  switch (next) {
     case quorum::step::finish:
       return true;
     case quorum::step::settle:
@@ -97,30 +97,25 @@ router_impl::behavior_type router_state::make_behavior() {
 
 // ---- DHT lookups ----
 
-void router_state::fetch(forward_state& job, uint64_t id, const std::vector<std::string>& keys,
-                         std::function<void()> next) {
+void router_state::fetch(uint64_t id, const std::vector<std::string>& keys) {
+  auto& job = forwards_.at(id);
   auto t = now();
   for (const auto& key : keys) {
-    if (job.lookups.count(key) > 0)
-      continue;
     if (const auto* items = cache_->fresh(key, t)) {
-      job.lookups.emplace(key, *items);
+      job.route.found(key, *items);
       continue;
     }
     if (const auto* items = cache_->usable(key, t)) {
-      job.lookups.emplace(key, *items);  // known live experts now, fresh ones for later jobs
+      job.route.found(key, *items);  // known live experts now, fresh ones for later jobs
       look_up(key);
       continue;
     }
-    job.lookups.emplace(key, std::vector<dht::item>{});  // filled when the lookup answers
     ++job.lookups_pending;
     lookup_waiters_[key].push_back(id);
     look_up(key);
   }
   if (job.lookups_pending == 0)
-    next();
-  else
-    job.after_lookups = std::move(next);
+    forward_lookups_done(id);
 }
 
 void router_state::look_up(const std::string& key) {
@@ -167,12 +162,9 @@ void router_state::lookup_done(const std::string& key, std::vector<dht::item>* i
       continue;
     }
     if (items != nullptr)
-      job.lookups[key] = *items;
-    if (--job.lookups_pending == 0 && job.after_lookups) {
-      auto next = std::move(job.after_lookups);
-      job.after_lookups = nullptr;
-      next();
-    }
+      job.route.found(key, *items);
+    if (--job.lookups_pending == 0)
+      forward_lookups_done(id);
   }
   if (!again.empty()) {
     log_->debug("looking '{}' up again for {} job(s) with time left", key, again.size());

@@ -45,23 +45,20 @@ void router_state::start_backward(backward_job_ptr job, job_promise promise) {
   st.promise = std::move(promise);
   self_->delayed_send(self_, setup_.options.backward_timeout, moe_deadline_atom::value, id);
   auto grads = job->grad_outputs.contiguous();
-  for (const auto& answered : fwd.answered) {
-    if (servers_.is_dead(answered.server))
-      continue;  // it died since the forward; its samples get no gradient from it
+  for (auto& call : backward_calls(fwd.answered, servers_)) {
     auto started = steady::now();
-    auto rows = torch::tensor(answered.rows, torch::kInt64);
-    auto slots = torch::tensor(answered.slots, torch::kInt64);
+    auto rows = torch::tensor(call.rows, torch::kInt64);
+    auto slots = torch::tensor(call.slots, torch::kInt64);
     auto inputs = fwd.inputs.index_select(0, rows);
     auto grad_rows = grads.index({rows, slots});
-    auto request = encode(expert_call{backward_call{answered.expert_id, {inputs}, {grad_rows}}},
+    auto request = encode(expert_call{backward_call{call.expert_id, {inputs}, {grad_rows}}},
                           wire_compression(setup_.options.compression));
     job->timing.encode_ms += ms_since(started);
     auto call_id = next_id_++;
-    st.progress.sent(answered.rows);
+    st.progress.sent(call.rows);
     ++job->timing.calls;
-    calls_.emplace(call_id, call_record{id, true, false, answered.expert_id, answered.server,
-                                        answered.rows, answered.slots, steady::now()});
-    call(call_id, std::move(request), remaining(deadline));
+    calls_.emplace(call_id, call_record{std::move(call), id, true, false, steady::now()});
+    this->call(call_id, std::move(request), remaining(deadline));
   }
   job->timing.routing_ms = 0;
   backward_progress(id);
@@ -98,7 +95,7 @@ void router_state::backward_failed(const call_record& rec) {
 
 void router_state::backward_progress(uint64_t id) {
   auto i = backwards_.find(id);
-  if (i != backwards_.end() && advance(i->second.progress, id))
+  if (i != backwards_.end() && advance(i->second.progress.next(), id))
     finish_backward(id);
 }
 

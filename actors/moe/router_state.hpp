@@ -1,9 +1,9 @@
 // The router's private state (see router.hpp for its protocol). Split over router.cpp (lookups,
-// calls, servers, stats), router_forward.cpp and router_backward.cpp (the two job kinds).
+// calls, servers, stats), router_forward.cpp and router_backward.cpp (the two job kinds' I/O;
+// where their rows go and when they end is pure logic: routing.hpp, quorum.hpp).
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,9 +16,9 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/dht/peers.hpp"
-#include "actors/moe/beam_search.hpp"
 #include "actors/moe/dht_cache.hpp"
 #include "actors/moe/quorum.hpp"
+#include "actors/moe/routing.hpp"
 #include "actors/moe/router.hpp"
 #include "actors/moe/server_book.hpp"
 #include "actors/gateway/parts_caller.hpp"
@@ -43,28 +43,15 @@ using router_impl = router_actor::extend<caf::reacts_to<moe_deadline_atom, uint6
                                          caf::reacts_to<wire_part_atom, uint64_t, payload>>;
 using job_promise = caf::typed_response_promise<caf::ok_atom>;
 
-/// One sample of a forward job: its ranked live experts (best first) and its slots.
-struct sample_route {
-  std::vector<scored_expert> ranked;
-  std::vector<int64_t> slot_expert;  // per slot: index into ranked, -1 when none
-  std::vector<bool> slot_answered;
-  size_t next_spare = 0;             // index into ranked of the next unused expert
-};
-
 struct forward_state {
   forward_job_ptr job;
-  std::string prefix;  // the grid's name: the job's, else the router's
   job_promise promise;
   steady::time_point started;
   steady::time_point first_call;
   steady::time_point deadline;
-  std::vector<beam_search> beams;
-  std::vector<sample_route> samples;
-  std::unordered_map<std::string, std::vector<dht::item>> lookups;  // this job's DHT answers
-  std::unordered_set<std::string> looked_up_again;                  // keys whose lookup failed
-  size_t lookups_pending = 0;
-  std::function<void()> after_lookups;
-  quorum progress;  // answers per sample against k_min
+  forward_route route;  // where its rows go, and its progress
+  std::unordered_set<std::string> looked_up_again;  // keys whose lookup failed
+  size_t lookups_pending = 0;                       // keys of the route's round not answered
 };
 
 struct backward_state {
@@ -74,15 +61,11 @@ struct backward_state {
   quorum progress;  // answers per sample against backward_k_min
 };
 
-/// One expert call in flight.
-struct call_record {
+/// One expert call in flight: its rows, and what kind of call it is.
+struct call_record : routed_call {
   uint64_t job = 0;
   bool backward = false;
   bool info = false;  // asks the server its max-batch-size for these refused forward rows
-  std::string expert_id;
-  std::string server;
-  std::vector<int64_t> rows;
-  std::vector<int64_t> slots;
   steady::time_point sent;
 };
 
@@ -101,8 +84,9 @@ private:
   // router.cpp
   double now() const;
   router_stats stats() const;
-  void fetch(forward_state& job, uint64_t id, const std::vector<std::string>& keys,
-             std::function<void()> next);
+  /// Gives job `id`'s route the answers to `keys` (from the cache, or once looked up), then
+  /// moves it on (forward_lookups_done).
+  void fetch(uint64_t id, const std::vector<std::string>& keys);
   /// Starts a DHT lookup of `key` unless one is under way.
   void look_up(const std::string& key);
   void lookup_done(const std::string& key, std::vector<dht::item>* items);
@@ -122,31 +106,21 @@ private:
   void note_refusal(const call_record& rec, const caf::error& problem);
   caf::timespan remaining(steady::time_point deadline) const;
   /// Acts on job `id`'s next step (starts its settle timer once); true when it should finish.
-  bool advance(quorum& progress, uint64_t id);
+  bool advance(quorum::step next, uint64_t id);
 
   // router_forward.cpp
   void start_forward(forward_job_ptr job, job_promise promise);
-  void route_level(uint64_t id);
-  void choose_replicas(uint64_t id);
-  /// Calls `expert_id` for these rows at its best live replica, in as many calls as that
-  /// server's known max-batch-size needs.
-  void send_forward(uint64_t id, const std::string& expert_id, std::vector<int64_t> rows,
-                    std::vector<int64_t> slots);
-  void send_forward_call(uint64_t id, const std::string& expert_id, const std::string& server,
-                         std::vector<int64_t> rows, std::vector<int64_t> slots);
-  /// The server refused `rec`'s rows as too many: ask it for its limit, then send them again.
-  void ask_batch_limit(const call_record& rec);
+  void forward_lookups_done(uint64_t id);
+  /// Does what job `id`'s route asks: lookups, calls, probes, a batch-limit question.
+  void carry_out(uint64_t id, route_actions next);
+  void send_forward_call(uint64_t id, routed_call call);
+  /// The server refused `call`'s rows as too many: ask it for its limit, then send them again.
+  void ask_batch_limit(uint64_t id, routed_call call);
   void batch_limit_reply(const call_record& rec, payload& reply);
-  /// Gives each (row, slot) its sample's next live spare expert and sends the calls.
-  void reroute(uint64_t id, const std::vector<int64_t>& rows, const std::vector<int64_t>& slots);
   void forward_reply(const call_record& rec, payload& reply);
   void forward_failed(const call_record& rec);
-  /// A forward call ended without an answer: its rows are no longer pending. False when its
-  /// job has ended.
-  bool release_call(const call_record& rec);
   void forward_progress(uint64_t id);
   void finish_forward(uint64_t id);
-  std::string replica_for(forward_state& job, const std::string& expert_id);
 
   // router_backward.cpp
   void start_backward(backward_job_ptr job, job_promise promise);

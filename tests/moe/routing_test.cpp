@@ -1,0 +1,227 @@
+// moe.routing: a forward job's route without actors, DHT or clock: the lookups it asks for
+// round by round, the calls it chooses, rerouting to spares, splitting to a server's batch
+// limit, probes of revived servers, and the backward calls.
+#include <caf/test/unit_test.hpp>
+
+#include <algorithm>
+#include <map>
+
+#include "actors/moe/routing.hpp"
+
+using namespace dmoe;
+using namespace dmoe::moe;
+
+namespace {
+
+constexpr double t0 = 1000;  // "now" in these tests
+constexpr double alive_until = t0 + 60;
+
+dht::item child(int64_t coordinate, double expiration = alive_until) {
+  return dht::item{std::to_string(coordinate), "", expiration, ""};
+}
+
+dht::item declared_at(const std::string& server, double expiration = alive_until) {
+  return dht::item{server, server, expiration, ""};
+}
+
+// A 2 x 3 grid "ffn": scores make ffn.0.2 > ffn.0.1 > ffn.0.0 > ffn.1.2 > ffn.1.1 > ffn.1.0.
+std::vector<std::vector<float>> ranked_scores() {
+  return {{10, 0}, {0, 1, 2}};
+}
+
+route_rules rules(size_t k_best, size_t spares, size_t k_min) {
+  return route_rules{k_best, spares, k_min, true};
+}
+
+std::vector<std::string> sorted(std::vector<std::string> xs) {
+  std::sort(xs.begin(), xs.end());
+  return xs;
+}
+
+// Answers every lookup the route asks for from `dht` (absent keys as empty) until it calls.
+route_actions run_lookups(forward_route& route, route_actions next,
+                          const std::map<std::string, std::vector<dht::item>>& dht,
+                          server_book& servers, double now = t0) {
+  for (int round = 0; round < 8 && !route.routed(); ++round) {
+    for (const auto& key : next.lookups) {
+      auto i = dht.find(key);
+      route.found(key, i == dht.end() ? std::vector<dht::item>{} : i->second);
+    }
+    next = route.lookups_done(now, servers);
+  }
+  CAF_REQUIRE(route.routed());
+  return next;
+}
+
+// The full 2 x 3 grid, each expert at its own server "s<d0><d1>".
+std::map<std::string, std::vector<dht::item>> full_grid() {
+  std::map<std::string, std::vector<dht::item>> dht;
+  dht["ffn."] = {child(0), child(1)};
+  for (int64_t a = 0; a < 2; ++a) {
+    dht["ffn." + std::to_string(a) + "."] = {child(0), child(1), child(2)};
+    for (int64_t b = 0; b < 3; ++b) {
+      auto id = "ffn." + std::to_string(a) + "." + std::to_string(b);
+      dht[id] = {declared_at("s" + std::to_string(a) + std::to_string(b))};
+    }
+  }
+  return dht;
+}
+
+}  // namespace
+
+#undef CAF_SUITE
+#define CAF_SUITE moe.routing
+
+CAF_TEST(the route looks up one grid level per round then the chosen experts) {
+  forward_route route{"ffn", {ranked_scores()}, rules(2, 1, 1)};
+  server_book servers;
+  auto next = route.start();
+  CAF_CHECK_EQUAL(next.lookups, (std::vector<std::string>{"ffn."}));
+  route.found("ffn.", {child(0), child(1)});
+  next = route.lookups_done(t0, servers);
+  CAF_CHECK_EQUAL(next.lookups, (std::vector<std::string>{"ffn.0.", "ffn.1."}));
+  CAF_CHECK(!route.routed());
+  route.found("ffn.0.", {child(0), child(1), child(2)});
+  route.found("ffn.1.", {child(0), child(1), child(2)});
+  next = route.lookups_done(t0, servers);
+  // The 3 best (2 + 1 spare) of the 6; ffn.1.x score at most 2, ffn.0.x at least 10.
+
+  CAF_CHECK_EQUAL(sorted(next.lookups),
+                  (std::vector<std::string>{"ffn.0.0", "ffn.0.1", "ffn.0.2"}));
+  CAF_CHECK(next.calls.empty());
+  route.found("ffn.0.0", {declared_at("a")});
+  route.found("ffn.0.1", {declared_at("b")});
+  route.found("ffn.0.2", {declared_at("c")});
+  next = route.lookups_done(t0, servers);
+  CAF_REQUIRE(route.routed());
+  CAF_REQUIRE_EQUAL(next.calls.size(), 2u);  // the two best; ffn.0.0 is the spare
+  CAF_CHECK_EQUAL(next.calls[0].expert_id, "ffn.0.1");
+  CAF_CHECK_EQUAL(next.calls[0].server, "b");
+  CAF_CHECK_EQUAL(next.calls[0].slots, (std::vector<int64_t>{1}));
+  CAF_CHECK_EQUAL(next.calls[1].expert_id, "ffn.0.2");
+  CAF_CHECK_EQUAL(next.calls[1].slots, (std::vector<int64_t>{0}));
+  CAF_CHECK_EQUAL(route.calls_sent(), 2u);
+  CAF_CHECK(route.next() == quorum::step::wait);
+}
+
+CAF_TEST(samples choosing the same expert share one call and experts without a live replica are skipped) {
+  auto dht = full_grid();
+  dht["ffn.0.2"] = {declared_at("gone", t0 - 1)};  // its declaration lapsed
+  // Sample 0 prefers ffn.0.x, sample 1 ffn.1.x (best ffn.1.0, then ffn.1.1).
+  std::vector<std::vector<float>> second{{0, 10}, {2, 1, 0}};
+  forward_route route{"ffn", {ranked_scores(), second}, rules(1, 1, 1)};
+  server_book servers;
+  auto next = run_lookups(route, route.start(), dht, servers);
+  CAF_REQUIRE_EQUAL(next.calls.size(), 2u);
+  std::map<std::string, routed_call> by_expert;
+  for (const auto& c : next.calls)
+    by_expert[c.expert_id] = c;
+  CAF_REQUIRE(by_expert.count("ffn.0.1") == 1);  // ffn.0.2 would score more but is not live
+  CAF_CHECK_EQUAL(by_expert["ffn.0.1"].rows, (std::vector<int64_t>{0}));
+  CAF_REQUIRE(by_expert.count("ffn.1.0") == 1);
+  CAF_CHECK_EQUAL(by_expert["ffn.1.0"].rows, (std::vector<int64_t>{1}));
+  CAF_CHECK_EQUAL(by_expert["ffn.1.0"].server, "s10");
+}
+
+CAF_TEST(a failed call moves its slots to the next spare of each sample with a live replica) {
+  forward_route route{"ffn", {ranked_scores(), ranked_scores()}, rules(1, 3, 1)};
+  server_book servers;
+  auto next = run_lookups(route, route.start(), full_grid(), servers);
+  CAF_REQUIRE_EQUAL(next.calls.size(), 1u);
+  auto first = next.calls[0];
+  CAF_CHECK_EQUAL(first.expert_id, "ffn.0.2");
+  CAF_CHECK_EQUAL(first.rows, (std::vector<int64_t>{0, 1}));
+  servers.mark_dead("s01");  // the next spare's only server died meanwhile
+  next = route.failed(first, t0, servers);
+  CAF_REQUIRE_EQUAL(next.calls.size(), 1u);
+  CAF_CHECK_EQUAL(next.calls[0].expert_id, "ffn.0.0");
+  CAF_CHECK_EQUAL(next.calls[0].rows, (std::vector<int64_t>{0, 1}));
+  CAF_CHECK_EQUAL(next.calls[0].slots, (std::vector<int64_t>{0, 0}));
+  CAF_CHECK_EQUAL(route.rerouted(), 2u);
+  CAF_CHECK(route.next() == quorum::step::wait);
+  route.answered(next.calls[0]);
+  CAF_CHECK(route.next() == quorum::step::finish);
+  CAF_CHECK_EQUAL(route.below_k_min(), 0u);
+  const auto* expert = route.answered_expert(1, 0);
+  CAF_REQUIRE(expert != nullptr);
+  CAF_CHECK_EQUAL(*expert, (grid_coords{0, 0}));
+}
+
+CAF_TEST(a sample out of spares ends a strict job short of k_min) {
+  forward_route route{"ffn", {ranked_scores()}, rules(1, 1, 1)};
+  server_book servers;
+  auto next = run_lookups(route, route.start(), full_grid(), servers);
+  CAF_REQUIRE_EQUAL(next.calls.size(), 1u);
+  next = route.failed(next.calls[0], t0, servers);
+  CAF_REQUIRE_EQUAL(next.calls.size(), 1u);  // the one spare
+  next = route.failed(next.calls[0], t0, servers);
+  CAF_CHECK(next.calls.empty());
+  CAF_CHECK(route.next() == quorum::step::finish);
+  CAF_CHECK_EQUAL(route.below_k_min(), 1u);
+  CAF_CHECK(route.answered_expert(0, 0) == nullptr);
+}
+
+CAF_TEST(rows beyond the batch limit of a server are split and a refusal asks for the limit once) {
+  std::vector<std::vector<std::vector<float>>> scores(5, ranked_scores());
+  forward_route route{"ffn", scores, rules(1, 1, 1)};
+  server_book servers;
+  auto next = run_lookups(route, route.start(), full_grid(), servers);
+  CAF_REQUIRE_EQUAL(next.calls.size(), 1u);
+  auto all = next.calls[0];
+  CAF_CHECK_EQUAL(all.rows.size(), 5u);
+  next = route.too_many_rows(all, t0, servers);
+  CAF_REQUIRE(next.ask_limit.has_value());  // the rows stay out while the server is asked
+  CAF_CHECK(next.calls.empty());
+  CAF_CHECK(route.next() == quorum::step::wait);
+  CAF_CHECK(!batch_limit_usable(0, 5));
+  CAF_CHECK(!batch_limit_usable(5, 5));
+  CAF_CHECK(batch_limit_usable(2, 5));
+  servers.set_batch_limit(all.server, 2);
+  next = route.resend(*next.ask_limit, t0, servers);
+  CAF_REQUIRE_EQUAL(next.calls.size(), 3u);
+  CAF_CHECK_EQUAL(next.calls[0].rows, (std::vector<int64_t>{0, 1}));
+  CAF_CHECK_EQUAL(next.calls[1].rows, (std::vector<int64_t>{2, 3}));
+  CAF_CHECK_EQUAL(next.calls[2].rows, (std::vector<int64_t>{4}));
+  CAF_CHECK_EQUAL(route.calls_sent(), 4u);
+  CAF_CHECK_EQUAL(route.rerouted(), 0u);
+  // Refused again although the limit is known: a plain failure, to the spare.
+  auto refused = next.calls[0];
+  next = route.too_many_rows(refused, t0, servers);
+  CAF_CHECK(!next.ask_limit.has_value());
+  CAF_REQUIRE_EQUAL(next.calls.size(), 1u);
+  CAF_CHECK_EQUAL(next.calls[0].expert_id, "ffn.0.1");
+}
+
+CAF_TEST(a dead server declaring again is probed and not called until it answers) {
+  auto dht = full_grid();
+  dht["ffn.0.2"] = {declared_at("s02", alive_until + 30)};
+  server_book servers;
+  servers.saw_declaration("s02", alive_until);
+  servers.mark_dead("s02");
+  forward_route route{"ffn", {ranked_scores()}, rules(1, 1, 1)};
+  auto next = run_lookups(route, route.start(), dht, servers);
+  CAF_CHECK_EQUAL(next.probes, (std::vector<std::string>{"s02"}));
+  CAF_REQUIRE_EQUAL(next.calls.size(), 1u);
+  CAF_CHECK_EQUAL(next.calls[0].expert_id, "ffn.0.1");  // the best live one meanwhile
+}
+
+CAF_TEST(declarations and children past their expiration are not routed to) {
+  auto dht = full_grid();
+  dht["ffn."] = {child(0, t0 - 1), child(1)};  // grid row 0 lapsed
+  forward_route route{"ffn", {ranked_scores()}, rules(1, 1, 1)};
+  server_book servers;
+  auto next = run_lookups(route, route.start(), dht, servers);
+  CAF_REQUIRE_EQUAL(next.calls.size(), 1u);
+  CAF_CHECK_EQUAL(next.calls[0].expert_id, "ffn.1.2");
+  CAF_CHECK_EQUAL(next.calls[0].server, "s12");
+}
+
+CAF_TEST(backward calls go to the servers of the forward that are still alive) {
+  server_book servers;
+  std::vector<routed_call> answered{{"ffn.0.1", "a", {0, 1}, {0, 0}}, {"ffn.0.2", "b", {1}, {1}}};
+  servers.mark_dead("b");
+  auto calls = backward_calls(answered, servers);
+  CAF_REQUIRE_EQUAL(calls.size(), 1u);
+  CAF_CHECK_EQUAL(calls[0].expert_id, "ffn.0.1");
+  CAF_CHECK_EQUAL(calls[0].rows, (std::vector<int64_t>{0, 1}));
+}
