@@ -1,8 +1,11 @@
 #include "runtime/node_dial.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <memory>
+#include <vector>
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -14,6 +17,7 @@
 #include <caf/io/basp_broker.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
+#include <fmt/core.h>
 
 #include "messages/errors.hpp"
 #include "runtime/wire_guard.hpp"
@@ -107,14 +111,29 @@ caf::actor basp_broker(caf::actor_system& system) {
   return system.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
 }
 
-caf::expected<caf::actor> published_actor(caf::strong_actor_ptr ptr, const std::string& where) {
-  if (auto handle = caf::actor_cast<caf::actor>(std::move(ptr)))
-    return handle;
-  return make_error(errc::unavailable, "no actor published at " + where);
+caf::expected<caf::actor> published_actor(caf::strong_actor_ptr ptr,
+                                          const actor_interface& published,
+                                          const actor_interface& required,
+                                          const std::string& where) {
+  auto handle = caf::actor_cast<caf::actor>(std::move(ptr));
+  if (!handle)
+    return make_error(errc::unavailable, "no actor published at " + where);
+  if (!std::includes(published.begin(), published.end(), required.begin(), required.end())) {
+    std::vector<std::string> missing;
+    std::set_difference(required.begin(), required.end(), published.begin(), published.end(),
+                        std::back_inserter(missing));
+    return make_error(errc::unavailable,
+                      fmt::format("the actor published at {} does not speak the protocol dmoe "
+                                  "needs there (another dmoe version, or not a dmoe node): {} of "
+                                  "{} messages missing, e.g. {}",
+                                  where, missing.size(), required.size(), missing.front()));
+  }
+  return handle;
 }
 
 caf::expected<caf::actor> dial_node(caf::actor_system& system, const std::string& host,
-                                    uint16_t port, std::chrono::milliseconds timeout) {
+                                    uint16_t port, std::chrono::milliseconds timeout,
+                                    const actor_interface& required) {
   auto fd = connect_until_readable(system, host, port, timeout);
   if (!fd)
     return fd.error();
@@ -124,8 +143,8 @@ caf::expected<caf::actor> dial_node(caf::actor_system& system, const std::string
   self->request(basp_broker(system), timeout, caf::connect_atom::value, guarded_scribe(system, *fd),
                 port)
     .receive(
-      [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
-        result = published_actor(std::move(ptr), where);
+      [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const actor_interface& published) {
+        result = published_actor(std::move(ptr), published, required, where);
       },
       [&](caf::error& err) {
         result = make_error(errc::unavailable,

@@ -15,9 +15,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <set>
 #include <string>
 
 #include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
@@ -38,13 +40,35 @@ caf::expected<int> connect_until_readable(caf::actor_system& system, const std::
 /// std::set<std::string>), like the middleman's connect.
 caf::actor basp_broker(caf::actor_system& system);
 
+/// The set of CAF message signatures an actor was published with
+/// (caf::actor_system::message_types of its handle; empty for an untyped actor).
+using actor_interface = std::set<std::string>;
+
 /// The actor in a BASP broker's connect reply; an error naming `where` when nothing is
-/// published on that port.
-caf::expected<caf::actor> published_actor(caf::strong_actor_ptr ptr, const std::string& where);
+/// published on that port, or when what is published there was not published with every
+/// message of `required` (an empty `required` takes any actor).
+caf::expected<caf::actor> published_actor(caf::strong_actor_ptr ptr,
+                                          const actor_interface& published,
+                                          const actor_interface& required,
+                                          const std::string& where);
 
 /// Blocking: the actor published at host:port, both steps bounded by `timeout`. Not from
-/// inside an actor's handler.
+/// inside an actor's handler. With a `required` interface, an actor published without all of
+/// it is refused (errc::unavailable): a node of an incompatible dmoe version, or something
+/// other than what the caller dials for.
 caf::expected<caf::actor> dial_node(caf::actor_system& system, const std::string& host,
-                                    uint16_t port, std::chrono::milliseconds timeout);
+                                    uint16_t port, std::chrono::milliseconds timeout,
+                                    const actor_interface& required = {});
+
+/// dial_node for a typed handle: what is published at host:port must speak all of Handle's
+/// protocol (the check CAF's middleman makes in remote_actor<Handle>).
+template <class Handle>
+caf::expected<Handle> dial_as(caf::actor_system& system, const std::string& host, uint16_t port,
+                              std::chrono::milliseconds timeout) {
+  auto peer = dial_node(system, host, port, timeout, system.message_types<Handle>());
+  if (!peer)
+    return peer.error();
+  return caf::actor_cast<Handle>(std::move(*peer));
+}
 
 }  // namespace dmoe

@@ -264,7 +264,8 @@ caf::io::scribe_ptr guarded_scribe(caf::actor_system& system, int fd) {
 }
 
 caf::expected<uint16_t> publish_guarded(caf::actor_system& system, const caf::actor& whom,
-                                        uint16_t port, const std::string& host, bool reuse_addr) {
+                                        uint16_t port, const std::string& host, bool reuse_addr,
+                                        std::set<std::string> interface) {
   auto& mx = multiplexer_of(system);
   auto fd = network::new_tcp_acceptor_impl(port, host.empty() ? nullptr : host.c_str(),
                                            reuse_addr);
@@ -276,7 +277,7 @@ caf::expected<uint16_t> publish_guarded(caf::actor_system& system, const caf::ac
   // What the middleman's publish sends the broker once it has opened its own doorman.
   caf::anon_send(basp_broker(system), caf::publish_atom::value,
                  caf::io::doorman_ptr{std::move(doorman)}, bound,
-                 caf::actor_cast<caf::strong_actor_ptr>(whom), std::set<std::string>{});
+                 caf::actor_cast<caf::strong_actor_ptr>(whom), std::move(interface));
   return bound;
 }
 

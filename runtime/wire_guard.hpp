@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 
 #include <caf/actor.hpp>
@@ -77,16 +78,20 @@ void keep_secured_dial(caf::actor_system& system, int fd, ssl_ptr session);
 caf::io::scribe_ptr guarded_scribe(caf::actor_system& system, int fd);
 
 /// Publishes `whom` on host:port (port 0: any free port) behind the guard, as the middleman's
-/// publish does otherwise; the port actually bound. Unpublish with the middleman's unpublish.
+/// publish does otherwise; the port actually bound. Peers that dial it learn `interface`, the
+/// message signatures of its handle (empty: untyped; see runtime/node_dial.hpp: dial_as).
+/// Unpublish with the middleman's unpublish.
 caf::expected<uint16_t> publish_guarded(caf::actor_system& system, const caf::actor& whom,
-                                        uint16_t port, const std::string& host, bool reuse_addr);
+                                        uint16_t port, const std::string& host, bool reuse_addr,
+                                        std::set<std::string> interface = {});
 
-/// publish_guarded for a typed handle.
+/// publish_guarded for a typed handle: peers learn its whole protocol.
 template <class Handle>
 caf::expected<uint16_t> publish_guarded(caf::actor_system& system, const Handle& whom,
                                         uint16_t port, const std::string& host,
                                         bool reuse_addr) {
-  return publish_guarded(system, caf::actor_cast<caf::actor>(whom), port, host, reuse_addr);
+  return publish_guarded(system, caf::actor_cast<caf::actor>(whom), port, host, reuse_addr,
+                         system.message_types(whom));
 }
 
 /// The guard's decisions for one connection, apart from any socket. It sees each chunk read

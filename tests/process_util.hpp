@@ -24,6 +24,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
 
+#include "actors/inspector/inspector.hpp"
+
 extern char** environ;
 
 namespace dmoe::test {
@@ -168,13 +170,25 @@ inline std::string read_file(const std::string& path) {
   return out.str();
 }
 
+/// The actor a dmoe node publishes at host:port, through the middleman's own connect, as any
+/// CAF peer reaches it, as an untyped handle (tests send it what they like). A node publishes
+/// its gateway typed, and CAF hands out only a handle whose protocol the published one
+/// includes: any part will do, the inspector's is one with no dmoe types in it.
+inline caf::expected<caf::actor> remote_node(caf::actor_system& system, const std::string& host,
+                                             uint16_t port) {
+  auto handle = system.middleman().remote_actor<inspector_actor>(host, port);
+  if (!handle)
+    return handle.error();
+  return caf::actor_cast<caf::actor>(std::move(*handle));
+}
+
 /// The actor a node publishes on 127.0.0.1:`port`, retrying until `limit`; null on failure.
 inline caf::actor connect_node(caf::actor_system& system, uint16_t port,
                                std::chrono::seconds limit = std::chrono::seconds(20)) {
   caf::actor node;
   poll_until(
     [&] {
-      auto handle = system.middleman().remote_actor("127.0.0.1", port);
+      auto handle = remote_node(system, "127.0.0.1", port);
       if (handle)
         node = *handle;
       return static_cast<bool>(node);

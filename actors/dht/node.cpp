@@ -171,7 +171,8 @@ void node_state::init(node_stateful* self_ptr, node_setup setup) {
   limits.max_subkey_bytes = codec.max_subkey_bytes;
   store.emplace(limits);
   directory = std::move(setup.directory);
-  peers.emplace(self, directory, options.request_timeout);
+  peers.emplace(self, directory, options.request_timeout,
+                self->system().message_types<rpc_actor>());
 }
 
 caf::typed_response_promise<uint32_t, uint32_t, uint32_t>

@@ -80,6 +80,10 @@ using access_actor = caf::typed_actor<
   caf::replies_to<dht_get_atom, std::string>::with<payload, uint32_t, uint32_t>,
   caf::replies_to<dht_info_atom>::with<std::string>>;
 
+/// What a node needs of its peers: their RPC. Another node's gateway (what a node publishes)
+/// and a node itself speak it.
+using rpc_actor = caf::typed_actor<caf::replies_to<dht_rpc_atom, payload>::with<payload>>;
+
 /// What a router needs of its node: lookups. node_actor converts to it.
 using lookup_actor =
   caf::typed_actor<caf::replies_to<dht_get_atom, std::string>::with<payload, uint32_t, uint32_t>>;

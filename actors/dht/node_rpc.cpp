@@ -27,7 +27,8 @@ void node_state::call(const node_info& peer, decltype(request::body) body, respo
                                  failed](caf::expected<caf::actor> handle) mutable {
     if (!handle)
       return failed(handle.error());
-    self->request(*handle, options.request_timeout, dht_rpc_atom::value, std::move(msg))
+    auto rpc = caf::actor_cast<rpc_actor>(std::move(*handle));  // dialed peers were checked for it
+    self->request(rpc, options.request_timeout, dht_rpc_atom::value, std::move(msg))
       .then(
         [this, peer, ok, failed](payload& in) {
           auto resp = decode_response(in, codec);

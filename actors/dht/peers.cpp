@@ -13,12 +13,13 @@
 
 namespace dmoe::dht {
 
-caf::behavior dial_behavior(caf::event_based_actor* self) {
-  return {[self](dial_atom, const std::string& host, uint16_t port,
-                 caf::timespan timeout) -> caf::result<caf::actor> {
+caf::behavior dial_behavior(caf::event_based_actor* self, std::set<std::string> required) {
+  return {[self, required](dial_atom, const std::string& host, uint16_t port,
+                           caf::timespan timeout) -> caf::result<caf::actor> {
     self->quit();
     auto peer = dial_node(self->system(), host, port,
-                          std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+                          std::chrono::duration_cast<std::chrono::milliseconds>(timeout),
+                          required);
     if (!peer)
       return peer.error();
     return *peer;

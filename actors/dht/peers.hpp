@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -54,19 +55,25 @@ using dial_atom = caf::atom_constant<caf::atom("tcp_dial")>;
 constexpr auto dial_reply_margin = std::chrono::seconds(1);
 
 /// The actor that dials one peer on its own thread (spawned detached) and then ends:
-/// (dial_atom, host, port, timespan timeout) -> caf::actor, the actor published there
-/// (runtime/node_dial.hpp: dial_node, each step bounded by `timeout`).
-caf::behavior dial_behavior(caf::event_based_actor* self);
+/// (dial_atom, host, port, timespan timeout) -> caf::actor, the actor published there, refused
+/// unless it was published with every message of `required` (runtime/node_dial.hpp:
+/// dial_node, each step bounded by `timeout`).
+caf::behavior dial_behavior(caf::event_based_actor* self, std::set<std::string> required);
 
 class peer_resolver {
 public:
   using callback = std::function<void(caf::expected<caf::actor>)>;
 
-  /// `self` is the owning actor, typed or not: callbacks run on it.
+  /// `self` is the owning actor, typed or not: callbacks run on it. A peer reached over TCP
+  /// must have been published with every message of `remote_interface` (the message types of
+  /// the handle the owner will take it for), else resolving it fails; peers in the local
+  /// directory were typed when they were put there.
   template <class Self>
   peer_resolver(Self* self, std::shared_ptr<local_directory> directory,
-                caf::timespan connect_timeout, size_t max_peers = max_resolved_peers)
-    : peer_resolver(self, std::move(directory), max_peers, dial_through(self, connect_timeout)) {
+                caf::timespan connect_timeout, std::set<std::string> remote_interface,
+                size_t max_peers = max_resolved_peers)
+    : peer_resolver(self, std::move(directory), max_peers,
+                    dial_through(self, connect_timeout, std::move(remote_interface))) {
   }
 
   /// Calls `done` with the handle of `endpoint`, connecting first when needed.
@@ -89,9 +96,11 @@ private:
 
   // CAF 0.17's request() lives in each actor type's own mixin, so the owner's is bound here.
   template <class Self>
-  static dial_function dial_through(Self* self, caf::timespan connect_timeout) {
-    return [self, connect_timeout](const std::string& host, uint16_t port, callback done) {
-      auto dialer = self->template spawn<caf::detached>(dial_behavior);
+  static dial_function dial_through(Self* self, caf::timespan connect_timeout,
+                                    std::set<std::string> required) {
+    return [self, connect_timeout, required](const std::string& host, uint16_t port,
+                                             callback done) {
+      auto dialer = self->template spawn<caf::detached>(dial_behavior, required);
       self->request(dialer, 2 * connect_timeout + dial_reply_margin, dial_atom::value, host, port,
                     connect_timeout)
         .then([done](caf::actor& peer) { done(std::move(peer)); },

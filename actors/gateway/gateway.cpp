@@ -152,10 +152,7 @@ gateway_impl::behavior_type gateway(gateway_stateful* self, gateway_setup setup)
 
 caf::expected<gateway_actor> dial_gateway(caf::actor_system& system, const std::string& host,
                                           uint16_t port, std::chrono::milliseconds timeout) {
-  auto published = dial_node(system, host, port, timeout);
-  if (!published)
-    return published.error();
-  return caf::actor_cast<gateway_actor>(std::move(*published));
+  return dial_as<gateway_actor>(system, host, port, timeout);
 }
 
 gateway_actor spawn_gateway(caf::actor_system& system, gateway_setup setup) {

@@ -79,8 +79,9 @@ struct gateway_setup {
 
 gateway_actor spawn_gateway(caf::actor_system& system, gateway_setup setup);
 
-/// Blocking: the gateway of the node at host:port (runtime/node_dial.hpp: dial_node, each step
-/// bounded by `timeout`). What a dmoe node publishes is its gateway. Not from inside a handler.
+/// Blocking: the gateway of the node at host:port (runtime/node_dial.hpp: dial_as, each step
+/// bounded by `timeout`), refused unless it speaks all of gateway_actor. What a dmoe node
+/// publishes is its gateway. Not from inside a handler.
 caf::expected<gateway_actor> dial_gateway(caf::actor_system& system, const std::string& host,
                                           uint16_t port, std::chrono::milliseconds timeout);
 

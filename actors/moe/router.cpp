@@ -24,7 +24,9 @@ void router_state::init(router_impl::pointer self, router_setup setup) {
   if (!setup_.clock)
     setup_.clock = dht::wall_clock;
   log_ = log::get(setup_.name + "/router");
-  resolver_ = std::make_unique<dht::peer_resolver>(self, setup_.directory, server_connect_timeout);
+  // What another node publishes is its gateway.
+  resolver_ = std::make_unique<dht::peer_resolver>(self, setup_.directory, server_connect_timeout,
+                                                   self->system().message_types<gateway_actor>());
   auto max_age = std::chrono::duration<double>(setup_.options.directory_cache).count();
   cache_ = std::make_unique<dht_cache>(max_age);
   parts_ = std::make_unique<parts_caller>(setup_.limits);

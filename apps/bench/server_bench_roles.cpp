@@ -111,7 +111,7 @@ int run_client_role(const server_bench_args& args) {
   caf::actor_system sys{cfg};
   if (!guard_wire(sys, args, "client"))
     return 1;
-  auto server = dial_node(sys, loopback, args.port, std::chrono::seconds(30));
+  auto server = dial_as<server_actor>(sys, loopback, args.port, std::chrono::seconds(30));
   if (!server) {
     std::fprintf(stderr, "client %zu: %s\n", args.index, describe(server.error()).c_str());
     return 1;

@@ -54,15 +54,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto timeout = std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>(timeout_s));
-  auto published = dial_node(system, ep->host, ep->port,
-                             std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+  // A node publishes its gateway, which passes these requests to its DHT node.
+  auto published = dial_as<dht::access_actor>(
+    system, ep->host, ep->port, std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
   if (!published) {
     std::fprintf(stderr, "dmoe-dht: cannot reach %s: %s\n", node.c_str(),
                  message_of(published.error()).c_str());
     return 1;
   }
-  // A node publishes its gateway, which passes these requests to its DHT node.
-  auto handle = caf::actor_cast<dht::access_actor>(std::move(*published));
+  const auto& handle = *published;
   if (store_cmd->parsed()) {
     auto stored = dht::store(system, handle, key, subkey, value, dht::wall_clock() + ttl, timeout);
     if (!stored) {

@@ -10,7 +10,7 @@
 
 namespace dmoe::shell {
 
-session::session(caf::actor_system& system, caf::actor node, std::string address,
+session::session(caf::actor_system& system, inspector_actor node, std::string address,
                  caf::timespan timeout)
   : system_(&system), node_(std::move(node)), address_(std::move(address)), timeout_(timeout) {
 }
@@ -20,8 +20,8 @@ caf::expected<session> session::connect(caf::actor_system& system, const std::st
   auto ep = parse_endpoint(host_port);
   if (!ep)
     return ep.error();
-  auto node = dial_node(system, ep->host, ep->port,
-                        std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+  auto node = dial_as<inspector_actor>(
+    system, ep->host, ep->port, std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
   if (!node)
     return make_error(errc::unavailable,
                       "cannot reach " + host_port + ": " + message_of(node.error()));

@@ -8,6 +8,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/inspector/inspector.hpp"
+
 namespace dmoe::shell {
 
 class session {
@@ -24,11 +26,11 @@ public:
   }
 
 private:
-  session(caf::actor_system& system, caf::actor node, std::string address,
+  session(caf::actor_system& system, inspector_actor node, std::string address,
           caf::timespan timeout);
 
   caf::actor_system* system_;
-  caf::actor node_;
+  inspector_actor node_;  // a node's gateway, or an inspector published on its own
   std::string address_;
   caf::timespan timeout_;
 };

@@ -1,7 +1,8 @@
 // The gateway (actors/gateway): what it forwards to which role, its local-only routes, and calls
 // in parts from a remote requester (messages/parts.hpp) over loopback TCP: big requests and
 // replies put together exactly, parts that break a limit or a whole of the wrong size refused,
-// and the gateway still serving afterwards.
+// and the gateway still serving afterwards; dialers refusing an actor published with another
+// protocol than the one they dial for.
 #define CAF_SUITE gateway
 #include <caf/test/unit_test.hpp>
 
@@ -9,6 +10,7 @@
 #include <caf/io/all.hpp>
 
 #include "actors/dht/node.hpp"
+#include "actors/dht/peers.hpp"
 #include "actors/gateway/gateway.hpp"
 #include "actors/gateway/parts_caller.hpp"
 #include "actors/inspector/inspector.hpp"
@@ -17,6 +19,8 @@
 #include "messages/parts.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/node_config.hpp"
+#include "runtime/node_dial.hpp"
+#include "runtime/wire_guard.hpp"
 
 using namespace dmoe;
 using namespace std::chrono_literals;
@@ -24,6 +28,7 @@ using namespace std::chrono_literals;
 namespace {
 
 using call_atom = caf::atom_constant<caf::atom("t_call")>;
+using resolve_atom = caf::atom_constant<caf::atom("t_resolve")>;
 
 constexpr uint64_t part_bytes = 4096;
 constexpr auto timeout = 10s;
@@ -129,6 +134,24 @@ caf::behavior parts_client(caf::stateful_actor<client_state>* self) {
       return rp;
     },
   };
+}
+
+/// An actor resolving endpoints as a router does: what it dials must be a gateway.
+/// (resolve_atom, endpoint) -> "ok" or the error's message.
+struct resolving_state {
+  std::unique_ptr<dht::peer_resolver> resolver;
+};
+
+caf::behavior resolving(caf::stateful_actor<resolving_state>* self) {
+  self->state.resolver = std::make_unique<dht::peer_resolver>(
+    self, nullptr, timeout, self->system().message_types<gateway_actor>());
+  return {[self](resolve_atom, const std::string& endpoint) -> caf::result<std::string> {
+    auto rp = self->make_response_promise<std::string>();
+    self->state.resolver->resolve(endpoint, [rp](caf::expected<caf::actor> peer) mutable {
+      rp.deliver(peer ? std::string{"ok"} : message_of(peer.error()));
+    });
+    return rp;
+  }};
 }
 
 struct fixture {
@@ -269,6 +292,47 @@ CAF_TEST(a transfer over the message limit is refused before it is kept) {
   CAF_REQUIRE(!reply);
   CAF_CHECK_EQUAL(code_of(reply.error()), errc::limit_exceeded);
   CAF_CHECK(call_in_parts(bytes_of(1000, 'l')));
+}
+
+CAF_TEST(a dialer refuses a published actor that does not speak the protocol it dials for) {
+  auto gateway_port = publish_guarded(*server_side, gateway, 0, "127.0.0.1", true);
+  auto inspector_port = publish_guarded(*server_side, inspector, 0, "127.0.0.1", true);
+  auto untyped_port = publish_guarded(*server_side, caf::actor_cast<caf::actor>(inspector), 0,
+                                      "127.0.0.1", true);
+  CAF_REQUIRE(gateway_port && inspector_port && untyped_port);
+  auto& sys = *client_side;
+  constexpr auto dial_timeout = std::chrono::milliseconds(5000);
+  CAF_CHECK(dial_as<gateway_actor>(sys, "127.0.0.1", *gateway_port, dial_timeout));
+  // A part of the gateway's protocol is enough for a handle of that part.
+  CAF_CHECK(dial_as<inspector_actor>(sys, "127.0.0.1", *gateway_port, dial_timeout));
+  CAF_CHECK(dial_as<dht::access_actor>(sys, "127.0.0.1", *gateway_port, dial_timeout));
+  CAF_CHECK(dial_as<inspector_actor>(sys, "127.0.0.1", *inspector_port, dial_timeout));
+  auto refused = dial_as<gateway_actor>(sys, "127.0.0.1", *inspector_port, dial_timeout);
+  CAF_REQUIRE(!refused);
+  CAF_CHECK_EQUAL(code_of(refused.error()), errc::unavailable);
+  CAF_CHECK_NOT_EQUAL(message_of(refused.error()).find("does not speak the protocol"),
+                      std::string::npos);
+  // An actor published without its type speaks nothing a typed dial can rely on.
+  CAF_CHECK(!dial_as<inspector_actor>(sys, "127.0.0.1", *untyped_port, dial_timeout));
+  CAF_CHECK(dial_node(sys, "127.0.0.1", *untyped_port, dial_timeout));
+  // A resolver (the router's) refuses the inspector where it needs a gateway, and takes the
+  // gateway.
+  auto owner = sys.spawn(resolving);
+  caf::scoped_actor self{sys};
+  auto resolve = [&](uint16_t p) {
+    std::string out;
+    self->request(owner, timeout, resolve_atom::value, "127.0.0.1:" + std::to_string(p))
+      .receive([&](std::string& text) { out = std::move(text); },
+               [&](caf::error& err) { out = "error: " + describe(err); });
+    return out;
+  };
+  CAF_CHECK_EQUAL(resolve(*gateway_port), "ok");
+  CAF_CHECK_NOT_EQUAL(resolve(*inspector_port).find("does not speak the protocol"),
+                      std::string::npos);
+  caf::anon_send_exit(owner, caf::exit_reason::user_shutdown);
+  server_side->middleman().unpublish(gateway, *gateway_port);
+  server_side->middleman().unpublish(inspector, *inspector_port);
+  server_side->middleman().unpublish(inspector, *untyped_port);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -145,7 +145,7 @@ CAF_TEST(a message declaring a 2 GiB payload in about 100 bytes is refused) {
   attacker_cfg.add_message_type<forged_payload>("dmoe::payload");
   attacker_cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(200)});
   caf::actor_system attacker_system{attacker_cfg};
-  auto target = attacker_system.middleman().remote_actor("127.0.0.1", port);
+  auto target = remote_node(attacker_system, "127.0.0.1", port);
   CAF_REQUIRE(target);
   caf::scoped_actor attacker{attacker_system};
   bool answered = false;

@@ -46,7 +46,7 @@ struct watched_node {
   caf::actor gateway() {
     auto ep = parse_endpoint(roles->endpoint());
     CAF_REQUIRE(ep);
-    auto handle = system->middleman().remote_actor(ep->host, ep->port);
+    auto handle = remote_node(*system, ep->host, ep->port);
     CAF_REQUIRE(handle);
     CAF_REQUIRE(handle->node() == system->node());  // the local actor itself
     return *handle;

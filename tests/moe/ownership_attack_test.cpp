@@ -188,7 +188,7 @@ CAF_TEST(a stranger cannot point a live expert at its own address) {
   CAF_CHECK_NOT_EQUAL(out.find("forbidden"), std::string::npos);
   // Nor can a peer make the node sign for it: its DHT actor (whose handle a reply gives away)
   // declares only for actors of its own process.
-  auto gateway = system->middleman().remote_actor("127.0.0.1", port);
+  auto gateway = remote_node(*system, "127.0.0.1", port);
   CAF_REQUIRE(gateway);
   caf::scoped_actor self{*system};
   caf::strong_actor_ptr dht_actor;

@@ -148,7 +148,7 @@ public:
 
   /// The text a server process's inspector renders for `command` ("" on failure).
   std::string inspect(size_t server, const std::string& command) {
-    auto gateway = system->middleman().remote_actor("127.0.0.1", server_ports[server]);
+    auto gateway = remote_node(*system, "127.0.0.1", server_ports[server]);
     if (!gateway)
       return {};
     caf::scoped_actor self{*system};
