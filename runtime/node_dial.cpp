@@ -123,9 +123,9 @@ caf::expected<caf::actor> published_actor(caf::strong_actor_ptr ptr,
     std::set_difference(required.begin(), required.end(), published.begin(), published.end(),
                         std::back_inserter(missing));
     return make_error(errc::unavailable,
-                      fmt::format("the actor published at {} does not speak the protocol dmoe "
-                                  "needs there (another dmoe version, or not a dmoe node): {} of "
-                                  "{} messages missing, e.g. {}",
+                      fmt::format("the actor published at {} does not speak the protocol this "
+                                  "dialer needs ({} of its {} messages missing, e.g. {}): another "
+                                  "dmoe version, or another kind of actor",
                                   where, missing.size(), required.size(), missing.front()));
   }
   return handle;

@@ -56,6 +56,12 @@ echo "== local swarm: 1 DHT node, $servers expert servers, $trainers trainers (l
 $node --config-file=configs/dht-bootstrap.ini --node.port="$base_port" $(tls_args dht) \
   >"$run_dir/dht.log" 2>&1 &
 pids+=($!)
+# The others join through it: start them once it listens (10 s at most), or their first
+# bootstrap attempt fails and they join 2 s later, while the trainers take their first steps.
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$base_port") 2>/dev/null && break
+  sleep 0.1
+done
 for ((i = 0; i < servers; i++)); do
   $node --config-file=configs/server.ini --node.name="\"server-$i\"" \
     --node.port=$((base_port + 10 + i)) "--dht.bootstrap=$bootstrap" \

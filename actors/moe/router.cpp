@@ -178,8 +178,7 @@ void router_state::lookup_done(const std::string& key, std::vector<dht::item>* i
 // ---- expert calls ----
 
 void router_state::call(uint64_t call_id, payload request, caf::timespan timeout) {
-  auto& rec = calls_.at(call_id);
-  servers_.call_started(rec.server);
+  auto& rec = calls_.at(call_id);  // counted in flight by the route that chose it
   auto body = std::make_shared<payload>(std::move(request));
   resolver_->resolve(rec.server, [this, call_id, body, timeout](caf::expected<caf::actor> peer) {
     if (!peer) {

@@ -137,6 +137,7 @@ void forward_route::send(const std::string& expert_id, std::vector<int64_t> rows
                      {slots.begin() + static_cast<ptrdiff_t>(begin),
                       slots.begin() + static_cast<ptrdiff_t>(end)}};
     progress_.sent(call.rows);
+    servers.call_started(server);  // the next pick, even in this round, sees it
     ++calls_sent_;
     out.calls.push_back(std::move(call));
   }
@@ -184,6 +185,7 @@ route_actions forward_route::too_many_rows(const routed_call& call, double now,
                                            server_book& servers) {
   if (call.rows.size() > 1 && servers.batch_limit(call.server) == 0) {
     route_actions out;
+    servers.call_started(call.server);
     out.ask_limit = call;
     return out;
   }
@@ -205,11 +207,14 @@ const grid_coords* forward_route::answered_expert(size_t sample, size_t slot) co
 }
 
 std::vector<routed_call> backward_calls(const std::vector<routed_call>& answered,
-                                        const server_book& servers) {
+                                        server_book& servers) {
   std::vector<routed_call> out;
-  for (const auto& call : answered)
-    if (!servers.is_dead(call.server))
-      out.push_back(call);
+  for (const auto& call : answered) {
+    if (servers.is_dead(call.server))
+      continue;
+    servers.call_started(call.server);
+    out.push_back(call);
+  }
   return out;
 }
 

@@ -12,6 +12,11 @@
 //   calling:   an answer fills its slots; a call that fails moves each of its slots to that
 //              sample's next spare with a live replica; rows beyond a server's batch limit
 //              are split into several calls. Progress against k_min is a quorum (quorum.hpp).
+// Every call a route returns (calls, ask_limit, backward_calls) is counted in flight in the
+// server book at once, so the next pick, even for another expert of the same round, sees it;
+// the router reports each call's end (server_book::call_finished). A dead server that declared
+// again is only probed meanwhile (probes): once a probe revives it, it is picked again, from
+// the next job on.
 #pragma once
 
 #include <cstdint>
@@ -154,6 +159,6 @@ private:
 /// The backward calls of a forward's answered calls: one per call, skipping servers that died
 /// since (their samples get no gradient from them).
 std::vector<routed_call> backward_calls(const std::vector<routed_call>& answered,
-                                        const server_book& servers);
+                                        server_book& servers);
 
 }  // namespace dmoe::moe

@@ -154,8 +154,9 @@ caf::error node_roles::check_dial_back(const dmoe::endpoint& advertised) {
                                            + why
                                            + " (set node.check-advertise=false to skip this check)");
   };
-  auto reached = dial_node(system_, advertised.host, advertised.port,
-                           std::chrono::duration_cast<std::chrono::milliseconds>(dial_back_timeout));
+  auto reached = dial_as<gateway_actor>(
+    system_, advertised.host, advertised.port,
+    std::chrono::duration_cast<std::chrono::milliseconds>(dial_back_timeout));
   caf::error result;
   if (!reached)
     result = unreachable(message_of(reached.error()));

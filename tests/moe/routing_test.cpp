@@ -1,6 +1,6 @@
 // moe.routing: a forward job's route without actors, DHT or clock: the lookups it asks for
-// round by round, the calls it chooses, rerouting to spares, splitting to a server's batch
-// limit, probes of revived servers, and the backward calls.
+// round by round, the calls it chooses and how they spread over replicas, rerouting to spares,
+// splitting to a server's batch limit, probes of revived servers, and the backward calls.
 #include <caf/test/unit_test.hpp>
 
 #include <algorithm>
@@ -38,15 +38,15 @@ std::vector<std::string> sorted(std::vector<std::string> xs) {
   return xs;
 }
 
-// Answers every lookup the route asks for from `dht` (absent keys as empty) until it calls.
+// Answers every lookup the route asks for from `dht` until it calls; a key `dht` lacks is a
+// lookup that failed (never found()).
 route_actions run_lookups(forward_route& route, route_actions next,
                           const std::map<std::string, std::vector<dht::item>>& dht,
                           server_book& servers, double now = t0) {
   for (int round = 0; round < 8 && !route.routed(); ++round) {
-    for (const auto& key : next.lookups) {
-      auto i = dht.find(key);
-      route.found(key, i == dht.end() ? std::vector<dht::item>{} : i->second);
-    }
+    for (const auto& key : next.lookups)
+      if (auto i = dht.find(key); i != dht.end())
+        route.found(key, i->second);
     next = route.lookups_done(now, servers);
   }
   CAF_REQUIRE(route.routed());
@@ -104,7 +104,7 @@ CAF_TEST(the route looks up one grid level per round then the chosen experts) {
   CAF_CHECK(route.next() == quorum::step::wait);
 }
 
-CAF_TEST(samples choosing the same expert share one call and experts without a live replica are skipped) {
+CAF_TEST(each sample calls its own best experts that have an unexpired declaration) {
   auto dht = full_grid();
   dht["ffn.0.2"] = {declared_at("gone", t0 - 1)};  // its declaration lapsed
   // Sample 0 prefers ffn.0.x, sample 1 ffn.1.x (best ffn.1.0, then ffn.1.1).
@@ -145,6 +145,23 @@ CAF_TEST(a failed call moves its slots to the next spare of each sample with a l
   const auto* expert = route.answered_expert(1, 0);
   CAF_REQUIRE(expert != nullptr);
   CAF_CHECK_EQUAL(*expert, (grid_coords{0, 0}));
+}
+
+CAF_TEST(a sample that can no longer reach k_min ends a strict job while other calls are out) {
+  for (bool strict : {true, false}) {
+    // Two samples, k_min 1; sample 0's call fails and it has no spare left.
+    std::vector<std::vector<float>> second{{0, 10}, {2, 1, 0}};
+    forward_route route{"ffn", {ranked_scores(), second}, route_rules{1, 0, 1, strict}};
+    server_book servers;
+    auto next = run_lookups(route, route.start(), full_grid(), servers);
+    CAF_REQUIRE_EQUAL(next.calls.size(), 2u);
+    const auto& of_sample_0 = next.calls[0].rows == std::vector<int64_t>{0} ? next.calls[0]
+                                                                           : next.calls[1];
+    CAF_CHECK(route.failed(of_sample_0, t0, servers).calls.empty());
+    // Sample 1's call is still out: a strict job ends now, a lenient one waits for it.
+    CAF_CHECK(route.next() == (strict ? quorum::step::finish : quorum::step::wait));
+    CAF_CHECK_EQUAL(route.below_k_min(), 2u);
+  }
 }
 
 CAF_TEST(a sample out of spares ends a strict job short of k_min) {
@@ -203,6 +220,30 @@ CAF_TEST(a dead server declaring again is probed and not called until it answers
   CAF_CHECK_EQUAL(next.probes, (std::vector<std::string>{"s02"}));
   CAF_REQUIRE_EQUAL(next.calls.size(), 1u);
   CAF_CHECK_EQUAL(next.calls[0].expert_id, "ffn.0.1");  // the best live one meanwhile
+  servers.probe_finished("s02", true);  // it answered: the next job calls it again
+  forward_route later{"ffn", {ranked_scores()}, rules(1, 1, 1)};
+  next = run_lookups(later, later.start(), dht, servers);
+  CAF_CHECK(next.probes.empty());
+  CAF_REQUIRE_EQUAL(next.calls.size(), 1u);
+  CAF_CHECK_EQUAL(next.calls[0].server, "s02");
+}
+
+CAF_TEST(calls of one round spread over replicas as they are counted in flight) {
+  auto dht = full_grid();
+  dht["ffn.0.1"] = {declared_at("a"), declared_at("b")};
+  dht["ffn.0.2"] = {declared_at("a"), declared_at("b")};
+  server_book servers;
+  servers.call_finished("a", 10.0);  // a is faster: alone it would take both calls
+  servers.call_finished("b", 15.0);
+  // Sample 0 wants ffn.0.2, sample 1 ffn.0.1.
+  std::vector<std::vector<float>> second{{10, 0}, {0, 2, 1}};
+  forward_route route{"ffn", {ranked_scores(), second}, rules(1, 0, 1)};
+  auto next = run_lookups(route, route.start(), dht, servers);
+  CAF_REQUIRE_EQUAL(next.calls.size(), 2u);
+  CAF_CHECK_EQUAL(next.calls[0].server, "a");
+  CAF_CHECK_EQUAL(next.calls[1].server, "b");  // 15 ms x 1 beats 10 ms x 2
+  CAF_CHECK_EQUAL(servers.in_flight("a"), 1u);
+  CAF_CHECK_EQUAL(servers.in_flight("b"), 1u);
 }
 
 CAF_TEST(declarations and children past their expiration are not routed to) {
@@ -224,4 +265,6 @@ CAF_TEST(backward calls go to the servers of the forward that are still alive) {
   CAF_REQUIRE_EQUAL(calls.size(), 1u);
   CAF_CHECK_EQUAL(calls[0].expert_id, "ffn.0.1");
   CAF_CHECK_EQUAL(calls[0].rows, (std::vector<int64_t>{0, 1}));
+  CAF_CHECK_EQUAL(servers.in_flight("a"), 1u);
+  CAF_CHECK_EQUAL(servers.in_flight("b"), 0u);
 }
