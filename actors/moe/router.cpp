@@ -177,10 +177,14 @@ void router_state::lookup_done(const std::string& key, std::vector<dht::item>* i
 
 // ---- expert calls ----
 
-void router_state::call(uint64_t call_id, payload request, caf::timespan timeout) {
-  auto& rec = calls_.at(call_id);  // counted in flight by the route that chose it
+void router_state::call(call_record rec, payload request, steady::time_point deadline) {
+  auto call_id = next_id_++;
+  auto server = rec.server;  // counted in flight by the route that chose it
+  auto timeout = remaining(deadline);
+  rec.sent = steady::now();
+  calls_.emplace(call_id, std::move(rec));
   auto body = std::make_shared<payload>(std::move(request));
-  resolver_->resolve(rec.server, [this, call_id, body, timeout](caf::expected<caf::actor> peer) {
+  resolver_->resolve(server, [this, call_id, body, timeout](caf::expected<caf::actor> peer) {
     if (!peer) {
       // resolve() may answer synchronously; fail through the mailbox to keep one code path.
       self_->send(self_, moe_failed_atom::value, call_id, peer.error());

@@ -12,10 +12,6 @@ namespace dmoe::moe {
 
 namespace {
 
-double ms_since(steady::time_point t) {
-  return std::chrono::duration<double, std::milli>(steady::now() - t).count();
-}
-
 caf::error check_backward_job(const backward_job& job) {
   if (!job.forward || !job.forward->inputs.defined() || !job.forward->outputs.defined())
     return make_error(errc::invalid_argument, "backward job without its finished forward job");
@@ -45,20 +41,18 @@ void router_state::start_backward(backward_job_ptr job, job_promise promise) {
   st.promise = std::move(promise);
   self_->delayed_send(self_, setup_.options.backward_timeout, moe_deadline_atom::value, id);
   auto grads = job->grad_outputs.contiguous();
-  for (auto& call : backward_calls(fwd.answered, servers_)) {
+  for (auto& answered : backward_calls(fwd.answered, servers_)) {
     auto started = steady::now();
-    auto rows = torch::tensor(call.rows, torch::kInt64);
-    auto slots = torch::tensor(call.slots, torch::kInt64);
+    auto rows = torch::tensor(answered.rows, torch::kInt64);
+    auto slots = torch::tensor(answered.slots, torch::kInt64);
     auto inputs = fwd.inputs.index_select(0, rows);
     auto grad_rows = grads.index({rows, slots});
-    auto request = encode(expert_call{backward_call{call.expert_id, {inputs}, {grad_rows}}},
+    auto request = encode(expert_call{backward_call{answered.expert_id, {inputs}, {grad_rows}}},
                           wire_compression(setup_.options.compression));
     job->timing.encode_ms += ms_since(started);
-    auto call_id = next_id_++;
-    st.progress.sent(call.rows);
+    st.progress.sent(answered.rows);
     ++job->timing.calls;
-    calls_.emplace(call_id, call_record{std::move(call), id, true, false, steady::now()});
-    this->call(call_id, std::move(request), remaining(deadline));
+    call(call_record{std::move(answered), id, true, false, {}}, std::move(request), deadline);
   }
   job->timing.routing_ms = 0;
   backward_progress(id);

@@ -13,10 +13,6 @@ namespace dmoe::moe {
 
 namespace {
 
-double ms_since(steady::time_point t) {
-  return std::chrono::duration<double, std::milli>(steady::now() - t).count();
-}
-
 torch::Tensor index_tensor(const std::vector<int64_t>& xs) {
   return torch::tensor(xs, torch::kInt64);
 }
@@ -109,24 +105,20 @@ void router_state::carry_out(uint64_t id, route_actions next) {
     fetch(id, next.lookups);
 }
 
-void router_state::send_forward_call(uint64_t id, routed_call call) {
+void router_state::send_forward_call(uint64_t id, routed_call planned) {
   auto& st = forwards_.at(id);
-  auto call_id = next_id_++;
   auto started = steady::now();
-  auto inputs = st.job->inputs.index_select(0, index_tensor(call.rows));
-  auto request = encode(expert_call{forward_call{call.expert_id, {inputs}}},
+  auto inputs = st.job->inputs.index_select(0, index_tensor(planned.rows));
+  auto request = encode(expert_call{forward_call{planned.expert_id, {inputs}}},
                         wire_compression(setup_.options.compression));
   st.job->timing.encode_ms += ms_since(started);
-  calls_.emplace(call_id, call_record{std::move(call), id, false, false, steady::now()});
-  this->call(call_id, std::move(request), remaining(st.deadline));
+  call(call_record{std::move(planned), id, false, false, {}}, std::move(request), st.deadline);
 }
 
-void router_state::ask_batch_limit(uint64_t id, routed_call call) {
-  auto& st = forwards_.at(id);
-  auto call_id = next_id_++;
-  auto request = encode(expert_call{info_call{call.expert_id}});
-  calls_.emplace(call_id, call_record{std::move(call), id, false, true, steady::now()});
-  this->call(call_id, std::move(request), remaining(st.deadline));
+void router_state::ask_batch_limit(uint64_t id, routed_call planned) {
+  auto request = encode(expert_call{info_call{planned.expert_id}});
+  call(call_record{std::move(planned), id, false, true, {}}, std::move(request),
+       forwards_.at(id).deadline);
 }
 
 void router_state::batch_limit_reply(const call_record& rec, payload& reply) {

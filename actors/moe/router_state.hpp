@@ -29,6 +29,10 @@ namespace dmoe::moe {
 
 using steady = std::chrono::steady_clock;
 
+inline double ms_since(steady::time_point t) {
+  return std::chrono::duration<double, std::milli>(steady::now() - t).count();
+}
+
 /// A job waiting on a DHT lookup that fails (e.g. one started for an earlier job that hit its
 /// timeout) looks the key up once more if it has at least this much time left.
 constexpr auto min_lookup_retry_window = std::chrono::milliseconds(100);
@@ -66,7 +70,7 @@ struct call_record : routed_call {
   uint64_t job = 0;
   bool backward = false;
   bool info = false;  // asks the server its max-batch-size for these refused forward rows
-  steady::time_point sent;
+  steady::time_point sent;  // set by router_state::call
 };
 
 struct expert_counters {
@@ -90,8 +94,9 @@ private:
   /// Starts a DHT lookup of `key` unless one is under way.
   void look_up(const std::string& key);
   void lookup_done(const std::string& key, std::vector<dht::item>* items);
-  /// Sends one expert call; `reply` or `failed` runs later (never synchronously).
-  void call(uint64_t call_id, payload request, caf::timespan timeout);
+  /// Records `rec` as in flight and sends its request, to be answered before `deadline`; the
+  /// reply or the failure is handled later (never synchronously).
+  void call(call_record rec, payload request, steady::time_point deadline);
   /// A call to another node: big requests and replies travel in parts (messages/parts.hpp).
   void call_in_parts(uint64_t call_id, const gateway_actor& peer, payload request,
                      caf::timespan timeout);
@@ -113,9 +118,9 @@ private:
   void forward_lookups_done(uint64_t id);
   /// Does what job `id`'s route asks: lookups, calls, probes, a batch-limit question.
   void carry_out(uint64_t id, route_actions next);
-  void send_forward_call(uint64_t id, routed_call call);
-  /// The server refused `call`'s rows as too many: ask it for its limit, then send them again.
-  void ask_batch_limit(uint64_t id, routed_call call);
+  void send_forward_call(uint64_t id, routed_call planned);
+  /// The server refused `planned`'s rows as too many: ask it for its limit, then send them again.
+  void ask_batch_limit(uint64_t id, routed_call planned);
   void batch_limit_reply(const call_record& rec, payload& reply);
   void forward_reply(const call_record& rec, payload& reply);
   void forward_failed(const call_record& rec);

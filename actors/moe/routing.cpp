@@ -1,7 +1,6 @@
 #include "actors/moe/routing.hpp"
 
 #include <algorithm>
-#include <map>
 #include <unordered_set>
 
 #include "actors/moe/dht_cache.hpp"
@@ -83,7 +82,7 @@ void forward_route::expand_beams(double now) {
 
 route_actions forward_route::choose_calls(double now, server_book& servers) {
   route_actions out;
-  std::map<std::string, std::pair<std::vector<int64_t>, std::vector<int64_t>>> groups;
+  rows_by_expert groups;
   for (size_t b = 0; b < samples_.size(); ++b) {
     auto& sample = samples_[b];
     for (auto& e : beams_[b].ranked())
@@ -93,15 +92,14 @@ route_actions forward_route::choose_calls(double now, server_book& servers) {
     for (size_t s = 0; s < used; ++s) {
       sample.slot_expert[s] = static_cast<int64_t>(s);
       auto& g = groups[expert_id_of(grid_, sample.ranked[s].coords)];
-      g.first.push_back(static_cast<int64_t>(b));
-      g.second.push_back(static_cast<int64_t>(s));
+      g.rows.push_back(static_cast<int64_t>(b));
+      g.slots.push_back(static_cast<int64_t>(s));
     }
     sample.next_spare = used;
   }
   beams_.clear();
   phase_ = phase::calling;
-  for (auto& [expert_id, g] : groups)
-    send(expert_id, std::move(g.first), std::move(g.second), now, servers, out);
+  send_each(std::move(groups), now, servers, out);
   return out;
 }
 
@@ -119,6 +117,12 @@ std::string forward_route::replica_for(const std::string& expert_id, double now,
     live.push_back(x);
   }
   return servers.pick(live, now);
+}
+
+void forward_route::send_each(rows_by_expert groups, double now, server_book& servers,
+                              route_actions& out) {
+  for (auto& [expert_id, g] : groups)
+    send(expert_id, std::move(g.rows), std::move(g.slots), now, servers, out);
 }
 
 void forward_route::send(const std::string& expert_id, std::vector<int64_t> rows,
@@ -145,7 +149,7 @@ void forward_route::send(const std::string& expert_id, std::vector<int64_t> rows
 
 void forward_route::reroute(const std::vector<int64_t>& rows, const std::vector<int64_t>& slots,
                             double now, server_book& servers, route_actions& out) {
-  std::map<std::string, std::pair<std::vector<int64_t>, std::vector<int64_t>>> groups;
+  rows_by_expert groups;
   for (size_t i = 0; i < rows.size(); ++i) {
     auto& sample = samples_.at(static_cast<size_t>(rows[i]));
     auto slot = static_cast<size_t>(slots[i]);
@@ -157,14 +161,13 @@ void forward_route::reroute(const std::vector<int64_t>& rows, const std::vector<
         continue;
       sample.slot_expert[slot] = static_cast<int64_t>(candidate);
       auto& g = groups[expert_id];
-      g.first.push_back(rows[i]);
-      g.second.push_back(slots[i]);
+      g.rows.push_back(rows[i]);
+      g.slots.push_back(slots[i]);
       ++rerouted_;
       break;
     }
   }
-  for (auto& [expert_id, g] : groups)
-    send(expert_id, std::move(g.first), std::move(g.second), now, servers, out);
+  send_each(std::move(groups), now, servers, out);
 }
 
 void forward_route::answered(const routed_call& call) {

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -130,7 +131,6 @@ private:
     size_t next_spare = 0;              // index into ranked of the next unused expert
   };
 
-  std::vector<std::string> unknown(std::vector<std::string> keys) const;
   route_actions next_search_round();
   void expand_beams(double now);
   route_actions choose_calls(double now, server_book& servers);
@@ -138,6 +138,15 @@ private:
   /// again are added to `out.probes`.
   std::string replica_for(const std::string& expert_id, double now, server_book& servers,
                           route_actions& out) const;
+  /// Rows and their slots per expert, in expert-id order.
+  struct expert_rows {
+    std::vector<int64_t> rows;
+    std::vector<int64_t> slots;
+  };
+  using rows_by_expert = std::map<std::string, expert_rows>;
+
+  /// send() for each expert's rows.
+  void send_each(rows_by_expert groups, double now, server_book& servers, route_actions& out);
   /// Calls `expert_id` for these rows at its best replica, split to its server's batch limit;
   /// without a live replica the rows are rerouted.
   void send(const std::string& expert_id, std::vector<int64_t> rows, std::vector<int64_t> slots,
