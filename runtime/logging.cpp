@@ -34,15 +34,10 @@ void ensure_sinks(registry& r) {
 }  // namespace
 
 std::optional<spdlog::level::level_enum> parse_level(std::string_view text) {
-  static constexpr std::pair<std::string_view, spdlog::level::level_enum> levels[] = {
-    {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug},
-    {"info", spdlog::level::info},   {"warn", spdlog::level::warn},
-    {"error", spdlog::level::err},   {"critical", spdlog::level::critical},
-    {"off", spdlog::level::off},
-  };
-  for (auto [name, level] : levels)
-    if (name == text)
-      return level;
+  // spdlog's levels run in the same order, trace (0) to off (6).
+  for (size_t i = 0; i < level_names.size(); ++i)
+    if (level_names[i] == text)
+      return static_cast<spdlog::level::level_enum>(i);
   return std::nullopt;
 }
 

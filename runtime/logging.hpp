@@ -2,6 +2,7 @@
 // logger's name ("node/actor"), e.g. "[dht-1/dht] stored 3 items".
 #pragma once
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,6 +11,10 @@
 #include <spdlog/spdlog.h>
 
 namespace dmoe::log {
+
+/// The levels node.log-level takes, least severe first.
+inline constexpr std::array<std::string_view, 7> level_names{
+  "trace", "debug", "info", "warn", "error", "critical", "off"};
 
 std::optional<spdlog::level::level_enum> parse_level(std::string_view text);
 

@@ -1,5 +1,7 @@
 // Plain option structs for each role, filled from config files and the command line by
-// node_config. Defaults are the named constants below; actors take these structs.
+// node_config; actors take these structs. A field's initial value is its option's default;
+// its name, help and bounds are declared once, in runtime/option_declarations.cpp
+// (docs/config.md lists them all).
 #pragma once
 
 #include <chrono>
@@ -11,6 +13,7 @@
 
 #include "messages/dht_codec.hpp"
 #include "messages/limits.hpp"
+#include "runtime/choices.hpp"
 
 namespace dmoe {
 
@@ -18,38 +21,34 @@ using namespace std::chrono_literals;
 
 struct node_options {
   std::string name = "dmoe";
-  std::vector<std::string> roles;  // any of: dht, server, trainer, inspector
-  std::string host = "127.0.0.1";  // the address this node listens on (0.0.0.0: every one)
-  uint16_t port = 0;               // 0 picks a free port
-  std::string advertise;           // "host" or "host:port" peers dial; empty: host and port
-  bool check_advertise = true;     // at start, dial the advertised address and expect this node
+  std::vector<std::string> roles;
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  std::string advertise;
+  bool check_advertise = true;
   std::string log_level = "info";
-  std::string log_file;            // empty: stderr only
+  std::string log_file;
 };
 
 /// The [tls] group (runtime/tls.hpp): all three files, or none (an open swarm, plain TCP).
 struct tls_options {
-  std::string ca;           // the swarm CA's certificate (PEM): peers must chain to it
-  std::string certificate;  // this node's certificate (PEM), issued by that CA
-  std::string key;          // its private key (PEM, unencrypted, readable by its owner only)
+  std::string ca;
+  std::string certificate;
+  std::string key;
 
   bool enabled() const {
     return !ca.empty() || !certificate.empty() || !key.empty();
   }
 };
 
-/// "none" or "float16": how float32 tensors are sent (float16 halves the bytes, ~3 decimal
-/// digits survive). Anything else is refused when the config is read.
-bool is_compression_name(const std::string& name);
-
 struct limit_options {
   uint64_t max_message_bytes = default_max_message_bytes;
   uint64_t max_tensor_bytes = default_max_tensor_bytes;
   uint32_t max_tensor_rank = default_max_tensor_rank;
   uint32_t max_tensors_per_call = default_max_tensors_per_call;
-  std::string nan_policy = "reject";  // reject | allow
-  uint64_t part_bytes = default_part_bytes;  // larger payloads cross nodes in parts of this size
-  uint64_t max_frame_bytes = default_max_frame_bytes;  // a peer sending a larger one is cut off
+  nan_policy nans = nan_policy::reject;
+  uint64_t part_bytes = default_part_bytes;
+  uint64_t max_frame_bytes = default_max_frame_bytes;
 
   wire_limits wire() const;
 };
@@ -61,18 +60,18 @@ constexpr size_t default_max_entries = 100000;
 constexpr size_t default_max_subkeys = 1024;
 
 struct dht_options {
-  std::vector<std::string> bootstrap;  // "host:port" of known peers
-  size_t k = default_bucket_size;      // bucket size and replication factor
-  size_t alpha = default_alpha;        // parallel requests per lookup
+  std::vector<std::string> bootstrap;
+  size_t k = default_bucket_size;
+  size_t alpha = default_alpha;
   caf::timespan request_timeout = 2s;
-  size_t max_failures = default_max_failures;  // failed requests before a contact is dropped
-  caf::timespan refresh_interval = 600s;       // refresh buckets not touched for this long
-  caf::timespan replication_interval = 60s;    // republish stored items to the k closest nodes
-  caf::timespan max_ttl = 24h;                 // latest acceptable expiration, from now
-  caf::timespan max_owned_ttl = 120s;          // the same for owned items (declarations)
+  size_t max_failures = default_max_failures;
+  caf::timespan refresh_interval = 600s;
+  caf::timespan replication_interval = 60s;
+  caf::timespan max_ttl = 24h;
+  caf::timespan max_owned_ttl = 120s;
   size_t max_value_bytes = dht::default_max_value_bytes;
-  size_t max_entries = default_max_entries;    // items one node stores at most
-  size_t max_subkeys = default_max_subkeys;    // sub-keys under one key at most
+  size_t max_entries = default_max_entries;
+  size_t max_subkeys = default_max_subkeys;
 };
 
 // ---- expert server: actors/server, runtime/experts ----
@@ -86,51 +85,43 @@ constexpr size_t max_tokens_limit = size_t{1} << 20;
 constexpr size_t max_queued_mb_limit = size_t{1} << 20;
 
 struct server_options {
-  std::string expert_type = "ffn";          // registry name of the experts' module
-  std::string expert_pattern = "ffn.[0:4].[0:4]";  // grid cells this server hosts
-  size_t num_experts = 0;                   // 0: every cell of the pattern; else a seeded sample
-  int64_t hidden = 256;                     // the experts' hidden size
-  std::string optimizer = "adam";           // adam | sgd (with momentum)
+  std::string expert_type = "ffn";
+  std::string expert_pattern = "ffn.[0:4].[0:4]";
+  size_t num_experts = 0;
+  int64_t hidden = 256;
+  optimizer_kind optimizer = optimizer_kind::adam;
   double learning_rate = 1e-3;
-  double momentum = 0.9;                    // sgd only
+  double momentum = 0.9;
   double weight_decay = 0.0;
-  double clip_grad_norm = 1.0;              // 0 turns clipping off
-  size_t warmup_updates = 0;                // each expert's rate rises linearly over its first
-                                            // this many updates (0: none)
-  size_t accumulate_samples = 0;            // an expert's update waits for the gradients of at
-                                            // least this many samples (0: every backward batch)
-  size_t max_batch_size = 1024;             // samples merged into one compute batch at most
-  size_t max_tokens = 1024;                 // longest sequence (a free dimension such as a
-                                            // transformer's tokens) one call may carry
-  caf::timespan max_batch_wait = 2ms;       // how long a batch waits to fill up (when more
-                                            // calls are likely to come)
-  bool adaptive_wait = true;                // wait only while more calls are likely to come
-  size_t activation_memory_mb = 1024;       // forward activations kept for backward calls, per
-                                            // server (0: every backward recomputes)
-  caf::timespan activation_ttl = 30s;       // how long kept activations wait for their backward
-  size_t compute_threads = 1;               // dedicated threads running LibTorch work
-  size_t torch_threads = 2;                 // LibTorch intra-op threads per compute thread
-  caf::timespan declare_period = 5s;        // how often experts are declared in the DHT
-  caf::timespan declare_ttl = 20s;          // how long one declaration stays valid
-  std::string checkpoint_dir;               // empty: no checkpoints
+  double clip_grad_norm = 1.0;
+  size_t warmup_updates = 0;
+  size_t accumulate_samples = 0;
+  size_t max_batch_size = 1024;
+  size_t max_tokens = 1024;
+  caf::timespan max_batch_wait = 2ms;
+  bool adaptive_wait = true;
+  size_t activation_memory_mb = 1024;
+  caf::timespan activation_ttl = 30s;
+  size_t compute_threads = 1;
+  size_t torch_threads = 2;
+  caf::timespan declare_period = 5s;
+  caf::timespan declare_ttl = 20s;
+  std::string checkpoint_dir;
   caf::timespan checkpoint_period = 60s;
-  uint64_t seed = 0;                        // expert init and sampling; 0: from the node name
-  std::string compression = "none";         // none | float16: the replies' float32 tensors
-  double fail_rate = 0.0;                   // fault injection: share of forward/backward calls
-                                            // answered with an error instead (0..1; 0 = off)
+  uint64_t seed = 0;
+  compression_kind compression = compression_kind::none;
+  double fail_rate = 0.0;
   // Fair service (actors/server/peer_admission.hpp): what one peer may have the server hold or
   // do at once; over a limit a call gets an `overloaded` error at once. 0 turns a limit off.
-  double peer_request_rate = 5000;          // requests per second per peer
+  double peer_request_rate = 5000;
   double peer_request_burst = 10000;
-  size_t peer_max_in_flight = 512;          // calls queued or computing per peer
-  size_t peer_max_expert_mb = 64;           // request MiB waiting per peer at one expert
-  size_t peer_max_queued_mb = 256;          // request MiB waiting per peer
-  size_t max_queued_mb = 1024;              // request MiB waiting, all peers
-  double peer_update_rate = 4096;           // backward samples per second per peer and expert
+  size_t peer_max_in_flight = 512;
+  size_t peer_max_expert_mb = 64;
+  size_t peer_max_queued_mb = 256;
+  size_t max_queued_mb = 1024;
+  double peer_update_rate = 4096;
   double peer_update_burst = 16384;
-  double outlier_factor = 10;               // an update whose gradient norm per sample exceeds
-                                            // this many times the largest of the last 101
-                                            // accepted is refused
+  double outlier_factor = 10;
 };
 
 // ---- DMoE layer on the trainer side: actors/moe ----
@@ -142,17 +133,17 @@ inline std::string layer_prefix(const std::string& prefix, size_t layer) {
 }
 
 struct moe_options {
-  std::string expert_prefix = "ffn";        // grid name the layer routes to
-  std::vector<int64_t> grid = {4, 4};       // grid dimensions
-  size_t k_best = 4;                        // experts asked per sample
-  size_t k_min = 1;                         // fewer answers than this fails the sample's call
+  std::string expert_prefix = "ffn";
+  std::vector<int64_t> grid = {4, 4};
+  size_t k_best = 4;
+  size_t k_min = 1;
   caf::timespan forward_timeout = 5s;
-  caf::timespan timeout_after_k_min = 1s;   // wait for stragglers once k_min have answered
+  caf::timespan timeout_after_k_min = 1s;
   size_t backward_k_min = 1;
   caf::timespan backward_timeout = 5s;
-  bool allow_zero_outputs = false;          // below k_min: zeros instead of an error
-  caf::timespan directory_cache = 2s;       // how long DHT prefix lookups are reused
-  std::string compression = "none";         // none | float16: the requests' float32 tensors
+  bool allow_zero_outputs = false;
+  caf::timespan directory_cache = 2s;
+  compression_kind compression = compression_kind::none;
 };
 
 // ---- trainer: actors/trainer ----
@@ -160,34 +151,30 @@ struct trainer_options {
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   int64_t hidden = 256;
   size_t moe_layers = 1;
-  std::string model = "dmoe";               // dmoe | largeffn: each DMoE layer replaced by one
-                                            // local ffn block with as many parameters as the
-                                            // moe.grid's experts (inner width 4 h x cells)
+  model_kind model = model_kind::dmoe;
   size_t batch_size = 128;
-  size_t workers = 1;                       // batches in flight (asynchronous, shared parameters)
-  size_t max_staleness = 0;                 // staler gradients are dropped; 0: workers
-  std::string stale_rate = "full";          // full | divided: an update's rate divided by its
-                                            // staleness (shared_parameters.hpp)
-  size_t accumulate = 1;                    // gradients averaged into one update of the local
-                                            // parameters (shared_parameters.hpp)
+  size_t workers = 1;
+  size_t max_staleness = 0;
+  stale_rate_kind stale_rate = stale_rate_kind::full;
+  size_t accumulate = 1;
   double learning_rate = 1e-3;
-  std::string lr_schedule = "cosine";       // cosine (decays to 10% over the run) | constant
-  size_t warmup_steps = 0;                  // the rate rises linearly over the first steps
-  size_t epochs = 5;                        // passes over the training set (0: no limit)
-  size_t max_steps = 0;                     // 0: no step limit
+  lr_schedule_kind lr_schedule = lr_schedule_kind::cosine;
+  size_t warmup_steps = 0;
+  size_t epochs = 5;
+  size_t max_steps = 0;
   caf::timespan max_time = 600s;
-  size_t eval_every = 200;                  // steps between test-set evaluations
-  size_t eval_samples = 0;                  // test images per evaluation (0: all of them)
-  std::string metrics_csv;                  // empty: no CSV
-  std::string checkpoint_dir;               // empty: none; else resumes from its trainer.pt
-  caf::timespan checkpoint_period = 30s;    // between checkpoints while training
-  bool progress = false;                    // a progress bar on stderr
+  size_t eval_every = 200;
+  size_t eval_samples = 0;
+  std::string metrics_csv;
+  std::string checkpoint_dir;
+  caf::timespan checkpoint_period = 30s;
+  bool progress = false;
   uint64_t seed = 0;
 };
 
 // ---- inspector: actors/inspector ----
 struct inspector_options {
-  bool allow_control = false;               // read-only unless set
+  bool allow_control = false;
 };
 
 }  // namespace dmoe

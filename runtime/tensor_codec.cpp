@@ -6,7 +6,7 @@
 
 #include <capnp/message.h>
 #include <capnp/orphan.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace dmoe {
 
@@ -73,8 +73,8 @@ caf::error too_large(const std::string& what, uint64_t got, uint64_t limit) {
 
 }  // namespace
 
-wire::Compression wire_compression(const std::string& name) {
-  return name == "float16" ? wire::Compression::FLOAT16 : wire::Compression::NONE;
+wire::Compression wire_compression(compression_kind kind) {
+  return kind == compression_kind::float16 ? wire::Compression::FLOAT16 : wire::Compression::NONE;
 }
 
 caf::expected<wire::DType> to_wire_dtype(torch::ScalarType type) {

@@ -10,6 +10,7 @@
 #include <torch/types.h>
 
 #include "messages/payload.hpp"
+#include "runtime/choices.hpp"
 #include "messages/schema/tensor.capnp.h"
 
 namespace dmoe {
@@ -17,9 +18,8 @@ namespace dmoe {
 /// Tensors kept alive until the message that references their bytes has been serialized.
 using tensor_keepalive = std::vector<torch::Tensor>;
 
-/// The wire form of a compression name ("float16"; anything else: none). Names are checked
-/// when the config is read (runtime/options.hpp, is_compression_name).
-wire::Compression wire_compression(const std::string& name);
+/// The wire form of a compression setting.
+wire::Compression wire_compression(compression_kind kind);
 
 caf::expected<wire::DType> to_wire_dtype(torch::ScalarType type);
 caf::expected<torch::ScalarType> from_wire_dtype(wire::DType type);

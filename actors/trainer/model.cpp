@@ -16,7 +16,7 @@ DMoEClassifierImpl::DMoEClassifierImpl(caf::actor_system& system, moe::router_ac
                                        int64_t inputs, int64_t classes) {
   input_ = register_module("input", torch::nn::Linear(inputs, options.hidden));
   for (size_t i = 0; i < options.moe_layers; ++i) {
-    if (options.model == "largeffn") {
+    if (options.model == model_kind::largeffn) {
       auto width = large_ffn_width(options.hidden, moe.grid);
       dense_.push_back(register_module("ffn" + std::to_string(i),
                                        std::make_shared<ffn_expert>(options.hidden, width)));

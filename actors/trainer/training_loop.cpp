@@ -53,7 +53,7 @@ double scheduled_rate(const trainer_options& opt, size_t step, size_t total) {
   double warmup = 1.0;
   if (step < opt.warmup_steps)
     warmup = static_cast<double>(step + 1) / static_cast<double>(opt.warmup_steps);
-  if (opt.lr_schedule != "cosine" || total == 0)
+  if (opt.lr_schedule != lr_schedule_kind::cosine || total == 0)
     return warmup * opt.learning_rate;
   constexpr double floor = 0.1;
   auto progress = std::min(1.0, static_cast<double>(step) / static_cast<double>(total));
@@ -151,7 +151,7 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
   // The local layers are small and the experts compute remotely: one intra-op thread, so idle
   // OpenMP workers do not spin on cores the servers of a local swarm need. The largeffn
   // baseline computes everything here and gets every core.
-  at::set_num_threads(opt.model == "largeffn"
+  at::set_num_threads(opt.model == model_kind::largeffn
                         ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))
                         : 1);
   torch::manual_seed(seed());
@@ -171,7 +171,7 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
   auto accumulate = std::max<size_t>(1, opt.accumulate);
   shared_parameters shared{
     model.ptr(), [&](uint64_t index) { return scheduled_rate(opt, index, total_steps); },
-    {max_staleness, opt.stale_rate == "divided", accumulate}};
+    {max_staleness, opt.stale_rate == stale_rate_kind::divided, accumulate}};
   // With one worker it trains the model itself; with more, each trains its own replica.
   std::vector<DMoEClassifier> replicas;
   if (workers == 1)
@@ -229,7 +229,7 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
   });
   log->info("training {}: {} train / {} test images, batch {}, {} steps per epoch, {} steps, {} "
             "worker(s), {} batch(es) per update",
-            opt.model == "largeffn"
+            opt.model == model_kind::largeffn
               ? fmt::format("the largeffn baseline (inner width {})",
                             large_ffn_width(opt.hidden, setup.moe.grid))
               : std::string{"a DMoE model"},

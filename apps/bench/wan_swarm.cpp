@@ -70,7 +70,7 @@ caf::expected<std::unique_ptr<wan_swarm>> wan_swarm::start(const wan_swarm_optio
           fmt::format("--server.hidden={}", options.hidden),
           fmt::format("--server.seed={}", options.seed),
           fmt::format("--server.torch-threads={}", options.torch_threads),
-          fmt::format("--server.compression=\"{}\"", options.compression),
+          fmt::format("--server.compression=\"{}\"", name_of(options.compression)),
           "--server.declare-period=2s", "--server.declare-ttl=30s"});
   }
   for (int i = 0; i < options.servers; ++i)

@@ -23,7 +23,7 @@ struct wan_swarm_options {
   std::string block = "ffn";
   uint64_t seed = 1234;
   size_t torch_threads = 1;        // each server emulates one machine's share of the cores
-  std::string compression = "none";
+  compression_kind compression = compression_kind::none;
   std::string dir;                 // logs
   std::string node_binary;
   std::string link_binary;

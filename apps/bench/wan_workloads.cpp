@@ -8,7 +8,7 @@
 
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "actors/gateway/parts_caller.hpp"
 #include "actors/moe/remote_moe.hpp"

@@ -46,7 +46,7 @@ struct dmoe_workload {
   int64_t hidden = 1024;
   std::string grid_name = "ffn";
   std::vector<int64_t> grid = {4, 4};
-  std::string compression = "none";
+  compression_kind compression = compression_kind::none;
   std::chrono::seconds timeout{60};
 };
 
@@ -60,7 +60,7 @@ struct chain_workload {
   int micro_batches = 1;
   int64_t batch = 64;
   int64_t hidden = 1024;
-  std::string compression = "none";
+  compression_kind compression = compression_kind::none;
   std::chrono::seconds timeout{120};
 };
 

@@ -57,8 +57,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dmoe-node: %s\n", dmoe::describe(err).c_str());
     return 2;
   }
-  if (cfg.help_printed())
+  if (cfg.asked() != dmoe::node_config::request::run) {
+    auto text = cfg.asked() == dmoe::node_config::request::help ? cfg.help_text()
+                                                                 : cfg.config_reference();
+    std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
+  }
   dmoe::log::setup(cfg.node.log_level, cfg.node.log_file);
   auto log = dmoe::log::get(cfg.node.name + "/main");
   if (cfg.node.roles.empty()) {

@@ -71,16 +71,13 @@ activation_settings activation_settings_of(const server_options& options, size_t
 
 caf::expected<std::unique_ptr<torch::optim::Optimizer>>
 make_optimizer(const optimizer_settings& s, std::vector<torch::Tensor> parameters) {
-  if (s.kind == "adam")
+  if (s.kind == optimizer_kind::adam)
     return std::unique_ptr<torch::optim::Optimizer>{new torch::optim::Adam(
       std::move(parameters),
       torch::optim::AdamOptions(s.learning_rate).weight_decay(s.weight_decay))};
-  if (s.kind == "sgd")
-    return std::unique_ptr<torch::optim::Optimizer>{new torch::optim::SGD(
-      std::move(parameters),
-      torch::optim::SGDOptions(s.learning_rate).momentum(s.momentum).weight_decay(s.weight_decay))};
-  return make_error(errc::invalid_argument,
-                    "unknown optimizer '" + s.kind + "' (expected adam or sgd)");
+  return std::unique_ptr<torch::optim::Optimizer>{new torch::optim::SGD(
+    std::move(parameters),
+    torch::optim::SGDOptions(s.learning_rate).momentum(s.momentum).weight_decay(s.weight_decay))};
 }
 
 caf::expected<std::shared_ptr<expert_backend>>
@@ -297,7 +294,7 @@ caf::error expert_backend::save(const std::string& path, uint64_t* updates_saved
     torch::serialize::OutputArchive archive;
     auto updates = updates_.load();
     archive.write("type", c10::IValue(info_.expert_type));
-    archive.write("optimizer_kind", c10::IValue(settings_.kind));
+    archive.write("optimizer_kind", c10::IValue(std::string{name_of(settings_.kind)}));
     archive.write("updates", c10::IValue(static_cast<int64_t>(updates)));
     for (const auto& p : module_->named_parameters())
       archive.write("param/" + p.key(), p.value());
@@ -335,7 +332,7 @@ caf::error expert_backend::load(const std::string& path) {
     archive.read("updates", updates);
     if (!type.isString() || type.toStringRef() != info_.expert_type)
       return fail("it holds another expert type");
-    if (!kind.isString() || kind.toStringRef() != settings_.kind)
+    if (!kind.isString() || kind.toStringRef() != name_of(settings_.kind))
       return fail("it holds another optimizer's state");
     // Read and check everything before changing anything.
     std::map<std::string, torch::Tensor> loaded;

@@ -56,7 +56,7 @@
 namespace dmoe {
 
 struct optimizer_settings {
-  std::string kind = "adam";  // adam | sgd (with momentum)
+  optimizer_kind kind = optimizer_kind::adam;  // sgd: with momentum
   double learning_rate = 1e-3;
   double momentum = 0.9;      // sgd only
   double weight_decay = 0.0;  // L2 penalty added to the gradient, as torch's Adam and SGD do

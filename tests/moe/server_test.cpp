@@ -64,7 +64,7 @@ struct server_fixture : moe_fixture {
   /// A real expert server hosting the 4x4 grid, declared in the in-process DHT.
   /// `frozen`: learning rate 0, so an expert called several times in one backward (calls split
   /// by max-batch-size) still answers with the weights the local reference has.
-  void start_server(const std::string& compression, size_t max_batch_size = 1024,
+  void start_server(compression_kind compression, size_t max_batch_size = 1024,
                     bool frozen = false) {
     server_setup setup;
     setup.name = "moe-test/server";
@@ -103,7 +103,7 @@ struct server_fixture : moe_fixture {
     std::vector<torch::Tensor> gate_grads;
   };
 
-  remote_pass pass_through_server(const std::string& compression, int64_t rows = batch,
+  remote_pass pass_through_server(compression_kind compression, int64_t rows = batch,
                                   size_t max_batch_size = 1024, bool frozen = false) {
     start_server(compression, max_batch_size, frozen);
     auto opt = test_options();
@@ -129,7 +129,7 @@ struct server_fixture : moe_fixture {
 CAF_TEST_FIXTURE_SCOPE(server_tests, server_fixture)
 
 CAF_TEST(outputs and gradients through the real server equal the local experts) {
-  auto run = pass_through_server("none");
+  auto run = pass_through_server(compression_kind::none);
   CAF_MESSAGE("max |y - y_ref| = " << max_abs_diff(run.y, run.ref.y) << ", max |dx - dx_ref| = "
                                    << max_abs_diff(run.x.grad(), run.ref.x.grad()));
   CAF_CHECK_LESS(max_abs_diff(run.y, run.ref.y), 1e-5);
@@ -140,7 +140,7 @@ CAF_TEST(outputs and gradients through the real server equal the local experts) 
 }
 
 CAF_TEST(float16 on the wire both ways stays within float16 precision of the local experts) {
-  auto run = pass_through_server("float16");
+  auto run = pass_through_server(compression_kind::float16);
   auto dy = max_abs_diff(run.y, run.ref.y);
   auto dx = max_abs_diff(run.x.grad(), run.ref.x.grad());
   auto y_scale = run.ref.y.abs().max().item<double>();
@@ -157,7 +157,7 @@ CAF_TEST(float16 on the wire both ways stays within float16 precision of the loc
 CAF_TEST(rows over the max-batch-size of a server are split into calls that fit) {
   constexpr size_t limit = 4;
   constexpr int64_t rows = 64;  // 4 slots each: about 16 rows per expert, 4x the limit
-  auto run = pass_through_server("none", rows, limit, true);
+  auto run = pass_through_server(compression_kind::none, rows, limit, true);
   CAF_MESSAGE(run.report.forward.calls << " forward calls, " << run.report.backward.calls
                                        << " backward calls, max |y - y_ref| = "
                                        << max_abs_diff(run.y, run.ref.y));

@@ -32,7 +32,7 @@ constexpr int64_t batch = 8;
 
 optimizer_settings adam_settings() {
   optimizer_settings s;
-  s.kind = "adam";
+  s.kind = optimizer_kind::adam;
   s.learning_rate = 1e-2;
   s.weight_decay = 0.01;
   s.clip_grad_norm = 1.0;
@@ -41,7 +41,7 @@ optimizer_settings adam_settings() {
 
 optimizer_settings sgd_settings() {
   optimizer_settings s;
-  s.kind = "sgd";
+  s.kind = optimizer_kind::sgd;
   s.learning_rate = 0.05;
   s.momentum = 0.9;
   s.weight_decay = 0.001;
@@ -52,7 +52,7 @@ optimizer_settings sgd_settings() {
 /// Plain SGD at rate 0.1: no momentum, no weight decay, gradients clipped to `clip` (0: not).
 optimizer_settings plain_sgd(double clip) {
   optimizer_settings s;
-  s.kind = "sgd";
+  s.kind = optimizer_kind::sgd;
   s.learning_rate = 0.1;
   s.momentum = 0;
   s.clip_grad_norm = clip;

@@ -35,7 +35,7 @@ inline server_options small_options() {
   o.expert_type = "ffn";
   o.expert_pattern = "ffn.[0:2].[0:2]";
   o.hidden = small_hidden;
-  o.optimizer = "adam";
+  o.optimizer = optimizer_kind::adam;
   o.learning_rate = 1e-2;
   o.clip_grad_norm = 1.0;
   o.max_batch_size = 64;

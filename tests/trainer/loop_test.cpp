@@ -14,7 +14,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <torch/serialize.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "actors/moe/router.hpp"
 #include "actors/trainer/model.hpp"
@@ -82,7 +82,7 @@ struct loop_fixture {
     s.options.eval_every = 10;
     s.options.eval_samples = 1000;
     s.options.seed = 5;
-    s.options.lr_schedule = "constant";  // the same rates whatever max_steps says
+    s.options.lr_schedule = lr_schedule_kind::constant;  // the same rates whatever max_steps says
     s.moe.grid = {4, 4};
     s.moe.k_best = 2;
     s.router = system->spawn(stand_in_router, s.moe.k_best, max_rows);
@@ -174,7 +174,7 @@ CAF_TEST(a trainer resumed from its checkpoint goes on exactly where it stopped)
 
 CAF_TEST(the largeffn baseline trains locally with the parameters of the grid experts) {
   auto s = setup(60, 0);  // a router that fails every call: the baseline must make none
-  s.options.model = "largeffn";
+  s.options.model = model_kind::largeffn;
   s.options.eval_every = 60;
   DMoEClassifier model{*system, s.router, s.options, s.moe, 784, 10};
   int64_t block = 0;
