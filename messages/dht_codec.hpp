@@ -38,7 +38,7 @@ struct codec_limits {
 struct node_info {
   id160 id{};
   std::string endpoint;
-  std::string public_key;  // raw Ed25519 key (node_public_key_bytes) or empty
+  std::string public_key{};  // raw Ed25519 key (node_public_key_bytes) or empty
   friend bool operator==(const node_info& a, const node_info& b) {
     return a.id == b.id && a.endpoint == b.endpoint && a.public_key == b.public_key;
   }
@@ -54,7 +54,7 @@ struct item {
   std::string subkey;
   std::string value;
   double expiration = 0;  // seconds since the Unix epoch
-  std::string signature;  // empty, or 64 bytes (Ed25519)
+  std::string signature{};  // empty, or 64 bytes (Ed25519)
   friend bool operator==(const item& a, const item& b) {
     return a.subkey == b.subkey && a.value == b.value && a.expiration == b.expiration
            && a.signature == b.signature;

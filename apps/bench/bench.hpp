@@ -2,9 +2,18 @@
 // prints their ratio, since absolute times differ between machines; each prints the BLAS in use.
 #pragma once
 
+#include <algorithm>
+#include <vector>
+
 #include <CLI/CLI.hpp>
 
 namespace dmoe::bench {
+
+/// The median of `xs` (the upper one of an even count); 0 for none.
+inline double median(std::vector<double> xs) {
+  std::sort(xs.begin(), xs.end());
+  return xs.empty() ? 0.0 : xs[xs.size() / 2];
+}
 
 void add_codec_bench(CLI::App& app);
 void add_dht_bench(CLI::App& app);

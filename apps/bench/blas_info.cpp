@@ -9,7 +9,7 @@
 #include <vector>
 
 #include <dlfcn.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace dmoe::bench {
 

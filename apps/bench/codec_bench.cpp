@@ -15,7 +15,7 @@
 #include <vector>
 
 #include <fmt/core.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "apps/bench/bench.hpp"
 #include "apps/bench/blas_info.hpp"
@@ -41,11 +41,6 @@ using clock_type = std::chrono::steady_clock;
 // One timed operation: runs once and returns the seconds that count (so setup such as copying a
 // payload that the operation consumes stays outside the measurement).
 using timed_op = std::function<double()>;
-
-double median(std::vector<double> xs) {
-  std::sort(xs.begin(), xs.end());
-  return xs[xs.size() / 2];
-}
 
 // Median over `repeats` of the mean seconds per operation.
 double measure(const codec_options& opt, const timed_op& op) {

@@ -19,7 +19,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <fmt/core.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "actors/dht/client.hpp"
 #include "actors/moe/remote_moe.hpp"
@@ -56,11 +56,6 @@ using clock_type = std::chrono::steady_clock;
 
 double ms_since(clock_type::time_point t) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t).count();
-}
-
-double median(std::vector<double> xs) {
-  std::sort(xs.begin(), xs.end());
-  return xs.empty() ? 0.0 : xs[xs.size() / 2];
 }
 
 // Local reference: the same experts as the servers (type ffn, same hidden size and seeds).

@@ -27,7 +27,8 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <fmt/core.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "apps/bench/bench.hpp"
 #include "apps/bench/bench_processes.hpp"
@@ -60,8 +61,8 @@ struct wan_args {
   int micro_batches = 4;
   int window_s = 0;  // 0: 10 s quick, 20 s otherwise
   std::string capped_rate = "10mbit";
-  std::string csv = "wan.csv";
-  std::string png = "wan.png";
+  std::string csv;  // empty: wan.csv in the run's directory
+  std::string png;  // empty: wan.png there
   std::string node_binary;
   std::string link_binary;
   std::string log_level = "warn";
@@ -70,7 +71,7 @@ struct wan_args {
 struct row {
   int rtt_ms;
   std::string rate;
-  std::string compression;
+  compression_kind compression;
   std::string workload;
   throughput result;
 };
@@ -80,7 +81,7 @@ std::string csv_header() {
 }
 
 std::string csv_line(const row& r) {
-  return fmt::format("{},{},{},{},{:.1f},{},{},{:.1f}", r.rtt_ms, r.rate, r.compression,
+  return fmt::format("{},{},{},{},{:.1f},{},{},{:.1f}", r.rtt_ms, r.rate, name_of(r.compression),
                      r.workload, r.result.samples_per_s, r.result.steps, r.result.failed_steps,
                      r.result.step_ms_median);
 }
@@ -99,7 +100,7 @@ public:
 
   /// One swarm with links of `rtt_ms` and `rate`, servers sending with `compression`; runs
   /// each of `workloads` ("dmoe", "model_parallel", "gpipe") and prints their rows.
-  bool measure(int rtt_ms, const std::string& rate, const std::string& compression,
+  bool measure(int rtt_ms, const std::string& rate, compression_kind compression,
                const std::vector<std::string>& workloads, std::vector<row>& rows) {
     wan_swarm_options so;
     so.servers = a_.servers;
@@ -153,7 +154,7 @@ private:
     return w;
   }
 
-  dmoe_workload dmoe_of(const std::string& compression) const {
+  dmoe_workload dmoe_of(compression_kind compression) const {
     dmoe_workload w;
     w.threads = a_.threads;
     w.layers = a_.layers;
@@ -167,7 +168,7 @@ private:
 
   /// Block j on server j % S, through `gateways` (one per server).
   chain_workload chain_of(const std::vector<gateway_actor>& gateways, const std::string& workload,
-                          const std::string& compression) const {
+                          compression_kind compression) const {
     chain_workload w;
     w.batch = a_.batch;
     w.hidden = a_.hidden;
@@ -256,12 +257,16 @@ int run_wan_bench(wan_args a) {
              a.servers, a.servers, a.cols, a.hidden, a.batch, a.threads, a.layers, a.k_best,
              a.layers * static_cast<int>(a.k_best), a.micro_batches);
   wan_run run(a);
-  fmt::print("logs in {}\n{}\n", run.dir(), csv_header());
+  if (a.csv.empty())
+    a.csv = run.dir() + "/wan.csv";
+  if (a.png.empty())
+    a.png = run.dir() + "/wan.png";
+  fmt::print("logs and results in {}\n{}\n", run.dir(), csv_header());
   std::vector<row> rows;
   for (auto rtt : a.rtts)
-    if (!run.measure(rtt, "0", "none", {"dmoe", "model_parallel", "gpipe"}, rows))
+    if (!run.measure(rtt, "0", compression_kind::none, {"dmoe", "model_parallel", "gpipe"}, rows))
       return 1;
-  for (const auto* compression : {"none", "float16"})
+  for (auto compression : {compression_kind::none, compression_kind::float16})
     if (!run.measure(summary_rtt, a.capped_rate, compression, {"dmoe"}, rows))
       return 1;
   write_csv(rows, a.csv);
@@ -270,7 +275,7 @@ int run_wan_bench(wan_args a) {
   auto capped_none = rate_of(rows, summary_rtt, "dmoe", a.capped_rate);
   double capped_f16 = std::nan("");
   for (const auto& r : rows)
-    if (r.rate == a.capped_rate && r.compression == "float16")
+    if (r.rate == a.capped_rate && r.compression == compression_kind::float16)
       capped_f16 = r.result.samples_per_s;
   fmt::print("compression at {} ms, {} per link direction: float16/none = {:.2f}\n", summary_rtt,
              a.capped_rate, capped_f16 / capped_none);
@@ -305,8 +310,8 @@ void add_wan_bench(CLI::App& app) {
   cmd->add_option("--window", a->window_s, "seconds each measurement runs at least")
     ->check(CLI::Range(1, 600));
   cmd->add_option("--capped-rate", a->capped_rate, "link rate of the compression runs");
-  cmd->add_option("--csv", a->csv, "where the rows go");
-  cmd->add_option("--png", a->png, "where the figure goes");
+  cmd->add_option("--csv", a->csv, "where the rows go (default: wan.csv in the run's directory)");
+  cmd->add_option("--png", a->png, "where the figure goes (default: wan.png there)");
   cmd->add_option("--node-binary", a->node_binary, "dmoe-node (default: next to dmoe-bench)");
   cmd->add_option("--link-binary", a->link_binary, "dmoe-link (default: next to dmoe-bench)");
   cmd->add_option("--log-level", a->log_level, "this process's log level")

@@ -11,7 +11,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "actors/dht/node.hpp"
 #include "messages/type_ids.hpp"

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include <caf/sec.hpp>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "runtime/expert_codec.hpp"
 #include "runtime/tensor_codec.hpp"

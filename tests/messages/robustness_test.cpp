@@ -16,7 +16,7 @@
 #include <capnp/any.h>
 #include <capnp/message.h>
 #include <capnp/schema.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "messages/dht_codec.hpp"
 #include "runtime/expert_codec.hpp"

@@ -1,7 +1,7 @@
 // moe.call_reply: the router's one decoder for the replies to its forward and backward calls.
 #include <caf/test/unit_test.hpp>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "actors/moe/call_reply.hpp"
 #include "messages/errors.hpp"

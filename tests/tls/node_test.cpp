@@ -14,7 +14,7 @@
 #include <caf/scoped_actor.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "actors/dht/node.hpp"
 #include "messages/errors.hpp"

@@ -8,7 +8,9 @@
 #include <sstream>
 #include <thread>
 
-#include <torch/torch.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/optim/adam.h>
+#include <torch/types.h>
 
 #include "actors/trainer/shared_parameters.hpp"
 

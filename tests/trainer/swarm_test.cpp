@@ -6,7 +6,7 @@
 #include <regex>
 
 #include <caf/scoped_actor.hpp>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "messages/expert_pattern.hpp"
 #include "messages/type_ids.hpp"

@@ -5,7 +5,7 @@
 #include <string>
 
 // LibTorch first: dsl.hpp defines a macro `expect` that would clash with c10's `expect` method.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "tests/transport/doubling_expert.hpp"
 

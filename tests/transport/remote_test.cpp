@@ -17,7 +17,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "runtime/node_config.hpp"
 #include "tests/transport/doubling_expert.hpp"

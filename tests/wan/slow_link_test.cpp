@@ -9,7 +9,7 @@
 
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "actors/dht/client.hpp"
 #include "actors/dht/node.hpp"
