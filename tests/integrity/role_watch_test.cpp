@@ -71,6 +71,7 @@ CAF_TEST(a gateway that stops by itself is reported with its reason) {
 CAF_TEST(a node stopped on purpose reports no failed role) {
   watched_node n;
   n.roles->stop();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Every down message the watchdog could see has been handled once every actor has ended.
+  n.system->await_all_actors_done();
   CAF_CHECK_EQUAL(n.failure_count(), 0u);
 }

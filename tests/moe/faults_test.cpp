@@ -1,12 +1,15 @@
 // moe.faults: the layer around failures, in one process (real actor system, in-process DHT).
+#include <atomic>
 #include <thread>
 
 #include <caf/typed_event_based_actor.hpp>
 
 #include "tests/moe/moe_fixture.hpp"
+#include "tests/process_util.hpp"
 
 using namespace dmoe;
 using namespace dmoe::test;
+using std::chrono::steady_clock;
 
 namespace {
 
@@ -20,17 +23,29 @@ bool intersects(const std::set<std::string>& a, const std::set<std::string>& b) 
 }
 
 /// Stands in for the router's DHT node: never answers the first get it receives (a lookup
-/// lost on the way), passes every later one to the real node.
+/// lost on the way), passes every later one to the real node. `lost_key_gets` counts the gets
+/// of the key whose first lookup was lost.
+struct lost_lookup {
+  std::atomic<int> lost_key_gets{0};
+  std::string lost_key;  // written by the actor before the count first rises
+};
+
 dht::lookup_actor::behavior_type first_get_lost(dht::lookup_actor::pointer self,
-                                                dht::lookup_actor real) {
+                                                dht::lookup_actor real,
+                                                std::shared_ptr<lost_lookup> seen) {
   using lookup_reply = caf::typed_response_promise<payload, uint32_t, uint32_t>;
   auto held = std::make_shared<std::vector<lookup_reply>>();
   return {
     [=](dht::dht_get_atom atom, std::string& key) -> caf::result<payload, uint32_t, uint32_t> {
-      if (!held->empty())
-        return self->delegate(real, atom, std::move(key));
-      held->push_back(self->make_response_promise<payload, uint32_t, uint32_t>());
-      return held->back();
+      if (held->empty()) {
+        seen->lost_key = key;
+        ++seen->lost_key_gets;
+        held->push_back(self->make_response_promise<payload, uint32_t, uint32_t>());
+        return held->back();
+      }
+      if (key == seen->lost_key)
+        ++seen->lost_key_gets;
+      return self->delegate(real, atom, std::move(key));
     },
   };
 }
@@ -211,7 +226,8 @@ CAF_TEST(a job waiting on a lookup that fails for an earlier job looks the key u
   opt.timeout_after_k_min = std::chrono::milliseconds(200);
   moe::router_setup setup;
   setup.options = opt;
-  setup.dht = system.spawn(first_get_lost, swarm.nodes[1]);
+  auto seen = std::make_shared<lost_lookup>();
+  setup.dht = system.spawn(first_get_lost, swarm.nodes[1], seen);
   hosts.push_back(caf::actor_cast<caf::actor>(setup.dht));  // the fixture stops it
   setup.directory = swarm.directory;
   routers.push_back(moe::spawn_router(system, std::move(setup)));
@@ -219,6 +235,7 @@ CAF_TEST(a job waiting on a lookup that fails for an earlier job looks the key u
   RemoteMixtureOfExperts second{system, routers.back(), features, features, opt};
   auto x = torch::randn({batch, features});
   bool first_failed = false;
+  auto first_started = steady_clock::now();
   std::thread earlier{[&] {
     try {
       torch::NoGradGuard no_grad;
@@ -227,8 +244,12 @@ CAF_TEST(a job waiting on a lookup that fails for an earlier job looks the key u
       first_failed = true;  // its lookup of the grid's first key never came back
     }
   }};
-  std::this_thread::sleep_for(std::chrono::seconds(1));
-  // This job waits on the same lookup, which fails at 2 s with a second of this job left.
+  // The second job starts once the first one's lookup is under way (and lost), so it waits on
+  // that same lookup: the router sends one lookup per key at a time. It starts a second later,
+  // so it still has a second left when that lookup fails (at forward-timeout, 2 s).
+  CAF_REQUIRE(poll_until([&] { return seen->lost_key_gets.load() == 1; }, std::chrono::seconds(1),
+                         std::chrono::milliseconds(5)));
+  std::this_thread::sleep_until(first_started + std::chrono::seconds(1));
   bool second_failed = false;
   try {
     torch::NoGradGuard no_grad;
@@ -238,6 +259,8 @@ CAF_TEST(a job waiting on a lookup that fails for an earlier job looks the key u
     CAF_MESSAGE("the later job failed: " << e.what());
   }
   earlier.join();
+  // The lookup failed at 2 s; the second job, with time left, looked the key up once more.
+  CAF_CHECK_EQUAL(seen->lost_key_gets.load(), 2);
   CAF_CHECK(first_failed);
   CAF_CHECK(!second_failed);
   if (!second_failed)

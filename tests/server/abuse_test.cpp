@@ -18,7 +18,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "actors/server/server.hpp"
 #include "messages/type_ids.hpp"
@@ -164,14 +164,6 @@ caf::behavior flooder(caf::event_based_actor* self, flood_setup s, size_t window
   return {[](caf::unit_t) {}};
 }
 
-double percentile(std::vector<double> xs, double p) {
-  if (xs.empty())
-    return 0;
-  std::sort(xs.begin(), xs.end());
-  auto index = static_cast<size_t>(p * static_cast<double>(xs.size() - 1) + 0.5);
-  return xs[std::min(index, xs.size() - 1)];
-}
-
 constexpr int64_t flood_hidden = 128;
 constexpr int64_t flood_rows = 128;        // 64 KiB per call
 constexpr size_t flood_window = 1024;      // 2x server.peer-max-in-flight's default
@@ -201,14 +193,14 @@ CAF_TEST(a flooding peer is refused while an honest peer is answered in time) {
   auto deadline = steady::now() + flood_duration;
   auto flood = flooding.system->spawn(flooder, flood_setup{flooding.gateway, request, deadline, counts},
                                       flood_window);
-  std::vector<double> latencies_ms;
+  size_t honest_calls = 0;
   size_t honest_failures = 0;
   size_t rss_peak = rss_before;
   std::string first_failure;
   while (steady::now() < deadline) {
     auto started = steady::now();
     auto out = honest.forward(x, honest_timeout);
-    latencies_ms.push_back(std::chrono::duration<double, std::milli>(steady::now() - started).count());
+    ++honest_calls;
     if (!out || out->size(0) != 16) {
       if (honest_failures++ == 0)
         first_failure = out ? "wrong shape" : describe(out.error());
@@ -219,22 +211,18 @@ CAF_TEST(a flooding peer is refused while an honest peer is answered in time) {
   poll_until([&] { return counts->outstanding == 0; }, std::chrono::seconds(15));
   caf::anon_send_exit(flood, caf::exit_reason::user_shutdown);
 
-  auto p50 = percentile(latencies_ms, 0.5);
-  auto p99 = percentile(latencies_ms, 0.99);
   auto growth = rss_peak > rss_before ? rss_peak - rss_before : 0;
   CAF_MESSAGE("flooder: " << counts->sent << " calls, " << counts->answered << " answered, "
               << counts->overloaded << " overloaded, " << counts->failed << " failed (first: "
               << counts->first_failure << "); honest: "
-              << latencies_ms.size() << " calls, " << honest_failures << " failed, p50 " << p50
-              << " ms, p99 " << p99 << " ms; server RSS +" << (growth >> 20) << " MiB");
+              << honest_calls << " calls, " << honest_failures << " failed; server RSS +"
+              << (growth >> 20) << " MiB");
   if (counts->failed > 0)
     CAF_MESSAGE("the server's log: " << read_file(node.proc.log_path));
   CAF_CHECK_EQUAL(honest_failures, 0u);
   if (honest_failures > 0)
     CAF_MESSAGE("first honest failure: " << first_failure);
-  CAF_CHECK_GREATER(latencies_ms.size(), 20u);
-  auto timeout_ms = std::chrono::duration<double, std::milli>(honest_timeout).count();
-  CAF_CHECK_LESS(p99, timeout_ms);
+  CAF_CHECK_GREATER(honest_calls, 20u);
   CAF_CHECK_GREATER(counts->overloaded.load(), 0u);  // the limits were reached
   CAF_CHECK_GREATER(counts->answered.load(), 0u);    // and the flooder still got its share
   // The flooder's own connection may time out (its heartbeats wait behind its flood): its
