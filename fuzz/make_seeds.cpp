@@ -9,6 +9,7 @@
 #include <capnp/message.h>
 #include <torch/types.h>
 
+#include "messages/declaration.hpp"
 #include "messages/dht_codec.hpp"
 #include "messages/schema/error.capnp.h"
 #include "runtime/expert_codec.hpp"
@@ -93,6 +94,12 @@ void pattern_seeds(const fs::path& root) {
     write_seed(root / "expert_pattern", "p" + std::to_string(n++), std::string{p});
 }
 
+void declaration_seeds(const fs::path& root) {
+  int n = 0;
+  for (const auto& e : declaration_entries({"ffn.0.1", "ffn.0.2", "ffn.0.7", "ffn.3.0"}, "10.0.0.1:4100"))
+    write_seed(root / "declaration", "d" + std::to_string(n++), e.value);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -106,5 +113,6 @@ int main(int argc, char** argv) {
   expert_seeds(root);
   error_seeds(root);
   pattern_seeds(root);
+  declaration_seeds(root);
   return 0;
 }

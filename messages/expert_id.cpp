@@ -46,19 +46,6 @@ std::vector<std::string> grid_prefixes(std::string_view id) {
   return out;
 }
 
-std::vector<declaration_entry> declaration_entries(std::string_view id,
-                                                   const std::string& endpoint) {
-  std::vector<declaration_entry> out;
-  auto prefixes = grid_prefixes(id);
-  for (size_t i = 0; i < prefixes.size(); ++i) {
-    auto end = i + 1 < prefixes.size() ? prefixes[i + 1].size() - 1 : id.size();
-    auto coordinate = id.substr(prefixes[i].size(), end - prefixes[i].size());
-    out.push_back({prefixes[i], std::string{coordinate}, endpoint});
-  }
-  out.push_back({std::string{id}, endpoint, endpoint});
-  return out;
-}
-
 std::vector<int64_t> grid_coordinates(std::string_view id) {
   std::vector<int64_t> out;
   auto prefixes = grid_prefixes(id);

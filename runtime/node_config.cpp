@@ -209,6 +209,11 @@ caf::error node_config::validate_server_values() const {
     return config_error("'server.num-experts' (" + std::to_string(s.num_experts)
                         + ") exceeds the " + std::to_string(ids->size())
                         + " ids of 'server.expert-pattern'");
+  if (auto hosted = s.num_experts > 0 ? s.num_experts : ids->size(); hosted > s.max_experts)
+    return config_error("'server.expert-pattern' (" + s.expert_pattern + ") names "
+                        + std::to_string(hosted) + " experts, more than 'server.max-experts' ("
+                        + std::to_string(s.max_experts) + "); host fewer with "
+                        "'server.num-experts' or raise the ceiling");
   if (s.declare_ttl <= s.declare_period)
     return config_error("'server.declare-period' must be below 'server.declare-ttl'");
   if (s.declare_ttl > dht.max_owned_ttl)

@@ -2,6 +2,7 @@
 // default), help, and bounds or choices. Rules that tie several options together are checked
 // in node_config::validate_values.
 #include "runtime/node_config.hpp"
+#include "messages/expert_pattern.hpp"
 #include "runtime/logging.hpp"
 
 namespace dmoe {
@@ -115,6 +116,10 @@ void node_config::declare_server_options() {
          "grid cells to host, half-open ranges per coordinate, e.g. \"ffn.[0:4].[0:4]\"")
     .add(server.num_experts, "num-experts",
          "host this many cells of the pattern, a seeded sample (0: all)")
+    .add(server.max_experts, "max-experts",
+         "most experts this server may host: a pattern (or num-experts) above it stops the node "
+         "at start, as does one whose experts would not fit in the memory available",
+         range<size_t>{1, max_pattern_ids})
     .add(server.hidden, "hidden", "hidden size of the experts", range<int64_t>{1, max_hidden})
     .add(server.optimizer, "optimizer", "each expert's optimizer")
     .add(server.learning_rate, "learning-rate", "the experts' learning rate", positive_real)

@@ -88,6 +88,7 @@ struct server_options {
   std::string expert_type = "ffn";
   std::string expert_pattern = "ffn.[0:4].[0:4]";
   size_t num_experts = 0;
+  size_t max_experts = 16384;
   int64_t hidden = 256;
   optimizer_kind optimizer = optimizer_kind::adam;
   double learning_rate = 1e-3;

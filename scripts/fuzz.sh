@@ -13,7 +13,7 @@ shift
 build=build-fuzz
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=(tensor expert_call expert_reply dht_request dht_response
-                                         error_reply config expert_pattern)
+                                         error_reply config expert_pattern declaration)
 if [ ! -f "$build/build.ninja" ]; then
   CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DDMOE_FUZZ=ON >/dev/null

@@ -1,8 +1,11 @@
 #include "actors/dht/client.hpp"
 
+#include <set>
+
 #include <caf/scoped_actor.hpp>
 
 #include "actors/dht/ownership.hpp"
+#include "messages/declaration.hpp"
 #include "messages/type_ids.hpp"
 
 namespace dmoe::dht {
@@ -39,6 +42,19 @@ caf::expected<store_outcome> declare(caf::actor_system& system, const node_actor
                                      const std::string& value, double expiration,
                                      caf::timespan timeout) {
   return put(system, node, dht_declare_atom::value, key, label, value, expiration, timeout);
+}
+
+size_t declared_children(caf::actor_system& system, const access_actor& node,
+                         const std::string& key, caf::timespan timeout) {
+  auto got = get(system, node, key, timeout);
+  if (!got)
+    return 0;
+  std::set<int64_t> children;
+  for (const auto& x : got->items)
+    if (auto d = decode_declaration(x.value))
+      for (auto c : d->child_list())
+        children.insert(c);
+  return children.size();
 }
 
 caf::expected<get_outcome> get(caf::actor_system& system, const access_actor& node,

@@ -46,6 +46,12 @@ caf::expected<get_outcome> get(caf::actor_system& system, const access_actor& no
                                const std::string& key,
                                caf::timespan timeout = default_client_timeout);
 
+/// The children the expert declarations under grid prefix `key` name (messages/declaration.hpp),
+/// each once, over every declaring server; 0 when the lookup fails. Signatures are not checked:
+/// for tools and tests that watch their own swarm.
+size_t declared_children(caf::actor_system& system, const access_actor& node,
+                         const std::string& key, caf::timespan timeout = default_client_timeout);
+
 /// The item stored under `subkey`, if any.
 const item* find_subkey(const std::vector<item>& items, const std::string& subkey);
 

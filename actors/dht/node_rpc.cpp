@@ -23,6 +23,7 @@ void node_state::call(const node_info& peer, decltype(request::body) body, respo
   };
   ++stats.requests_sent;
   auto msg = encode(request{me, std::move(body)});
+  stats.bytes_sent += static_cast<int64_t>(msg.bytes.size());
   peers->resolve(peer.endpoint, [this, peer, msg = std::move(msg), ok = std::move(ok),
                                  failed](caf::expected<caf::actor> handle) mutable {
     if (!handle)
@@ -31,6 +32,7 @@ void node_state::call(const node_info& peer, decltype(request::body) body, respo
     self->request(rpc, options.request_timeout, dht_rpc_atom::value, std::move(msg))
       .then(
         [this, peer, ok, failed](payload& in) {
+          stats.bytes_received += static_cast<int64_t>(in.bytes.size());
           auto resp = decode_response(in, codec);
           if (!resp)
             return failed(resp.error());
@@ -201,16 +203,21 @@ void node_state::replicate_key(const id160& key, std::vector<item> items,
 // -- serving peers --------------------------------------------------------------------------------
 
 payload node_state::serve(payload& in) {
+  stats.bytes_received += static_cast<int64_t>(in.bytes.size());
   auto req = decode_request(in, codec);
+  payload out;
   if (!req) {
     ++stats.bad_requests;
     log->warn("rejected a request: {}", describe(req.error()));
-    return encode(response{me, req.error()});
+    out = encode(response{me, req.error()});
+  } else {
+    ++stats.requests_served;
+    if (!req->sender.endpoint.empty() && req->sender.id != me.id)
+      heard_from(req->sender);
+    out = encode(answer(*req));
   }
-  ++stats.requests_served;
-  if (!req->sender.endpoint.empty() && req->sender.id != me.id)
-    heard_from(req->sender);
-  return encode(answer(*req));
+  stats.bytes_sent += static_cast<int64_t>(out.bytes.size());
+  return out;
 }
 
 response node_state::answer(const request& req) {

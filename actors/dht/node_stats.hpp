@@ -34,6 +34,8 @@ struct node_stats {
   int64_t bad_requests = 0;
   int64_t requests_sent = 0;
   int64_t requests_failed = 0;
+  int64_t bytes_sent = 0;      // RPC payloads to peers: requests made, answers given
+  int64_t bytes_received = 0;  // RPC payloads from peers: answers got, requests served
   int64_t lookups = 0;
   int64_t peers_down = 0;
   int64_t forged_items = 0;    // owned items in peers' answers whose signature failed, dropped
@@ -53,6 +55,7 @@ inline auto fields_of(node_stats& x) {
     field("items", x.items), field("peers_connected", x.peers_connected),
     field("requests_served", x.requests_served), field("bad_requests", x.bad_requests),
     field("requests_sent", x.requests_sent), field("requests_failed", x.requests_failed),
+    field("bytes_sent", x.bytes_sent), field("bytes_received", x.bytes_received),
     field("lookups", x.lookups), field("peers_down", x.peers_down),
     field("forged_items", x.forged_items), field("claims_checked", x.claims_checked),
     field("claims_refused", x.claims_refused));

@@ -198,8 +198,30 @@ size_t drop_forged(const id160& key, std::vector<item>& items) {
   return remove_items(items, [&](const item& x) { return static_cast<bool>(check_owner(key, x)); });
 }
 
-size_t keep_verified_owned(const id160& key, std::vector<item>& items) {
-  return remove_items(items, [&](const item& x) { return !is_verified_owned(key, x); });
+bool verified_items::check(const id160& key, const item& x) {
+  if (x.signature.empty())
+    return false;
+  auto exact = x.signature + signed_bytes(key, x);
+  if (known_.count(exact) > 0) {
+    ++hits_;
+    return true;
+  }
+  ++verifications_;
+  if (check_owner(key, x))
+    return false;
+  if (order_.size() >= capacity_) {
+    known_.erase(order_.front());
+    order_.pop_front();
+  }
+  order_.push_back(exact);
+  known_.insert(std::move(exact));
+  return true;
+}
+
+size_t keep_verified_owned(const id160& key, std::vector<item>& items, verified_items* known) {
+  return remove_items(items, [&](const item& x) {
+    return known != nullptr ? !known->check(key, x) : !is_verified_owned(key, x);
+  });
 }
 
 }  // namespace dmoe::dht

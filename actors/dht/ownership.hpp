@@ -9,10 +9,12 @@
 // 32-byte public keys, 64-byte deterministic signatures, constant-time verification.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -87,7 +89,36 @@ bool is_verified_owned(const id160& key, const item& x);
 /// returns how many.
 size_t drop_forged(const id160& key, std::vector<item>& items);
 
-/// Keeps only the items under `key` that are owned and verified; returns how many went.
-size_t keep_verified_owned(const id160& key, std::vector<item>& items);
+/// Owned items whose signature verified, remembered exactly (key id, sub-key with its owner,
+/// value, expiration and signature), so the same item read again is not verified again. A
+/// server re-declares every few seconds and routers look keys up more often than that: most of
+/// a lookup's items are ones it has seen. Bounded: the oldest are forgotten first.
+class verified_items {
+public:
+  explicit verified_items(size_t capacity = 16384) : capacity_(capacity) {
+  }
+
+  /// is_verified_owned, answered from memory for an item that verified before.
+  bool check(const id160& key, const item& x);
+
+  uint64_t verifications() const {
+    return verifications_;
+  }
+  uint64_t hits() const {
+    return hits_;
+  }
+
+private:
+  size_t capacity_;
+  std::unordered_set<std::string> known_;
+  std::deque<std::string> order_;
+  uint64_t verifications_ = 0;
+  uint64_t hits_ = 0;
+};
+
+/// Keeps only the items under `key` that are owned and verified (through `known` when given);
+/// returns how many went.
+size_t keep_verified_owned(const id160& key, std::vector<item>& items,
+                           verified_items* known = nullptr);
 
 }  // namespace dmoe::dht

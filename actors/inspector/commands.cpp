@@ -127,7 +127,8 @@ void experts_cmd(inspector_stateful* self, const words& args, text_promise rp) {
                                           found.problems.end());
                             if (found.truncated)
                               notes->push_back(fmt::format(
-                                "(stopped after {} DHT lookups)", found.lookups));
+                                "(stopped after {} DHT lookups and {} experts)", found.lookups,
+                                found.experts.size()));
                             finish();
                           });
   });

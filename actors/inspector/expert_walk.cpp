@@ -10,7 +10,7 @@
 #include "actors/dht/ownership.hpp"
 #include "actors/inspector/inspector_state.hpp"
 #include "messages/dht_codec.hpp"
-#include "messages/expert_id.hpp"
+#include "messages/declaration.hpp"
 #include "messages/type_ids.hpp"
 
 namespace dmoe::inspector {
@@ -18,14 +18,9 @@ namespace dmoe::inspector {
 namespace {
 
 struct pending_key {
-  std::string key;
-  bool is_prefix = false;  // "ffn.3." (sub-keys are coordinates) or an id (sub-keys are servers)
-  size_t depth = 0;        // coordinates in the key
+  std::string key;    // a grid prefix: "ffn.", "ffn.3."
+  size_t depth = 0;   // coordinates in the key
 };
-
-bool is_coordinate(const std::string& s) {
-  return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos;
-}
 
 struct walk : std::enable_shared_from_this<walk> {
   inspector_stateful* self;
@@ -95,21 +90,23 @@ struct walk : std::enable_shared_from_this<walk> {
     if (auto unowned = dht::keep_verified_owned(dht::key_id(from.key), owned); unowned > 0)
       result.problems.push_back("ignored " + std::to_string(unowned) + " item(s) under '" + from.key
                                 + "' not signed by an owner");
-    if (!from.is_prefix) {
-      for (const auto& x : owned)
-        result.experts[from.key].insert(x.value);
-      if (owned.empty())  // no replica under this id: maybe a deeper grid
-        enqueue({from.key + ".", true, from.depth});
-      return;
-    }
     for (const auto& x : owned) {
-      auto label = std::string{dht::parse_subkey(x.subkey)->label};
-      auto candidate = from.key + label;
-      if (!is_coordinate(label) || !is_valid_expert_id(candidate)) {
-        result.problems.push_back("ignored bad sub-key '" + label + "' under '" + from.key + "'");
+      auto declared = decode_declaration(x.value);
+      if (!declared) {
+        result.problems.push_back("ignored an item under '" + from.key
+                                  + "': " + describe(declared.error()));
         continue;
       }
-      enqueue({candidate, false, from.depth + 1});
+      for (auto child : declared->child_list()) {
+        auto name = from.key + std::to_string(child);
+        if (!declared->leaves) {
+          enqueue({name + ".", from.depth + 1});
+        } else if (result.experts.size() < max_walk_experts || result.experts.count(name) > 0) {
+          result.experts[name].insert(declared->endpoint);
+        } else {
+          result.truncated = true;
+        }
+      }
     }
   }
 };
@@ -125,7 +122,7 @@ void walk_declared_experts(inspector_stateful* self, dht::lookup_actor dht,
   w->timeout = timeout;
   w->done = std::move(done);
   for (auto& grid : grids)
-    w->enqueue({grid + ".", true, 0});
+    w->enqueue({grid + ".", 0});
   if (w->queue.empty()) {
     auto callback = std::move(w->done);
     callback(std::move(w->result));

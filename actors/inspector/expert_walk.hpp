@@ -1,8 +1,7 @@
 // Lists the experts declared in the DHT under grid names, the way routers find them (see
-// messages/expert_id.hpp declaration_entries): key "ffn." has the first coordinates as sub-keys,
-// "ffn.3." the next ones, and an expert's own key "ffn.3.17" one sub-key per server endpoint.
-// The walk reads a candidate's own key first and descends to "candidate." only when that is
-// empty, so a 2-D grid of n x m cells costs 1 + 2n + n*m lookups; lookups are bounded.
+// messages/declaration.hpp): under key "ffn." each server declares the first coordinates it
+// hosts, under "ffn.3." the next ones, with its endpoint and whether they complete an id. A
+// 2-D grid of n x m cells costs 1 + n lookups; lookups and listed experts are bounded.
 #pragma once
 
 #include <functional>
@@ -26,12 +25,13 @@ using inspector_stateful = inspector_actor::stateful_base<inspector_state>;
 constexpr size_t max_walk_lookups = 1024;
 constexpr size_t max_walk_in_flight = 8;
 constexpr size_t max_grid_depth = 8;
+constexpr size_t max_walk_experts = 65536;
 
 struct walk_result {
   std::map<std::string, std::set<std::string>> experts;  // id -> server endpoints
   std::vector<std::string> problems;                      // failed lookups, bad entries
   size_t lookups = 0;
-  bool truncated = false;  // max_walk_lookups reached
+  bool truncated = false;  // max_walk_lookups or max_walk_experts reached
 };
 
 /// Walks the declarations of every grid in `grids` through `dht` (a DHT node answering

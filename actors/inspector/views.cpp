@@ -6,6 +6,7 @@
 
 #include "actors/dht/node_id.hpp"
 #include "actors/dht/ownership.hpp"
+#include "messages/declaration.hpp"
 
 namespace dmoe::inspector {
 
@@ -155,7 +156,7 @@ std::string dht_items_text(const std::string& key, const std::vector<dht::item>&
     else if (parts->owner)
       owner = x.subkey.substr(x.subkey.size() - 2 * dht::public_key_bytes, 12)
               + (dht::is_verified_owned(id, x) ? " (signed)" : " (FORGED)");
-    cells.push_back({label.empty() ? "(value)" : label, owner, x.value,
+    cells.push_back({label.empty() ? "(value)" : label, owner, printable_value(x.value),
                      fmt::format("{:.0f} s", x.expiration - now)});
   }
   return render_table({"SUBKEY", "OWNER", "VALUE", "EXPIRES IN"}, cells)

@@ -1,27 +1,37 @@
 #include "actors/moe/dht_cache.hpp"
 
 #include <algorithm>
-#include <charconv>
 
-#include "actors/dht/ownership.hpp"
 
 namespace dmoe::moe {
 
-void dht_cache::put(const std::string& key, std::vector<dht::item> items, double now) {
+std::vector<declared> read_declarations(const std::vector<dht::item>& items, size_t* skipped) {
+  std::vector<declared> out;
+  out.reserve(items.size());
+  for (const auto& x : items) {
+    if (auto d = decode_declaration(x.value))
+      out.push_back({std::move(*d), x.expiration});
+    else if (skipped != nullptr)
+      ++*skipped;
+  }
+  return out;
+}
+
+void dht_cache::put(const std::string& key, std::vector<declared> items, double now) {
   entries_[key] = entry{std::move(items), now};
 }
 
 namespace {
 
-void drop_expired(std::vector<dht::item>& items, double now) {
+void drop_expired(std::vector<declared>& items, double now) {
   items.erase(std::remove_if(items.begin(), items.end(),
-                             [now](const dht::item& x) { return x.expiration <= now; }),
+                             [now](const declared& x) { return x.expiration <= now; }),
               items.end());
 }
 
 }  // namespace
 
-const std::vector<dht::item>* dht_cache::fresh(const std::string& key, double now) {
+const std::vector<declared>* dht_cache::fresh(const std::string& key, double now) {
   auto i = entries_.find(key);
   if (i == entries_.end() || now - i->second.fetched_at >= max_age_)
     return nullptr;
@@ -29,7 +39,7 @@ const std::vector<dht::item>* dht_cache::fresh(const std::string& key, double no
   return &i->second.items;
 }
 
-const std::vector<dht::item>* dht_cache::usable(const std::string& key, double now) {
+const std::vector<declared>* dht_cache::usable(const std::string& key, double now) {
   auto i = entries_.find(key);
   if (i == entries_.end())
     return nullptr;
@@ -61,18 +71,11 @@ std::string expert_id_of(const std::string& name, const grid_coords& coords) {
   return id;
 }
 
-std::vector<int64_t> child_coordinates(const std::vector<dht::item>& items) {
+std::vector<int64_t> child_coordinates(const std::vector<declared>& items) {
   std::vector<int64_t> out;
-  out.reserve(items.size());
   for (const auto& x : items) {
-    auto parts = dht::parse_subkey(x.subkey);  // each server declares its own "17#<owner>"
-    if (!parts)
-      continue;
-    auto label = parts->label;
-    int64_t c = -1;
-    auto [ptr, ec] = std::from_chars(label.data(), label.data() + label.size(), c);
-    if (ec == std::errc{} && ptr == label.data() + label.size() && !label.empty() && c >= 0)
-      out.push_back(c);
+    auto mine = x.children.child_list();
+    out.insert(out.end(), mine.begin(), mine.end());
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());

@@ -144,11 +144,18 @@ void router_state::look_up(const std::string& key) {
 
 void router_state::lookup_done(const std::string& key, std::vector<dht::item>* items) {
   lookups_under_way_.erase(key);
+  std::vector<declared> declarations;
   if (items != nullptr) {
     // Only declarations signed by their owners route calls: plain or forged items are dropped.
-    if (auto unowned = dht::keep_verified_owned(dht::key_id(key), *items); unowned > 0)
+    if (auto unowned = dht::keep_verified_owned(dht::key_id(key), *items, &verified_); unowned > 0)
       log_->debug("ignored {} item(s) under '{}' not signed by an owner", unowned, key);
-    cache_->put(key, *items, now());
+    size_t undecodable = 0;
+    declarations = read_declarations(*items, &undecodable);
+    if (undecodable > 0) {
+      undecodable_ += undecodable;
+      log_->debug("ignored {} signed item(s) under '{}' that are no declaration", undecodable, key);
+    }
+    cache_->put(key, declarations, now());
   }
   auto waiting = std::move(lookup_waiters_[key]);
   lookup_waiters_.erase(key);
@@ -164,7 +171,7 @@ void router_state::lookup_done(const std::string& key, std::vector<dht::item>* i
       continue;
     }
     if (items != nullptr)
-      job.route.found(key, *items);
+      job.route.found(key, declarations);
     if (--job.lookups_pending == 0)
       forward_lookups_done(id);
   }
@@ -304,6 +311,9 @@ router_stats router_state::stats() const {
     out.calls_in_flight.push_back({rec.expert_id, rec.server, rec.backward});
   out.jobs_in_flight = static_cast<int64_t>(forwards_.size() + backwards_.size());
   out.cache_entries = static_cast<int64_t>(cache_->size());
+  out.signature_checks = static_cast<int64_t>(verified_.verifications());
+  out.signatures_remembered = static_cast<int64_t>(verified_.hits());
+  out.undecodable_items = static_cast<int64_t>(undecodable_);
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/dht/peers.hpp"
+#include "actors/dht/ownership.hpp"
 #include "actors/moe/dht_cache.hpp"
 #include "actors/moe/quorum.hpp"
 #include "actors/moe/routing.hpp"
@@ -139,6 +140,8 @@ private:
   std::shared_ptr<spdlog::logger> log_;
   std::unique_ptr<dht::peer_resolver> resolver_;
   std::unique_ptr<dht_cache> cache_;
+  dht::verified_items verified_;  // declarations whose signature verified, not verified again
+  uint64_t undecodable_ = 0;      // verified items under a grid key that are no declaration
   server_book servers_;
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, forward_state> forwards_;

@@ -37,6 +37,9 @@ struct router_stats {
   std::vector<call_in_flight_stats> calls_in_flight;
   int64_t jobs_in_flight = 0;
   int64_t cache_entries = 0;  // DHT keys cached
+  int64_t signature_checks = 0;       // declarations whose signature was verified
+  int64_t signatures_remembered = 0;  // declarations seen before: not verified again
+  int64_t undecodable_items = 0;      // signed items under a grid key that were no declaration
   // Filled by the supervisor: routers it spawned after the first, its current child's actor id,
   // and why that child did not answer (empty when it did).
   int64_t restarts = 0;
@@ -58,7 +61,11 @@ inline auto fields_of(router_stats& x) {
   return std::make_tuple(field("experts", x.experts), field("dead_servers", x.dead_servers),
                          field("calls_in_flight", x.calls_in_flight),
                          field("jobs_in_flight", x.jobs_in_flight),
-                         field("cache_entries", x.cache_entries), field("restarts", x.restarts),
+                         field("cache_entries", x.cache_entries),
+                         field("signature_checks", x.signature_checks),
+                         field("signatures_remembered", x.signatures_remembered),
+                         field("undecodable_items", x.undecodable_items),
+                         field("restarts", x.restarts),
                          field("router_id", x.router_id), field("router_error", x.router_error));
 }
 

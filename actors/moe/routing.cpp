@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "actors/moe/dht_cache.hpp"
+#include "messages/expert_id.hpp"
 
 namespace dmoe::moe {
 
@@ -26,15 +27,18 @@ route_actions forward_route::start() {
   return next_search_round();
 }
 
-void forward_route::found(const std::string& key, std::vector<dht::item> items) {
+void forward_route::found(const std::string& key, std::vector<declared> items) {
   lookups_[key] = std::move(items);
 }
 
 route_actions forward_route::lookups_done(double now, server_book& servers) {
   switch (phase_) {
-    case phase::searching:
+    case phase::searching: {
       expand_beams(now);
-      return next_search_round();
+      auto next = next_search_round();
+      // The last round's declarations name the replicas: the calls follow at once.
+      return phase_ == phase::choosing ? choose_calls(now, servers) : next;
+    }
     case phase::choosing:
       return choose_calls(now, servers);
     case phase::calling:
@@ -51,10 +55,7 @@ route_actions forward_route::next_search_round() {
       out.lookups.push_back(std::move(key));
   };
   if (beams_.empty() || beams_.front().done()) {  // every sample's search is at the same depth
-    phase_ = phase::choosing;
-    for (const auto& beam : beams_)
-      for (const auto& e : beam.ranked())
-        want(expert_id_of(grid_, e.coords));
+    phase_ = phase::choosing;  // the last round's declarations name the replicas: no lookup
     return out;
   }
   for (const auto& beam : beams_)
@@ -69,7 +70,7 @@ void forward_route::expand_beams(double now) {
     auto key = prefix_key(grid_, prefix);
     if (auto i = children.find(key); i != children.end())
       return &i->second;
-    std::vector<dht::item> unexpired;
+    std::vector<declared> unexpired;
     if (auto i = lookups_.find(key); i != lookups_.end())
       for (const auto& x : i->second)
         if (x.expiration > now)
@@ -105,16 +106,19 @@ route_actions forward_route::choose_calls(double now, server_book& servers) {
 
 std::string forward_route::replica_for(const std::string& expert_id, double now,
                                        server_book& servers, route_actions& out) const {
-  auto i = lookups_.find(expert_id);
+  auto coords = grid_coordinates(expert_id);
+  auto last = coords.back();
+  coords.pop_back();
+  auto i = lookups_.find(prefix_key(grid_, coords));
   if (i == lookups_.end())
     return {};
-  std::vector<dht::item> live;
+  std::vector<std::string> live;
   for (const auto& x : i->second) {
-    if (x.expiration <= now || x.value.empty())
+    if (x.expiration <= now || !x.children.leaves || !x.children.contains(last))
       continue;
-    if (servers.saw_declaration(x.value, x.expiration))
-      out.probes.push_back(x.value);
-    live.push_back(x);
+    if (servers.saw_declaration(x.children.endpoint, x.expiration))
+      out.probes.push_back(x.children.endpoint);
+    live.push_back(x.children.endpoint);
   }
   return servers.pick(live, now);
 }

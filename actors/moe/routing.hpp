@@ -6,7 +6,8 @@
 // A forward route goes through three phases:
 //   searching: the beam search, one grid dimension per round of prefix lookups ("ffn.", then
 //              "ffn.3.", ...), for the best k_best + spares live experts of every sample;
-//   choosing:  the declarations of those experts are looked up; each sample keeps the ranked
+//   choosing:  the last round's declarations name each expert's replicas (the servers whose
+//              declaration under its parent prefix lists it); each sample keeps the ranked
 //              experts that have a live replica, its first k_best fill its slots, the rest are
 //              spares; one call per expert (its best replica) carries the rows routed to it;
 //   calling:   an answer fills its slots; a call that fails moves each of its slots to that
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "actors/moe/beam_search.hpp"
+#include "actors/moe/dht_cache.hpp"
 #include "actors/moe/quorum.hpp"
 #include "actors/moe/server_book.hpp"
 #include "messages/dht_codec.hpp"
@@ -74,9 +76,9 @@ public:
   /// The first round of lookups.
   route_actions start();
 
-  /// A lookup's answer for this job (its items as the DHT gave them; expired ones are skipped
-  /// when read). A key whose lookup failed may stay unanswered: it reads as empty.
-  void found(const std::string& key, std::vector<dht::item> items);
+  /// A lookup's answer for this job (its declarations; expired ones are skipped when read). A
+  /// key whose lookup failed may stay unanswered: it reads as empty.
+  void found(const std::string& key, std::vector<declared> items);
 
   /// Every key of the last round is answered (or given up): the next round of lookups, or,
   /// after the last, the calls.
@@ -159,7 +161,7 @@ private:
   phase phase_ = phase::searching;
   std::vector<beam_search> beams_;  // per sample, until the calls are chosen
   std::vector<sample_route> samples_;
-  std::unordered_map<std::string, std::vector<dht::item>> lookups_;
+  std::unordered_map<std::string, std::vector<declared>> lookups_;
   quorum progress_;
   size_t calls_sent_ = 0;
   size_t rerouted_ = 0;

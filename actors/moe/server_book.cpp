@@ -73,15 +73,15 @@ bool server_book::is_busy(const std::string& endpoint, double now) const {
   return i != servers_.end() && i->second.busy_until > now;
 }
 
-std::string server_book::pick(const std::vector<dht::item>& replicas, double now) const {
+std::string server_book::pick(const std::vector<std::string>& replicas, double now) const {
   std::string best;
   double best_cost = std::numeric_limits<double>::infinity();
   for (const auto& r : replicas) {
-    if (r.value.empty() || is_dead(r.value) || is_busy(r.value, now))
+    if (r.empty() || is_dead(r) || is_busy(r, now))
       continue;
-    auto cost = (latency_ms(r.value) + 1e-3) * static_cast<double>(1 + in_flight(r.value));
-    if (cost < best_cost || (cost == best_cost && r.value < best)) {
-      best = r.value;
+    auto cost = (latency_ms(r) + 1e-3) * static_cast<double>(1 + in_flight(r));
+    if (cost < best_cost || (cost == best_cost && r < best)) {
+      best = r;
       best_cost = cost;
     }
   }

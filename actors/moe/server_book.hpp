@@ -42,10 +42,10 @@ public:
   void mark_busy(const std::string& endpoint, double until);
   bool is_busy(const std::string& endpoint, double now) const;
 
-  /// The live replica to call among a declaration lookup's items (values are endpoints): the
-  /// one with the lowest expected wait, latency x (1 + calls in flight), among those neither
-  /// dead nor busy at `now`; "" when there is none.
-  std::string pick(const std::vector<dht::item>& replicas, double now) const;
+  /// The replica to call among the endpoints declaring an expert: the one with the lowest
+  /// expected wait, latency x (1 + calls in flight), among those neither dead nor busy at
+  /// `now`; "" when there is none.
+  std::string pick(const std::vector<std::string>& replicas, double now) const;
 
   /// Most rows one call to `endpoint` may carry, as it said (ExpertInfo); 0 while unknown.
   uint64_t batch_limit(const std::string& endpoint) const;

@@ -43,6 +43,13 @@ struct round_counters {
   uint64_t rounds = 0;
   uint64_t ok = 0;
   uint64_t failed = 0;
+  double last_round_ms = 0;
+};
+
+/// One declaration round in progress: it ends with the outcome of its last store.
+struct declare_round {
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  size_t remaining = 0;
 };
 
 struct server_state {
@@ -66,7 +73,7 @@ struct server_state {
 
 using server_impl =
   server_actor::extend<caf::reacts_to<declare_tick_atom>, caf::reacts_to<checkpoint_tick_atom>,
-                       caf::reacts_to<checkpoint_done_atom, uint64_t, uint32_t, uint32_t, uint64_t>>;
+                       caf::reacts_to<checkpoint_done_atom, uint64_t, uint32_t, uint32_t, uint64_t, double>>;
 using server_stateful = server_impl::stateful_base<server_state>;
 
 admission_limits admission_limits_of(const server_options& o) {
@@ -194,6 +201,7 @@ struct checkpoint_progress {
   std::atomic<uint32_t> saved{0};
   std::atomic<uint32_t> failed{0};
   std::atomic<uint64_t> updates{0};  // of the experts saved
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   explicit checkpoint_progress(size_t n) : remaining(n) {
   }
 };
@@ -225,7 +233,10 @@ void start_checkpoint(server_stateful* self, std::optional<caf::typed_response_p
       }
       if (--progress->remaining == 0)
         caf::anon_send(owner, checkpoint_done_atom::value, round, progress->saved.load(),
-                       progress->failed.load(), progress->updates.load());
+                       progress->failed.load(), progress->updates.load(),
+                       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now()
+                                                                 - progress->started)
+                         .count());
     });
   }
 }
@@ -239,17 +250,29 @@ void declare_all(server_stateful* self) {
   ++st.declare.rounds;
   auto ttl = std::chrono::duration<double>(st.setup.options.declare_ttl).count();
   auto expiration = dht::wall_clock() + ttl;
+  auto round = std::make_shared<declare_round>();
+  round->remaining = st.declarations.size();
+  auto one_done = [self, round] {
+    if (--round->remaining == 0)
+      self->state.declare.last_round_ms = std::chrono::duration<double, std::milli>(
+                                            std::chrono::steady_clock::now() - round->started)
+                                            .count();
+  };
   for (const auto& entry : st.declarations) {
     self->request(st.setup.dht, declare_store_timeout, dht::dht_declare_atom::value, entry.key,
                   entry.label, entry.value, expiration)
-      .then([=](uint32_t, uint32_t, uint32_t) { ++self->state.declare.ok; },
-            [=](caf::error& err) {
-              auto& st = self->state;
-              ++st.declare.failed;
-              if (st.declare_round_failures++ == 0)
-                st.log->warn("declaring {} under '{}' failed: {}", entry.label, entry.key,
-                             describe(err));
-            });
+      .then(
+        [=](uint32_t, uint32_t, uint32_t) {
+          ++self->state.declare.ok;
+          one_done();
+        },
+        [=](caf::error& err) {
+          auto& st = self->state;
+          ++st.declare.failed;
+          if (st.declare_round_failures++ == 0)
+            st.log->warn("declaring the experts under '{}' failed: {}", entry.key, describe(err));
+          one_done();
+        });
   }
 }
 
@@ -268,7 +291,7 @@ server_stats stats_of(server_stateful* self) {
   out.peers = static_cast<int64_t>(st.admission.peers());
   auto rounds = [](const round_counters& c) {
     return round_stats{static_cast<int64_t>(c.rounds), static_cast<int64_t>(c.ok),
-                       static_cast<int64_t>(c.failed)};
+                       static_cast<int64_t>(c.failed), c.last_round_ms};
   };
   out.declare = rounds(st.declare);
   out.checkpoints = rounds(st.checkpoints);
@@ -331,7 +354,7 @@ server_impl::behavior_type server_behavior(server_stateful* self, server_setup s
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   });
   if (setup.dht && !setup.endpoint.empty()) {
-    st.declarations = server_declarations(ids, setup.endpoint);
+    st.declarations = declaration_entries(ids, setup.endpoint);
     self->send(self, declare_tick_atom::value);
   } else if (setup.dht) {
     st.log->warn("no endpoint given: experts are not declared in the DHT");
@@ -401,9 +424,10 @@ server_impl::behavior_type server_behavior(server_stateful* self, server_setup s
                          checkpoint_tick_atom::value);
     },
     [=](checkpoint_done_atom, uint64_t round, uint32_t saved, uint32_t failed,
-        uint64_t updates) {
+        uint64_t updates, double took_ms) {
       auto& st = self->state;
       ++st.checkpoints.rounds;
+      st.checkpoints.last_round_ms = took_ms;
       st.checkpoints.ok += saved;
       st.checkpoints.failed += failed;
       st.log->info("checkpoint round {}: {} saved, {} failed, {} updates in all", round, saved,

@@ -28,10 +28,11 @@
 //       stops declaring and periodic checkpoints, writes every checkpoint, then replies; the
 //       node sends the exit afterwards. Calls are still served until then.
 //   Timers and compute results to itself: (decl_tick), (ckpt_tick), (ckpt_done, round, saved,
-//     failed, updates).
+//     failed, updates, milliseconds the round took).
 //   To the DHT node (setup.dht): every declare_period, (dht_declare_atom, key, label, value,
-//     expiration) for each entry of declaration_entries(id, endpoint) of every hosted id (the
-//     shared prefix entries once), expiring declare_ttl from now; failures are logged.
+//     expiration) for each entry of declaration_entries(ids, endpoint) (messages/declaration.hpp:
+//     one item per grid prefix the hosted ids share, e.g. 65 for 4,096 experts of a 64x64
+//     grid), expiring declare_ttl from now; failures are logged.
 //
 // The largest message the server decodes is its largest valid call (a backward call of
 // max_batch_size samples, free dimensions at max_tokens, plus 64 KiB of framing) when that is

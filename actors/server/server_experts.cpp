@@ -1,6 +1,7 @@
 #include "actors/server/server_experts.hpp"
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <utility>
 
@@ -23,6 +24,47 @@ caf::expected<std::vector<std::string>> hosted_expert_ids(const server_options& 
   return sample_expert_ids(*ids, options.num_experts, seed);
 }
 
+namespace {
+
+/// MemAvailable of /proc/meminfo in bytes; 0 where it cannot be read.
+uint64_t available_memory_bytes() {
+  std::ifstream meminfo{"/proc/meminfo"};
+  std::string name;
+  uint64_t kib = 0;
+  std::string unit;
+  while (meminfo >> name >> kib >> unit)
+    if (name == "MemAvailable:")
+      return kib * 1024;
+  return 0;
+}
+
+/// Refuses `experts` experts that would not fit in the memory available: each holds its
+/// parameters, their gradients and Adam's two moments (four float32 copies), and kept
+/// activations may take activation-memory-mb besides.
+caf::error check_expert_memory(const server_options& options, size_t experts) {
+  auto probe = make_expert(options.expert_type, options.hidden, 1);
+  if (!probe)
+    return probe.error();
+  uint64_t parameters = 0;
+  for (const auto& p : (*probe)->parameters())
+    parameters += static_cast<uint64_t>(p.numel());
+  auto need = parameters * 4 * sizeof(float) * experts + (options.activation_memory_mb << 20);
+  auto available = available_memory_bytes();
+  if (available == 0 || need <= available)
+    return caf::none;
+  auto gib = [](uint64_t bytes) { return std::to_string(bytes / double(1ull << 30)).substr(0, 5); };
+  return make_error(errc::invalid_argument,
+                    "'server.expert-pattern' gives " + std::to_string(experts) + " experts of type "
+                      + options.expert_type + " at hidden " + std::to_string(options.hidden) + " ("
+                      + std::to_string(parameters) + " parameters each): about " + gib(need)
+                      + " GiB with gradients, Adam's moments and 'server.activation-memory-mb', "
+                        "more than the "
+                      + gib(available) + " GiB this machine has available; host fewer "
+                        "('server.num-experts') or smaller experts");
+}
+
+}  // namespace
+
 std::string checkpoint_path(const std::string& dir, const std::string& id) {
   return (std::filesystem::path{dir} / (id + ".pt")).string();
 }
@@ -32,6 +74,8 @@ caf::expected<std::vector<hosted_expert>> build_hosted_experts(const server_opti
   auto ids = hosted_expert_ids(options, seed);
   if (!ids)
     return ids.error();
+  if (auto err = check_expert_memory(options, ids->size()))
+    return err;
   if (!options.checkpoint_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(options.checkpoint_dir, ec);
@@ -64,17 +108,6 @@ caf::expected<std::vector<hosted_expert>> build_hosted_experts(const server_opti
     }
     out.push_back(std::move(expert));
   }
-  return out;
-}
-
-std::vector<declaration_entry> server_declarations(const std::vector<std::string>& ids,
-                                                   const std::string& endpoint) {
-  std::vector<declaration_entry> out;
-  std::set<std::pair<std::string, std::string>> seen;
-  for (const auto& id : ids)
-    for (auto& entry : declaration_entries(id, endpoint))
-      if (seen.emplace(entry.key, entry.label).second)
-        out.push_back(std::move(entry));
   return out;
 }
 

@@ -10,6 +10,7 @@
 
 #include "actors/server/expert_counters.hpp"
 #include "runtime/experts/expert_backend.hpp"
+#include "messages/declaration.hpp"
 #include "messages/expert_id.hpp"
 #include "runtime/options.hpp"
 
@@ -35,10 +36,5 @@ caf::expected<std::vector<std::string>> hosted_expert_ids(const server_options& 
 /// only when such a file cannot be moved.
 caf::expected<std::vector<hosted_expert>> build_hosted_experts(const server_options& options,
                                                                uint64_t seed);
-
-/// The (key, sub-key, value) items that declare `ids` at `endpoint`; an item shared by several
-/// ids (a grid prefix) appears once.
-std::vector<declaration_entry> server_declarations(const std::vector<std::string>& ids,
-                                                   const std::string& endpoint);
 
 }  // namespace dmoe

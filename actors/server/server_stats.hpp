@@ -43,11 +43,13 @@ struct overload_stats {
   int64_t updates = 0;
 };
 
-/// Periodic work: rounds run, items done (declarations stored, checkpoints saved), failures.
+/// Periodic work: rounds run, items done (declarations stored, checkpoints saved), failures,
+/// and how long the last finished round took from its start to its last item's outcome.
 struct round_stats {
   int64_t rounds = 0;
   int64_t done = 0;
   int64_t failed = 0;
+  double last_round_ms = 0;
 };
 
 struct server_stats {
@@ -81,7 +83,7 @@ inline auto fields_of(overload_stats& x) {
 
 inline auto fields_of(round_stats& x) {
   return std::make_tuple(field("rounds", x.rounds), field("done", x.done),
-                         field("failed", x.failed));
+                         field("failed", x.failed), field("last_round_ms", x.last_round_ms));
 }
 
 inline auto fields_of(server_stats& x) {

@@ -1,6 +1,7 @@
 #include "apps/bench/bench_processes.hpp"
 
 #include <csignal>
+#include <set>
 
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 
 #include "actors/dht/client.hpp"
 #include "actors/dht/node.hpp"
+#include "messages/declaration.hpp"
 
 namespace dmoe::bench {
 
@@ -53,15 +55,12 @@ bool wait_declared(caf::actor_system& system, const dht::access_actor& dht, cons
                    int rows, int cols, std::chrono::seconds limit) {
   return test::poll_until(
     [&] {
-      auto top = dht::get(system, dht, grid + ".", std::chrono::seconds(5));
-      if (!top || top->items.size() < static_cast<size_t>(rows))
+      if (dht::declared_children(system, dht, grid + ".") < static_cast<size_t>(rows))
         return false;
-      for (int r = 0; r < rows; ++r) {
-        auto row = dht::get(system, dht, grid + "." + std::to_string(r) + ".",
-                            std::chrono::seconds(5));
-        if (!row || row->items.size() < static_cast<size_t>(cols))
+      for (int r = 0; r < rows; ++r)
+        if (dht::declared_children(system, dht, grid + "." + std::to_string(r) + ".")
+            < static_cast<size_t>(cols))
           return false;
-      }
       return true;
     },
     std::chrono::duration_cast<std::chrono::milliseconds>(limit), std::chrono::milliseconds(250));

@@ -8,6 +8,7 @@ int main(int argc, char** argv) {
   dmoe::bench::add_codec_bench(app);
   dmoe::bench::add_dht_bench(app);
   dmoe::bench::add_moe_bench(app);
+  dmoe::bench::add_scale_bench(app);
   dmoe::bench::add_server_bench(app);
   dmoe::bench::add_wan_bench(app);
   CLI11_PARSE(app, argc, argv);

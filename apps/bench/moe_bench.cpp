@@ -159,8 +159,7 @@ int run_moe_bench(const moe_args& a) {
     auto deadline = clock_type::now() + startup_limit;
     size_t rows = 0;
     while (clock_type::now() < deadline) {
-      auto got = dht::get(system, node, "ffn.", std::chrono::seconds(5));
-      rows = got ? got->items.size() : 0;
+      rows = dht::declared_children(system, node, "ffn.", std::chrono::seconds(5));
       if (rows >= static_cast<size_t>(a.servers))
         break;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));

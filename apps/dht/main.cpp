@@ -9,6 +9,7 @@
 
 #include "actors/dht/client.hpp"
 #include "apps/common/tool_config.hpp"
+#include "messages/declaration.hpp"
 #include "messages/errors.hpp"
 #include "runtime/endpoint.hpp"
 #include "runtime/node_dial.hpp"
@@ -85,6 +86,6 @@ int main(int argc, char** argv) {
   auto now = dht::wall_clock();
   for (const auto& x : got->items)
     std::printf("%s\t%s\texpires in %.0f s\n", x.subkey.empty() ? "(value)" : x.subkey.c_str(),
-                x.value.c_str(), x.expiration - now);
+                printable_value(x.value).c_str(), x.expiration - now);
   return 0;
 }

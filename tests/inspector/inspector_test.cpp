@@ -12,6 +12,7 @@
 #include "actors/inspector/command_line.hpp"
 #include "actors/inspector/inspector.hpp"
 #include "messages/errors.hpp"
+#include "messages/declaration.hpp"
 #include "messages/expert_id.hpp"
 #include "tests/inspector/stand_ins.hpp"
 
@@ -56,11 +57,11 @@ struct fixture {
   fixture() {
     // Declarations as a server would write them: ffn.0.1 on one server, ffn.2.3 on two.
     // A 3-D grid "deep" checks that the walk descends as far as declarations go.
-    for (auto [id, endpoint] : {std::pair{"ffn.0.1", "127.0.0.1:5001"},
-                                std::pair{"ffn.2.3", "127.0.0.1:5001"},
-                                std::pair{"ffn.2.3", "127.0.0.1:5002"},
-                                std::pair{"deep.1.0.7", "127.0.0.1:5003"}})
-      for (const auto& e : declaration_entries(id, endpoint))
+    using hosted = std::pair<std::vector<std::string>, std::string>;
+    for (const auto& [ids, endpoint] : {hosted{{"ffn.0.1", "ffn.2.3"}, "127.0.0.1:5001"},
+                                        hosted{{"ffn.2.3"}, "127.0.0.1:5002"},
+                                        hosted{{"deep.1.0.7"}, "127.0.0.1:5003"}})
+      for (const auto& e : declaration_entries(ids, endpoint))
         CAF_REQUIRE(dht::declare(sys, swarm.nodes[1], e.key, e.label, e.value, swarm.now() + 100));
   }
 
@@ -180,11 +181,12 @@ CAF_TEST(dht get shows the stored items) {
   auto insp = inspector(false);
   auto text = ok(insp, "dht get ffn.2.");
   CAF_CHECK(contains(text, "SUBKEY"));
-  CAF_CHECK(contains(text, "3 "));
-  CAF_CHECK(contains(text, "127.0.0.1:5002"));
-  CAF_CHECK(contains(text, "1 item(s) under 'ffn.2.'"));
-  auto replicas = ok(insp, "dht get ffn.2.3");
-  CAF_CHECK(contains(replicas, "2 item(s)"));
+  // One declaration per server: both list ffn.2.3, decoded for people, each signed.
+  CAF_CHECK(has(text, "experts 3 at 127.0.0.1:5001"));
+  CAF_CHECK(has(text, "experts 3 at 127.0.0.1:5002"));
+  CAF_CHECK(has(text, "(signed)"));
+  CAF_CHECK(has(text, "2 item(s) under 'ffn.2.'"));
+  CAF_CHECK(has(ok(insp, "dht get ffn."), "prefixes 0,2 at 127.0.0.1:5001"));
   CAF_CHECK(contains(ok(insp, "dht get nothing.here"), "no unexpired items"));
   fails(insp, "dht get", errc::invalid_argument, "usage: dht get KEY");
   fails(insp, "dht get a b", errc::invalid_argument, "usage");

@@ -45,19 +45,6 @@ CAF_TEST(grid prefixes list every coordinate prefix shortest first) {
   CAF_CHECK(grid_prefixes("ffn").empty());
 }
 
-CAF_TEST(a declaration names each next coordinate under its prefix and the replica under the id) {
-  auto entries = declaration_entries("ffn.3.17", "10.0.0.1:4100");
-  CAF_REQUIRE_EQUAL(entries.size(), 3u);
-  CAF_CHECK_EQUAL(entries[0].key, "ffn.");
-  CAF_CHECK_EQUAL(entries[0].label, "3");
-  CAF_CHECK_EQUAL(entries[1].key, "ffn.3.");
-  CAF_CHECK_EQUAL(entries[1].label, "17");
-  CAF_CHECK_EQUAL(entries[2].key, "ffn.3.17");
-  CAF_CHECK_EQUAL(entries[2].label, "10.0.0.1:4100");
-  for (const auto& e : entries)
-    CAF_CHECK_EQUAL(e.value, "10.0.0.1:4100");
-}
-
 CAF_TEST(coordinates and name of an id) {
   CAF_CHECK_EQUAL(grid_coordinates("moe.1.22.333"), (std::vector<int64_t>{1, 22, 333}));
   CAF_CHECK_EQUAL(grid_name("moe.1.22.333"), "moe");

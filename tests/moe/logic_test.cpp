@@ -72,8 +72,9 @@ struct random_grid {
   }
 };
 
-dht::item declared(std::string subkey, std::string value, double expiration) {
-  return dht::item{std::move(subkey), std::move(value), expiration};
+/// `server`'s declaration of children `first`..`last` (experts), until `expiration`.
+declared hosting(std::string server, uint32_t first, uint32_t last, double expiration) {
+  return {prefix_declaration{std::move(server), {{first, last + 1}}, true}, expiration};
 }
 
 }  // namespace
@@ -138,18 +139,18 @@ CAF_TEST(beam search ignores children outside the grid and duplicate children) {
 
 CAF_TEST(the cache never returns expired items and marks lookups older than its max age stale) {
   dht_cache cache{2.0};
-  cache.put("ffn.", {declared("1", "a", 110), declared("2", "b", 105)}, 100);
+  cache.put("ffn.", {hosting("a", 1, 1, 110), hosting("b", 2, 2, 105)}, 100);
   auto* items = cache.fresh("ffn.", 101);
   CAF_REQUIRE(items != nullptr);
   CAF_CHECK_EQUAL(items->size(), 2u);
   items = cache.fresh("ffn.", 101.5);
   CAF_REQUIRE(items != nullptr);
   CAF_CHECK_EQUAL(items->size(), 2u);
-  cache.put("ffn.", {declared("1", "a", 110), declared("2", "b", 100.5)}, 100);
+  cache.put("ffn.", {hosting("a", 1, 1, 110), hosting("b", 2, 2, 100.5)}, 100);
   items = cache.fresh("ffn.", 101);
   CAF_REQUIRE(items != nullptr);
   CAF_REQUIRE_EQUAL(items->size(), 1u);
-  CAF_CHECK_EQUAL(items->front().subkey, "1");
+  CAF_CHECK_EQUAL(items->front().children.endpoint, "a");
   CAF_CHECK(cache.fresh("ffn.", 102) == nullptr);
   CAF_CHECK(cache.fresh("other", 100) == nullptr);
   // Past max_age a lookup is no longer fresh, but its unexpired items stay usable (the router
@@ -166,16 +167,16 @@ CAF_TEST(the cache never returns expired items and marks lookups older than its 
   CAF_CHECK_EQUAL(prefix_key("ffn", {}), "ffn.");
   CAF_CHECK_EQUAL(prefix_key("ffn", {3}), "ffn.3.");
   CAF_CHECK_EQUAL(expert_id_of("ffn", {3, 17}), "ffn.3.17");
-  auto coords = child_coordinates({declared("3", "", 1), declared("x", "", 1),
-                                   declared("-1", "", 1), declared("12", "", 1)});
-  CAF_CHECK_EQUAL(coords, (std::vector<int64_t>{3, 12}));
+  auto coords = child_coordinates({hosting("a", 3, 5, 1), hosting("b", 12, 12, 1),
+                                   hosting("c", 4, 6, 1)});
+  CAF_CHECK_EQUAL(coords, (std::vector<int64_t>{3, 4, 5, 6, 12}));
 }
 
 CAF_TEST(a dead server stays dead until a newer declaration and a probe show it alive) {
   server_book book;
   CAF_CHECK(!book.saw_declaration("a:1", 100));  // alive: nothing to probe
   book.saw_declaration("b:1", 100);
-  std::vector<dht::item> replicas{declared("a:1", "a:1", 100), declared("b:1", "b:1", 100)};
+  std::vector<std::string> replicas{"a:1", "b:1"};
   book.mark_dead("a:1");
   CAF_CHECK(book.is_dead("a:1"));
   CAF_CHECK_EQUAL(book.pick(replicas, 0), "b:1");
@@ -205,7 +206,7 @@ CAF_TEST(a dead server stays dead until a newer declaration and a probe show it 
 
 CAF_TEST(replicas are chosen by latency times calls in flight) {
   server_book book;
-  std::vector<dht::item> replicas{declared("a:1", "a:1", 100), declared("b:1", "b:1", 100)};
+  std::vector<std::string> replicas{"a:1", "b:1"};
   book.call_started("a:1");
   book.call_finished("a:1", 10.0);
   book.call_started("b:1");
@@ -222,7 +223,7 @@ CAF_TEST(replicas are chosen by latency times calls in flight) {
 
 CAF_TEST(a server that refused a call as overloaded is passed over until its backoff ends) {
   server_book book;
-  std::vector<dht::item> replicas{declared("a:1", "a:1", 100), declared("b:1", "b:1", 100)};
+  std::vector<std::string> replicas{"a:1", "b:1"};
   book.call_started("a:1");
   book.call_finished("a:1", 1.0);
   book.call_started("b:1");

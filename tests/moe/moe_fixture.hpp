@@ -15,6 +15,7 @@
 
 #include "actors/dht/local_swarm.hpp"
 #include "actors/moe/remote_moe.hpp"
+#include "messages/declaration.hpp"
 #include "actors/moe/router.hpp"
 #include "actors/moe/supervisor.hpp"
 #include "messages/expert_id.hpp"
@@ -95,9 +96,11 @@ struct moe_fixture {
   }
 
   void declare(const ffn_map& subset, const std::string& endpoint, double expiration) {
+    std::vector<std::string> ids;
     for (const auto& [id, expert] : subset)
-      for (const auto& e : declaration_entries(id, endpoint))
-        CAF_REQUIRE(dht::declare(system, swarm.nodes[0], e.key, e.label, e.value, expiration));
+      ids.push_back(id);
+    for (const auto& e : declaration_entries(ids, endpoint))
+      CAF_REQUIRE(dht::declare(system, swarm.nodes[0], e.key, e.label, e.value, expiration));
   }
 
   ffn_map pick(const std::set<std::string>& ids) const {

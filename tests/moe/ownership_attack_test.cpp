@@ -158,14 +158,15 @@ struct attack_fixture {
 CAF_TEST_FIXTURE_SCOPE(ownership_attack_tests, attack_fixture)
 
 CAF_TEST(a stranger cannot point a live expert at its own address) {
-  // The honest declaration, as dmoe-dht shows it: "<endpoint>#<owner>" under the expert's key.
+  // The honest declaration, as dmoe-dht shows it: "<endpoint>/0#<owner>" under the experts'
+  // prefix, listing ffn.0.0 and ffn.0.1.
   std::smatch found;
   std::string listing;
   std::regex owned_entry{"(" + std::regex_replace(server_endpoint(), std::regex{"\\."}, "\\.")
-                         + "#[0-9a-f]{64})\t"};
+                         + "/0#[0-9a-f]{64})\t"};
   CAF_REQUIRE(poll_until(
     [&] {
-      listing = dmoe_dht({"get", "ffn.0.1"}).second;
+      listing = dmoe_dht({"get", "ffn.0."}).second;
       return std::regex_search(listing, found, owned_entry);
     },
     std::chrono::seconds(20), std::chrono::milliseconds(200)));
@@ -173,16 +174,16 @@ CAF_TEST(a stranger cannot point a live expert at its own address) {
   CAF_MESSAGE("the server's declaration: " << owned_subkey);
 
   // The measured attack: plain items with the attacker's endpoint for 22 hours. Stored (plain
-  // values are allowed) but routers ignore them.
-  for (auto [key, subkey] :
-       {std::pair{std::string{"ffn.0."}, std::string{"1"}},
-        std::pair{std::string{"ffn.0.1"}, server_endpoint()}}) {  // the sub-keys of old
-    auto [rc, out] = dmoe_dht({"store", key, subkey, attacker_endpoint(), "--ttl", "80000"});
-    CAF_MESSAGE("plain store under " << key << ": " << out);
-    CAF_CHECK_EQUAL(rc, 0);
-  }
+  // values are allowed) but routers ignore them, even one holding a well-formed declaration.
+  auto [plain_rc, plain_out] = dmoe_dht({"store", "ffn.0.", server_endpoint() + "/0",
+                                         attacker_endpoint(), "--ttl", "80000"});
+  CAF_MESSAGE("plain store under ffn.0.: " << plain_out);
+  CAF_CHECK_EQUAL(plain_rc, 0);
+  auto lure = encode_declaration(prefix_declaration{attacker_endpoint(), {{0, 2}}, true});
+  CAF_CHECK(dht::store(*system, dht_node, "ffn.0.", attacker_endpoint() + "/0", lure,
+                       dht::wall_clock() + 80000));
   // Writing under the server's own sub-key is refused, whatever the expiration.
-  auto [rc, out] = dmoe_dht({"store", "ffn.0.1", owned_subkey, attacker_endpoint(), "--ttl", "4"});
+  auto [rc, out] = dmoe_dht({"store", "ffn.0.", owned_subkey, attacker_endpoint(), "--ttl", "4"});
   CAF_MESSAGE("forged store: " << out);
   CAF_CHECK_NOT_EQUAL(rc, 0);
   CAF_CHECK_NOT_EQUAL(out.find("forbidden"), std::string::npos);
@@ -197,13 +198,13 @@ CAF_TEST(a stranger cannot point a live expert at its own address) {
   CAF_REQUIRE(dht_actor);
   caf::error refused;
   self->request(caf::actor_cast<caf::actor>(dht_actor), request_timeout,
-                dht::dht_declare_atom::value, std::string{"ffn.0.1"}, attacker_endpoint(),
-                attacker_endpoint(), dht::wall_clock() + 60)
+                dht::dht_declare_atom::value, std::string{"ffn.0."}, attacker_endpoint() + "/0",
+                lure, dht::wall_clock() + 60)
     .receive([](uint32_t, uint32_t, uint32_t) {}, [&](caf::error& err) { refused = err; });
   CAF_MESSAGE("a remote declare: " << describe(refused));
   CAF_CHECK_EQUAL(code_of(refused), errc::forbidden);
   // ... and the honest entry is still there, beside the plain one.
-  listing = dmoe_dht({"get", "ffn.0.1"}).second;
+  listing = dmoe_dht({"get", "ffn.0."}).second;
   CAF_MESSAGE("after the attack:\n" << listing);
   CAF_CHECK(std::regex_search(listing, owned_entry));
 

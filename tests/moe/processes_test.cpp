@@ -128,12 +128,10 @@ public:
     return poll_until(
       [&] {
         size_t declared = 0;
-        for (size_t row = 0; row < server_count; ++row) {
-          auto got = dht::get(*system, dht_node, "ffn." + std::to_string(row) + ".");
-          declared += got ? got->items.size() : 0;
-        }
-        auto rows = dht::get(*system, dht_node, "ffn.");
-        return declared == server_count * 4 && rows && rows->items.size() == server_count;
+        for (size_t row = 0; row < server_count; ++row)
+          declared += dht::declared_children(*system, dht_node, "ffn." + std::to_string(row) + ".");
+        return declared == server_count * 4
+               && dht::declared_children(*system, dht_node, "ffn.") == server_count;
       },
       limit, std::chrono::milliseconds(200));
   }

@@ -16,12 +16,28 @@ namespace {
 constexpr double t0 = 1000;  // "now" in these tests
 constexpr double alive_until = t0 + 60;
 
-dht::item child(int64_t coordinate, double expiration = alive_until) {
-  return dht::item{std::to_string(coordinate), "", expiration, ""};
+using grid_dht = std::map<std::string, std::vector<declared>>;
+
+/// `server`'s declaration of `children` under some prefix (experts when `leaves`).
+declared hosts(const std::string& server, const std::vector<int64_t>& children, bool leaves,
+               double expiration = alive_until) {
+  prefix_declaration d;
+  d.endpoint = server;
+  d.leaves = leaves;
+  for (auto c : children)
+    d.children.push_back({static_cast<uint32_t>(c), static_cast<uint32_t>(c + 1)});
+  return {d, expiration};
 }
 
-dht::item declared_at(const std::string& server, double expiration = alive_until) {
-  return dht::item{server, server, expiration, ""};
+/// Expert ffn.<a>.<b> declared by `servers` only, until `expiration`.
+void replicas(grid_dht& dht, int64_t a, int64_t b, const std::vector<std::string>& servers,
+              double expiration = alive_until) {
+  auto& items = dht["ffn." + std::to_string(a) + "."];
+  items.erase(std::remove_if(items.begin(), items.end(),
+                             [b](const declared& x) { return x.children.contains(b); }),
+              items.end());
+  for (const auto& server : servers)
+    items.push_back(hosts(server, {b}, true, expiration));
 }
 
 // A 2 x 3 grid "ffn": scores make ffn.0.2 > ffn.0.1 > ffn.0.0 > ffn.1.2 > ffn.1.1 > ffn.1.0.
@@ -33,15 +49,10 @@ route_rules rules(size_t k_best, size_t spares, size_t k_min) {
   return route_rules{k_best, spares, k_min, true};
 }
 
-std::vector<std::string> sorted(std::vector<std::string> xs) {
-  std::sort(xs.begin(), xs.end());
-  return xs;
-}
-
 // Answers every lookup the route asks for from `dht` until it calls; a key `dht` lacks is a
 // lookup that failed (never found()).
 route_actions run_lookups(forward_route& route, route_actions next,
-                          const std::map<std::string, std::vector<dht::item>>& dht,
+                          const grid_dht& dht,
                           server_book& servers, double now = t0) {
   for (int round = 0; round < 8 && !route.routed(); ++round) {
     for (const auto& key : next.lookups)
@@ -54,14 +65,13 @@ route_actions run_lookups(forward_route& route, route_actions next,
 }
 
 // The full 2 x 3 grid, each expert at its own server "s<d0><d1>".
-std::map<std::string, std::vector<dht::item>> full_grid() {
-  std::map<std::string, std::vector<dht::item>> dht;
-  dht["ffn."] = {child(0), child(1)};
+grid_dht full_grid(double row_0_until = alive_until) {
+  grid_dht dht;
   for (int64_t a = 0; a < 2; ++a) {
-    dht["ffn." + std::to_string(a) + "."] = {child(0), child(1), child(2)};
     for (int64_t b = 0; b < 3; ++b) {
-      auto id = "ffn." + std::to_string(a) + "." + std::to_string(b);
-      dht[id] = {declared_at("s" + std::to_string(a) + std::to_string(b))};
+      auto server = "s" + std::to_string(a) + std::to_string(b);
+      dht["ffn."].push_back(hosts(server, {a}, false, a == 0 ? row_0_until : alive_until));
+      dht["ffn." + std::to_string(a) + "."].push_back(hosts(server, {b}, true));
     }
   }
   return dht;
@@ -72,27 +82,22 @@ std::map<std::string, std::vector<dht::item>> full_grid() {
 #undef CAF_SUITE
 #define CAF_SUITE moe.routing
 
-CAF_TEST(the route looks up one grid level per round then the chosen experts) {
+CAF_TEST(the route looks up one grid level per round then calls the replicas they name) {
   forward_route route{"ffn", {ranked_scores()}, rules(2, 1, 1)};
   server_book servers;
   auto next = route.start();
   CAF_CHECK_EQUAL(next.lookups, (std::vector<std::string>{"ffn."}));
-  route.found("ffn.", {child(0), child(1)});
+  route.found("ffn.", {hosts("a", {0}, false), hosts("b", {0}, false), hosts("c", {0}, false),
+                       hosts("d", {1}, false)});
   next = route.lookups_done(t0, servers);
   CAF_CHECK_EQUAL(next.lookups, (std::vector<std::string>{"ffn.0.", "ffn.1."}));
   CAF_CHECK(!route.routed());
-  route.found("ffn.0.", {child(0), child(1), child(2)});
-  route.found("ffn.1.", {child(0), child(1), child(2)});
+  route.found("ffn.0.", {hosts("a", {0}, true), hosts("b", {1}, true), hosts("c", {2}, true)});
+  route.found("ffn.1.", {hosts("d", {0, 1, 2}, true)});
   next = route.lookups_done(t0, servers);
-  // The 3 best (2 + 1 spare) of the 6; ffn.1.x score at most 2, ffn.0.x at least 10.
-
-  CAF_CHECK_EQUAL(sorted(next.lookups),
-                  (std::vector<std::string>{"ffn.0.0", "ffn.0.1", "ffn.0.2"}));
-  CAF_CHECK(next.calls.empty());
-  route.found("ffn.0.0", {declared_at("a")});
-  route.found("ffn.0.1", {declared_at("b")});
-  route.found("ffn.0.2", {declared_at("c")});
-  next = route.lookups_done(t0, servers);
+  // The 3 best (2 + 1 spare) of the 6; ffn.1.x score at most 2, ffn.0.x at least 10. The
+  // last round's declarations name their servers: no further lookup.
+  CAF_CHECK(next.lookups.empty());
   CAF_REQUIRE(route.routed());
   CAF_REQUIRE_EQUAL(next.calls.size(), 2u);  // the two best; ffn.0.0 is the spare
   CAF_CHECK_EQUAL(next.calls[0].expert_id, "ffn.0.1");
@@ -106,7 +111,7 @@ CAF_TEST(the route looks up one grid level per round then the chosen experts) {
 
 CAF_TEST(each sample calls its own best experts that have an unexpired declaration) {
   auto dht = full_grid();
-  dht["ffn.0.2"] = {declared_at("gone", t0 - 1)};  // its declaration lapsed
+  replicas(dht, 0, 2, {"gone"}, t0 - 1);  // its declaration lapsed
   // Sample 0 prefers ffn.0.x, sample 1 ffn.1.x (best ffn.1.0, then ffn.1.1).
   std::vector<std::vector<float>> second{{0, 10}, {2, 1, 0}};
   forward_route route{"ffn", {ranked_scores(), second}, rules(1, 1, 1)};
@@ -211,7 +216,7 @@ CAF_TEST(rows beyond the batch limit of a server are split and a refusal asks fo
 
 CAF_TEST(a dead server declaring again is probed and not called until it answers) {
   auto dht = full_grid();
-  dht["ffn.0.2"] = {declared_at("s02", alive_until + 30)};
+  replicas(dht, 0, 2, {"s02"}, alive_until + 30);
   server_book servers;
   servers.saw_declaration("s02", alive_until);
   servers.mark_dead("s02");
@@ -230,8 +235,8 @@ CAF_TEST(a dead server declaring again is probed and not called until it answers
 
 CAF_TEST(calls of one round spread over replicas as they are counted in flight) {
   auto dht = full_grid();
-  dht["ffn.0.1"] = {declared_at("a"), declared_at("b")};
-  dht["ffn.0.2"] = {declared_at("a"), declared_at("b")};
+  replicas(dht, 0, 1, {"a", "b"});
+  replicas(dht, 0, 2, {"a", "b"});
   server_book servers;
   servers.call_finished("a", 10.0);  // a is faster: alone it would take both calls
   servers.call_finished("b", 15.0);
@@ -247,8 +252,7 @@ CAF_TEST(calls of one round spread over replicas as they are counted in flight) 
 }
 
 CAF_TEST(declarations and children past their expiration are not routed to) {
-  auto dht = full_grid();
-  dht["ffn."] = {child(0, t0 - 1), child(1)};  // grid row 0 lapsed
+  auto dht = full_grid(t0 - 1);  // grid row 0 lapsed
   forward_route route{"ffn", {ranked_scores()}, rules(1, 1, 1)};
   server_book servers;
   auto next = run_lookups(route, route.start(), dht, servers);

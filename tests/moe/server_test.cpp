@@ -85,8 +85,7 @@ struct server_fixture : moe_fixture {
     // Wait (bounded) until the server has declared every row of the grid.
     size_t rows = 0;
     for (int attempt = 0; attempt < 100 && rows < 4; ++attempt) {
-      auto got = dht::get(system, swarm.nodes[0], "ffn.");
-      rows = got ? got->items.size() : 0;
+      rows = dht::declared_children(system, swarm.nodes[0], "ffn.");
       if (rows < 4)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

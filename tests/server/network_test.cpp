@@ -13,6 +13,7 @@
 #include "actors/dht/local_swarm.hpp"
 #include "actors/dht/node_id.hpp"
 #include "actors/dht/ownership.hpp"
+#include "messages/declaration.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_config.hpp"
 #include "tests/server/server_test_util.hpp"
@@ -140,32 +141,32 @@ CAF_TEST(experts and their prefixes appear in the DHT and declaring stops on sto
   auto before = dht::wall_clock();
   auto server = try_spawn_server(sys, setup);
   CAF_REQUIRE(server);
-  // 2 + 2 + 2 prefix entries (ffn./0,1; ffn.0./0,1; ffn.1./0,1) and one per expert
-  constexpr int64_t entries = 10;
+  // One item per prefix the experts share: ffn. (rows 0, 1), ffn.0. and ffn.1. (columns 0, 1).
+  constexpr int64_t entries = 3;
   auto s = wait_for_stats(sys, *server, [](const server_stats& s) {
     return s.declare.done + s.declare.failed >= entries;
   });
   CAF_CHECK_GREATER_OR_EQUAL(s.declare.done, entries);
   CAF_CHECK_EQUAL(s.declare.failed, 0);
+  CAF_CHECK_GREATER(s.declare.last_round_ms, 0.0);
   auto reader = swarm.nodes[swarm_nodes - 1];
-  auto expect_subkeys = [&](const std::string& key, std::vector<std::string> subkeys) {
+  auto expect_declared = [&](const std::string& key, std::vector<int64_t> children, bool leaves) {
     auto found = dht::get(sys, reader, key);
     CAF_REQUIRE(found);
-    for (auto& sk : subkeys) {
-      auto* item = dht::find_label(found->items, sk);  // "LABEL#<the server node's key>"
-      CAF_CHECK(item != nullptr);
-      if (item) {
-        CAF_CHECK(dht::is_verified_owned(dht::key_id(key), *item));
-        CAF_CHECK_EQUAL(item->value, server_endpoint);
-        CAF_CHECK_GREATER(item->expiration, before + 29);
-        CAF_CHECK_LESS(item->expiration, dht::wall_clock() + 31);
-      }
-    }
+    auto* item = dht::find_label(found->items, std::string{server_endpoint} + "/0");  // "LABEL#<its key>"
+    CAF_REQUIRE(item != nullptr);
+    CAF_CHECK(dht::is_verified_owned(dht::key_id(key), *item));
+    auto d = decode_declaration(item->value);
+    CAF_REQUIRE(d);
+    CAF_CHECK_EQUAL(d->endpoint, server_endpoint);
+    CAF_CHECK_EQUAL(d->child_list(), children);
+    CAF_CHECK_EQUAL(d->leaves, leaves);
+    CAF_CHECK_GREATER(item->expiration, before + 29);
+    CAF_CHECK_LESS(item->expiration, dht::wall_clock() + 31);
   };
-  expect_subkeys("ffn.", {"0", "1"});
-  expect_subkeys("ffn.0.", {"0", "1"});
-  expect_subkeys("ffn.1.", {"0", "1"});
-  expect_subkeys("ffn.1.1", {server_endpoint});
+  expect_declared("ffn.", {0, 1}, false);
+  expect_declared("ffn.0.", {0, 1}, true);
+  expect_declared("ffn.1.", {0, 1}, true);
   // Declarations repeat every period ...
   s = wait_for_stats(sys, *server, [](const server_stats& s) { return s.declare.rounds >= 2; });
   CAF_CHECK_GREATER_OR_EQUAL(s.declare.rounds, 2);

@@ -78,21 +78,6 @@ CAF_TEST(expert seeds depend on the server seed and the id) {
   CAF_CHECK_EQUAL(server_seed(o, "node-a"), 5u);
 }
 
-CAF_TEST(declarations list each shared prefix once) {
-  auto items = server_declarations({"ffn.0.0", "ffn.0.1", "ffn.1.0"}, "h:1");
-  std::set<std::pair<std::string, std::string>> keys;
-  for (auto& i : items) {
-    keys.emplace(i.key, i.label);
-    CAF_CHECK_EQUAL(i.value, "h:1");
-  }
-  CAF_CHECK_EQUAL(keys.size(), items.size());
-  // ffn./0, ffn./1, ffn.0./0, ffn.0./1, ffn.1./0, and one replica entry per id
-  CAF_CHECK_EQUAL(items.size(), 8u);
-  CAF_CHECK(keys.count({"ffn.", "0"}) == 1);
-  CAF_CHECK(keys.count({"ffn.0.", "1"}) == 1);
-  CAF_CHECK(keys.count({"ffn.1.0", "h:1"}) == 1);
-}
-
 #undef CAF_SUITE
 #define CAF_SUITE server.batch_queue
 

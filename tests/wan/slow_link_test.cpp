@@ -78,8 +78,7 @@ struct slow_link_fixture {
       .receive([](uint32_t) {}, [](caf::error&) {});
     CAF_REQUIRE(poll_until(
       [&] {
-        auto got = dht::get(*system, dht_node, "ffn.0.", 5s);
-        return got && !got->items.empty();
+        return dht::declared_children(*system, dht_node, "ffn.0.", 5s) > 0;
       },
       20000ms, 200ms));
   }
