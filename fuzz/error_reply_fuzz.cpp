@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!reply)
     return 0;
   auto code = static_cast<int>(code_of(reply->error));
-  if (code < static_cast<int>(errc::internal) || code > static_cast<int>(errc::overloaded))
+  if (code < static_cast<int>(errc::internal) || code > static_cast<int>(errc::expert_overloaded))
     fuzz::broken("error code " + std::to_string(code) + " is none of dmoe's");
   describe(reply->error);
   return 0;

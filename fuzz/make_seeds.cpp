@@ -81,7 +81,8 @@ void expert_seeds(const fs::path& root) {
 }
 
 void error_seeds(const fs::path& root) {
-  for (auto code : {errc::internal, errc::malformed, errc::unavailable, errc::forbidden, errc::overloaded}) {
+  for (auto code : {errc::internal, errc::malformed, errc::unavailable, errc::forbidden, errc::overloaded,
+                    errc::expert_overloaded}) {
     capnp::MallocMessageBuilder message;
     write_error(message.initRoot<wire::ErrorReply>(), make_error(code, "seed"));
     write_seed(root / "error_reply", to_string(code), to_payload(message));

@@ -8,7 +8,7 @@ namespace dmoe {
 
 namespace {
 
-constexpr errc last_errc = errc::overloaded;
+constexpr errc last_errc = errc::expert_overloaded;
 
 wire::ErrorCode to_wire(errc code) {
   return static_cast<wire::ErrorCode>(static_cast<uint8_t>(code) - 1);
@@ -39,6 +39,7 @@ const char* to_string(errc code) {
     case errc::non_finite: return "non_finite";
     case errc::forbidden: return "forbidden";
     case errc::overloaded: return "overloaded";
+    case errc::expert_overloaded: return "expert_overloaded";
   }
   return "internal";
 }

@@ -25,7 +25,9 @@ enum class errc : uint8_t {
   unavailable,
   non_finite,
   forbidden,
-  overloaded,  // a per-peer limit of a server: busy now, another replica may answer
+  overloaded,         // a per-peer limit of a server: busy now, another replica may answer
+  expert_overloaded,  // a per-peer limit of one expert (its update budget, its queue): the
+                      // server's other experts still serve this peer
 };
 
 const char* to_string(errc code);

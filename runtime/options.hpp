@@ -114,14 +114,14 @@ struct server_options {
   double fail_rate = 0.0;
   // Fair service (actors/server/peer_admission.hpp): what one peer may have the server hold or
   // do at once; over a limit a call gets an `overloaded` error at once. 0 turns a limit off.
-  double peer_request_rate = 5000;
-  double peer_request_burst = 10000;
+  double peer_request_rate = 20000;
+  double peer_request_burst = 40000;
   size_t peer_max_in_flight = 512;
   size_t peer_max_expert_mb = 64;
   size_t peer_max_queued_mb = 256;
   size_t max_queued_mb = 1024;
-  double peer_update_rate = 4096;
-  double peer_update_burst = 16384;
+  double peer_update_rate = 16384;
+  double peer_update_burst = 65536;
   double outlier_factor = 10;
 };
 

@@ -39,25 +39,59 @@ double beam_search::bound(const scored_expert& prefix, const std::vector<double>
 void beam_search::expand(const live_children_fn& live_children) {
   if (done())
     return;
-  std::vector<scored_expert> next;
   const auto& dim = scores_[depth_];
-  for (const auto& prefix : beam_) {
-    const auto* children = live_children(prefix.coords);
+  // Children are scored as (score, prefix, coordinate) first; only those that can still be kept
+  // are built as experts. In the last dimension that is the best `wanted` of all prefixes'
+  // children (with 64 x 64 experts: 8 built instead of up to 4,096 per sample).
+  struct candidate {
+    double score;
+    size_t prefix;
+    int64_t child;
+  };
+  std::vector<candidate> candidates;
+  bool distinct = true;  // the beam's prefixes are; so are their children when each list ascends
+  for (size_t p = 0; p < beam_.size(); ++p) {
+    const auto* children = live_children(beam_[p].coords);
     if (children == nullptr)
       continue;
+    int64_t previous = -1;
     for (auto c : *children) {
       if (c < 0 || static_cast<size_t>(c) >= dim.size())
         continue;  // a declaration outside this layer's grid
-      scored_expert child{prefix.coords, prefix.score + dim[static_cast<size_t>(c)]};
-      child.coords.push_back(c);
-      next.push_back(std::move(child));
+      distinct = distinct && c > previous;
+      previous = c;
+      candidates.push_back({beam_[p].score + dim[static_cast<size_t>(c)], p, c});
     }
   }
-  // The oracle may list a child twice (e.g. merged replies); keep each prefix once.
-  std::sort(next.begin(), next.end(), [](const auto& a, const auto& b) { return a.coords < b.coords; });
-  next.erase(std::unique(next.begin(), next.end(),
-                         [](const auto& a, const auto& b) { return a.coords == b.coords; }),
-             next.end());
+  bool last = depth_ + 1 == dims();
+  if (last && distinct && candidates.size() > wanted_) {
+    auto best_first = [this](const candidate& a, const candidate& b) {
+      if (a.score != b.score)
+        return a.score > b.score;
+      const auto& pa = beam_[a.prefix].coords;
+      const auto& pb = beam_[b.prefix].coords;
+      return pa != pb ? pa < pb : a.child < b.child;
+    };
+    std::nth_element(candidates.begin(), candidates.begin() + static_cast<ptrdiff_t>(wanted_ - 1),
+                     candidates.end(), best_first);
+    candidates.resize(wanted_);
+  }
+  std::vector<scored_expert> next;
+  next.reserve(candidates.size());
+  for (const auto& c : candidates) {
+    scored_expert child;
+    child.coords.reserve(depth_ + 1);
+    child.coords = beam_[c.prefix].coords;
+    child.coords.push_back(c.child);
+    child.score = c.score;
+    next.push_back(std::move(child));
+  }
+  if (!distinct) {  // an oracle listed a child twice (e.g. merged replies): keep each once
+    std::sort(next.begin(), next.end(), [](const auto& a, const auto& b) { return a.coords < b.coords; });
+    next.erase(std::unique(next.begin(), next.end(),
+                           [](const auto& a, const auto& b) { return a.coords == b.coords; }),
+               next.end());
+  }
   beam_ = std::move(next);
   ++depth_;
   prune();

@@ -71,11 +71,14 @@ std::string expert_id_of(const std::string& name, const grid_coords& coords) {
   return id;
 }
 
-std::vector<int64_t> child_coordinates(const std::vector<declared>& items) {
+std::vector<int64_t> child_coordinates(const std::vector<declared>& items, double now) {
   std::vector<int64_t> out;
   for (const auto& x : items) {
-    auto mine = x.children.child_list();
-    out.insert(out.end(), mine.begin(), mine.end());
+    if (x.expiration <= now)
+      continue;
+    for (const auto& r : x.children.children)
+      for (auto c = r.begin; c < r.end; ++c)
+        out.push_back(c);
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());

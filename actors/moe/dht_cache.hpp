@@ -64,7 +64,7 @@ std::string prefix_key(const std::string& name, const grid_coords& coords);
 /// The expert id of full coordinates: {3, 17} -> "ffn.3.17".
 std::string expert_id_of(const std::string& name, const grid_coords& coords);
 
-/// The children the declarations of a prefix name, each once, ascending.
-std::vector<int64_t> child_coordinates(const std::vector<declared>& items);
+/// The children the declarations of a prefix unexpired at `now` name, each once, ascending.
+std::vector<int64_t> child_coordinates(const std::vector<declared>& items, double now = 0);
 
 }  // namespace dmoe::moe

@@ -233,9 +233,13 @@ void router_state::record_end(const call_record& rec, bool ok) {
 }
 
 void router_state::note_refusal(const call_record& rec, const caf::error& problem) {
-  if (code_of(problem) == errc::overloaded) {
-    // Busy, not broken: routine under load, so no warning per call.
-    servers_.mark_busy(rec.server, now() + overloaded_backoff_seconds);
+  if (auto code = code_of(problem); code == errc::overloaded || code == errc::expert_overloaded) {
+    // Busy, not broken: routine under load, so no warning per call. A limit of one expert
+    // leaves the server's other experts to be called.
+    if (code == errc::overloaded)
+      servers_.mark_busy(rec.server, now() + overloaded_backoff_seconds);
+    else
+      servers_.mark_expert_busy(rec.server, rec.expert_id, now() + overloaded_backoff_seconds);
     log_->debug("{} of {} refused by {} as overloaded: {}", rec.backward ? "backward" : "forward",
                 rec.expert_id, rec.server, describe(problem));
     return;

@@ -1,6 +1,8 @@
 #include "actors/moe/routing.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <unordered_set>
 
 #include "actors/moe/dht_cache.hpp"
@@ -58,24 +60,23 @@ route_actions forward_route::next_search_round() {
     phase_ = phase::choosing;  // the last round's declarations name the replicas: no lookup
     return out;
   }
+  std::set<grid_coords> prefixes;  // samples share most prefixes: each key built once
   for (const auto& beam : beams_)
     for (const auto& prefix : beam.beam())
-      want(prefix_key(grid_, prefix.coords));
+      if (prefixes.insert(prefix.coords).second)
+        want(prefix_key(grid_, prefix.coords));
   return out;
 }
 
 void forward_route::expand_beams(double now) {
-  std::unordered_map<std::string, std::vector<int64_t>> children;  // per prefix key, shared
+  std::map<grid_coords, std::vector<int64_t>> children;  // per prefix, shared by the samples
   auto live = [&](const grid_coords& prefix) -> const std::vector<int64_t>* {
-    auto key = prefix_key(grid_, prefix);
-    if (auto i = children.find(key); i != children.end())
+    if (auto i = children.find(prefix); i != children.end())
       return &i->second;
-    std::vector<declared> unexpired;
-    if (auto i = lookups_.find(key); i != lookups_.end())
-      for (const auto& x : i->second)
-        if (x.expiration > now)
-          unexpired.push_back(x);
-    return &children.emplace(key, child_coordinates(unexpired)).first->second;
+    std::vector<int64_t> live_children;
+    if (auto i = lookups_.find(prefix_key(grid_, prefix)); i != lookups_.end())
+      live_children = child_coordinates(i->second, now);
+    return &children.emplace(prefix, std::move(live_children)).first->second;
   };
   for (auto& beam : beams_)
     beam.expand(live);
@@ -120,7 +121,7 @@ std::string forward_route::replica_for(const std::string& expert_id, double now,
       out.probes.push_back(x.children.endpoint);
     live.push_back(x.children.endpoint);
   }
-  return servers.pick(live, now);
+  return servers.pick(live, now, expert_id);
 }
 
 void forward_route::send_each(rows_by_expert groups, double now, server_book& servers,

@@ -73,11 +73,30 @@ bool server_book::is_busy(const std::string& endpoint, double now) const {
   return i != servers_.end() && i->second.busy_until > now;
 }
 
-std::string server_book::pick(const std::vector<std::string>& replicas, double now) const {
+void server_book::mark_expert_busy(const std::string& endpoint, const std::string& expert_id,
+                                   double until) {
+  // Marks end within a backoff: forget the ended ones before the map grows large.
+  constexpr size_t prune_above = 4096;
+  if (busy_experts_.size() >= prune_above)
+    for (auto i = busy_experts_.begin(); i != busy_experts_.end();)
+      i = i->second < until - 60 ? busy_experts_.erase(i) : std::next(i);
+  auto& mark = busy_experts_[{endpoint, expert_id}];
+  mark = std::max(mark, until);
+}
+
+bool server_book::is_expert_busy(const std::string& endpoint, const std::string& expert_id,
+                                 double now) const {
+  auto i = busy_experts_.find({endpoint, expert_id});
+  return i != busy_experts_.end() && i->second > now;
+}
+
+std::string server_book::pick(const std::vector<std::string>& replicas, double now,
+                              const std::string& expert_id) const {
   std::string best;
   double best_cost = std::numeric_limits<double>::infinity();
   for (const auto& r : replicas) {
-    if (r.empty() || is_dead(r) || is_busy(r, now))
+    if (r.empty() || is_dead(r) || is_busy(r, now)
+        || (!expert_id.empty() && is_expert_busy(r, expert_id, now)))
       continue;
     auto cost = (latency_ms(r) + 1e-3) * static_cast<double>(1 + in_flight(r));
     if (cost < best_cost || (cost == best_cost && r < best)) {

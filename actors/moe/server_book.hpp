@@ -7,6 +7,7 @@
 // router happened to have seen.
 #pragma once
 
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -42,10 +43,16 @@ public:
   void mark_busy(const std::string& endpoint, double until);
   bool is_busy(const std::string& endpoint, double now) const;
 
-  /// The replica to call among the endpoints declaring an expert: the one with the lowest
-  /// expected wait, latency x (1 + calls in flight), among those neither dead nor busy at
-  /// `now`; "" when there is none.
-  std::string pick(const std::vector<std::string>& replicas, double now) const;
+  /// The server refused a call as expert_overloaded: only that expert is not called there
+  /// before `until` (its update budget or its queue is full); the server's others still are.
+  void mark_expert_busy(const std::string& endpoint, const std::string& expert_id, double until);
+  bool is_expert_busy(const std::string& endpoint, const std::string& expert_id, double now) const;
+
+  /// The replica to call among the endpoints declaring expert `expert_id`: the one with the
+  /// lowest expected wait, latency x (1 + calls in flight), among those neither dead nor busy
+  /// (as a server or for this expert) at `now`; "" when there is none.
+  std::string pick(const std::vector<std::string>& replicas, double now,
+                   const std::string& expert_id = {}) const;
 
   /// Most rows one call to `endpoint` may carry, as it said (ExpertInfo); 0 while unknown.
   uint64_t batch_limit(const std::string& endpoint) const;
@@ -68,6 +75,7 @@ private:
     double busy_until = 0;
   };
   std::unordered_map<std::string, server> servers_;
+  std::map<std::pair<std::string, std::string>, double> busy_experts_;  // (server, id) -> until
 };
 
 }  // namespace dmoe::moe

@@ -81,9 +81,10 @@ caf::error peer_admission::peer_refusal(const peer_state& p, uint64_t bytes) {
   return caf::none;
 }
 
-caf::error peer_admission::bytes_refusal(const char* what, uint64_t limit, const char* option) {
+caf::error peer_admission::bytes_refusal(const char* what, uint64_t limit, const char* option,
+                                         errc code) {
   ++counters_.over_bytes;
-  return make_error(errc::overloaded,
+  return make_error(code,
                     fmt::format("{} would exceed {:.0f} MiB of waiting requests ({})", what,
                                 static_cast<double>(limit) / mib, option));
 }
@@ -96,13 +97,13 @@ caf::error peer_admission::admit(const admission_ticket& call, uint64_t backward
   auto at_expert = p.expert_bytes.count(call.expert) > 0 ? p.expert_bytes[call.expert] : 0;
   if (limits_.max_expert_bytes > 0 && at_expert + call.bytes > limits_.max_expert_bytes)
     return bytes_refusal("this peer's calls to this expert", limits_.max_expert_bytes,
-                         "server.peer-max-expert-mb");
+                         "server.peer-max-expert-mb", errc::expert_overloaded);
   if (backward_samples > 0) {
     auto& budget = p.updates[call.expert];
     if (!budget.take(static_cast<double>(backward_samples), limits_.update_rate,
                      limits_.update_burst, now)) {
       ++counters_.over_updates;
-      return make_error(errc::overloaded,
+      return make_error(errc::expert_overloaded,
                         fmt::format("this peer's updates of this expert exceed {:g} samples per "
                                     "second (server.peer-update-rate)", limits_.update_rate));
     }

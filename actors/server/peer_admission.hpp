@@ -6,7 +6,9 @@
 //   - request bytes waiting per peer at one expert, per peer at all experts, and everyone's;
 //   - an update budget per peer and expert: a token bucket on backward samples, so that one
 //     peer cannot move an expert's weights faster than `update_rate` samples per second.
-// Every refusal says which limit (and its option) in an errc::overloaded error. A limit of 0 is
+// Every refusal says which limit (and its option) in an errc::overloaded error, or
+// errc::expert_overloaded for the limits of one expert (bytes waiting at it, its update budget),
+// so routers keep calling the server's other experts. A limit of 0 is
 // off. Peers with nothing in flight and full buckets are forgotten, so the table stays as large
 // as the set of peers active in the last few seconds.
 #pragma once
@@ -16,6 +18,8 @@
 #include <unordered_map>
 
 #include <caf/error.hpp>
+
+#include "messages/errors.hpp"
 
 namespace dmoe {
 
@@ -94,7 +98,8 @@ private:
 
   peer_state& state_of(const std::string& peer, double now);
   caf::error peer_refusal(const peer_state& p, uint64_t bytes);
-  caf::error bytes_refusal(const char* what, uint64_t limit, const char* option);
+  caf::error bytes_refusal(const char* what, uint64_t limit, const char* option,
+                           errc code = errc::overloaded);
   void forget_idle(double now);
 
   admission_limits limits_;

@@ -17,6 +17,7 @@
 #include "actors/trainer/model.hpp"
 #include "actors/trainer/shared_parameters.hpp"
 #include "actors/trainer/trainer_checkpoint.hpp"
+#include "runtime/experts/compute_pool.hpp"
 #include "messages/errors.hpp"
 #include "runtime/data/fashion_mnist.hpp"
 #include "runtime/logging.hpp"
@@ -148,12 +149,13 @@ void training_loop::impl::train(const std::atomic<bool>& stop) {
   if (!test_set)
     return fail("cannot load Fashion-MNIST from '" + opt.data_dir
                 + "': " + describe(test_set.error()));
-  // The local layers are small and the experts compute remotely: one intra-op thread, so idle
-  // OpenMP workers do not spin on cores the servers of a local swarm need. The largeffn
+  // The local layers are small and the experts compute remotely: one thread (OpenBLAS's too),
+  // so idle BLAS and OpenMP workers do not spin on cores the servers of a local swarm need
+  // (measured: OpenBLAS's yielding threads took a third of a trainer's CPU). The largeffn
   // baseline computes everything here and gets every core.
-  at::set_num_threads(opt.model == model_kind::largeffn
-                        ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))
-                        : 1);
+  configure_torch_threads(opt.model == model_kind::largeffn
+                            ? std::max(1u, std::thread::hardware_concurrency())
+                            : 1);
   torch::manual_seed(seed());
   auto n = train_set->images.size(0);
   batch_source batches{n, opt.batch_size, opt.epochs};

@@ -1,18 +1,19 @@
 // `dmoe-bench scale`: the paper's scale, thousands of experts on few servers.
 //
 // For each grid side G it starts a fresh swarm of real processes on loopback: a DHT bootstrap
-// node, --servers expert servers sharing the G x G grid by rows (ffn experts of --hidden), and one
-// trainer (the Fashion-MNIST classifier, --workers batches in flight) that trains for --seconds.
-// Per G it prints the trainer's samples/s and failed steps, the servers' declaration round time
+// node, --servers expert servers sharing the G x G grid by rows (ffn experts of --hidden), and
+// --trainers trainers (the Fashion-MNIST classifier, --workers batches in flight each) that
+// train for --seconds. Per G it prints the trainers' samples/s and failed steps (summed), the servers' declaration round time
 // (from a round's first store to its last answer), the DHT bytes per second the servers' DHT
 // nodes sent and received while training, and the servers' RSS. The reference is the same
 // swarm at 1,024 experts, in the same run:
 //   summary: experts=4096 samples/s=A (1024: B, ratio A/B=R); declare round=D s; failed steps=F
 //
-//   dmoe-bench scale [--quick] [--grids 16,32,64] [--servers 1] [--hidden 64] [--batch 128]
-//                    [--workers 4] [--seconds 45]
+//   dmoe-bench scale [--quick] [--grids 16,32,64] [--servers 1] [--trainers 1] [--hidden 64]
+//                    [--batch 128] [--workers 4] [--seconds 45]
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <optional>
 #include <regex>
@@ -48,6 +49,7 @@ struct scale_args {
   int64_t hidden = 64;
   int64_t batch = 128;
   int workers = 4;
+  int trainers = 1;
   int seconds = 45;
   std::string node_binary;
 };
@@ -60,14 +62,17 @@ struct grid_result {
   double first_declared_s = 0; // from the servers' start until every expert was found
   double dht_bytes_per_s = 0;  // sent + received by the servers' DHT nodes while training
   double server_rss_mb = 0;    // the largest server's, at the end
+  double servers_rss_mb = 0;   // all servers' together
   bool ok = false;
 };
 
-/// The number after "key: " in the section of `text` that starts at "section:"; nullopt when
-/// absent. `text` is the inspector's `stats` view (an indented "key: value" tree).
+/// The number after "key: " in the section of `text` that starts at "[section]" (a role) or
+/// "section:" (an entry); nullopt when absent. `text` is the inspector's `stats` view.
 std::optional<double> stat_in(const std::string& text, const std::string& section,
                               const std::string& key) {
-  auto at = text.find(section + ":");
+  auto at = text.find("[" + section + "]");  // a role's group
+  if (at == std::string::npos)
+    at = text.find(section + ":");          // a nested entry
   if (at == std::string::npos)
     return std::nullopt;
   std::smatch m;
@@ -103,6 +108,8 @@ public:
   }
 
   ~scale_run() {
+    if (dht_)
+      caf::anon_send_exit(dht_, caf::exit_reason::user_shutdown);
     stop_all(procs_);
   }
 
@@ -112,8 +119,8 @@ public:
     if (!start_swarm())
       return r;
     auto started = std::chrono::steady_clock::now();
-    auto dht = start_client_dht(*system_, "scale-bench/dht", bootstrap_);
-    if (!wait_declared(*system_, dht, "ffn", side_, side_, all_declared_limit)) {
+    dht_ = start_client_dht(*system_, "scale-bench/dht", bootstrap_);
+    if (!wait_declared(*system_, dht_, "ffn", side_, side_, all_declared_limit)) {
       fmt::print(stderr, "scale bench: the {} experts were not all declared within {} s (logs in "
                          "{})\n", side_ * side_, all_declared_limit.count(), dir_);
       return r;
@@ -121,29 +128,35 @@ public:
     r.first_declared_s = seconds_since(started);
     auto dht_before = dht_bytes();
     auto trainer_started = std::chrono::steady_clock::now();
-    auto trainer = start_trainer();
-    auto limit = std::chrono::seconds(a_.seconds + 120);
-    auto status = test::wait_exit(trainer.pid, std::chrono::duration_cast<std::chrono::milliseconds>(limit));
-    auto trained_s = seconds_since(trainer_started);
-    if (status != 0)
-      fmt::print(stderr, "scale bench: the trainer exited with {} (log: {})\n", status,
-                 trainer.log_path);
-    auto row = last_csv_row(dir_ + "/trainer.csv");
-    if (row.count("samples_per_s") == 0) {
-      fmt::print(stderr, "scale bench: no metrics from the trainer (log: {})\n", trainer.log_path);
-      return r;
+    std::vector<test::process> trainers;
+    for (int t = 0; t < a_.trainers; ++t)
+      trainers.push_back(start_trainer(t));
+    auto limit = std::chrono::milliseconds((a_.seconds + 120) * 1000);
+    r.ok = true;
+    r.failed_steps = 0;
+    for (int t = 0; t < a_.trainers; ++t) {
+      auto status = test::wait_exit(trainers[static_cast<size_t>(t)].pid, limit);
+      auto row = last_csv_row(fmt::format("{}/trainer-{}.csv", dir_, t));
+      if (status != 0 || row.count("samples_per_s") == 0) {
+        fmt::print(stderr, "scale bench: trainer {} exited with {} (log: {})\n", t, status,
+                   trainers[static_cast<size_t>(t)].log_path);
+        r.ok = false;
+        continue;
+      }
+      r.samples_per_s += std::stod(row["samples_per_s"]);
+      r.failed_steps += std::stoll(row["failed_steps"]);
     }
-    r.samples_per_s = std::stod(row["samples_per_s"]);
-    r.failed_steps = std::stoll(row["failed_steps"]);
-    r.dht_bytes_per_s = (dht_bytes() - dht_before) / trained_s;
+    auto trained_s = seconds_since(trainer_started);
+    auto dht_after = dht_bytes();
+    r.dht_bytes_per_s = dht_before && dht_after ? (*dht_after - *dht_before) / trained_s : std::nan("");
     for (size_t i = 0; i < servers_.size(); ++i) {
       auto stats = server_stats_text(i);
       r.declare_round_s = std::max(r.declare_round_s,
                                    stat_in(stats, "declare", "last_round_ms").value_or(0) / 1000);
-      r.server_rss_mb = std::max(r.server_rss_mb,
-                                 static_cast<double>(test::rss_bytes(servers_[i].pid)) / (1 << 20));
+      auto rss = static_cast<double>(test::rss_bytes(servers_[i].pid)) / (1 << 20);
+      r.server_rss_mb = std::max(r.server_rss_mb, rss);
+      r.servers_rss_mb += rss;
     }
-    r.ok = status == 0;
     return r;
   }
 
@@ -186,18 +199,19 @@ private:
     return true;
   }
 
-  test::process start_trainer() {
+  test::process start_trainer(int t) {
     procs_.push_back(test::launch(
-      {binary_, "--node.name=\"scale-trainer\"", "--node.roles=[\"dht\",\"trainer\"]",
+      {binary_, fmt::format("--node.name=\"scale-trainer-{}\"", t),
+       "--node.roles=[\"dht\",\"trainer\"]",
        "--node.log-level=\"warn\"", fmt::format("--dht.bootstrap=[\"{}\"]", bootstrap_),
        fmt::format("--moe.grid=[{},{}]", side_, side_), "--moe.k-best=4",
        fmt::format("--trainer.hidden={}", a_.hidden),
        fmt::format("--trainer.batch-size={}", a_.batch),
        fmt::format("--trainer.workers={}", a_.workers), "--trainer.epochs=0",
        fmt::format("--trainer.max-time={}s", a_.seconds), "--trainer.eval-every=1000000",
-       "--trainer.eval-samples=1024", "--trainer.seed=1",
-       fmt::format("--trainer.metrics-csv=\"{}/trainer.csv\"", dir_)},
-      dir_ + "/trainer.log"));
+       "--trainer.eval-samples=1024", fmt::format("--trainer.seed={}", t + 1),
+       fmt::format("--trainer.metrics-csv=\"{}/trainer-{}.csv\"", dir_, t)},
+      fmt::format("{}/trainer-{}.log", dir_, t)));
     return procs_.back();
   }
 
@@ -212,12 +226,16 @@ private:
     return text;
   }
 
-  double dht_bytes() {
+  /// Bytes the servers' DHT nodes sent and received so far; nullopt when one did not say.
+  std::optional<double> dht_bytes() {
     double sum = 0;
     for (size_t i = 0; i < servers_.size(); ++i) {
       auto text = server_stats_text(i);
-      sum += stat_in(text, "dht", "bytes_sent").value_or(0)
-             + stat_in(text, "dht", "bytes_received").value_or(0);
+      auto sent = stat_in(text, "dht", "bytes_sent");
+      auto received = stat_in(text, "dht", "bytes_received");
+      if (!sent || !received)
+        return std::nullopt;
+      sum += *sent + *received;
     }
     return sum;
   }
@@ -227,6 +245,7 @@ private:
   std::string binary_, dir_, bootstrap_;
   node_config cfg_;
   std::unique_ptr<caf::actor_system> system_;
+  dht::node_actor dht_;
   std::vector<test::process> procs_;
   std::vector<test::process> servers_;
   std::vector<uint16_t> server_ports_;
@@ -238,11 +257,11 @@ int run_scale_bench(scale_args a) {
   if (a.grids.empty())
     a.grids = a.quick ? std::vector<int>{32, 64} : std::vector<int>{16, 32, 64};
   fmt::print("BLAS: {}\n", blas_in_use());
-  fmt::print("{} server(s), ffn experts of hidden {}, one trainer: batch {}, {} workers, k_best 4, "
-             "{} s of training per grid\n",
-             a.servers, a.hidden, a.batch, a.workers, a.seconds);
-  fmt::print("{:>7} {:>10} {:>8} {:>14} {:>14} {:>12} {:>10}\n", "experts", "samples/s",
-             "failed", "declare round", "all declared", "DHT kB/s", "server MB");
+  fmt::print("{} server(s), ffn experts of hidden {}, {} trainer(s): batch {}, {} workers each, "
+             "k_best 4, {} s of training per grid\n",
+             a.servers, a.hidden, a.trainers, a.batch, a.workers, a.seconds);
+  fmt::print("{:>7} {:>10} {:>8} {:>14} {:>14} {:>10} {:>10} {:>12}\n", "experts", "samples/s",
+             "failed", "declare round", "all declared", "DHT kB/s", "server MB", "servers MB");
   std::map<int, grid_result> results;
   for (auto side : a.grids) {
     grid_result r;
@@ -251,9 +270,9 @@ int run_scale_bench(scale_args a) {
       r = run.measure();
     }
     results[side * side] = r;
-    fmt::print("{:>7} {:>10.0f} {:>8} {:>12.2f} s {:>12.1f} s {:>12.1f} {:>10.0f}{}\n",
+    fmt::print("{:>7} {:>10.0f} {:>8} {:>12.2f} s {:>12.1f} s {:>10.1f} {:>10.0f} {:>12.0f}{}\n",
                side * side, r.samples_per_s, r.failed_steps, r.declare_round_s,
-               r.first_declared_s, r.dht_bytes_per_s / 1000, r.server_rss_mb,
+               r.first_declared_s, r.dht_bytes_per_s / 1000, r.server_rss_mb, r.servers_rss_mb,
                r.ok ? "" : "  (failed)");
   }
   if (results.count(4096) == 0 || results.count(1024) == 0) {
@@ -283,7 +302,8 @@ void add_scale_bench(CLI::App& app) {
   cmd->add_option("--servers", a->servers, "expert server processes")->check(CLI::Range(1, 64));
   cmd->add_option("--hidden", a->hidden, "expert and model width")->check(CLI::Range(8, 4096));
   cmd->add_option("--batch", a->batch, "samples per training step")->check(CLI::Range(1, 4096));
-  cmd->add_option("--workers", a->workers, "batches in flight")->check(CLI::Range(1, 64));
+  cmd->add_option("--workers", a->workers, "batches in flight per trainer")->check(CLI::Range(1, 64));
+  cmd->add_option("--trainers", a->trainers, "trainer processes")->check(CLI::Range(1, 16));
   cmd->add_option("--seconds", a->seconds, "training time per grid")->check(CLI::Range(5, 3600));
   cmd->add_option("--node-binary", a->node_binary, "dmoe-node (default: next to dmoe-bench)");
   cmd->callback([a] {

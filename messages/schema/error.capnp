@@ -18,6 +18,7 @@ enum ErrorCode {
   nonFinite @11;        # NaN or infinity where the NaN policy forbids it
   forbidden @12;        # the sender may not do this (e.g. write an item another node owns)
   overloaded @13;       # the server is at one of its per-peer limits now; try another replica
+  expertOverloaded @14; # this expert is at one of its per-peer limits; the server's others are not
 }
 
 struct ErrorReply {

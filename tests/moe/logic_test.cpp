@@ -221,6 +221,20 @@ CAF_TEST(replicas are chosen by latency times calls in flight) {
   CAF_CHECK_LESS(std::abs(book.latency_ms("b:1") - 2.0), 1e-9);
 }
 
+CAF_TEST(an expert over its limit at a server is passed over there while its other experts are not) {
+  server_book book;
+  std::vector<std::string> replicas{"a:1", "b:1"};
+  book.call_started("a:1");
+  book.call_finished("a:1", 1.0);
+  book.call_started("b:1");
+  book.call_finished("b:1", 5.0);
+  book.mark_expert_busy("a:1", "ffn.0.0", 10.25);
+  CAF_CHECK_EQUAL(book.pick(replicas, 10.0, "ffn.0.0"), "b:1");
+  CAF_CHECK_EQUAL(book.pick(replicas, 10.0, "ffn.0.1"), "a:1");  // the server itself is not busy
+  CAF_CHECK(!book.is_busy("a:1", 10.0));
+  CAF_CHECK_EQUAL(book.pick(replicas, 10.3, "ffn.0.0"), "a:1");  // the backoff ended
+}
+
 CAF_TEST(a server that refused a call as overloaded is passed over until its backoff ends) {
   server_book book;
   std::vector<std::string> replicas{"a:1", "b:1"};

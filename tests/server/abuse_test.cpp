@@ -144,7 +144,7 @@ void flood_once(caf::event_based_actor* self, const flood_setup& s) {
         auto code = decoded ? code_of_reply(*decoded) : errc::malformed;
         if (code == errc{0})
           ++s.counts->answered;
-        else if (code == errc::overloaded)
+        else if (code == errc::overloaded || code == errc::expert_overloaded)
           ++s.counts->overloaded;
         else {
           s.counts->note_failure(decoded ? describe(std::get<caf::error>(*decoded)) : describe(decoded.error()));
@@ -315,7 +315,7 @@ attack_counts poison(peer& attacker) {
     auto code = code_of_reply(reply);
     if (code == errc{0})
       ++counts.applied;
-    else if (code == errc::overloaded)
+    else if (code == errc::overloaded || code == errc::expert_overloaded)
       ++counts.overloaded;
     else if (code == errc::invalid_argument)
       ++counts.refused_outliers;
