@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <random>
+#include <set>
 
 #include "messages/errors.hpp"
 #include "messages/expert_id.hpp"
@@ -56,7 +57,9 @@ uint64_t splitmix64(uint64_t x) {
 
 }  // namespace
 
-caf::expected<std::vector<std::string>> expand_expert_pattern(const std::string& pattern) {
+namespace {
+
+caf::expected<std::vector<std::string>> expand_one_pattern(const std::string& pattern) {
   // Split on dots outside brackets (ranges contain no dots, so a plain split is enough).
   std::vector<std::string_view> parts;
   std::string_view rest{pattern};
@@ -102,6 +105,28 @@ caf::expected<std::vector<std::string>> expand_expert_pattern(const std::string&
       current[d] = ranges[d].begin;
     }
   }
+  return ids;
+}
+
+}  // namespace
+
+caf::expected<std::vector<std::string>> expand_expert_pattern(const std::string& patterns) {
+  std::vector<std::string> ids;
+  std::set<std::string> seen;
+  size_t start = 0;
+  do {
+    auto comma = patterns.find(',', start);
+    auto one = patterns.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    auto expanded = expand_one_pattern(one);
+    if (!expanded)
+      return expanded.error();
+    if (ids.size() + expanded->size() > max_pattern_ids)
+      return pattern_error(patterns, "more than " + std::to_string(max_pattern_ids) + " experts");
+    for (auto& id : *expanded)
+      if (seen.insert(id).second)
+        ids.push_back(std::move(id));
+    start = comma == std::string::npos ? std::string::npos : comma + 1;
+  } while (start != std::string::npos);
   return ids;
 }
 

@@ -16,7 +16,8 @@ constexpr size_t max_pattern_ids = 1 << 20;
 
 /// Expands `name.c1.c2...` where each coordinate is a number ("3") or a half-open range
 /// ("[0:4]" = 0, 1, 2, 3), row-major: "ffn.[0:2].[5:7]" -> ffn.0.5 ffn.0.6 ffn.1.5 ffn.1.6.
-/// Every produced id passes is_valid_expert_id.
+/// Several patterns separated by commas ("ffn.0.[0:4],ffn-1.0.[0:4]", e.g. a row of each
+/// layer's grid) give their ids in turn, each once. Every produced id passes is_valid_expert_id.
 caf::expected<std::vector<std::string>> expand_expert_pattern(const std::string& pattern);
 
 /// `count` of `ids` chosen uniformly by `seed` (the same on every platform), in their original

@@ -18,8 +18,12 @@ enum class optimizer_kind { adam, sgd };
 /// How float32 tensors cross the wire (server.compression, moe.compression): float16 halves
 /// the bytes, ~3 decimal digits survive.
 enum class compression_kind { none, float16 };
-/// What a trainer's DMoE layers are (trainer.model): remote experts, or the dense baseline.
-enum class model_kind { dmoe, largeffn };
+/// What a trainer's DMoE layers are (trainer.model): remote experts, or a local dense stand-in
+/// with as many parameters as all the grid's experts (largeffn) or with the compute of the
+/// k_best experts a sample uses (dense).
+enum class model_kind { dmoe, largeffn, dense };
+/// What a trainer trains (trainer.task).
+enum class task_kind { fashion_mnist, language_model };
 /// How a stale gradient's learning rate is set (trainer.stale-rate).
 enum class stale_rate_kind { full, divided };
 /// The trainer's learning-rate schedule (trainer.lr-schedule).
@@ -38,7 +42,11 @@ struct choice_names<compression_kind> {
 };
 template <>
 struct choice_names<model_kind> {
-  static constexpr std::array<std::string_view, 2> names{"dmoe", "largeffn"};
+  static constexpr std::array<std::string_view, 3> names{"dmoe", "largeffn", "dense"};
+};
+template <>
+struct choice_names<task_kind> {
+  static constexpr std::array<std::string_view, 2> names{"fashion-mnist", "language-model"};
 };
 template <>
 struct choice_names<stale_rate_kind> {

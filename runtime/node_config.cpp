@@ -194,6 +194,11 @@ caf::error node_config::validate_values() const {
     return err;
   if (auto err = validate_moe_values())
     return err;
+  if (trainer.task == task_kind::language_model
+      && trainer.hidden % static_cast<int64_t>(trainer.heads) != 0)
+    return config_error("'trainer.hidden' (" + std::to_string(trainer.hidden)
+                        + ") must be a multiple of 'trainer.heads' ("
+                        + std::to_string(trainer.heads) + ")");
   if (tls.enabled())  // the files are read once here, so a bad one stops the node at start
     if (auto context = tls_context::load(tls); !context)
       return config_error(message_of(context.error()));

@@ -113,7 +113,8 @@ void node_config::declare_server_options() {
                            "what it grants each peer (fair service; 0 turns a peer limit off).")
     .add(server.expert_type, "expert-type", "registry name of the hosted experts, e.g. ffn")
     .add(server.expert_pattern, "expert-pattern",
-         "grid cells to host, half-open ranges per coordinate, e.g. \"ffn.[0:4].[0:4]\"")
+         "grid cells to host, half-open ranges per coordinate, e.g. \"ffn.[0:4].[0:4]\"; several "
+         "patterns apart by commas (one per grid, e.g. a language model's layers ffn, ffn-1, ...)")
     .add(server.num_experts, "num-experts",
          "host this many cells of the pattern, a seeded sample (0: all)")
     .add(server.max_experts, "max-experts",
@@ -196,14 +197,37 @@ void node_config::declare_server_options() {
 
 void node_config::declare_trainer_options() {
   options_.group("trainer", "What a trainer trains, on which data, and how.")
+    .add(trainer.task, "task",
+         "fashion-mnist: the DMoE classifier on Fashion-MNIST; language-model: the DMoE "
+         "Transformer on real text")
     .add(trainer.data_dir, "data-dir", "folder with the Fashion-MNIST *-ubyte.gz files")
+    .add(trainer.text_file, "text-file",
+         "the language model's UTF-8 text (empty: the King James Bible from Debian's bible-kjv); "
+         "documents are its blank-line-separated paragraphs, 5 % held out for validation and 5 % "
+         "for test")
+    .add(trainer.vocab_size, "vocab-size",
+         "the language model's SentencePiece BPE pieces (a newline token comes on top)",
+         range<int64_t>{512, 65536})
+    .add(trainer.context, "context", "the language model's tokens per sequence",
+         range<size_t>{2, 4096})
+    .add(trainer.heads, "heads", "the language model's attention heads (dividing hidden)",
+         range<size_t>{1, 256})
+    .add(trainer.balance_weight, "balance-weight",
+         "weight of the DMoE layers' load-balancing loss in the language model's loss",
+         range<double>{0, 100})
+    .add(trainer.cache_dir, "cache-dir",
+         "where trained tokenizers are kept (one per text and settings)")
     .add(trainer.hidden, "hidden", "hidden size of the model (must equal the servers')",
          range<int64_t>{1, max_hidden})
-    .add(trainer.moe_layers, "moe-layers", "DMoE layers in the model", range<size_t>{1, 64})
+    .add(trainer.moe_layers, "moe-layers",
+         "DMoE layers in the model (the language model's blocks)", range<size_t>{1, 64})
     .add(trainer.model, "model",
-         "dmoe, or largeffn: the dense baseline, each DMoE layer replaced by one local ffn "
-         "block with as many parameters as the grid's experts (no router is called)")
-    .add(trainer.batch_size, "batch-size", "samples per training step", range<size_t>{1, 65536})
+         "dmoe; largeffn: each DMoE layer replaced by one local ffn with as many parameters as "
+         "the grid's experts; dense: by one local ffn as wide as the k-best experts a sample "
+         "uses (no router is called by either)")
+    .add(trainer.batch_size, "batch-size",
+         "examples per training step (images, or the language model's sequences)",
+         range<size_t>{1, 65536})
     .add(trainer.workers, "workers",
          "batches in flight at once, each on its own replica of the local layers",
          range<size_t>{1, 256})
@@ -224,7 +248,8 @@ void node_config::declare_trainer_options() {
     .add(trainer.max_steps, "max-steps", "stop after this many steps (0: no step limit)")
     .add(trainer.max_time, "max-time", "stop after this long", positive_duration)
     .add(trainer.eval_every, "eval-every", "steps between test-set evaluations", range<size_t>{1})
-    .add(trainer.eval_samples, "eval-samples", "test images per evaluation (0: all)")
+    .add(trainer.eval_samples, "eval-samples",
+         "test images or held-out sequences per evaluation (0: all)")
     .add(trainer.metrics_csv, "metrics-csv", "write metrics to this CSV file (empty: none)")
     .add(trainer.checkpoint_dir, "checkpoint-dir",
          "save parameters, optimizer and data position here; resume from them at start")

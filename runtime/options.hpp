@@ -149,7 +149,14 @@ struct moe_options {
 
 // ---- trainer: actors/trainer ----
 struct trainer_options {
+  task_kind task = task_kind::fashion_mnist;
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  std::string text_file;
+  int64_t vocab_size = 4096;
+  size_t context = 128;
+  size_t heads = 4;
+  double balance_weight = 0.01;
+  std::string cache_dir = "/tmp/dmoe-cache";
   int64_t hidden = 256;
   size_t moe_layers = 1;
   model_kind model = model_kind::dmoe;

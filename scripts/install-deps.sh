@@ -14,7 +14,9 @@ packages=(
   libcli11-dev                                  # command-line parsing of dmoe-bench and dmoe-shell
   libasio-dev                                   # dmoe-link, the link emulator (header-only asio)
   iproute2                                      # ip/tc: the hosts.* tests' network namespaces
-  dataset-fashion-mnist                         # the real data the main job trains on
+  dataset-fashion-mnist                         # real data: the classifier's images
+  bible-kjv bible-kjv-text                      # real text: the language model's corpus
+  libsentencepiece-dev                          # the language model's tokenizer
   gnuplot-nox                                   # the main job plots its metrics to a PNG
   clang-14 libclang-rt-14-dev                   # scripts/fuzz.sh: libFuzzer, ASan, UBSan
 )

@@ -112,6 +112,7 @@ torch::Tensor RemoteMixtureOfExpertsImpl::forward(torch::Tensor x) {
   const auto& coords = result[2];
   last_coords_ = coords;
   last_mask_ = mask;
+  last_logits_ = logits;
   // An expert's score is the sum of its coordinates' gating logits.
   auto scores = torch::zeros(mask.sizes(), logits.front().options());
   for (size_t d = 0; d < logits.size(); ++d) {

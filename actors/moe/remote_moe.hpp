@@ -85,6 +85,10 @@ public:
   torch::Tensor last_mask() const {
     return last_mask_;
   }
+  /// The previous forward's gate logits, one [B, grid[d]] per dimension (part of its graph).
+  const std::vector<torch::Tensor>& last_gate_logits() const {
+    return last_logits_;
+  }
 
   const moe_layer_report& report() const {
     return *report_;
@@ -99,6 +103,7 @@ private:
   std::vector<torch::nn::Linear> gates_;
   torch::Tensor last_coords_;
   torch::Tensor last_mask_;
+  std::vector<torch::Tensor> last_logits_;
   std::shared_ptr<moe_layer_report> report_ = std::make_shared<moe_layer_report>();
 };
 

@@ -14,18 +14,18 @@ constexpr auto retry_pause = std::chrono::milliseconds(500);
 
 /// Restores training mode however the evaluation ends.
 struct eval_mode {
-  DMoEClassifier& model;
-  explicit eval_mode(DMoEClassifier& m) : model(m) {
-    model->eval();
+  DMoEClassifierImpl& model;
+  explicit eval_mode(DMoEClassifierImpl& m) : model(m) {
+    model.eval();
   }
   ~eval_mode() {
-    model->train();
+    model.train();
   }
 };
 
 }  // namespace
 
-std::optional<double> test_accuracy(DMoEClassifier& model, const torch::Tensor& images,
+std::optional<double> test_accuracy(DMoEClassifierImpl& model, const torch::Tensor& images,
                                     const torch::Tensor& labels, size_t samples,
                                     const std::atomic<bool>& stop, spdlog::logger& log) {
   torch::NoGradGuard no_grad;
@@ -39,7 +39,7 @@ std::optional<double> test_accuracy(DMoEClassifier& model, const torch::Tensor& 
     std::optional<int64_t> right;
     for (int attempt = 1; attempt <= eval_attempts && !right && !stop; ++attempt) {
       try {
-        auto logits = model->forward(images.slice(0, begin, end));
+        auto logits = model.forward(images.slice(0, begin, end));
         right = logits.argmax(1).eq(labels.slice(0, begin, end)).sum().item<int64_t>();
       } catch (const std::exception& e) {
         log.warn("evaluation batch {}..{} failed (attempt {} of {}): {}", begin, end, attempt,

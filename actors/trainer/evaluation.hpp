@@ -20,7 +20,7 @@ constexpr int eval_attempts = 3;
 
 /// The share of the first `samples` test images (0: all) `model` classifies right; nullopt when
 /// a batch failed eval_attempts times or `stop` was set.
-std::optional<double> test_accuracy(DMoEClassifier& model, const torch::Tensor& images,
+std::optional<double> test_accuracy(DMoEClassifierImpl& model, const torch::Tensor& images,
                                     const torch::Tensor& labels, size_t samples,
                                     const std::atomic<bool>& stop, spdlog::logger& log);
 

@@ -4,11 +4,12 @@
 
 namespace dmoe {
 
-int64_t large_ffn_width(int64_t hidden, const std::vector<int64_t>& grid) {
+int64_t dense_ffn_width(model_kind kind, int64_t hidden, const moe_options& moe) {
   int64_t cells = 1;
-  for (auto d : grid)
+  for (auto d : moe.grid)
     cells *= d;
-  return ffn_expansion * hidden * cells;
+  auto experts = kind == model_kind::largeffn ? cells : static_cast<int64_t>(moe.k_best);
+  return ffn_expansion * hidden * experts;
 }
 
 DMoEClassifierImpl::DMoEClassifierImpl(caf::actor_system& system, moe::router_actor router,
@@ -16,8 +17,8 @@ DMoEClassifierImpl::DMoEClassifierImpl(caf::actor_system& system, moe::router_ac
                                        int64_t inputs, int64_t classes) {
   input_ = register_module("input", torch::nn::Linear(inputs, options.hidden));
   for (size_t i = 0; i < options.moe_layers; ++i) {
-    if (options.model == model_kind::largeffn) {
-      auto width = large_ffn_width(options.hidden, moe.grid);
+    if (options.model != model_kind::dmoe) {
+      auto width = dense_ffn_width(options.model, options.hidden, moe);
       dense_.push_back(register_module("ffn" + std::to_string(i),
                                        std::make_shared<ffn_expert>(options.hidden, width)));
       continue;

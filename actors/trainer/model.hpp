@@ -7,7 +7,8 @@
 // trainer.model = largeffn is the dense baseline: each DMoE layer becomes one local ffn block
 // (the experts' kind) whose inner width is 4 h times the grid's cells, so it holds as many
 // parameters as all the grid's experts together and computes every one of them for every
-// sample; no router is called.
+// sample; trainer.model = dense makes it 4 h times k_best (the compute of the experts a sample
+// uses). No router is called.
 #pragma once
 
 #include <caf/actor.hpp>
@@ -22,8 +23,9 @@
 
 namespace dmoe {
 
-/// The inner width of the largeffn block standing in for a DMoE layer over `grid`.
-int64_t large_ffn_width(int64_t hidden, const std::vector<int64_t>& grid);
+/// The inner width of the local ffn standing in for a DMoE layer: as wide as all the grid's
+/// experts (largeffn) or as the k_best experts a sample uses (dense).
+int64_t dense_ffn_width(model_kind kind, int64_t hidden, const moe_options& moe);
 
 class DMoEClassifierImpl : public torch::nn::Module {
 public:

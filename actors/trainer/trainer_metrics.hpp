@@ -15,6 +15,7 @@ namespace dmoe {
 struct trainer_metrics {
   std::string state = "starting";  // starting | training | evaluating | done | failed
   std::string error;               // why it failed
+  std::string task;                // fashion-mnist | language-model
   size_t step = 0;
   size_t epoch = 0;
   size_t samples = 0;
@@ -23,6 +24,11 @@ struct trainer_metrics {
   double train_accuracy = 0;       // moving average over recent steps
   double test_accuracy = -1;       // last evaluation; -1 before the first
   double samples_per_s = 0;        // over the whole run, evaluations excluded
+  size_t tokens = 0;               // language model: tokens predicted in training
+  double tokens_per_s = 0;         // over the whole run, evaluations excluded
+  double held_out_bpc = -1;        // language model: bits per character of the validation text
+  double test_bpc = -1;            // language model: of the test text, once at the end
+  double balance = -1;             // moving average of the DMoE layers' load-balancing loss
   double elapsed_s = 0;
   size_t failed_steps = 0;         // steps skipped because a DMoE call failed
   size_t failed_evals = 0;         // evaluations given up (a test batch failed 3 times)
@@ -35,10 +41,13 @@ struct trainer_metrics {
 
 inline auto fields_of(trainer_metrics& x) {
   return std::make_tuple(
-    field("state", x.state), field("error", x.error), field("step", x.step),
+    field("state", x.state), field("error", x.error), field("task", x.task), field("step", x.step),
     field("epoch", x.epoch), field("samples", x.samples), field("total_steps", x.total_steps),
     field("loss", x.loss), field("train_accuracy", x.train_accuracy),
     field("test_accuracy", x.test_accuracy), field("samples_per_s", x.samples_per_s),
+    field("tokens", x.tokens), field("tokens_per_s", x.tokens_per_s),
+    field("held_out_bpc", x.held_out_bpc), field("test_bpc", x.test_bpc),
+    field("balance", x.balance),
     field("elapsed_s", x.elapsed_s), field("failed_steps", x.failed_steps),
     field("failed_evals", x.failed_evals), field("resumed_at", x.resumed_at),
     field("workers", x.workers), field("staleness", x.staleness),

@@ -3,23 +3,17 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
-#include <functional>
 #include <optional>
 #include <thread>
 
 #include <fmt/format.h>
-#include <torch/nn/functional/loss.h>
-#include <ATen/Parallel.h>
-#include <torch/utils.h>
 
 #include "actors/trainer/batch_source.hpp"
-#include "actors/trainer/evaluation.hpp"
-#include "actors/trainer/model.hpp"
 #include "actors/trainer/shared_parameters.hpp"
+#include "actors/trainer/task.hpp"
 #include "actors/trainer/trainer_checkpoint.hpp"
-#include "runtime/experts/compute_pool.hpp"
 #include "messages/errors.hpp"
-#include "runtime/data/fashion_mnist.hpp"
+#include "runtime/experts/compute_pool.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/progress.hpp"
 
@@ -32,19 +26,6 @@ using clock_type = std::chrono::steady_clock;
 constexpr double smoothing = 0.05;             // weight of the newest step in moving averages
 constexpr auto failure_backoff = std::chrono::milliseconds(500);
 constexpr size_t csv_every = 50;               // steps between CSV rows
-
-struct tensors {
-  torch::Tensor images;  // [N, 784] float
-  torch::Tensor labels;  // [N] int64
-};
-
-tensors to_tensors(data::image_set&& set) {
-  auto n = static_cast<int64_t>(set.count);
-  auto d = static_cast<int64_t>(set.image_size());
-  auto images = torch::from_blob(set.pixels.data(), {n, d}, torch::kFloat32).clone();
-  auto labels = torch::from_blob(set.labels.data(), {n}, torch::kInt64).clone();
-  return {images, labels};
-}
 
 /// The learning rate at `step` of `total` (0: unknown, so constant): a cosine from `base` down
 /// to 10% of it, which gains the last points of accuracy a constant rate leaves; over the first
@@ -64,6 +45,10 @@ double scheduled_rate(const trainer_options& opt, size_t step, size_t total) {
 
 double seconds_since(clock_type::time_point start) {
   return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+double smoothed(bool first, double average, double newest) {
+  return first ? newest : (1 - smoothing) * average + smoothing * newest;
 }
 
 }  // namespace
@@ -104,21 +89,386 @@ struct training_loop::impl {
     return std::hash<std::string>{}(setup.name);
   }
 
-  caf::expected<tensors> load(std::string_view split) {
-    auto set = data::load_fashion_mnist(setup.options.data_dir, split);
-    if (!set)
-      return set.error();
-    return to_tensors(std::move(*set));
-  }
-
-  trainer_progress progress(double elapsed_s, double eval_s) const {
-    auto m = metrics_snapshot();
-    return {m.step,    m.epoch,  m.samples,       m.failed_steps,
-            m.failed_evals, elapsed_s, eval_s, m.test_accuracy};
-  }
-
   void train(const std::atomic<bool>& stop);
 };
+
+namespace {
+
+/// One training run: the state the workers share and what they do with it. `run_mtx_` guards
+/// the counters below it, the CSV and the progress bar; the metrics have their own lock.
+class training_run {
+public:
+  training_run(training_loop::impl& owner, training_task& task, const std::atomic<bool>& stop)
+    : owner_(owner),
+      opt_(owner.setup.options),
+      task_(task),
+      stop_(stop),
+      log_(*owner.log),
+      batches_(task.examples(), opt_.batch_size, opt_.epochs) {
+  }
+
+  void run();
+
+private:
+  bool language_model() const {
+    return task_.held_out() == held_out_kind::bits_per_character;
+  }
+  bool resume();
+  void open_csv();
+  void csv_row();
+  void show_progress();
+  void work(torch::nn::Module& replica);
+  /// Under run_mtx_: whether another batch may start (then it is counted in flight).
+  bool take_batch();
+  void put_back_batch();
+  void record(const step_outcome& outcome, const shared_parameters::update& applied,
+              size_t epoch);
+  void evaluate();
+  void checkpoint(bool now);
+  trainer_progress progress() const;
+  double elapsed() const {
+    return before_.elapsed_s + seconds_since(start_);
+  }
+
+  training_loop::impl& owner_;
+  const trainer_options& opt_;
+  training_task& task_;
+  const std::atomic<bool>& stop_;
+  spdlog::logger& log_;
+  batch_source batches_;
+  size_t total_steps_ = 0;
+  std::shared_ptr<torch::nn::Module> model_;
+  std::unique_ptr<shared_parameters> shared_;
+  trainer_progress before_;  // from the checkpoint a restarted trainer resumes
+  std::ofstream csv_;
+  std::unique_ptr<progress_bar> bar_;
+  clock_type::time_point start_ = clock_type::now();
+  double max_seconds_ = 0;
+
+  std::mutex run_mtx_;
+  double eval_seconds_ = 0;
+  size_t step_ = 0;
+  size_t in_flight_ = 0;
+  size_t evaluated_at_ = 0;
+  bool exhausted_ = false;
+  clock_type::time_point last_checkpoint_ = clock_type::now();
+  bool checkpointing_ = false;
+};
+
+void training_run::run() {
+  auto steps_per_epoch = batches_.steps_per_epoch();
+  total_steps_ = opt_.epochs > 0 ? opt_.epochs * steps_per_epoch : 0;
+  if (opt_.max_steps > 0)
+    total_steps_ = total_steps_ > 0 ? std::min(total_steps_, opt_.max_steps) : opt_.max_steps;
+  model_ = task_.make_model();
+  auto workers = std::max<size_t>(1, opt_.workers);
+  auto accumulate = std::max<size_t>(1, opt_.accumulate);
+  shared_ = std::make_unique<shared_parameters>(
+    model_, [this](uint64_t index) { return scheduled_rate(opt_, index, total_steps_); },
+    shared_parameters::policy{opt_.max_staleness > 0 ? opt_.max_staleness : workers,
+                              opt_.stale_rate == stale_rate_kind::divided, accumulate});
+  // With one worker it trains the model itself; with more, each trains its own replica.
+  std::vector<std::shared_ptr<torch::nn::Module>> replicas;
+  if (workers == 1)
+    replicas.push_back(model_);
+  else
+    for (size_t w = 0; w < workers; ++w)
+      replicas.push_back(task_.make_model());
+  if (!resume())
+    return;
+  open_csv();
+  bar_ = std::make_unique<progress_bar>(owner_.setup.name, total_steps_, opt_.progress);
+  owner_.update([&](trainer_metrics& m) {
+    m.state = "training";
+    m.total_steps = total_steps_;
+    m.workers = workers;
+  });
+  log_.info("training {}; batch {}, {} steps per epoch, {} steps, {} worker(s), {} batch(es) per "
+            "update",
+            task_.description(), opt_.batch_size, steps_per_epoch,
+            total_steps_ > 0 ? std::to_string(total_steps_) : "unlimited", workers, accumulate);
+  start_ = clock_type::now();
+  max_seconds_ = std::chrono::duration<double>(opt_.max_time).count();
+  if (workers == 1) {
+    work(*replicas.front());
+  } else {
+    std::vector<std::thread> threads;
+    std::mutex failure_mtx;
+    std::string failure;
+    for (auto& replica : replicas)
+      threads.emplace_back([&, r = replica.get()] {
+        try {
+          work(*r);
+        } catch (const std::exception& e) {
+          std::lock_guard<std::mutex> guard{failure_mtx};
+          failure = e.what();
+        }
+      });
+    for (auto& t : threads)
+      t.join();
+    if (!failure.empty())
+      throw std::runtime_error(failure);
+  }
+  bar_->finish();
+  bool flushed = shared_->flush();  // the last batches' gradients when they made no full update
+  if (step_ > 0 && (evaluated_at_ != step_ || flushed) && !stop_)
+    evaluate();
+  if (language_model() && step_ > 0 && !stop_) {
+    auto bpc = task_.evaluate(*model_, held_out_split::test, 0, stop_, log_);
+    owner_.update([&](trainer_metrics& m) { m.test_bpc = bpc ? *bpc : -1; });
+    if (bpc)
+      log_.info("test text: {:.4f} bits per character", *bpc);
+  }
+  checkpoint(true);
+  owner_.update([&](trainer_metrics& m) {
+    m.elapsed_s = elapsed();
+    m.state = "done";
+  });
+  csv_row();
+  auto m = owner_.metrics_snapshot();
+  auto held_out = language_model()
+                    ? fmt::format("held-out {:.4f} bits per character (test text {:.4f})",
+                                  m.held_out_bpc, m.test_bpc)
+                    : fmt::format("test accuracy {:.2f}%", m.test_accuracy * 100);
+  log_.info("done: {} steps, {} samples{} in {:.1f} s ({:.0f} samples/s{}), loss {:.4f}, {}, {} "
+            "failed steps, {} failed evaluations, staleness {:.2f} (max {}, {} dropped){}",
+            m.step, m.samples, language_model() ? fmt::format(" ({} tokens)", m.tokens) : "",
+            m.elapsed_s, m.samples_per_s,
+            language_model() ? fmt::format(", {:.0f} tokens/s", m.tokens_per_s) : "", m.loss,
+            held_out, m.failed_steps, m.failed_evals, m.staleness, m.max_staleness,
+            m.stale_dropped,
+            m.resumed_at > 0 ? fmt::format(", resumed at step {}", m.resumed_at) : "");
+}
+
+bool training_run::resume() {
+  if (!opt_.checkpoint_dir.empty()) {
+    auto resumed = resume_from_checkpoint(opt_.checkpoint_dir, *shared_, batches_, task_.tags());
+    if (!resumed) {
+      owner_.fail(describe(resumed.error()));
+      return false;
+    }
+    before_ = *resumed;
+  }
+  step_ = evaluated_at_ = before_.step;
+  eval_seconds_ = before_.eval_s;
+  if (before_.step == 0)
+    return true;
+  torch::manual_seed(owner_.seed() + before_.step);  // later epochs: their own orders, not a replay
+  log_.info("resumed from {} at step {} (epoch {}, {} samples)",
+            trainer_checkpoint_path(opt_.checkpoint_dir), before_.step, before_.epoch + 1,
+            before_.samples);
+  owner_.update([&](trainer_metrics& m) {
+    m.step = m.resumed_at = before_.step;
+    m.epoch = before_.epoch;
+    m.samples = before_.samples;
+    m.tokens = before_.tokens;
+    m.failed_steps = before_.failed_steps;
+    m.failed_evals = before_.failed_evals;
+    (language_model() ? m.held_out_bpc : m.test_accuracy) = before_.held_out;
+    m.elapsed_s = before_.elapsed_s;
+  });
+  return true;
+}
+
+void training_run::open_csv() {
+  if (opt_.metrics_csv.empty())
+    return;
+  bool resuming = before_.step > 0;
+  csv_.open(opt_.metrics_csv, resuming ? std::ios::app : std::ios::trunc);
+  if (!csv_)
+    log_.warn("cannot write metrics to '{}'; going on without", opt_.metrics_csv);
+  else if (!resuming)
+    csv_ << (language_model() ? "time_s,step,epoch,tokens,loss,held_out_bpc,tokens_per_s,"
+                                "failed_steps,staleness,balance,test_bpc\n"
+                              : "time_s,step,epoch,samples,loss,train_accuracy,test_accuracy,"
+                                "samples_per_s,failed_steps,staleness\n");
+}
+
+void training_run::csv_row() {
+  if (!csv_)
+    return;
+  auto m = owner_.metrics_snapshot();
+  auto measured = [](double x, const char* format) {
+    return x < 0 ? std::string{} : fmt::format(format, x);
+  };
+  if (language_model())
+    csv_ << fmt::format("{:.2f},{},{},{},{:.5f},{},{:.1f},{},{:.2f},{},{}\n", m.elapsed_s, m.step,
+                        m.epoch, m.tokens, m.loss, measured(m.held_out_bpc, "{:.4f}"),
+                        m.tokens_per_s, m.failed_steps, m.staleness,
+                        measured(m.balance, "{:.4f}"), measured(m.test_bpc, "{:.4f}"));
+  else
+    csv_ << fmt::format("{:.2f},{},{},{},{:.5f},{:.4f},{},{:.1f},{},{:.2f}\n", m.elapsed_s, m.step,
+                        m.epoch, m.samples, m.loss, m.train_accuracy,
+                        measured(m.test_accuracy, "{:.4f}"), m.samples_per_s, m.failed_steps,
+                        m.staleness);
+  csv_.flush();
+}
+
+void training_run::show_progress() {
+  auto m = owner_.metrics_snapshot();
+  if (language_model())
+    bar_->update(m.step, fmt::format("loss {:.3f} held-out {} bits/char {:.0f} tokens/s", m.loss,
+                                     m.held_out_bpc < 0 ? std::string{"-"}
+                                                        : fmt::format("{:.3f}", m.held_out_bpc),
+                                     m.tokens_per_s));
+  else
+    bar_->update(m.step, fmt::format("loss {:.3f} acc {:.1f}% test {} {:.0f} samples/s", m.loss,
+                                     m.train_accuracy * 100,
+                                     m.test_accuracy < 0
+                                       ? std::string{"-"}
+                                       : fmt::format("{:.1f}%", m.test_accuracy * 100),
+                                     m.samples_per_s));
+}
+
+bool training_run::take_batch() {
+  std::lock_guard<std::mutex> guard{run_mtx_};
+  if (stop_ || exhausted_ || (total_steps_ > 0 && step_ + in_flight_ >= total_steps_)
+      || elapsed() > max_seconds_)
+    return false;
+  ++in_flight_;
+  return true;
+}
+
+void training_run::put_back_batch() {
+  std::lock_guard<std::mutex> guard{run_mtx_};
+  --in_flight_;
+}
+
+void training_run::work(torch::nn::Module& replica) {
+  while (take_batch()) {
+    auto batch = batches_.next();
+    if (!batch) {
+      std::lock_guard<std::mutex> guard{run_mtx_};
+      --in_flight_;
+      exhausted_ = true;
+      return;
+    }
+    bool due_eval = false;
+    try {
+      auto version = shared_->read(replica);
+      auto outcome = task_.step(replica, batch->indices);
+      outcome.loss.backward();
+      auto applied = shared_->apply(replica, version);
+      if (!applied.applied) {
+        put_back_batch();
+        owner_.update([](trainer_metrics& m) { ++m.stale_dropped; });
+        log_.debug("dropped a gradient {} updates stale", applied.staleness);
+        continue;
+      }
+      record(outcome, applied, batch->epoch);
+      due_eval = applied.gradients % opt_.eval_every == 0;
+    } catch (const std::exception& e) {
+      put_back_batch();
+      owner_.update([](trainer_metrics& m) { ++m.failed_steps; });
+      if (stop_)
+        continue;  // a stopping node failed the call: no backoff, no warning
+      log_.warn("a step was skipped: {}", e.what());
+      std::this_thread::sleep_for(failure_backoff);
+      continue;
+    }
+    if (due_eval)
+      evaluate();
+    checkpoint(false);
+  }
+}
+
+void training_run::record(const step_outcome& outcome, const shared_parameters::update& applied,
+                          size_t epoch) {
+  std::lock_guard<std::mutex> guard{run_mtx_};
+  --in_flight_;
+  step_ = std::max(step_, static_cast<size_t>(applied.gradients));
+  owner_.update([&](trainer_metrics& m) {
+    bool first = m.step == m.resumed_at;  // no average yet in this process
+    m.step = step_;
+    m.epoch = std::max(m.epoch, epoch);
+    m.samples += static_cast<size_t>(outcome.examples);
+    m.tokens += static_cast<size_t>(outcome.tokens);
+    m.loss = smoothed(first, m.loss, outcome.loss_value);
+    if (outcome.accuracy >= 0)
+      m.train_accuracy = smoothed(first, m.train_accuracy, outcome.accuracy);
+    if (outcome.balance >= 0)
+      m.balance = smoothed(first || m.balance < 0, m.balance, outcome.balance);
+    auto stale = static_cast<double>(applied.staleness);
+    m.staleness = smoothed(first, m.staleness, stale);
+    m.max_staleness = std::max(m.max_staleness, static_cast<size_t>(applied.staleness));
+    m.elapsed_s = elapsed();
+    auto training_s = std::max(1e-9, m.elapsed_s - eval_seconds_);
+    m.samples_per_s = static_cast<double>(m.samples) / training_s;
+    m.tokens_per_s = static_cast<double>(m.tokens) / training_s;
+  });
+  if (applied.gradients == 1 || applied.gradients % csv_every == 0)
+    csv_row();
+  show_progress();
+}
+
+void training_run::evaluate() {
+  owner_.update([](trainer_metrics& m) { m.state = "evaluating"; });
+  auto eval_start = clock_type::now();
+  std::optional<double> measured;
+  size_t at = 0;
+  // No update can land while the shared model is evaluated; workers wait to apply theirs.
+  shared_->with_model([&](torch::nn::Module& model) {
+    at = owner_.metrics_snapshot().step;
+    measured = task_.evaluate(model, held_out_split::validation, opt_.eval_samples, stop_, log_);
+  });
+  std::lock_guard<std::mutex> guard{run_mtx_};
+  evaluated_at_ = std::max(evaluated_at_, at);
+  eval_seconds_ += seconds_since(eval_start);
+  owner_.update([&](trainer_metrics& m) {
+    m.state = "training";
+    if (!measured)
+      ++m.failed_evals;
+    else if (language_model())
+      m.held_out_bpc = *measured;
+    else
+      m.test_accuracy = *measured;
+  });
+  if (measured && language_model())
+    log_.info("step {}: held-out {:.4f} bits per character", at, *measured);
+  else if (measured)
+    log_.info("step {}: test accuracy {:.2f}%", at, *measured * 100);
+  else if (!stop_)
+    log_.warn("step {}: the evaluation failed; training goes on", at);
+}
+
+trainer_progress training_run::progress() const {
+  auto m = owner_.metrics_snapshot();
+  trainer_progress out;
+  out.step = m.step;
+  out.epoch = m.epoch;
+  out.samples = m.samples;
+  out.tokens = m.tokens;
+  out.failed_steps = m.failed_steps;
+  out.failed_evals = m.failed_evals;
+  out.elapsed_s = elapsed();
+  out.eval_s = eval_seconds_;
+  out.held_out = language_model() ? m.held_out_bpc : m.test_accuracy;
+  return out;
+}
+
+void training_run::checkpoint(bool now) {
+  if (opt_.checkpoint_dir.empty())
+    return;
+  trainer_progress at;
+  {
+    std::lock_guard<std::mutex> guard{run_mtx_};
+    if (checkpointing_ || (!now && clock_type::now() - last_checkpoint_ < opt_.checkpoint_period))
+      return;
+    checkpointing_ = true;
+    at = progress();
+  }
+  auto err = save_trainer_checkpoint(opt_.checkpoint_dir, *shared_, batches_.where(), at,
+                                     task_.tags());
+  if (err)
+    log_.warn("{}", describe(err));
+  else
+    log_.debug("checkpoint at step {}", at.step);
+  std::lock_guard<std::mutex> guard{run_mtx_};
+  checkpointing_ = false;
+  last_checkpoint_ = clock_type::now();
+}
+
+}  // namespace
 
 training_loop::training_loop(caf::actor_system& system, trainer_setup setup)
   : impl_(std::make_unique<impl>(system, std::move(setup))) {
@@ -143,275 +493,18 @@ void training_loop::run(const std::atomic<bool>& stop) {
 }
 
 void training_loop::impl::train(const std::atomic<bool>& stop) {
-  const auto& opt = setup.options;
-  auto train_set = load("train");
-  auto test_set = train_set ? load("test") : caf::expected<tensors>{train_set.error()};
-  if (!test_set)
-    return fail("cannot load Fashion-MNIST from '" + opt.data_dir
-                + "': " + describe(test_set.error()));
+  update([&](trainer_metrics& m) { m.task = std::string{name_of(setup.options.task)}; });
+  torch::manual_seed(seed());
+  auto task = make_task(system, setup.router, setup.options, setup.moe, *log);
+  if (!task)
+    return fail(describe(task.error()));
   // The local layers are small and the experts compute remotely: one thread (OpenBLAS's too),
   // so idle BLAS and OpenMP workers do not spin on cores the servers of a local swarm need
-  // (measured: OpenBLAS's yielding threads took a third of a trainer's CPU). The largeffn
-  // baseline computes everything here and gets every core.
-  configure_torch_threads(opt.model == model_kind::largeffn
-                            ? std::max(1u, std::thread::hardware_concurrency())
-                            : 1);
-  torch::manual_seed(seed());
-  auto n = train_set->images.size(0);
-  batch_source batches{n, opt.batch_size, opt.epochs};
-  auto steps_per_epoch = batches.steps_per_epoch();
-  size_t total_steps = opt.epochs > 0 ? opt.epochs * steps_per_epoch : 0;
-  if (opt.max_steps > 0)
-    total_steps = total_steps > 0 ? std::min(total_steps, opt.max_steps) : opt.max_steps;
-  auto make_model = [&] {
-    return DMoEClassifier{system, setup.router, opt, setup.moe, train_set->images.size(1),
-                          data::fashion_mnist_classes};
-  };
-  auto model = make_model();
-  auto workers = std::max<size_t>(1, opt.workers);
-  auto max_staleness = opt.max_staleness > 0 ? opt.max_staleness : workers;
-  auto accumulate = std::max<size_t>(1, opt.accumulate);
-  shared_parameters shared{
-    model.ptr(), [&](uint64_t index) { return scheduled_rate(opt, index, total_steps); },
-    {max_staleness, opt.stale_rate == stale_rate_kind::divided, accumulate}};
-  // With one worker it trains the model itself; with more, each trains its own replica.
-  std::vector<DMoEClassifier> replicas;
-  if (workers == 1)
-    replicas.push_back(model);
-  else
-    for (size_t w = 0; w < workers; ++w)
-      replicas.push_back(make_model());
-  trainer_progress before;  // from the checkpoint a restarted trainer resumes
-  if (!opt.checkpoint_dir.empty()) {
-    auto resumed = resume_from_checkpoint(opt.checkpoint_dir, shared, batches);
-    if (!resumed)
-      return fail(describe(resumed.error()));
-    before = *resumed;
-  }
-  if (before.step > 0) {
-    torch::manual_seed(seed() + before.step);  // later epochs: their own orders, not a replay
-    log->info("resumed from {} at step {} (epoch {}, {} samples, test accuracy {:.2f}%)",
-              trainer_checkpoint_path(opt.checkpoint_dir), before.step, before.epoch + 1,
-              before.samples, before.test_accuracy * 100);
-    update([&](trainer_metrics& m) {
-      m.step = m.resumed_at = before.step;
-      m.epoch = before.epoch;
-      m.samples = before.samples;
-      m.failed_steps = before.failed_steps;
-      m.failed_evals = before.failed_evals;
-      m.test_accuracy = before.test_accuracy;
-      m.elapsed_s = before.elapsed_s;
-    });
-  }
-  std::ofstream csv;
-  if (!opt.metrics_csv.empty()) {
-    bool resuming = before.step > 0;
-    csv.open(opt.metrics_csv, resuming ? std::ios::app : std::ios::trunc);
-    if (!csv)
-      log->warn("cannot write metrics to '{}'; going on without", opt.metrics_csv);
-    if (!resuming)
-      csv << "time_s,step,epoch,samples,loss,train_accuracy,test_accuracy,samples_per_s,"
-             "failed_steps,staleness\n";
-  }
-  auto csv_row = [&] {
-    if (!csv)
-      return;
-    auto m = metrics_snapshot();
-    csv << fmt::format("{:.2f},{},{},{},{:.5f},{:.4f},{},{:.1f},{},{:.2f}\n", m.elapsed_s, m.step,
-                       m.epoch, m.samples, m.loss, m.train_accuracy,
-                       m.test_accuracy < 0 ? std::string{} : fmt::format("{:.4f}", m.test_accuracy),
-                       m.samples_per_s, m.failed_steps, m.staleness);
-    csv.flush();
-  };
-  progress_bar bar{setup.name, total_steps, opt.progress};
-  update([&](trainer_metrics& m) {
-    m.state = "training";
-    m.total_steps = total_steps;
-    m.workers = workers;
-  });
-  log->info("training {}: {} train / {} test images, batch {}, {} steps per epoch, {} steps, {} "
-            "worker(s), {} batch(es) per update",
-            opt.model == model_kind::largeffn
-              ? fmt::format("the largeffn baseline (inner width {})",
-                            large_ffn_width(opt.hidden, setup.moe.grid))
-              : std::string{"a DMoE model"},
-            n, test_set->images.size(0), opt.batch_size, steps_per_epoch,
-            total_steps > 0 ? std::to_string(total_steps) : "unlimited", workers, accumulate);
-  auto start = clock_type::now();
-  auto elapsed = [&] { return before.elapsed_s + seconds_since(start); };
-  auto max_seconds = std::chrono::duration<double>(opt.max_time).count();
-  // What the workers share besides the parameters; `run_mtx` guards it, the CSV and the bar.
-  std::mutex run_mtx;
-  double eval_seconds = before.eval_s;
-  size_t step = before.step;
-  size_t in_flight = 0;
-  size_t evaluated_at = before.step;
-  bool exhausted = false;
-  auto last_checkpoint = clock_type::now();
-  bool checkpointing = false;
-  auto checkpoint = [&](bool now) {
-    if (opt.checkpoint_dir.empty())
-      return;
-    trainer_progress at;
-    {
-      std::lock_guard<std::mutex> guard{run_mtx};
-      if (checkpointing || (!now && clock_type::now() - last_checkpoint < opt.checkpoint_period))
-        return;
-      checkpointing = true;
-      at = progress(elapsed(), eval_seconds);
-    }
-    auto err = save_trainer_checkpoint(opt.checkpoint_dir, shared, batches.where(), at);
-    if (err)
-      log->warn("{}", describe(err));
-    else
-      log->debug("checkpoint at step {}", at.step);
-    std::lock_guard<std::mutex> guard{run_mtx};
-    checkpointing = false;
-    last_checkpoint = clock_type::now();
-  };
-  auto run_eval = [&] {
-    update([](trainer_metrics& m) { m.state = "evaluating"; });
-    auto eval_start = clock_type::now();
-    std::optional<double> accuracy;
-    size_t at = 0;
-    // No update can land while the shared model is evaluated; workers wait to apply theirs.
-    shared.with_model([&](torch::nn::Module&) {
-      at = metrics_snapshot().step;
-      accuracy = test_accuracy(model, test_set->images, test_set->labels, opt.eval_samples, stop,
-                               *log);
-    });
-    std::lock_guard<std::mutex> guard{run_mtx};
-    evaluated_at = std::max(evaluated_at, at);
-    eval_seconds += seconds_since(eval_start);
-    update([&](trainer_metrics& m) {
-      m.state = "training";
-      if (accuracy)
-        m.test_accuracy = *accuracy;
-      else
-        ++m.failed_evals;
-    });
-    if (accuracy)
-      log->info("step {}: test accuracy {:.2f}%", at, *accuracy * 100);
-    else if (!stop)
-      log->warn("step {}: the evaluation failed; training goes on", at);
-  };
-  auto work = [&](DMoEClassifier& replica) {
-    for (;;) {
-      {
-        std::lock_guard<std::mutex> guard{run_mtx};
-        if (stop || exhausted || (total_steps > 0 && step + in_flight >= total_steps)
-            || elapsed() > max_seconds)
-          return;
-        ++in_flight;
-      }
-      auto batch = batches.next();
-      if (!batch) {
-        std::lock_guard<std::mutex> guard{run_mtx};
-        --in_flight;
-        exhausted = true;
-        return;
-      }
-      auto images = train_set->images.index_select(0, batch->indices);
-      auto labels = train_set->labels.index_select(0, batch->indices);
-      bool due_eval = false;
-      try {
-        auto version = shared.read(*replica);
-        auto logits = replica->forward(images);
-        auto loss = torch::nn::functional::cross_entropy(logits, labels);
-        loss.backward();
-        auto applied = shared.apply(*replica, version);
-        if (!applied.applied) {
-          {
-            std::lock_guard<std::mutex> guard{run_mtx};
-            --in_flight;
-          }
-          update([](trainer_metrics& m) { ++m.stale_dropped; });
-          log->debug("dropped a gradient {} updates stale", applied.staleness);
-          continue;
-        }
-        auto accuracy = logits.argmax(1).eq(labels).to(torch::kFloat32).mean().item<double>();
-        auto loss_value = loss.item<double>();
-        std::lock_guard<std::mutex> guard{run_mtx};
-        --in_flight;
-        step = std::max(step, static_cast<size_t>(applied.gradients));
-        update([&](trainer_metrics& m) {
-          bool first = m.step == m.resumed_at;  // no average yet in this process
-          m.step = step;
-          m.epoch = std::max(m.epoch, batch->epoch);
-          m.samples += static_cast<size_t>(batch->indices.size(0));
-          m.loss = first ? loss_value : (1 - smoothing) * m.loss + smoothing * loss_value;
-          m.train_accuracy =
-            first ? accuracy : (1 - smoothing) * m.train_accuracy + smoothing * accuracy;
-          auto stale = static_cast<double>(applied.staleness);
-          m.staleness = first ? stale : (1 - smoothing) * m.staleness + smoothing * stale;
-          m.max_staleness = std::max(m.max_staleness, static_cast<size_t>(applied.staleness));
-          m.elapsed_s = elapsed();
-          m.samples_per_s = m.samples / std::max(1e-9, m.elapsed_s - eval_seconds);
-        });
-        due_eval = applied.gradients % opt.eval_every == 0;
-        if (applied.gradients == 1 || applied.gradients % csv_every == 0)
-          csv_row();
-        auto m = metrics_snapshot();
-        bar.update(m.step, fmt::format("loss {:.3f} acc {:.1f}% test {} {:.0f} samples/s",
-                                       m.loss, m.train_accuracy * 100,
-                                       m.test_accuracy < 0
-                                         ? std::string{"-"}
-                                         : fmt::format("{:.1f}%", m.test_accuracy * 100),
-                                       m.samples_per_s));
-      } catch (const std::exception& e) {
-        {
-          std::lock_guard<std::mutex> guard{run_mtx};
-          --in_flight;
-        }
-        update([](trainer_metrics& m) { ++m.failed_steps; });
-        if (stop)
-          continue;  // a stopping node failed the call: no backoff, no warning
-        log->warn("a step was skipped: {}", e.what());
-        std::this_thread::sleep_for(failure_backoff);
-        continue;
-      }
-      if (due_eval)
-        run_eval();
-      checkpoint(false);
-    }
-  };
-  if (workers == 1) {
-    work(replicas.front());
-  } else {
-    std::vector<std::thread> threads;
-    std::mutex failure_mtx;
-    std::string failure;
-    for (auto& replica : replicas)
-      threads.emplace_back([&, r = &replica] {
-        try {
-          work(*r);
-        } catch (const std::exception& e) {
-          std::lock_guard<std::mutex> guard{failure_mtx};
-          failure = e.what();
-        }
-      });
-    for (auto& t : threads)
-      t.join();
-    if (!failure.empty())
-      throw std::runtime_error(failure);
-  }
-  bar.finish();
-  bool flushed = shared.flush();  // the last batches' gradients when they made no full update
-  if (step > 0 && (evaluated_at != step || flushed) && !stop)
-    run_eval();
-  checkpoint(true);
-  update([&](trainer_metrics& m) {
-    m.elapsed_s = elapsed();
-    m.state = "done";
-  });
-  csv_row();
-  auto m = metrics_snapshot();
-  log->info("done: {} steps, {} samples in {:.1f} s ({:.0f} samples/s), loss {:.4f}, "
-            "test accuracy {:.2f}%, {} failed steps, {} failed evaluations, staleness {:.2f} "
-            "(max {}, {} dropped){}",
-            m.step, m.samples, m.elapsed_s, m.samples_per_s, m.loss, m.test_accuracy * 100,
-            m.failed_steps, m.failed_evals, m.staleness, m.max_staleness, m.stale_dropped,
-            m.resumed_at > 0 ? fmt::format(", resumed at step {}", m.resumed_at) : "");
+  // (measured: OpenBLAS's yielding threads took a third of a trainer's CPU). The dense
+  // baselines compute everything here and get every core.
+  configure_torch_threads((*task)->computes_locally() ? std::max(1u, std::thread::hardware_concurrency())
+                                                      : 1);
+  training_run{*this, **task, stop}.run();
 }
 
 }  // namespace dmoe

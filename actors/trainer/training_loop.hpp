@@ -1,7 +1,8 @@
 // The training loop a trainer runs on its own threads (LibTorch compute and blocking calls to the
-// router never run on CAF's scheduler). It trains a DMoEClassifier on Fashion-MNIST with Adam on
-// the local parameters (the experts update themselves on their servers), evaluates on the test
-// set every `eval_every` steps and at the end, and publishes metrics for the trainer actor.
+// router never run on CAF's scheduler). It trains the model of its task (task.hpp: the
+// Fashion-MNIST classifier or the language model) with Adam on the local parameters (the experts
+// update themselves on their servers), evaluates on held-out data every `eval_every` steps and
+// at the end, and publishes metrics for the trainer actor.
 //
 // `workers` > 1 keeps that many batches in flight: each worker thread trains its own replica of
 // the model and applies its gradients to the shared parameters as soon as its backward is done
@@ -49,8 +50,9 @@ public:
 
   trainer_metrics metrics() const;
 
+  struct impl;  // training_loop.cpp
+
 private:
-  struct impl;
   std::unique_ptr<impl> impl_;
 };
 

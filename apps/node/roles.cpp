@@ -15,6 +15,7 @@
 #include "actors/trainer/trainer.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/data/fashion_mnist.hpp"
+#include "runtime/data/text_corpus.hpp"
 #include "runtime/endpoint.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_dial.hpp"
@@ -47,10 +48,14 @@ bool node_roles::has_role(const std::string& role) const {
 }
 
 caf::error node_roles::start() {
-  // Fail at start, not minutes later, when the trainer's data set is not there.
-  if (has_role("trainer"))
-    if (auto err = data::check_fashion_mnist(cfg_.trainer.data_dir))
-      return err;
+  // Fail at start, not minutes later, when the trainer's data is not there.
+  if (has_role("trainer")) {
+    auto missing = cfg_.trainer.task == task_kind::fashion_mnist
+                     ? data::check_fashion_mnist(cfg_.trainer.data_dir)
+                     : data::check_text_source(cfg_.trainer.text_file);
+    if (missing)
+      return missing;
+  }
   if (auto err = listen())
     return err;
   // Order matters: the server declares through the DHT, the trainer's router looks experts up

@@ -210,7 +210,8 @@ CAF_TEST(the shipped config files set only what differs from the defaults) {
         return doc.default_value;
     return {};
   };
-  for (auto name : {"dht-bootstrap.ini", "dht-node.ini", "server.ini", "trainer.ini"}) {
+  for (auto name : {"dht-bootstrap.ini", "dht-node.ini", "server.ini", "trainer.ini",
+                    "lm-trainer.ini"}) {
     auto path = std::string{DMOE_SOURCE_DIR "/configs/"} + name;
     node_config from_file;
     CAF_REQUIRE_EQUAL(describe(from_file.parse_and_validate({"--config-file=" + path})),

@@ -42,9 +42,17 @@ CAF_TEST(plain numbers are single coordinates) {
   CAF_CHECK_EQUAL(*one, std::vector<std::string>{"ffn.7"});
 }
 
+CAF_TEST(patterns apart by commas give the ids of each in turn once) {
+  auto ids = expand_expert_pattern("ffn.0.[0:2],ffn-1.0.[0:2],ffn.0.1");
+  CAF_REQUIRE(ids);
+  CAF_CHECK_EQUAL(*ids, (std::vector<std::string>{"ffn.0.0", "ffn.0.1", "ffn-1.0.0", "ffn-1.0.1"}));
+}
+
 CAF_TEST(bad patterns are errors) {
   for (auto bad : {"", "ffn", "ffn.", "ffn.[0:0]", "ffn.[3:1]", "ffn.[0:4", "ffn.[a:4]",
-                   "ffn.-1", "3ffn.1", "ffn.[0:4].x", "ffn..1", "ffn.[0:2000].[0:2000]"}) {
+                   "ffn.-1", "3ffn.1", "ffn.[0:4].x", "ffn..1", "ffn.[0:2000].[0:2000]",
+                   "ffn.0.1,", ",ffn.0.1", "ffn.0.1,,ffn.0.2",
+                   "ffn.[0:1024].[0:1024],ffn-1.[0:1].[0:1]"}) {
     CAF_MESSAGE("pattern '" << bad << "'");
     CAF_CHECK_EQUAL(error_code(bad), "invalid_argument");
   }
