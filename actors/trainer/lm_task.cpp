@@ -27,15 +27,17 @@ public:
       options_(std::move(options)),
       moe_(std::move(moe)),
       text_(std::move(text)) {
+    for (const auto& p : make_model()->parameters())
+      local_parameters_ += p.numel();
   }
 
   std::string description() const override {
     auto shape = shape_of(options_, *text_.tokenizer);
     return fmt::format(
-      "a {} language model ({} blocks, width {}, {} heads, context {}) on {}: {} training tokens "
-      "({} windows), {} validation and {} test tokens, vocabulary {}",
+      "a {} language model ({} blocks, width {}, {} heads, context {}; {} parameters here) on {}: "
+      "{} training tokens ({} windows), {} validation and {} test tokens, vocabulary {}",
       options_.model == model_kind::dmoe ? "DMoE" : std::string{name_of(options_.model)},
-      shape.layers, shape.hidden, shape.heads, shape.context, text_.source,
+      shape.layers, shape.hidden, shape.heads, shape.context, local_parameters_, text_.source,
       text_.train.size(0), examples(), text_.validation.size(0), text_.test.size(0),
       shape.vocab);
   }
@@ -144,6 +146,7 @@ private:
   trainer_options options_;
   moe_options moe_;
   lm_text text_;
+  int64_t local_parameters_ = 0;  // the trainer's own: embeddings, attention, norms, gates
 };
 
 }  // namespace

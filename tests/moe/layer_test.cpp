@@ -99,4 +99,34 @@ CAF_TEST(each DMoE layer of a model routes to its own grid) {
   CAF_CHECK_GREATER(second_host->forwards.load(), 0);
 }
 
+CAF_TEST(the graph of a step is freed once the step is over) {
+  auto t = swarm.now() + 600;
+  spawn_host("inproc-server:all", experts);
+  declare(experts, "inproc-server:all", t);
+  auto router = make_router(test_options());
+  RemoteMixtureOfExperts layer{system, router, features, features, test_options()};
+  std::weak_ptr<torch::autograd::Node> remote_call;
+  {
+    auto x = torch::randn({batch, features}).requires_grad_(true);
+    auto y = layer->forward(x);
+    // Find the node of the remote call in the graph behind y.
+    std::vector<std::shared_ptr<torch::autograd::Node>> open{y.grad_fn()};
+    while (!open.empty() && remote_call.expired()) {
+      auto node = open.back();
+      open.pop_back();
+      if (node->name().find("remote_experts_call") != std::string::npos)
+        remote_call = node;
+      for (const auto& edge : node->next_edges())
+        if (edge.function)
+          open.push_back(edge.function);
+    }
+    CAF_REQUIRE(!remote_call.expired());
+    y.sum().backward();
+  }
+  layer->forward(torch::randn({batch, features}));  // the layer keeps only its last forward's
+  // Nothing holds the first step's graph any more (before the fix, its node held its own
+  // outputs and they it: every step's graph stayed in memory).
+  CAF_CHECK(remote_call.expired());
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
