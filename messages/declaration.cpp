@@ -42,6 +42,7 @@ std::string encode_declaration(const prefix_declaration& d) {
     ranges[static_cast<unsigned>(i)].setEnd(d.children[i].end);
   }
   out.setLeaves(d.leaves);
+  out.setMaxRows(d.max_rows);
   auto bytes = to_payload(message).bytes;
   return std::string(bytes.begin(), bytes.end());
 }
@@ -87,6 +88,7 @@ caf::expected<prefix_declaration> decode_declaration(std::string_view bytes) {
         previous_end = end;
       }
       out.leaves = r.getLeaves();
+      out.max_rows = r.getMaxRows();
       return out;
     });
 }
@@ -137,7 +139,7 @@ std::vector<child_range> ranges_of(const std::set<int64_t>& children) {
 }  // namespace
 
 std::vector<declaration_entry> declaration_entries(const std::vector<std::string>& ids,
-                                                   const std::string& endpoint) {
+                                                   const std::string& endpoint, uint32_t max_rows) {
   struct prefix {
     std::set<int64_t> children;
     bool leaves = false;
@@ -159,7 +161,7 @@ std::vector<declaration_entry> declaration_entries(const std::vector<std::string
       auto first = ranges.begin() + static_cast<ptrdiff_t>(chunk * max_declared_ranges);
       auto last = ranges.begin()
                   + static_cast<ptrdiff_t>(std::min(ranges.size(), (chunk + 1) * max_declared_ranges));
-      prefix_declaration d{endpoint, {first, last}, p.leaves};
+      prefix_declaration d{endpoint, {first, last}, p.leaves, max_rows};
       out.push_back({key, endpoint + "/" + std::to_string(chunk), encode_declaration(d)});
     }
   }

@@ -29,12 +29,14 @@ struct prefix_declaration {
   std::string endpoint;
   std::vector<child_range> children;  // ascending, disjoint, not touching
   bool leaves = false;                // children complete expert ids
+  uint32_t max_rows = 0;              // most rows one call may carry; 0: not said
 
   bool contains(int64_t child) const;
   /// Every child, ascending.
   std::vector<int64_t> child_list() const;
   friend bool operator==(const prefix_declaration& a, const prefix_declaration& b) {
-    return a.endpoint == b.endpoint && a.children == b.children && a.leaves == b.leaves;
+    return a.endpoint == b.endpoint && a.children == b.children && a.leaves == b.leaves
+           && a.max_rows == b.max_rows;
   }
 };
 
@@ -65,8 +67,10 @@ struct declaration_entry {
 ///   key "ffn.3." label "h:1/0"  {children [0, 64), leaves true}
 ///   key "ffn.4." label "h:1/0"  {children [0, 1), leaves true}
 /// A prefix with more than max_declared_ranges ranges is split over labels "h:1/0", "h:1/1", ...
-/// The endpoint in the label keeps apart two servers that declare through one DHT node.
+/// The endpoint in the label keeps apart two servers that declare through one DHT node. Each
+/// item says `max_rows`, the server's batch limit, so routers split bigger calls from the start.
 std::vector<declaration_entry> declaration_entries(const std::vector<std::string>& ids,
-                                                   const std::string& endpoint);
+                                                   const std::string& endpoint,
+                                                   uint32_t max_rows = 0);
 
 }  // namespace dmoe

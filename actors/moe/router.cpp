@@ -151,6 +151,10 @@ void router_state::lookup_done(const std::string& key, std::vector<dht::item>* i
       log_->debug("ignored {} item(s) under '{}' not signed by an owner", unowned, key);
     size_t undecodable = 0;
     declarations = read_declarations(*items, &undecodable);
+    // A server's batch limit comes with its declaration: calls are split from the first one.
+    for (const auto& d : declarations)
+      if (d.children.max_rows > 0 && servers_.batch_limit(d.children.endpoint) == 0)
+        servers_.set_batch_limit(d.children.endpoint, d.children.max_rows);
     if (undecodable > 0) {
       undecodable_ += undecodable;
       log_->debug("ignored {} signed item(s) under '{}' that are no declaration", undecodable, key);

@@ -354,7 +354,9 @@ server_impl::behavior_type server_behavior(server_stateful* self, server_setup s
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   });
   if (setup.dht && !setup.endpoint.empty()) {
-    st.declarations = declaration_entries(ids, setup.endpoint);
+    st.declarations = declaration_entries(
+      ids, setup.endpoint,
+      static_cast<uint32_t>(std::min<size_t>(setup.options.max_batch_size, UINT32_MAX)));
     self->send(self, declare_tick_atom::value);
   } else if (setup.dht) {
     st.log->warn("no endpoint given: experts are not declared in the DHT");

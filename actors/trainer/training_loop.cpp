@@ -423,6 +423,7 @@ void training_run::evaluate() {
     else
       m.test_accuracy = *measured;
   });
+  csv_row();  // a row for every evaluation, so the held-out curve has each point
   if (measured && language_model())
     log_.info("step {}: held-out {:.4f} bits per character", at, *measured);
   else if (measured)

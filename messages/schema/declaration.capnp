@@ -16,4 +16,5 @@ struct PrefixDeclaration {
   endpoint @0 :Text;            # "host:port" the server serves these experts at
   children @1 :List(ChildRange);  # ascending, disjoint, not touching
   leaves @2 :Bool;              # the children complete expert ids (the grid's last coordinate)
+  maxRows @3 :UInt32;           # most rows one call may carry (server.max-batch-size); 0: unsaid
 }

@@ -39,7 +39,7 @@ std::string raw(const std::string& endpoint, const std::vector<std::pair<uint32_
 }  // namespace
 
 CAF_TEST(a 64 x 64 grid on one server is 65 items) {
-  auto entries = declaration_entries(grid_ids(64, 64), "10.0.0.1:4100");
+  auto entries = declaration_entries(grid_ids(64, 64), "10.0.0.1:4100", 1024);
   CAF_REQUIRE_EQUAL(entries.size(), 65u);
   CAF_CHECK_EQUAL(entries[0].key, "ffn.");
   CAF_CHECK_EQUAL(entries[0].label, "10.0.0.1:4100/0");
@@ -53,6 +53,7 @@ CAF_TEST(a 64 x 64 grid on one server is 65 items) {
     auto d = decode_declaration(e.value);
     CAF_REQUIRE(d);
     CAF_CHECK_EQUAL(d->endpoint, "10.0.0.1:4100");
+    CAF_CHECK_EQUAL(d->max_rows, 1024u);  // the server's batch limit, for routers to split by
     if (e.key != "ffn.") {
       CAF_CHECK(d->leaves);
       CAF_CHECK(d->contains(0) && d->contains(63) && !d->contains(64) && !d->contains(-1));

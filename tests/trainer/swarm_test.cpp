@@ -3,6 +3,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 
 #include <caf/scoped_actor.hpp>
@@ -301,6 +302,99 @@ CAF_TEST(a trainer process killed hard resumes from its checkpoint) {
   CAF_CHECK_EQUAL(losses.back().first, last_step);
   CAF_CHECK_EQUAL(losses.front().first, 1);
   CAF_CHECK_NOT_EQUAL(log.find("resumed at step " + std::to_string(at)), std::string::npos);
+}
+
+CAF_TEST(a language model trains through the swarm and writes text through it) {
+  // A small text (the trainer splits off its validation and test chapters) and its tokenizer.
+  std::string text;
+  const char* verses[] = {"In the beginning God created the heaven and the earth.",
+                          "And the earth was without form, and void.",
+                          "And God said, Let there be light: and there was light.",
+                          "And God saw the light, that it was good."};
+  for (int chapter = 0; chapter < 120; ++chapter) {
+    for (int v = 0; v < 4; ++v)
+      text += verses[(chapter + v) % 4] + std::string{"\n"};
+    text += "\n";
+  }
+  auto text_file = dir + "/text.txt";
+  std::ofstream{text_file} << text;
+  // Two blocks: servers host rows of both grids, ffn and ffn-1.
+  start({"--config-file=" DMOE_CONFIG_DIR "/dht-bootstrap.ini",
+         "--node.port=" + std::to_string(dht_port)},
+        "dht");
+  CAF_REQUIRE(wait_listening(dht_port, start_limit));
+  for (int i = 0; i < 2; ++i) {
+    auto args = server_args(i);
+    auto rows = "[" + std::to_string(2 * i) + ":" + std::to_string(2 * i + 2) + "].[0:4]";
+    args.push_back("--server.expert-pattern=\"ffn." + rows + ",ffn-1." + rows + "\"");
+    start(args, "server-" + std::to_string(i));
+  }
+  for (auto port : server_ports)
+    CAF_REQUIRE(wait_listening(port, start_limit));
+  auto checkpoint = dir + "/lm-checkpoint";
+  auto& trainer = start({"--config-file=" DMOE_CONFIG_DIR "/lm-trainer.ini", bootstrap(),
+                         "--trainer.text-file=\"" + text_file + "\"",
+                         "--trainer.cache-dir=\"" + dir + "/cache\"", "--trainer.vocab-size=600",
+                         std::string{"--trainer.hidden="} + hidden, "--trainer.moe-layers=2",
+                         "--trainer.context=32", "--trainer.batch-size=8",
+                         "--trainer.max-steps=60", "--trainer.learning-rate=0.003",
+                         "--trainer.checkpoint-dir=\"" + checkpoint + "\""},
+                        "lm-trainer");
+  auto rc = wait_exit(trainer.pid, training_limit);
+  trainer.pid = -1;
+  auto log = read_file(dir + "/lm-trainer.log");
+  if (rc != 0)
+    dump_logs();
+  CAF_REQUIRE_EQUAL(rc, 0);
+  std::smatch m;
+  CAF_REQUIRE(std::regex_search(log, m, std::regex{R"(done: 60 steps.*held-out ([0-9.]+) bits per character \(test text ([0-9.]+)\), 0 failed steps)"}));
+  CAF_MESSAGE(m[0]);
+  CAF_CHECK_LESS(std::stod(m[1]), 2.5);  // a uniform guess costs log2(601) / ~4 characters ~ 2.3+
+  // dmoe-generate writes through the swarm: the experts answer from the servers.
+  auto generate = [&](std::vector<std::string> extra, const std::string& name) {
+    std::vector<std::string> args{DMOE_GENERATE_BINARY, "--checkpoint", checkpoint, "--dht",
+                                  "127.0.0.1:" + std::to_string(dht_port), "--tokens", "20"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto p = launch(args, dir + "/" + name + ".log");
+    auto rc = wait_exit(p.pid, std::chrono::seconds(60));  // before the log is read
+    return std::make_pair(rc, read_file(dir + "/" + name + ".log"));
+  };
+  auto [generated_rc, generated] = generate({"--prompt", "And God"}, "generate");
+  CAF_MESSAGE("generated (exit " << generated_rc << "): " << generated);
+  CAF_CHECK_EQUAL(generated_rc, 0);
+  CAF_CHECK_EQUAL(generated.rfind("And God", 0), 0u);
+  CAF_CHECK_GREATER(generated.size(), std::string{"And God"}.size() + 10);
+  // A prompt longer than the context, and a tokenizer the model was not trained with: refused
+  // with the value named, exit 2.
+  std::string long_prompt;
+  for (int i = 0; i < 40; ++i)
+    long_prompt += "light ";
+  auto [long_rc, long_out] = generate({"--prompt", long_prompt}, "generate-long");
+  CAF_CHECK_EQUAL(long_rc, 2);
+  CAF_CHECK_NOT_EQUAL(long_out.find("longer than the model's context of 32"), std::string::npos);
+  std::string other_text;
+  for (int i = 0; i < 200; ++i)
+    other_text += "Another text entirely, line " + std::to_string(i) + "\n\n";
+  std::ofstream{dir + "/other.txt"} << other_text;
+  auto other_args = std::vector<std::string>{"--config-file=" DMOE_CONFIG_DIR "/lm-trainer.ini",
+                                             "--trainer.text-file=\"" + dir + "/other.txt\"",
+                                             "--trainer.cache-dir=\"" + dir + "/cache\"",
+                                             "--trainer.vocab-size=600", "--trainer.max-steps=1",
+                                             bootstrap()};
+  auto& other = start(other_args, "other-trainer");
+  wait_exit(other.pid, training_limit);
+  other.pid = -1;
+  for (const auto& entry : std::filesystem::directory_iterator(dir + "/cache")) {
+    auto path = entry.path().string();
+    if (entry.path().extension() != ".model")
+      continue;
+    auto [tokenizer_rc, tokenizer_out] = generate({"--tokenizer", path}, "generate-tokenizer");
+    if (tokenizer_rc == 0)
+      continue;  // the model's own tokenizer
+    CAF_CHECK_EQUAL(tokenizer_rc, 2);
+    CAF_CHECK_NOT_EQUAL(tokenizer_out.find("is not the one the model was trained with"),
+                        std::string::npos);
+  }
 }
 
 CAF_TEST(a trainer without its data set or with a bad config exits with a clear message) {
