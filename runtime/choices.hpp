@@ -28,6 +28,9 @@ enum class task_kind { fashion_mnist, language_model };
 enum class stale_rate_kind { full, divided };
 /// The trainer's learning-rate schedule (trainer.lr-schedule).
 enum class lr_schedule_kind { cosine, constant };
+/// What a language model's DMoE layers route (moe.routing): each token's feed-forward to ffn
+/// experts, or each whole sequence to decoder-block experts (causal-transformer, the paper's).
+enum class routing_kind { token, sequence };
 
 template <class E>
 struct choice_names;
@@ -55,6 +58,10 @@ struct choice_names<stale_rate_kind> {
 template <>
 struct choice_names<lr_schedule_kind> {
   static constexpr std::array<std::string_view, 2> names{"cosine", "constant"};
+};
+template <>
+struct choice_names<routing_kind> {
+  static constexpr std::array<std::string_view, 2> names{"token", "sequence"};
 };
 template <>
 struct choice_names<nan_policy> {  // messages/limits.hpp: allow = 0, reject = 1

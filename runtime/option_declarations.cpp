@@ -99,7 +99,10 @@ void node_config::declare_options() {
          "a DHT lookup is fresh this long; then its unexpired items are still used while it is "
          "looked up again in the background",
          positive_duration)
-    .add(moe.compression, "compression", "how calls carry float32 tensors (float16 halves them)");
+    .add(moe.compression, "compression", "how calls carry float32 tensors (float16 halves them)")
+    .add(moe.routing, "routing",
+         "a language model's DMoE layers: each token's feed-forward to ffn experts, or each "
+         "sequence to whole decoder blocks (causal-transformer experts, the paper's layout)");
 
   declare_trainer_options();
 

@@ -145,6 +145,7 @@ struct moe_options {
   bool allow_zero_outputs = false;
   caf::timespan directory_cache = 2s;
   compression_kind compression = compression_kind::none;
+  routing_kind routing = routing_kind::token;
 };
 
 // ---- trainer: actors/trainer ----

@@ -6,18 +6,22 @@
 #   (b) dense-same-compute: each of those layers one local ffn as wide as the k_best experts a
 #                          token uses (trainer.model = dense);
 #   (c) dense-same-params: one local ffn as wide as all the grid's experts (largeffn);
-#   (d) the paper's per-sequence block experts: not built yet, reported as skipped.
+#   (d) sequence:          the paper's layout through the same swarm shape: each block a DMoE
+#                          layer whose experts are whole causal Transformer blocks
+#                          (causal-transformer), each sequence routed to its k_best of them
+#                          (moe.routing = sequence); skipped by --quick unless --only names it.
 # Writes DIR/<run>.csv (the trainers' metrics), DIR/results.csv, DIR/lm.png (held-out bits per
 # character against tokens and against wall time) and ends with one line:
 #   summary: dmoe bpc=X; dense-same-compute bpc=Y; dense-same-params bpc=Z; dmoe tokens/s / dense-same-compute tokens/s=R
 # X is trainer 0's held-out bits per character (each trainer trains its own model on as many
 # tokens as the dense runs); R compares the swarm's tokens/s (both trainers) with (b)'s.
-#   scripts/reproduce-lm.sh [--quick] [--out DIR] [--only dmoe,dense,largeffn]
+#   scripts/reproduce-lm.sh [--quick] [--out DIR] [--only dmoe,dense,largeffn,sequence]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+arguments="$*"
 quick=0
 out=""
-only="dmoe,dense,largeffn"
+only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -30,9 +34,9 @@ done
 # The same settings for every run; --quick is smaller so that the dense-same-params run (every
 # expert's worth of compute for every token, in one process) fits in minutes.
 if [ "$quick" = 1 ]; then
-  layers=2 steps=200 out=${out:-/tmp/dmoe-lm-quick}
+  layers=2 steps=200 out=${out:-/tmp/dmoe-lm-quick} only=${only:-dmoe,dense,largeffn}
 else
-  layers=4 steps=1200 out=${out:-/tmp/dmoe-lm}
+  layers=4 steps=1200 out=${out:-/tmp/dmoe-lm} only=${only:-dmoe,dense,largeffn,sequence}
 fi
 hidden=256 batch=16 context=128 k_best=2 base_port=4300
 mkdir -p "$out"
@@ -50,28 +54,35 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# A local swarm: DHT + 4 servers (server i hosts row i of every block's grid) + 2 trainers.
+# run_dmoe NAME ROUTING: token (ffn experts of grids ffn, ffn-1, ...) or sequence (whole
+# causal-transformer blocks of grids block, block-1, ...).
 run_dmoe() {
-  local dir=$out/dmoe-logs
+  local name=$1 routing=$2
+  local dir=$out/$name-logs prefix=ffn type=ffn
+  [ "$routing" = sequence ] && prefix=block type=causal-transformer
   rm -rf "$dir" && mkdir -p "$dir"
   $node --config-file=configs/dht-bootstrap.ini --node.port=$base_port >"$dir/dht.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$base_port") 2>/dev/null && break; sleep 0.1; done
   for ((i = 0; i < 4; i++)); do
-    local grids=("ffn") rows=()
-    for ((l = 1; l < layers; l++)); do grids+=("ffn-$l"); done
+    local grids=("$prefix") rows=()
+    for ((l = 1; l < layers; l++)); do grids+=("$prefix-$l"); done
     for g in "${grids[@]}"; do rows+=("$g.[$i:$((i + 1))].[0:4]"); done
     local pattern
     pattern=$(IFS=,; echo "${rows[*]}")
     $node --config-file=configs/server.ini --node.name="\"server-$i\"" --node.port=$((base_port + 10 + i)) \
       "--dht.bootstrap=[\"127.0.0.1:$base_port\"]" "--server.expert-pattern=\"$pattern\"" \
-      --server.hidden=$hidden --server.seed=$((i + 1)) >"$dir/server-$i.log" 2>&1 &
+      --server.hidden=$hidden --server.expert-type="\"$type\"" --server.seed=$((i + 1)) \
+      >"$dir/server-$i.log" 2>&1 &
     pids+=($!)
   done
   local trainers=()
   for ((i = 0; i < 2; i++)); do
     $node --config-file=configs/lm-trainer.ini --node.name="\"trainer-$i\"" \
       "--dht.bootstrap=[\"127.0.0.1:$base_port\"]" "${common[@]}" --trainer.seed=$((i + 1)) \
-      "--trainer.metrics-csv=\"$out/dmoe-$i.csv\"" >"$dir/trainer-$i.log" 2>&1 &
+      --moe.routing="\"$routing\"" --moe.expert-prefix="\"$prefix\"" \
+      "--trainer.metrics-csv=\"$out/$name-$i.csv\"" >"$dir/trainer-$i.log" 2>&1 &
     trainers+=($!)
   done
   local status=0
@@ -94,20 +105,21 @@ echo "== $layers blocks of width $hidden, context $context, batch $batch, $steps
 for run in ${only//,/ }; do
   start=$(date +%s)
   case "$run" in
-    dmoe) run_dmoe ;;
+    dmoe) run_dmoe dmoe token ;;
+    sequence) run_dmoe sequence sequence ;;
     dense) run_dense dense dense ;;
     largeffn) run_dense largeffn largeffn ;;
     *) echo "unknown run '$run'" >&2; exit 2 ;;
   esac
   echo "== $run: $(( $(date +%s) - start )) s"
 done
-echo "== sequence: the paper's per-sequence block experts are not built yet (skipped)"
 
 # The last row of a run's CSV: held-out bits per character and tokens/s.
 last() { tail -n 1 "$1" | awk -F, -v c="$2" '{print $c}'; }
 {
   echo "run,tokens,held_out_bpc,test_bpc,tokens_per_s,seconds"
-  for csv in "$out"/dmoe-0.csv "$out"/dmoe-1.csv "$out"/dense.csv "$out"/largeffn.csv; do
+  for csv in "$out"/dmoe-0.csv "$out"/dmoe-1.csv "$out"/dense.csv "$out"/largeffn.csv \
+    "$out"/sequence-0.csv "$out"/sequence-1.csv; do
     [ -f "$csv" ] || continue
     tail -n 1 "$csv" | awk -F, -v r="$(basename "$csv" .csv)" '{print r "," $4 "," $6 "," $11 "," $7 "," $1}'
   done
@@ -120,7 +132,7 @@ dense_rate=$(value dense 5)
 r=$(awk -v a="${swarm_rate:-0}" -v b="${dense_rate:-0}" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "?"}')
 if command -v gnuplot >/dev/null; then
   plots_tokens=() plots_time=()
-  for csv in "$out"/dmoe-0.csv "$out"/dmoe-1.csv "$out"/dense.csv "$out"/largeffn.csv; do
+  for csv in "$out"/dmoe-0.csv "$out"/dense.csv "$out"/largeffn.csv "$out"/sequence-0.csv; do
     [ -f "$csv" ] || continue
     name=$(basename "$csv" .csv)
     plots_tokens+=("'$csv' using 4:(\$6 > 0 ? \$6 : 1/0) with linespoints title '$name'")
@@ -142,5 +154,23 @@ plot $(join "${plots_time[@]}")
 unset multiplot
 GP
   echo "== plot: $out/lm.png"
+fi
+command="scripts/reproduce-lm.sh${arguments:+ $arguments}"
+{
+  echo "# The language model: DMoE through a swarm against dense models"
+  echo
+  echo "Made by \`$command\` on $(date -u +%F) ($(git rev-parse --short HEAD 2>/dev/null || echo '?')):"
+  echo "$layers blocks of width $hidden, context $context, batch $batch, $steps steps per trainer, k_best $k_best."
+  echo
+  echo "| run | tokens | held-out bpc | test bpc | tokens/s | seconds |"
+  echo "|---|---|---|---|---|---|"
+  tail -n +2 "$out/results.csv" | awk -F, '{printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6}'
+  echo
+  echo "![held-out bits per character](lm.png)"
+} >"$out/README.md"
+echo "== table: $out/README.md"
+if [ -n "$(value sequence-0 3)" ]; then
+  sequence_rate=$(awk -F, '$1 ~ /^sequence-/ {s += $5} END {print s}' "$out/results.csv")
+  echo "== sequence (whole-block experts, the paper's layout): bpc=$(value sequence-0 3), swarm tokens/s=$sequence_rate (token routing: $swarm_rate)"
 fi
 echo "summary: dmoe bpc=${x:-?}; dense-same-compute bpc=${y:-?}; dense-same-params bpc=${z:-?}; dmoe tokens/s / dense-same-compute tokens/s=$r"

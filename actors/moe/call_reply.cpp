@@ -3,7 +3,7 @@
 #include <variant>
 #include <vector>
 
-#include <fmt/core.h>
+#include <fmt/format.h>
 
 #include "messages/errors.hpp"
 #include "runtime/expert_codec.hpp"
@@ -11,8 +11,8 @@
 namespace dmoe::moe {
 
 caf::expected<torch::Tensor> decode_call_reply(payload reply, const wire_limits& limits,
-                                               call_direction direction, int64_t rows,
-                                               int64_t width) {
+                                               call_direction direction,
+                                               const std::vector<int64_t>& shape) {
   auto decoded = decode_expert_reply(std::move(reply), limits);
   if (!decoded)
     return decoded.error();
@@ -28,10 +28,10 @@ caf::expected<torch::Tensor> decode_call_reply(payload reply, const wire_limits&
   if (tensors == nullptr || tensors->size() != 1)
     return make_error(errc::malformed, fmt::format("expected one {}", what));
   const auto& t = tensors->front();
-  if (t.dim() != 2 || t.size(0) != rows || (width >= 0 && t.size(1) != width)
-      || t.scalar_type() != torch::kFloat32)
-    return make_error(errc::shape_mismatch,
-                      fmt::format("{} must be [{}, {}] float32", what, rows, width));
+  if ((!shape.empty() && t.sizes() != c10::IntArrayRef(shape)) || t.scalar_type() != torch::kFloat32)
+    return make_error(errc::shape_mismatch, fmt::format("{} must be [{}] float32, not [{}]", what,
+                                                        fmt::join(shape, ", "),
+                                                        fmt::join(t.sizes(), ", ")));
   return t;
 }
 

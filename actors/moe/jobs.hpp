@@ -30,12 +30,13 @@ struct job_timing {
 
 struct forward_job {
   // Filled by the module.
-  torch::Tensor inputs;               // [B, in_features] float32, contiguous, no grad
+  torch::Tensor inputs;               // [B, ..., in_features] float32, contiguous, no grad
+                                      // (e.g. [B, T, H] whole sequences to block experts)
   std::vector<torch::Tensor> scores;  // per grid dimension [B, grid[d]] float32 gating scores
   int64_t hidden = 0;                 // the experts' output width
   std::string expert_prefix;          // the grid's name; empty: the router's moe.expert-prefix
   // Filled by the router.
-  torch::Tensor outputs;              // [B, k_best, hidden]; zeros where no expert answered
+  torch::Tensor outputs;              // [B, k_best, ..., hidden]; zeros where none answered
   torch::Tensor mask;                 // [B, k_best] bool: slot answered
   torch::Tensor coords;               // [B, k_best, dims] int64: the expert of each slot, -1 if none
   std::vector<answered_call> answered;
@@ -45,11 +46,15 @@ struct forward_job {
 
 struct backward_job {
   std::shared_ptr<const forward_job> forward;  // its inputs and answered calls
-  torch::Tensor grad_outputs;                  // [B, k_best, hidden]
+  torch::Tensor grad_outputs;                  // [B, k_best, ..., hidden]
   // Filled by the router.
-  torch::Tensor grad_inputs;                   // [B, in_features]; missing answers add zero
+  torch::Tensor grad_inputs;                   // like inputs; missing answers add zero
   job_timing timing;
 };
+
+/// `leading` followed by an expert answer's shape for a job's inputs: their middle dimensions
+/// (e.g. tokens), then `hidden`. output_shape(job, {B, k}) is job.outputs' shape.
+std::vector<int64_t> output_shape(const forward_job& job, std::vector<int64_t> leading);
 
 using forward_job_ptr = std::shared_ptr<forward_job>;
 using backward_job_ptr = std::shared_ptr<backward_job>;

@@ -96,8 +96,12 @@ RemoteMixtureOfExpertsImpl::RemoteMixtureOfExpertsImpl(caf::actor_system& system
 }
 
 torch::Tensor RemoteMixtureOfExpertsImpl::forward(torch::Tensor x) {
-  TORCH_CHECK(x.dim() == 2 && x.size(1) == in_features_, "RemoteMixtureOfExperts expects [batch, ",
+  TORCH_CHECK((x.dim() == 2 || x.dim() == 3) && x.size(-1) == in_features_,
+              "RemoteMixtureOfExperts expects [batch, ", in_features_, "] or [batch, tokens, ",
               in_features_, "] inputs");
+  // A sequence is gated on its first position: in a causal model it is the only summary every
+  // position may see (a mean over the sequence would tell each position about later tokens).
+  auto gate_input = x.dim() == 3 ? x.select(1, 0) : x;
   std::vector<torch::Tensor> logits;
   auto c = c10::make_intrusive<call_context>();
   c->system = system_;
@@ -106,7 +110,7 @@ torch::Tensor RemoteMixtureOfExpertsImpl::forward(torch::Tensor x) {
   c->hidden = hidden_;
   c->report = report_;
   for (auto& gate : gates_) {
-    logits.push_back(gate->forward(x));
+    logits.push_back(gate->forward(gate_input));
     c->scores.push_back(logits.back().detach().to(torch::kFloat32).contiguous());
   }
   auto result = remote_experts_call::apply(x, c);
@@ -128,7 +132,9 @@ torch::Tensor RemoteMixtureOfExpertsImpl::forward(torch::Tensor x) {
   auto masked = torch::where(mask, scores, minus_inf);
   masked = torch::where(mask.any(1, true), masked, torch::zeros_like(scores));
   auto weights = torch::softmax(masked, 1) * mask.to(scores.scalar_type());
-  return (weights.unsqueeze(-1) * outputs).sum(1);
+  while (weights.dim() < outputs.dim())
+    weights = weights.unsqueeze(-1);
+  return (weights * outputs).sum(1);
 }
 
 }  // namespace dmoe

@@ -1,7 +1,10 @@
 // dmoe::RemoteMixtureOfExperts: a Mixture-of-Experts layer for ordinary LibTorch models whose
 // experts live on expert servers found through the DHT (Learning@home's DMoE layer).
 //
-//   forward(x [B, in_features]) -> [B, hidden]
+//   forward(x [B, in_features]) -> [B, hidden], or
+//   forward(x [B, T, in_features]) -> [B, T, hidden]: whole sequences to sequence experts such as
+//     causal-transformer blocks, each gated on its first position (causal: no position learns
+//     from the gate about later tokens)
 //     1. gating: one Linear(in_features, grid[d]) per grid dimension gives each coordinate a
 //        score; an expert's score is the sum of its coordinates' scores;
 //     2. the router (router.hpp) beam-searches the DHT for each sample's k_best live experts and

@@ -18,7 +18,7 @@ caf::error check_backward_job(const backward_job& job) {
   const auto& out = job.forward->outputs;
   if (!job.grad_outputs.defined() || job.grad_outputs.sizes() != out.sizes()
       || job.grad_outputs.scalar_type() != torch::kFloat32)
-    return make_error(errc::shape_mismatch, "grad_outputs must match the forward outputs [B, k, hidden]");
+    return make_error(errc::shape_mismatch, "grad_outputs must match the forward outputs [B, k, ..., hidden]");
   return {};
 }
 
@@ -61,9 +61,12 @@ void router_state::start_backward(backward_job_ptr job, job_promise promise) {
 void router_state::backward_reply(const call_record& rec, payload& reply) {
   auto i = backwards_.find(rec.job);
   auto started = steady::now();
-  auto width = i == backwards_.end() ? int64_t{-1} : i->second.job->forward->inputs.size(1);
-  auto grad = decode_call_reply(std::move(reply), setup_.limits, call_direction::backward,
-                                static_cast<int64_t>(rec.rows.size()), width);
+  std::vector<int64_t> shape;
+  if (i != backwards_.end()) {
+    shape = i->second.job->forward->inputs.sizes().vec();
+    shape[0] = static_cast<int64_t>(rec.rows.size());
+  }
+  auto grad = decode_call_reply(std::move(reply), setup_.limits, call_direction::backward, shape);
   auto problem = grad ? caf::error{} : grad.error();
   record_end(rec, !problem);
   if (i == backwards_.end())

@@ -20,9 +20,10 @@ torch::Tensor index_tensor(const std::vector<int64_t>& xs) {
 caf::error check_forward_job(const forward_job& job, const moe_options& opt) {
   if (opt.grid.empty() || opt.k_best == 0 || opt.k_min > opt.k_best)
     return make_error(errc::invalid_argument, "moe options need a grid, k_best > 0, k_min <= k_best");
-  if (!job.inputs.defined() || job.inputs.dim() != 2 || job.inputs.size(0) == 0
+  if (!job.inputs.defined() || job.inputs.dim() < 2 || job.inputs.size(0) == 0
       || job.inputs.scalar_type() != torch::kFloat32)
-    return make_error(errc::shape_mismatch, "moe inputs must be a non-empty [batch, features] float32 tensor");
+    return make_error(errc::shape_mismatch,
+                      "moe inputs must be a non-empty [batch, ..., features] float32 tensor");
   if (!job.expert_prefix.empty() && !is_valid_expert_id(job.expert_prefix + ".0"))
     return make_error(errc::invalid_argument, "moe job for a malformed grid name");
   if (job.hidden <= 0)
@@ -43,6 +44,13 @@ caf::error check_forward_job(const forward_job& job, const moe_options& opt) {
 
 }  // namespace
 
+std::vector<int64_t> output_shape(const forward_job& job, std::vector<int64_t> leading) {
+  auto in = job.inputs.sizes();
+  leading.insert(leading.end(), in.begin() + 1, in.end() - 1);
+  leading.push_back(job.hidden);
+  return leading;
+}
+
 void router_state::start_forward(forward_job_ptr job, job_promise promise) {
   if (!job)
     return promise.deliver(make_error(errc::invalid_argument, "empty moe job")), void();
@@ -53,7 +61,7 @@ void router_state::start_forward(forward_job_ptr job, job_promise promise) {
   auto batch = job->inputs.size(0);
   auto k = static_cast<int64_t>(opt.k_best);
   job->inputs = job->inputs.contiguous();
-  job->outputs = torch::zeros({batch, k, job->hidden}, torch::kFloat32);
+  job->outputs = torch::zeros(output_shape(*job, {batch, k}), torch::kFloat32);
   job->mask = torch::zeros({batch, k}, torch::kBool);
   job->coords = torch::full({batch, k, static_cast<int64_t>(opt.grid.size())}, -1, torch::kInt64);
   job->answered.clear();
@@ -144,15 +152,17 @@ void router_state::batch_limit_reply(const call_record& rec, payload& reply) {
 void router_state::forward_reply(const call_record& rec, payload& reply) {
   auto i = forwards_.find(rec.job);
   auto started = steady::now();
-  auto hidden = i == forwards_.end() ? int64_t{-1} : i->second.job->hidden;
-  auto out = decode_call_reply(std::move(reply), setup_.limits, call_direction::forward,
-                               static_cast<int64_t>(rec.rows.size()), hidden);
+  auto shape = i == forwards_.end()
+                 ? std::vector<int64_t>{}
+                 : output_shape(*i->second.job, {static_cast<int64_t>(rec.rows.size())});
+  auto out = decode_call_reply(std::move(reply), setup_.limits, call_direction::forward, shape);
   auto problem = out ? caf::error{} : out.error();
   record_end(rec, !problem);
   if (i == forwards_.end())
     return;  // the job ended before this answer came
   auto& st = i->second;
   if (problem) {
+    st.last_refusal = problem;
     if (code_of(problem) != errc::limit_exceeded) {
       note_refusal(rec, problem);
       return forward_failed(rec);
@@ -207,6 +217,8 @@ void router_state::finish_forward(uint64_t id) {
                            "({} calls, {} rerouted, {} dead servers)",
                            below, route.samples(), opt.k_min, job.timing.total_ms,
                            job.timing.calls, job.timing.rerouted, servers_.dead_servers().size());
+    if (st.last_refusal)
+      msg += "; the last refusal: " + describe(st.last_refusal);
     log_->warn("forward failed: {}", msg);
     st.promise.deliver(make_error(errc::unavailable, std::move(msg)));
     return;

@@ -57,6 +57,7 @@ struct forward_state {
   forward_route route;  // where its rows go, and its progress
   std::unordered_set<std::string> looked_up_again;  // keys whose lookup failed
   size_t lookups_pending = 0;                       // keys of the route's round not answered
+  caf::error last_refusal;  // an expert's last error reply, named when the job fails
 };
 
 struct backward_state {

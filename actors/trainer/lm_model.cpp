@@ -39,6 +39,15 @@ LanguageModelImpl::LanguageModelImpl(caf::actor_system& system, moe::router_acto
   for (int64_t i = 0; i < shape.layers; ++i) {
     auto name = "block" + std::to_string(i);
     block b;
+    if (kind == model_kind::dmoe && moe.routing == routing_kind::sequence) {
+      // The whole block is remote: each sequence goes to its k_best causal-transformer experts.
+      auto layer = moe;
+      layer.expert_prefix = layer_prefix(moe.expert_prefix, static_cast<size_t>(i));
+      b.moe = register_module(name + "_moe", RemoteMixtureOfExperts(system, router, shape.hidden,
+                                                                     shape.hidden, layer));
+      blocks_.push_back(std::move(b));
+      continue;
+    }
     b.attention_norm = register_module(name + "_attention_norm", norm(shape.hidden));
     b.attention = register_module(name + "_attention",
                                   CausalSelfAttention(shape.hidden, shape.heads));
@@ -67,23 +76,19 @@ torch::Tensor LanguageModelImpl::forward(const torch::Tensor& tokens) {
   loads_.clear();
   int64_t moe_layers = 0;
   for (auto& blk : blocks_) {
+    if (!blk.attention) {  // a remote block (moe.routing = sequence): its own residuals
+      x = blk.moe->forward(x);
+      note_moe_layer(blk.moe, t);
+      ++moe_layers;
+      continue;
+    }
     x = x + blk.attention->forward(blk.attention_norm->forward(x));
     auto h = blk.ffn_norm->forward(x).reshape({b * t, shape_.hidden});  // one row per token
     torch::Tensor y;
     if (blk.moe) {
       y = blk.moe->forward(h);
-      balance_ = balance_ + dmoe::balance_loss(blk.moe);
+      note_moe_layer(blk.moe, 1);
       ++moe_layers;
-      // Tokens per expert: the answered slots' cells, row-major over the grid.
-      auto coords = blk.moe->last_coords();
-      auto mask = blk.moe->last_mask();
-      auto cell = torch::zeros(mask.sizes(), coords.options());
-      for (size_t d = 0; d < moe_.grid.size(); ++d)
-        cell = cell * moe_.grid[d] + coords.select(2, static_cast<int64_t>(d)).clamp_min(0);
-      int64_t cells = 1;
-      for (auto g : moe_.grid)
-        cells *= g;
-      loads_.push_back(torch::bincount(cell.masked_select(mask), {}, cells));
     } else {
       y = blk.dense->forward_one(h);
     }
@@ -93,6 +98,20 @@ torch::Tensor LanguageModelImpl::forward(const torch::Tensor& tokens) {
     balance_ = balance_ / static_cast<double>(moe_layers);
   auto out = final_norm_->forward(x);
   return torch::matmul(out, tokens_->weight.t());  // tied with the token embedding
+}
+
+void LanguageModelImpl::note_moe_layer(const RemoteMixtureOfExperts& layer, int64_t tokens_per_row) {
+  balance_ = balance_ + dmoe::balance_loss(layer);
+  // Tokens per expert: the answered slots' cells, row-major over the grid.
+  auto coords = layer->last_coords();
+  auto mask = layer->last_mask();
+  auto cell = torch::zeros(mask.sizes(), coords.options());
+  for (size_t d = 0; d < moe_.grid.size(); ++d)
+    cell = cell * moe_.grid[d] + coords.select(2, static_cast<int64_t>(d)).clamp_min(0);
+  int64_t cells = 1;
+  for (auto g : moe_.grid)
+    cells *= g;
+  loads_.push_back(torch::bincount(cell.masked_select(mask), {}, cells) * tokens_per_row);
 }
 
 torch::Tensor balance_loss(const RemoteMixtureOfExperts& layer) {

@@ -4,7 +4,10 @@
 //   block: x = x + CausalSelfAttention(LN(x)); x = x + FFN(LN(x))
 // The output projection is the token embedding (tied). FFN is, by trainer.model:
 //   dmoe:     a DMoE layer routing each token on its own (the rows [B*T, H]) to its k_best
-//             experts of grid PREFIX-i (layer 0: PREFIX), Switch/GShard style;
+//             ffn experts of grid PREFIX-i (layer 0: PREFIX), Switch/GShard style; with
+//             moe.routing = sequence the whole block is a DMoE layer instead, each sequence
+//             [T, H] going to its k_best causal-transformer experts (the paper's layout; the
+//             gate sees the sequence's first position, remote_moe.hpp);
 //   dense:    one local ffn as wide as the k_best experts a token uses (the same active
 //             compute per token);
 //   largeffn: one local ffn as wide as all the grid's experts (the same parameters).
@@ -75,7 +78,10 @@ public:
   }
 
 private:
-  struct block {
+  /// Adds a DMoE layer's last forward to the balance loss and the expert loads.
+  void note_moe_layer(const RemoteMixtureOfExperts& layer, int64_t tokens_per_row);
+
+  struct block {  // attention empty: a remote block (moe.routing = sequence)
     torch::nn::LayerNorm attention_norm{nullptr};
     CausalSelfAttention attention{nullptr};
     torch::nn::LayerNorm ffn_norm{nullptr};

@@ -65,6 +65,11 @@ public:
     if (options_.model == model_kind::dmoe) {
       auto balance = lm.balance_loss();
       out.balance = balance.item<double>();
+      for (const auto& load : lm.expert_loads()) {
+        auto mean = load.to(torch::kFloat64).mean().item<double>();
+        if (mean > 0)
+          out.load_peak = std::max(out.load_peak, load.max().item<double>() / mean);
+      }
       loss = loss + options_.balance_weight * balance;
     }
     out.loss = loss;

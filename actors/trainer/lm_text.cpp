@@ -76,6 +76,7 @@ model_tags model_tags_of(const trainer_options& options, const moe_options& moe,
           {"grid", grid},
           {"k_best", std::to_string(moe.k_best)},
           {"expert_prefix", moe.expert_prefix},
+          {"routing", std::string{name_of(moe.routing)}},
           {"tokenizer", tokenizer.fingerprint()},
           {"tokenizer_path", tokenizer.model_path()}};
 }

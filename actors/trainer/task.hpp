@@ -32,6 +32,7 @@ struct step_outcome {
   double loss_value = 0;   // the task's loss alone
   double accuracy = -1;    // the batch's classification accuracy; -1: none
   double balance = -1;     // the DMoE layers' load-balancing loss; -1: none
+  double load_peak = -1;   // the busiest expert's tokens over the mean expert's (worst layer)
   int64_t examples = 0;    // images or sequences
   int64_t tokens = 0;      // tokens predicted; 0: none
 };

@@ -29,6 +29,7 @@ struct trainer_metrics {
   double held_out_bpc = -1;        // language model: bits per character of the validation text
   double test_bpc = -1;            // language model: of the test text, once at the end
   double balance = -1;             // moving average of the DMoE layers' load-balancing loss
+  double load_peak = -1;           // moving average: busiest expert's tokens / the mean's
   double elapsed_s = 0;
   size_t failed_steps = 0;         // steps skipped because a DMoE call failed
   size_t failed_evals = 0;         // evaluations given up (a test batch failed 3 times)
@@ -47,7 +48,7 @@ inline auto fields_of(trainer_metrics& x) {
     field("test_accuracy", x.test_accuracy), field("samples_per_s", x.samples_per_s),
     field("tokens", x.tokens), field("tokens_per_s", x.tokens_per_s),
     field("held_out_bpc", x.held_out_bpc), field("test_bpc", x.test_bpc),
-    field("balance", x.balance),
+    field("balance", x.balance), field("load_peak", x.load_peak),
     field("elapsed_s", x.elapsed_s), field("failed_steps", x.failed_steps),
     field("failed_evals", x.failed_evals), field("resumed_at", x.resumed_at),
     field("workers", x.workers), field("staleness", x.staleness),

@@ -279,7 +279,7 @@ void training_run::open_csv() {
     log_.warn("cannot write metrics to '{}'; going on without", opt_.metrics_csv);
   else if (!resuming)
     csv_ << (language_model() ? "time_s,step,epoch,tokens,loss,held_out_bpc,tokens_per_s,"
-                                "failed_steps,staleness,balance,test_bpc\n"
+                                "failed_steps,staleness,balance,test_bpc,load_peak\n"
                               : "time_s,step,epoch,samples,loss,train_accuracy,test_accuracy,"
                                 "samples_per_s,failed_steps,staleness\n");
 }
@@ -292,10 +292,11 @@ void training_run::csv_row() {
     return x < 0 ? std::string{} : fmt::format(format, x);
   };
   if (language_model())
-    csv_ << fmt::format("{:.2f},{},{},{},{:.5f},{},{:.1f},{},{:.2f},{},{}\n", m.elapsed_s, m.step,
-                        m.epoch, m.tokens, m.loss, measured(m.held_out_bpc, "{:.4f}"),
+    csv_ << fmt::format("{:.2f},{},{},{},{:.5f},{},{:.1f},{},{:.2f},{},{},{}\n", m.elapsed_s,
+                        m.step, m.epoch, m.tokens, m.loss, measured(m.held_out_bpc, "{:.4f}"),
                         m.tokens_per_s, m.failed_steps, m.staleness,
-                        measured(m.balance, "{:.4f}"), measured(m.test_bpc, "{:.4f}"));
+                        measured(m.balance, "{:.4f}"), measured(m.test_bpc, "{:.4f}"),
+                        measured(m.load_peak, "{:.2f}"));
   else
     csv_ << fmt::format("{:.2f},{},{},{},{:.5f},{:.4f},{},{:.1f},{},{:.2f}\n", m.elapsed_s, m.step,
                         m.epoch, m.samples, m.loss, m.train_accuracy,
@@ -388,6 +389,8 @@ void training_run::record(const step_outcome& outcome, const shared_parameters::
       m.train_accuracy = smoothed(first, m.train_accuracy, outcome.accuracy);
     if (outcome.balance >= 0)
       m.balance = smoothed(first || m.balance < 0, m.balance, outcome.balance);
+    if (outcome.load_peak >= 0)
+      m.load_peak = smoothed(first || m.load_peak < 0, m.load_peak, outcome.load_peak);
     auto stale = static_cast<double>(applied.staleness);
     m.staleness = smoothed(first, m.staleness, stale);
     m.max_staleness = std::max(m.max_staleness, static_cast<size_t>(applied.staleness));

@@ -58,6 +58,11 @@ caf::expected<std::pair<lm_shape, moe_options>> settings_of(const model_tags& ta
     return make_error(errc::invalid_argument, "the checkpoint's model tags are incomplete");
   }
   moe.expert_prefix = tag(tags, "expert_prefix");
+  auto routing = parse_choice<routing_kind>(tag(tags, "routing"));
+  if (!routing)
+    return make_error(errc::invalid_argument, "the checkpoint's routing tag '"
+                                                + tag(tags, "routing") + "' is not token or sequence");
+  moe.routing = *routing;
   moe.k_min = 1;
   return std::make_pair(shape, moe);
 }

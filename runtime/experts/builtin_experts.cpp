@@ -1,6 +1,7 @@
 #include "runtime/experts/builtin_experts.hpp"
 
 #include <cmath>
+#include <limits>
 
 namespace dmoe {
 
@@ -95,9 +96,10 @@ std::vector<tensor_schema> ffn_expert::output_schema() const {
   return input_schema();
 }
 
-transformer_expert::transformer_expert(int64_t hidden)
+transformer_expert::transformer_expert(int64_t hidden, bool causal)
   : hidden_(hidden),
-    heads_(hidden % attention_head_size == 0 ? hidden / attention_head_size : 1) {
+    heads_(hidden % attention_head_size == 0 ? hidden / attention_head_size : 1),
+    causal_(causal) {
   attention_norm_ = register_module("attention_norm", make_norm(hidden));
   qkv_ = register_module("qkv", torch::nn::Linear(hidden, 3 * hidden));
   attention_out_ = register_module("attention_out", torch::nn::Linear(hidden, hidden));
@@ -116,6 +118,10 @@ torch::Tensor transformer_expert::attention(const torch::Tensor& x) {
   auto k = qkv[1];
   auto v = qkv[2];
   auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(head_size));
+  if (causal_) {
+    auto future = torch::ones({tokens, tokens}, torch::dtype(torch::kBool)).triu(1);
+    scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
+  }
   auto context = torch::matmul(torch::softmax(scores, -1), v);
   return attention_out_->forward(context.transpose(1, 2).reshape({batch, tokens, hidden_}));
 }

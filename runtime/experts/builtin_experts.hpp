@@ -11,6 +11,10 @@
 // free, 1 is fine): x + SelfAttention(LN(x)), then x + FFN(LN(x)) with the ffn above minus its
 // own LayerNorm. Attention has h / 64 heads when 64 divides h, else one head; no mask (every
 // token sees every token of its own sample, never another sample's).
+//
+// causal-transformer: the same block with a causal mask (a token sees itself and the tokens
+// before it): a whole decoder block of a language model as one expert, the paper's layout
+// (trainer.task = language-model with moe.routing = sequence).
 #pragma once
 
 #include <torch/nn/modules/linear.h>
@@ -48,7 +52,7 @@ private:
 
 class transformer_expert : public expert_module {
 public:
-  explicit transformer_expert(int64_t hidden);
+  explicit transformer_expert(int64_t hidden, bool causal = false);
   std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& inputs) override;
   std::vector<tensor_schema> input_schema() const override;
   std::vector<tensor_schema> output_schema() const override;
@@ -59,6 +63,7 @@ private:
 
   int64_t hidden_;
   int64_t heads_;
+  bool causal_;
   torch::nn::LayerNorm attention_norm_{nullptr};
   torch::nn::Linear qkv_{nullptr};
   torch::nn::Linear attention_out_{nullptr};

@@ -61,8 +61,8 @@ public:
 /// seeded by the caller just before, so initialization must draw only from it.
 using expert_factory = std::function<std::shared_ptr<expert_module>(int64_t hidden)>;
 
-/// Adds (or replaces) a type. Thread-safe; the built-in types "ffn" and "transformer" are
-/// always present.
+/// Adds (or replaces) a type. Thread-safe; the built-in types "ffn", "transformer" and
+/// "causal-transformer" are always present.
 void register_expert_type(const std::string& name, expert_factory factory);
 
 /// Names of every registered type, sorted.

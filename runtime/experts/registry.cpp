@@ -24,6 +24,9 @@ struct registry {
     factories["transformer"] = [](int64_t hidden) {
       return std::make_shared<transformer_expert>(hidden);
     };
+    factories["causal-transformer"] = [](int64_t hidden) {
+      return std::make_shared<transformer_expert>(hidden, true);
+    };
   }
 };
 

@@ -65,10 +65,13 @@ struct server_fixture : moe_fixture {
   /// `frozen`: learning rate 0, so an expert called several times in one backward (calls split
   /// by max-batch-size) still answers with the weights the local reference has.
   void start_server(compression_kind compression, size_t max_batch_size = 1024,
-                    bool frozen = false) {
+                    bool frozen = false, const std::string& expert_type = "ffn",
+                    size_t max_tokens = 1024) {
     server_setup setup;
     setup.name = "moe-test/server";
     setup.options.expert_pattern = "ffn.[0:4].[0:4]";
+    setup.options.expert_type = expert_type;
+    setup.options.max_tokens = max_tokens;
     setup.options.hidden = features;
     setup.options.seed = seed;
     setup.options.declare_period = std::chrono::seconds(1);
@@ -166,6 +169,63 @@ CAF_TEST(rows over the max-batch-size of a server are split into calls that fit)
   constexpr size_t fewest_calls = static_cast<size_t>(rows) * 4 / limit;
   CAF_CHECK_GREATER_OR_EQUAL(run.report.forward.calls, fewest_calls);
   CAF_CHECK_GREATER_OR_EQUAL(run.report.backward.calls, fewest_calls);
+}
+
+
+CAF_TEST(whole sequences go to causal block experts: the same as locally and causal) {
+  start_server(compression_kind::none, 1024, true, "causal-transformer", 16);
+  auto opt = test_options();
+  auto router = make_router(opt);
+  torch::manual_seed(12);
+  RemoteMixtureOfExperts layer{system, router, features, features, opt};
+  auto x = torch::randn({4, 6, features}).requires_grad_(true);  // [sequences, tokens, width]
+  auto target = torch::randn({4, 6, features});
+  auto y = layer->forward(x);
+  CAF_REQUIRE_EQUAL(y.sizes(), x.sizes());
+  CAF_REQUIRE(layer->last_mask().all().item<bool>());
+  (y * target).sum().backward();
+  // The same mixture with local blocks: gated on each sequence's first position.
+  auto ref_x = x.detach().clone().requires_grad_(true);
+  auto first = ref_x.select(1, 0);
+  auto l0 = first.mm(layer->gate(0)->weight.detach().t()) + layer->gate(0)->bias.detach();
+  auto l1 = first.mm(layer->gate(1)->weight.detach().t()) + layer->gate(1)->bias.detach();
+  auto coords = layer->last_coords();
+  std::vector<torch::Tensor> sequences;
+  for (int64_t b = 0; b < x.size(0); ++b) {
+    std::vector<torch::Tensor> scores, outputs;
+    for (int64_t s = 0; s < coords.size(1); ++s) {
+      auto c0 = coords[b][s][0].item<int64_t>();
+      auto c1 = coords[b][s][1].item<int64_t>();
+      auto expert = make_expert("causal-transformer", features, expert_seed(seed, id_of(c0, c1)));
+      CAF_REQUIRE(expert);
+      scores.push_back(l0[b][c0] + l1[b][c1]);
+      outputs.push_back((*expert)->forward({ref_x.slice(0, b, b + 1)})[0][0]);
+    }
+    auto w = torch::softmax(torch::stack(scores), 0);
+    sequences.push_back((w.view({-1, 1, 1}) * torch::stack(outputs)).sum(0));
+  }
+  auto ref_y = torch::stack(sequences);
+  (ref_y * target).sum().backward();
+  CAF_MESSAGE("max |y - y_ref| = " << max_abs_diff(y, ref_y) << ", max |dx - dx_ref| = "
+                                   << max_abs_diff(x.grad(), ref_x.grad()));
+  CAF_CHECK_LESS(max_abs_diff(y, ref_y), 1e-5);
+  CAF_CHECK_LESS(max_abs_diff(x.grad(), ref_x.grad()), 1e-5);
+  // Causal end to end: other tokens after position 3 change no output before it.
+  auto changed = x.detach().clone();
+  changed.narrow(1, 4, 2).normal_();
+  torch::NoGradGuard no_grad;
+  auto y2 = layer->forward(changed);
+  CAF_CHECK_LESS(max_abs_diff(y2.narrow(1, 0, 4), y.detach().narrow(1, 0, 4)), 1e-5);
+  CAF_CHECK_GREATER(max_abs_diff(y2.narrow(1, 4, 2), y.detach().narrow(1, 4, 2)), 1e-3);
+  // Sequences longer than the server's max-tokens (16): an error that names the limit.
+  std::string refusal;
+  try {
+    layer->forward(torch::randn({2, 20, features}));
+  } catch (const moe_call_error& e) {
+    refusal = e.what();
+  }
+  CAF_MESSAGE(refusal);
+  CAF_CHECK_NOT_EQUAL(refusal.find("server.max-tokens"), std::string::npos);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -362,6 +362,26 @@ CAF_TEST(the transformer expert is row - wise and trains) {
   CAF_CHECK_LESS_OR_EQUAL(max_param_diff(backend->module(), *local.module), 1e-6);
 }
 
+CAF_TEST(the causal transformer expert lets no token see a later one) {
+  auto causal = make_backend("causal-transformer", adam_settings(), 8, "block.0");
+  auto x = torch::randn({2, 6, hidden});
+  auto changed = x.clone();
+  changed.narrow(1, 4, 2).normal_();  // tokens 4 and 5 only
+  auto before = causal->forward({x});
+  auto after = causal->forward({changed});
+  CAF_REQUIRE(before && after);
+  // Tokens 0..3 do not change; tokens 4..5 do. The bidirectional block changes them all.
+  CAF_CHECK_LESS_OR_EQUAL(max_abs_diff((*before)[0].narrow(1, 0, 4), (*after)[0].narrow(1, 0, 4)),
+                          1e-6);
+  CAF_CHECK_GREATER(max_abs_diff((*before)[0].narrow(1, 4, 2), (*after)[0].narrow(1, 4, 2)), 1e-3);
+  auto open = make_backend("transformer", adam_settings(), 8, "tf.0");
+  auto open_before = open->forward({x});
+  auto open_after = open->forward({changed});
+  CAF_REQUIRE(open_before && open_after);
+  CAF_CHECK_GREATER(
+    max_abs_diff((*open_before)[0].narrow(1, 0, 4), (*open_after)[0].narrow(1, 0, 4)), 1e-3);
+}
+
 CAF_TEST(a checkpoint restores parameters and adam state exactly) {
   temp_dir dir{"backend"};
   auto path = (dir.path / "ffn.0.0.pt").string();

@@ -95,6 +95,23 @@ struct swarm {
       CAF_REQUIRE(wait_listening(port, start_limit));
   }
 
+  /// A small text of 120 chapters (the trainer splits off its validation and test chapters).
+  std::string write_small_text() const {
+    std::string text;
+    const char* verses[] = {"In the beginning God created the heaven and the earth.",
+                            "And the earth was without form, and void.",
+                            "And God said, Let there be light: and there was light.",
+                            "And God saw the light, that it was good."};
+    for (int chapter = 0; chapter < 120; ++chapter) {
+      for (int v = 0; v < 4; ++v)
+        text += verses[(chapter + v) % 4] + std::string{"\n"};
+      text += "\n";
+    }
+    auto path = dir + "/text.txt";
+    std::ofstream{path} << text;
+    return path;
+  }
+
   void dump_logs() {
     for (auto& p : procs)
       CAF_MESSAGE(p.log_path << ":\n" << read_file(p.log_path));
@@ -305,19 +322,7 @@ CAF_TEST(a trainer process killed hard resumes from its checkpoint) {
 }
 
 CAF_TEST(a language model trains through the swarm and writes text through it) {
-  // A small text (the trainer splits off its validation and test chapters) and its tokenizer.
-  std::string text;
-  const char* verses[] = {"In the beginning God created the heaven and the earth.",
-                          "And the earth was without form, and void.",
-                          "And God said, Let there be light: and there was light.",
-                          "And God saw the light, that it was good."};
-  for (int chapter = 0; chapter < 120; ++chapter) {
-    for (int v = 0; v < 4; ++v)
-      text += verses[(chapter + v) % 4] + std::string{"\n"};
-    text += "\n";
-  }
-  auto text_file = dir + "/text.txt";
-  std::ofstream{text_file} << text;
+  auto text_file = write_small_text();
   // Two blocks: servers host rows of both grids, ffn and ffn-1.
   start({"--config-file=" DMOE_CONFIG_DIR "/dht-bootstrap.ini",
          "--node.port=" + std::to_string(dht_port)},
@@ -395,6 +400,50 @@ CAF_TEST(a language model trains through the swarm and writes text through it) {
     CAF_CHECK_NOT_EQUAL(tokenizer_out.find("is not the one the model was trained with"),
                         std::string::npos);
   }
+}
+
+CAF_TEST(a language model of whole remote blocks (moe.routing = sequence) trains and writes) {
+  auto text_file = write_small_text();
+  start({"--config-file=" DMOE_CONFIG_DIR "/dht-bootstrap.ini",
+         "--node.port=" + std::to_string(dht_port)},
+        "dht");
+  CAF_REQUIRE(wait_listening(dht_port, start_limit));
+  // One server hosts both blocks' grids of causal-transformer experts, sequences of up to 32.
+  auto args = server_args(0);
+  args.push_back("--server.expert-pattern=\"block.[0:4].[0:4],block-1.[0:4].[0:4]\"");
+  args.push_back("--server.expert-type=\"causal-transformer\"");
+  args.push_back("--server.max-tokens=32");
+  start(args, "server-0");
+  CAF_REQUIRE(wait_listening(server_ports[0], start_limit));
+  auto checkpoint = dir + "/lm-checkpoint";
+  auto& trainer = start({"--config-file=" DMOE_CONFIG_DIR "/lm-trainer.ini", bootstrap(),
+                         "--trainer.text-file=\"" + text_file + "\"",
+                         "--trainer.cache-dir=\"" + dir + "/cache\"", "--trainer.vocab-size=600",
+                         std::string{"--trainer.hidden="} + hidden, "--trainer.moe-layers=2",
+                         "--trainer.context=32", "--trainer.batch-size=8",
+                         "--trainer.max-steps=60", "--trainer.learning-rate=0.003",
+                         "--moe.routing=\"sequence\"", "--moe.expert-prefix=\"block\"",
+                         "--trainer.checkpoint-dir=\"" + checkpoint + "\""},
+                        "lm-trainer");
+  auto rc = wait_exit(trainer.pid, training_limit);
+  trainer.pid = -1;
+  auto log = read_file(dir + "/lm-trainer.log");
+  if (rc != 0)
+    dump_logs();
+  CAF_REQUIRE_EQUAL(rc, 0);
+  std::smatch m;
+  CAF_REQUIRE(std::regex_search(log, m, std::regex{R"(done: 60 steps.*held-out ([0-9.]+) bits per character \(test text ([0-9.]+)\), 0 failed steps)"}));
+  CAF_MESSAGE(m[0]);
+  CAF_CHECK_LESS(std::stod(m[1]), 2.5);
+  auto generated_log = dir + "/generate.log";
+  auto p = launch({DMOE_GENERATE_BINARY, "--checkpoint", checkpoint, "--dht",
+                   "127.0.0.1:" + std::to_string(dht_port), "--tokens", "20", "--prompt", "And God"},
+                  generated_log);
+  CAF_CHECK_EQUAL(wait_exit(p.pid, std::chrono::seconds(60)), 0);
+  auto generated = read_file(generated_log);
+  CAF_MESSAGE("generated: " << generated);
+  CAF_CHECK_EQUAL(generated.rfind("And God", 0), 0u);
+  CAF_CHECK_GREATER(generated.size(), std::string{"And God"}.size() + 10);
 }
 
 CAF_TEST(a trainer without its data set or with a bad config exits with a clear message) {
