@@ -7,11 +7,15 @@ out=$1; shift
 lm=false
 head -n 1 "$1" | grep -q held_out_bpc && lm=true
 top=() bottom=()
+evals=$(mktemp -d)
+trap 'rm -rf "$evals"' EXIT
 for csv in "$@"; do
   name=$(basename "$csv" .csv)
   top+=("'$csv' using 1:5 with lines title '$name loss'")
   if $lm; then
-    bottom+=("'$csv' using 1:(\$6 > 0 ? \$6 : 1/0) with linespoints title '$name held-out'")
+    # Only rows written after an evaluation carry a held-out value.
+    awk -F, 'NR == 1 || $6 != ""' "$csv" >"$evals/$name.csv"
+    bottom+=("'$evals/$name.csv' using 1:6 with linespoints title '$name held-out'")
   else
     bottom+=("'$csv' using 1:(\$7*100) with linespoints title '$name test accuracy'")
   fi

@@ -34,9 +34,9 @@ done
 # The same settings for every run; --quick is smaller so that the dense-same-params run (every
 # expert's worth of compute for every token, in one process) fits in minutes.
 if [ "$quick" = 1 ]; then
-  layers=2 steps=200 out=${out:-/tmp/dmoe-lm-quick} only=${only:-dmoe,dense,largeffn}
+  layers=2 steps=200 eval_every=50 out=${out:-/tmp/dmoe-lm-quick} only=${only:-dmoe,dense,largeffn}
 else
-  layers=4 steps=1200 out=${out:-/tmp/dmoe-lm} only=${only:-dmoe,dense,largeffn,sequence}
+  layers=4 steps=1200 eval_every=200 out=${out:-/tmp/dmoe-lm} only=${only:-dmoe,dense,largeffn,sequence}
 fi
 hidden=256 batch=16 context=128 k_best=2 base_port=4300
 mkdir -p "$out"
@@ -45,7 +45,7 @@ scripts/build.sh >/dev/null
 node=build/apps/dmoe-node
 common=(--trainer.task='"language-model"' --trainer.hidden=$hidden --trainer.moe-layers=$layers
         --trainer.context=$context --trainer.batch-size=$batch --trainer.epochs=0
-        --trainer.max-steps=$steps --trainer.max-time=3600s --trainer.eval-every=100
+        --trainer.max-steps=$steps --trainer.max-time=3600s --trainer.eval-every=$eval_every
         --trainer.eval-samples=64 --moe.k-best=$k_best --node.log-level='"info"')
 pids=()
 cleanup() {
@@ -135,8 +135,10 @@ if command -v gnuplot >/dev/null; then
   for csv in "$out"/dmoe-0.csv "$out"/dense.csv "$out"/largeffn.csv "$out"/sequence-0.csv; do
     [ -f "$csv" ] || continue
     name=$(basename "$csv" .csv)
-    plots_tokens+=("'$csv' using 4:(\$6 > 0 ? \$6 : 1/0) with linespoints title '$name'")
-    plots_time+=("'$csv' using 1:(\$6 > 0 ? \$6 : 1/0) with linespoints title '$name'")
+    # Only rows written after an evaluation carry a held-out value.
+    awk -F, 'NR == 1 || $6 != ""' "$csv" >"$out/$name.held-out.csv"
+    plots_tokens+=("'$out/$name.held-out.csv' using 4:6 with linespoints title '$name'")
+    plots_time+=("'$out/$name.held-out.csv' using 1:6 with linespoints title '$name'")
   done
   join() { local IFS=,; echo "$*"; }
   gnuplot <<GP || echo "(no plot: gnuplot failed)"

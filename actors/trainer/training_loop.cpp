@@ -115,7 +115,8 @@ private:
   }
   bool resume();
   void open_csv();
-  void csv_row();
+  /// A metrics row; a language model's held-out columns only in rows after an evaluation.
+  void csv_row(bool evaluation = false);
   void show_progress();
   void work(torch::nn::Module& replica);
   /// Under run_mtx_: whether another batch may start (then it is counted in flight).
@@ -224,7 +225,7 @@ void training_run::run() {
     m.elapsed_s = elapsed();
     m.state = "done";
   });
-  csv_row();
+  csv_row(true);
   auto m = owner_.metrics_snapshot();
   auto held_out = language_model()
                     ? fmt::format("held-out {:.4f} bits per character (test text {:.4f})",
@@ -284,7 +285,7 @@ void training_run::open_csv() {
                                 "samples_per_s,failed_steps,staleness\n");
 }
 
-void training_run::csv_row() {
+void training_run::csv_row(bool evaluation) {
   if (!csv_)
     return;
   auto m = owner_.metrics_snapshot();
@@ -293,9 +294,11 @@ void training_run::csv_row() {
   };
   if (language_model())
     csv_ << fmt::format("{:.2f},{},{},{},{:.5f},{},{:.1f},{},{:.2f},{},{},{}\n", m.elapsed_s,
-                        m.step, m.epoch, m.tokens, m.loss, measured(m.held_out_bpc, "{:.4f}"),
+                        m.step, m.epoch, m.tokens, m.loss,
+                        evaluation ? measured(m.held_out_bpc, "{:.4f}") : std::string{},
                         m.tokens_per_s, m.failed_steps, m.staleness,
-                        measured(m.balance, "{:.4f}"), measured(m.test_bpc, "{:.4f}"),
+                        measured(m.balance, "{:.4f}"),
+                        evaluation ? measured(m.test_bpc, "{:.4f}") : std::string{},
                         measured(m.load_peak, "{:.2f}"));
   else
     csv_ << fmt::format("{:.2f},{},{},{},{:.5f},{:.4f},{},{:.1f},{},{:.2f}\n", m.elapsed_s, m.step,
@@ -426,7 +429,7 @@ void training_run::evaluate() {
     else
       m.test_accuracy = *measured;
   });
-  csv_row();  // a row for every evaluation, so the held-out curve has each point
+  csv_row(true);  // a row for every evaluation, so the held-out curve has each point
   if (measured && language_model())
     log_.info("step {}: held-out {:.4f} bits per character", at, *measured);
   else if (measured)
