@@ -112,6 +112,36 @@ struct swarm {
     return path;
   }
 
+  /// Trains a 2-block language model of width `hidden` for 60 steps on `text_file` through the
+  /// swarm, checkpointing to `checkpoint`: it must end with 0 failed steps and held-out bits
+  /// per character below a uniform guess's (log2(601) / ~4 characters per token, 2.3+).
+  void train_small_lm(const std::string& text_file, const std::string& checkpoint,
+                      std::vector<std::string> extra) {
+    std::vector<std::string> args{"--config-file=" DMOE_CONFIG_DIR "/lm-trainer.ini", bootstrap(),
+                                  "--trainer.text-file=\"" + text_file + "\"",
+                                  "--trainer.cache-dir=\"" + dir + "/cache\"",
+                                  "--trainer.vocab-size=600",
+                                  std::string{"--trainer.hidden="} + hidden,
+                                  "--trainer.moe-layers=2", "--trainer.context=32",
+                                  "--trainer.batch-size=8", "--trainer.max-steps=60",
+                                  "--trainer.learning-rate=0.003",
+                                  "--trainer.checkpoint-dir=\"" + checkpoint + "\""};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto& trainer = start(args, "lm-trainer");
+    auto rc = wait_exit(trainer.pid, training_limit);
+    trainer.pid = -1;
+    auto log = read_file(dir + "/lm-trainer.log");
+    if (rc != 0)
+      dump_logs();
+    CAF_REQUIRE_EQUAL(rc, 0);
+    std::smatch m;
+    static const std::regex done{R"(done: 60 steps.*held-out ([0-9.]+) bits per character )"
+                                 R"(\(test text ([0-9.]+)\), 0 failed steps)"};
+    CAF_REQUIRE(std::regex_search(log, m, done));
+    CAF_MESSAGE(m[0]);
+    CAF_CHECK_LESS(std::stod(m[1]), 2.5);
+  }
+
   void dump_logs() {
     for (auto& p : procs)
       CAF_MESSAGE(p.log_path << ":\n" << read_file(p.log_path));
@@ -337,24 +367,7 @@ CAF_TEST(a language model trains through the swarm and writes text through it) {
   for (auto port : server_ports)
     CAF_REQUIRE(wait_listening(port, start_limit));
   auto checkpoint = dir + "/lm-checkpoint";
-  auto& trainer = start({"--config-file=" DMOE_CONFIG_DIR "/lm-trainer.ini", bootstrap(),
-                         "--trainer.text-file=\"" + text_file + "\"",
-                         "--trainer.cache-dir=\"" + dir + "/cache\"", "--trainer.vocab-size=600",
-                         std::string{"--trainer.hidden="} + hidden, "--trainer.moe-layers=2",
-                         "--trainer.context=32", "--trainer.batch-size=8",
-                         "--trainer.max-steps=60", "--trainer.learning-rate=0.003",
-                         "--trainer.checkpoint-dir=\"" + checkpoint + "\""},
-                        "lm-trainer");
-  auto rc = wait_exit(trainer.pid, training_limit);
-  trainer.pid = -1;
-  auto log = read_file(dir + "/lm-trainer.log");
-  if (rc != 0)
-    dump_logs();
-  CAF_REQUIRE_EQUAL(rc, 0);
-  std::smatch m;
-  CAF_REQUIRE(std::regex_search(log, m, std::regex{R"(done: 60 steps.*held-out ([0-9.]+) bits per character \(test text ([0-9.]+)\), 0 failed steps)"}));
-  CAF_MESSAGE(m[0]);
-  CAF_CHECK_LESS(std::stod(m[1]), 2.5);  // a uniform guess costs log2(601) / ~4 characters ~ 2.3+
+  train_small_lm(text_file, checkpoint, {});
   // dmoe-generate writes through the swarm: the experts answer from the servers.
   auto generate = [&](std::vector<std::string> extra, const std::string& name) {
     std::vector<std::string> args{DMOE_GENERATE_BINARY, "--checkpoint", checkpoint, "--dht",
@@ -416,25 +429,8 @@ CAF_TEST(a language model of whole remote blocks (moe.routing = sequence) trains
   start(args, "server-0");
   CAF_REQUIRE(wait_listening(server_ports[0], start_limit));
   auto checkpoint = dir + "/lm-checkpoint";
-  auto& trainer = start({"--config-file=" DMOE_CONFIG_DIR "/lm-trainer.ini", bootstrap(),
-                         "--trainer.text-file=\"" + text_file + "\"",
-                         "--trainer.cache-dir=\"" + dir + "/cache\"", "--trainer.vocab-size=600",
-                         std::string{"--trainer.hidden="} + hidden, "--trainer.moe-layers=2",
-                         "--trainer.context=32", "--trainer.batch-size=8",
-                         "--trainer.max-steps=60", "--trainer.learning-rate=0.003",
-                         "--moe.routing=\"sequence\"", "--moe.expert-prefix=\"block\"",
-                         "--trainer.checkpoint-dir=\"" + checkpoint + "\""},
-                        "lm-trainer");
-  auto rc = wait_exit(trainer.pid, training_limit);
-  trainer.pid = -1;
-  auto log = read_file(dir + "/lm-trainer.log");
-  if (rc != 0)
-    dump_logs();
-  CAF_REQUIRE_EQUAL(rc, 0);
-  std::smatch m;
-  CAF_REQUIRE(std::regex_search(log, m, std::regex{R"(done: 60 steps.*held-out ([0-9.]+) bits per character \(test text ([0-9.]+)\), 0 failed steps)"}));
-  CAF_MESSAGE(m[0]);
-  CAF_CHECK_LESS(std::stod(m[1]), 2.5);
+  train_small_lm(text_file, checkpoint,
+                 {"--moe.routing=\"sequence\"", "--moe.expert-prefix=\"block\""});
   auto generated_log = dir + "/generate.log";
   auto p = launch({DMOE_GENERATE_BINARY, "--checkpoint", checkpoint, "--dht",
                    "127.0.0.1:" + std::to_string(dht_port), "--tokens", "20", "--prompt", "And God"},
