@@ -67,11 +67,6 @@ std::string trainer_arguments(const std::string& input, const std::string& prefi
                      input, prefix, vocab_size);
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-}
-
 std::string hex64(uint64_t x) {
   return fmt::format("{:016x}", x);
 }
@@ -104,15 +99,17 @@ caf::expected<std::shared_ptr<const tokenizer>> tokenizer::load(const std::strin
     return make_error(errc::invalid_argument,
                       "cannot load the tokenizer '" + model_path + "': " + error);
   out->model_path_ = model_path;
-  out->fingerprint_ = hex64(stable_hash(read_all(model_path)));
   auto pieces = out->spm_->pieces(out->handle_);
+  std::string vocabulary;
   std::vector<char> text(4096);
   for (int id = 0; id < pieces; ++id) {
     int special = 0;
     auto n = out->spm_->piece(out->handle_, id, text.data(), text.size(), &special);
     auto piece = std::string(text.data(), static_cast<size_t>(std::min<long>(n, 4096)));
     out->char_counts_.push_back(special != 0 ? 0 : piece_characters(piece));
+    vocabulary += piece + (special != 0 ? "\t1\n" : "\t0\n");
   }
+  out->fingerprint_ = hex64(stable_hash(vocabulary));
   out->char_counts_.push_back(1);  // the newline token
   return std::shared_ptr<const tokenizer>{std::move(out)};
 }

@@ -58,8 +58,10 @@ public:
     return char_counts_.at(static_cast<size_t>(id));
   }
 
-  /// A hash of the model file: checkpoints record it, so a model is never used with another
-  /// tokenizer.
+  /// A hash of the vocabulary (every piece in id order, which for BPE is also the order of its
+  /// merges): checkpoints record it, so a model is never used with another tokenizer. Not of
+  /// the file: SentencePiece writes the training's own file names into it, so two trainers
+  /// that trained the same tokenizer at once wrote files that differ.
   const std::string& fingerprint() const {
     return fingerprint_;
   }

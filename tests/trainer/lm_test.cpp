@@ -114,6 +114,12 @@ CAF_TEST(the tokenizer round trips any text and is trained once per text and set
   CAF_REQUIRE(second);
   CAF_CHECK_EQUAL((*first)->model_path(), (*second)->model_path());
   CAF_CHECK_EQUAL((*first)->fingerprint(), (*second)->fingerprint());
+  // Trained again elsewhere (as two trainers starting together each train it): SentencePiece
+  // writes its own file names into the model, yet it is the same tokenizer, fingerprint and all.
+  auto elsewhere_dir = test::temp_dir("lm-tokenizer-elsewhere");
+  auto elsewhere = data::tokenizer::train_or_load(training, {600, elsewhere_dir});
+  CAF_REQUIRE(elsewhere);
+  CAF_CHECK_EQUAL((*elsewhere)->fingerprint(), (*first)->fingerprint());
   CAF_CHECK_LESS_OR_EQUAL((*first)->vocab_size(), 601);
   CAF_CHECK_GREATER((*first)->vocab_size(), 300);
   for (std::string text : {training, std::string{"\n\nleading newlines, trailing spaces  \n"},
@@ -129,9 +135,14 @@ CAF_TEST(the tokenizer round trips any text and is trained once per text and set
     CAF_CHECK_EQUAL(characters, static_cast<int64_t>(data::count_characters(text)));
   }
   CAF_CHECK_LESS((*first)->encode(training).size(), training.size() / 2);  // it merged pieces
-  data::tokenizer_settings other{700, dir};
-  auto third = data::tokenizer::train_or_load(training, other);
+  // Another text makes other merges: another tokenizer. (Another vocabulary size need not:
+  // this small text runs out of merges at 497 pieces whether 600 or 700 are asked for.)
+  std::string other_text = training;
+  for (int i = 0; i < 20; ++i)
+    other_text += "Zebras quickly vexed the jumping wizards of xylophone quartz.\n";
+  auto third = data::tokenizer::train_or_load(other_text, settings);
   CAF_REQUIRE(third);
+  CAF_CHECK_NOT_EQUAL((*third)->model_path(), (*first)->model_path());
   CAF_CHECK_NOT_EQUAL((*third)->fingerprint(), (*first)->fingerprint());
   data::tokenizer_settings too_small{100, dir};
   CAF_CHECK(!data::tokenizer::train_or_load(training, too_small));
