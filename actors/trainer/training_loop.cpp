@@ -2,13 +2,13 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "actors/trainer/batch_source.hpp"
+#include "actors/trainer/metrics_csv.hpp"
 #include "actors/trainer/shared_parameters.hpp"
 #include "actors/trainer/task.hpp"
 #include "actors/trainer/trainer_checkpoint.hpp"
@@ -141,7 +141,7 @@ private:
   std::shared_ptr<torch::nn::Module> model_;
   std::unique_ptr<shared_parameters> shared_;
   trainer_progress before_;  // from the checkpoint a restarted trainer resumes
-  std::ofstream csv_;
+  metrics_csv csv_;
   std::unique_ptr<progress_bar> bar_;
   clock_type::time_point start_ = clock_type::now();
   double max_seconds_ = 0;
@@ -272,40 +272,12 @@ bool training_run::resume() {
 }
 
 void training_run::open_csv() {
-  if (opt_.metrics_csv.empty())
-    return;
-  bool resuming = before_.step > 0;
-  csv_.open(opt_.metrics_csv, resuming ? std::ios::app : std::ios::trunc);
-  if (!csv_)
+  if (!opt_.metrics_csv.empty() && !csv_.open(opt_.metrics_csv, language_model(), before_.step > 0))
     log_.warn("cannot write metrics to '{}'; going on without", opt_.metrics_csv);
-  else if (!resuming)
-    csv_ << (language_model() ? "time_s,step,epoch,tokens,loss,held_out_bpc,tokens_per_s,"
-                                "failed_steps,staleness,balance,test_bpc,load_peak\n"
-                              : "time_s,step,epoch,samples,loss,train_accuracy,test_accuracy,"
-                                "samples_per_s,failed_steps,staleness\n");
 }
 
 void training_run::csv_row(bool evaluation) {
-  if (!csv_)
-    return;
-  auto m = owner_.metrics_snapshot();
-  auto measured = [](double x, const char* format) {
-    return x < 0 ? std::string{} : fmt::format(format, x);
-  };
-  if (language_model())
-    csv_ << fmt::format("{:.2f},{},{},{},{:.5f},{},{:.1f},{},{:.2f},{},{},{}\n", m.elapsed_s,
-                        m.step, m.epoch, m.tokens, m.loss,
-                        evaluation ? measured(m.held_out_bpc, "{:.4f}") : std::string{},
-                        m.tokens_per_s, m.failed_steps, m.staleness,
-                        measured(m.balance, "{:.4f}"),
-                        evaluation ? measured(m.test_bpc, "{:.4f}") : std::string{},
-                        measured(m.load_peak, "{:.2f}"));
-  else
-    csv_ << fmt::format("{:.2f},{},{},{},{:.5f},{:.4f},{},{:.1f},{},{:.2f}\n", m.elapsed_s, m.step,
-                        m.epoch, m.samples, m.loss, m.train_accuracy,
-                        measured(m.test_accuracy, "{:.4f}"), m.samples_per_s, m.failed_steps,
-                        m.staleness);
-  csv_.flush();
+  csv_.row(owner_.metrics_snapshot(), evaluation);
 }
 
 void training_run::show_progress() {

@@ -59,6 +59,9 @@ struct swarm {
         kill(p.pid, SIGKILL);
         waitpid(p.pid, nullptr, 0);
       }
+    // A failed CAF_REQUIRE aborts before this runs: the logs of such a run stay for reading.
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
   }
 
   process& start(std::vector<std::string> args, const std::string& name) {
