@@ -24,11 +24,15 @@ bool prefix_declaration::contains(int64_t child) const {
   return after != children.begin() && child < static_cast<int64_t>((after - 1)->end);
 }
 
-std::vector<int64_t> prefix_declaration::child_list() const {
-  std::vector<int64_t> out;
+void prefix_declaration::append_children(std::vector<int64_t>& out) const {
   for (const auto& r : children)
     for (auto c = r.begin; c < r.end; ++c)
       out.push_back(c);
+}
+
+std::vector<int64_t> prefix_declaration::child_list() const {
+  std::vector<int64_t> out;
+  append_children(out);
   return out;
 }
 

@@ -34,6 +34,8 @@ struct prefix_declaration {
   bool contains(int64_t child) const;
   /// Every child, ascending.
   std::vector<int64_t> child_list() const;
+  /// Appends every child coordinate to `out` (child_list without a vector of its own).
+  void append_children(std::vector<int64_t>& out) const;
   friend bool operator==(const prefix_declaration& a, const prefix_declaration& b) {
     return a.endpoint == b.endpoint && a.children == b.children && a.leaves == b.leaves
            && a.max_rows == b.max_rows;

@@ -114,8 +114,7 @@ for run in ${only//,/ }; do
   echo "== $run: $(( $(date +%s) - start )) s"
 done
 
-# The last row of a run's CSV: held-out bits per character and tokens/s.
-last() { tail -n 1 "$1" | awk -F, -v c="$2" '{print $c}'; }
+# The last row of a run's CSV is its final evaluation (columns: actors/trainer/metrics_csv.hpp).
 {
   echo "run,tokens,held_out_bpc,test_bpc,tokens_per_s,seconds"
   for csv in "$out"/dmoe-0.csv "$out"/dmoe-1.csv "$out"/dense.csv "$out"/largeffn.csv \

@@ -74,11 +74,8 @@ std::string expert_id_of(const std::string& name, const grid_coords& coords) {
 std::vector<int64_t> child_coordinates(const std::vector<declared>& items, double now) {
   std::vector<int64_t> out;
   for (const auto& x : items) {
-    if (x.expiration <= now)
-      continue;
-    for (const auto& r : x.children.children)
-      for (auto c = r.begin; c < r.end; ++c)
-        out.push_back(c);
+    if (x.expiration > now)
+      x.children.append_children(out);
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());

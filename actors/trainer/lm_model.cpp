@@ -74,12 +74,10 @@ torch::Tensor LanguageModelImpl::forward(const torch::Tensor& tokens) {
   auto x = tokens_->forward(tokens) + positions_->forward(positions).unsqueeze(0);
   balance_ = torch::zeros({}, x.options());
   loads_.clear();
-  int64_t moe_layers = 0;
   for (auto& blk : blocks_) {
     if (!blk.attention) {  // a remote block (moe.routing = sequence): its own residuals
       x = blk.moe->forward(x);
       note_moe_layer(blk.moe, t);
-      ++moe_layers;
       continue;
     }
     x = x + blk.attention->forward(blk.attention_norm->forward(x));
@@ -88,14 +86,13 @@ torch::Tensor LanguageModelImpl::forward(const torch::Tensor& tokens) {
     if (blk.moe) {
       y = blk.moe->forward(h);
       note_moe_layer(blk.moe, 1);
-      ++moe_layers;
     } else {
       y = blk.dense->forward_one(h);
     }
     x = x + y.reshape({b, t, shape_.hidden});
   }
-  if (moe_layers > 0)
-    balance_ = balance_ / static_cast<double>(moe_layers);
+  if (!loads_.empty())  // one load per DMoE layer
+    balance_ = balance_ / static_cast<double>(loads_.size());
   auto out = final_norm_->forward(x);
   return torch::matmul(out, tokens_->weight.t());  // tied with the token embedding
 }

@@ -145,6 +145,27 @@ struct swarm {
     CAF_CHECK_LESS(std::stod(m[1]), 2.5);
   }
 
+  /// dmoe-generate's exit status and output for a checkpoint, 20 tokens, `extra` arguments.
+  std::pair<int, std::string> run_generate(const std::string& checkpoint,
+                                           std::vector<std::string> extra,
+                                           const std::string& name) {
+    std::vector<std::string> args{DMOE_GENERATE_BINARY, "--checkpoint", checkpoint, "--dht",
+                                  "127.0.0.1:" + std::to_string(dht_port), "--tokens", "20"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto p = launch(args, dir + "/" + name + ".log");
+    auto rc = wait_exit(p.pid, std::chrono::seconds(60));  // before the log is read
+    return {rc, read_file(dir + "/" + name + ".log")};
+  }
+
+  /// The checkpoint's model goes on from a prompt through the swarm.
+  void check_generates(const std::string& checkpoint) {
+    auto [rc, generated] = run_generate(checkpoint, {"--prompt", "And God"}, "generate");
+    CAF_MESSAGE("generated (exit " << rc << "): " << generated);
+    CAF_CHECK_EQUAL(rc, 0);
+    CAF_CHECK_EQUAL(generated.rfind("And God", 0), 0u);
+    CAF_CHECK_GREATER(generated.size(), std::string{"And God"}.size() + 10);
+  }
+
   void dump_logs() {
     for (auto& p : procs)
       CAF_MESSAGE(p.log_path << ":\n" << read_file(p.log_path));
@@ -372,19 +393,10 @@ CAF_TEST(a language model trains through the swarm and writes text through it) {
   auto checkpoint = dir + "/lm-checkpoint";
   train_small_lm(text_file, checkpoint, {});
   // dmoe-generate writes through the swarm: the experts answer from the servers.
+  check_generates(checkpoint);
   auto generate = [&](std::vector<std::string> extra, const std::string& name) {
-    std::vector<std::string> args{DMOE_GENERATE_BINARY, "--checkpoint", checkpoint, "--dht",
-                                  "127.0.0.1:" + std::to_string(dht_port), "--tokens", "20"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto p = launch(args, dir + "/" + name + ".log");
-    auto rc = wait_exit(p.pid, std::chrono::seconds(60));  // before the log is read
-    return std::make_pair(rc, read_file(dir + "/" + name + ".log"));
+    return run_generate(checkpoint, std::move(extra), name);
   };
-  auto [generated_rc, generated] = generate({"--prompt", "And God"}, "generate");
-  CAF_MESSAGE("generated (exit " << generated_rc << "): " << generated);
-  CAF_CHECK_EQUAL(generated_rc, 0);
-  CAF_CHECK_EQUAL(generated.rfind("And God", 0), 0u);
-  CAF_CHECK_GREATER(generated.size(), std::string{"And God"}.size() + 10);
   // A prompt longer than the context, and a tokenizer the model was not trained with: refused
   // with the value named, exit 2.
   std::string long_prompt;
@@ -434,15 +446,7 @@ CAF_TEST(a language model of whole remote blocks (moe.routing = sequence) trains
   auto checkpoint = dir + "/lm-checkpoint";
   train_small_lm(text_file, checkpoint,
                  {"--moe.routing=\"sequence\"", "--moe.expert-prefix=\"block\""});
-  auto generated_log = dir + "/generate.log";
-  auto p = launch({DMOE_GENERATE_BINARY, "--checkpoint", checkpoint, "--dht",
-                   "127.0.0.1:" + std::to_string(dht_port), "--tokens", "20", "--prompt", "And God"},
-                  generated_log);
-  CAF_CHECK_EQUAL(wait_exit(p.pid, std::chrono::seconds(60)), 0);
-  auto generated = read_file(generated_log);
-  CAF_MESSAGE("generated: " << generated);
-  CAF_CHECK_EQUAL(generated.rfind("And God", 0), 0u);
-  CAF_CHECK_GREATER(generated.size(), std::string{"And God"}.size() + 10);
+  check_generates(checkpoint);
 }
 
 CAF_TEST(a trainer without its data set or with a bad config exits with a clear message) {
