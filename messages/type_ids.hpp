@@ -19,6 +19,7 @@ namespace dmoe {
 using dht_rpc_atom = caf::atom_constant<caf::atom("dht_rpc")>;
 using expert_rpc_atom = caf::atom_constant<caf::atom("expert_rpc")>;
 using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
+using average_rpc_atom = caf::atom_constant<caf::atom("avg_rpc")>;
 // Node-internal: every role actor (dht, server, router, trainer) answers `(stats_atom)` with its
 // stats struct (runtime/stats_fields.hpp); the inspector renders these for dmoe-shell.
 using stats_atom = caf::atom_constant<caf::atom("stats")>;

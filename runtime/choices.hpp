@@ -31,6 +31,9 @@ enum class lr_schedule_kind { cosine, constant };
 /// What a language model's DMoE layers route (moe.routing): each token's feed-forward to ffn
 /// experts, or each whole sequence to decoder-block experts (causal-transformer, the paper's).
 enum class routing_kind { token, sequence };
+/// How averaged vectors cross the wire (averaging.compression): float32 exact, float16 half,
+/// int8 a quarter (one scale per 128 elements).
+enum class vector_encoding_kind { none, float16, int8 };
 
 template <class E>
 struct choice_names;
@@ -38,6 +41,10 @@ struct choice_names;
 template <>
 struct choice_names<optimizer_kind> {
   static constexpr std::array<std::string_view, 2> names{"adam", "sgd"};
+};
+template <>
+struct choice_names<vector_encoding_kind> {
+  static constexpr std::array<std::string_view, 3> names{"none", "float16", "int8"};
 };
 template <>
 struct choice_names<compression_kind> {

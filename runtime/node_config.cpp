@@ -192,6 +192,11 @@ caf::error node_config::validate_values() const {
     return config_error("'dht.alpha' must not exceed 'dht.k'");
   if (auto err = validate_server_values())
     return err;
+  if (averaging.min_group > averaging.group_size)
+    return config_error("'averaging.min-group' must not exceed 'averaging.group-size'");
+  if (averaging.run.empty() || averaging.run.size() > 64
+      || averaging.run.find_first_of(" #.") != std::string::npos)
+    return config_error("'averaging.run' needs 1..64 characters, none of them ' ', '#' or '.'");
   if (auto err = validate_moe_values())
     return err;
   if (trainer.task == task_kind::language_model

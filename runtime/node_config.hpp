@@ -30,6 +30,7 @@ public:
   server_options server;
   moe_options moe;
   trainer_options trainer;
+  averaging_options averaging;
   inspector_options inspector;
   tls_options tls;
 

@@ -106,6 +106,31 @@ void node_config::declare_options() {
 
   declare_trainer_options();
 
+  options_.group("averaging", "Trainers of one run averaging their shared parameters (all but "
+                              "the experts) into one model: DiLoCo outer steps over a butterfly "
+                              "all-reduce among groups found through the DHT.")
+    .add(averaging.every, "every",
+         "local steps between outer steps (0: no averaging, each trainer keeps its own model)")
+    .add(averaging.run, "run", "name of the run: trainers of one run average together")
+    .add(averaging.group_size, "group-size", "most members in one round", range<size_t>{2, 256})
+    .add(averaging.min_group, "min-group",
+         "fewer members: the round is abandoned and parameters stay local", range<size_t>{2, 256})
+    .add(averaging.compression, "compression",
+         "how pseudo-gradients cross the wire: none (float32), float16 or int8")
+    .add(averaging.outer_learning_rate, "outer-learning-rate",
+         "learning rate of the outer Nesterov step (DiLoCo: 0.7)", positive_real)
+    .add(averaging.outer_momentum, "outer-momentum", "momentum of the outer step (DiLoCo: 0.9)",
+         range<double>{0.0, 0.999})
+    .add(averaging.gather_timeout, "gather-timeout",
+         "how long a round's matchmaking waits for members", positive_duration)
+    .add(averaging.round_timeout, "round-timeout",
+         "how long each phase of the all-reduce waits; a member silent for longer is dropped",
+         positive_duration)
+    .add(averaging.client_mode, "client-mode",
+         "this trainer is not reachable (behind NAT): it sends and receives, reduces nothing")
+    .add(averaging.join_state, "join-state",
+         "at start, download the shared parameters from the most advanced member of the run");
+
   options_.group("inspector", "What dmoe-shell may do on this node.")
     .add(inspector.allow_control, "allow-control", "let dmoe-shell run control commands");
 }

@@ -181,6 +181,21 @@ struct trainer_options {
   uint64_t seed = 0;
 };
 
+// ---- averaging: actors/averager ----
+struct averaging_options {
+  size_t every = 0;                     // local steps between outer steps (0: no averaging)
+  std::string run = "dmoe";             // trainers of one run average together
+  size_t group_size = 8;                // members a round waits for at most
+  size_t min_group = 2;                 // fewer: the round is abandoned, parameters stay local
+  vector_encoding_kind compression = vector_encoding_kind::float16;
+  double outer_learning_rate = 0.7;     // DiLoCo's outer Nesterov step
+  double outer_momentum = 0.9;
+  caf::timespan gather_timeout = 15s;   // matchmaking: how long a round waits for members
+  caf::timespan round_timeout = 60s;    // each phase of the all-reduce
+  bool client_mode = false;             // behind NAT: sends and receives, reduces nothing
+  bool join_state = true;               // download the swarm's shared parameters at start
+};
+
 // ---- inspector: actors/inspector ----
 struct inspector_options {
   bool allow_control = false;

@@ -28,6 +28,7 @@ struct gateway_state {
   dht::node_actor dht;
   server_actor server;
   inspector_actor inspector;
+  average_peer_actor averager;
 };
 
 using gateway_impl = gateway_actor::extend<caf::reacts_to<gateway_sweep_atom>>;
@@ -104,6 +105,9 @@ gateway_impl::behavior_type gateway(gateway_stateful* self, gateway_setup setup)
     [=](inspect_atom a, std::string& command) {
       return forward(self->state.inspector, "inspector", a, std::move(command));
     },
+    [=](average_rpc_atom a, payload& p) {
+      return forward(self->state.averager, "averager", a, std::move(p));
+    },
     [=](wire_part_atom, uint64_t transfer, payload& part) {
       auto key = transfer_key{caf::actor_cast<caf::actor_addr>(self->current_sender()), transfer};
       if (auto err = self->state.parts.add(key, std::move(part), seconds_now()))
@@ -144,6 +148,9 @@ gateway_impl::behavior_type gateway(gateway_stateful* self, gateway_setup setup)
     },
     [=](gateway_route_atom, inspector_actor& target) {
       return set_route(self, self->state.inspector, "inspector", std::move(target));
+    },
+    [=](gateway_route_atom, average_peer_actor& target) {
+      return set_route(self, self->state.averager, "averager", std::move(target));
     },
   };
 }

@@ -12,6 +12,7 @@
 //     (dht_info_atom)                                      -> dht
 //     (expert_rpc_atom, payload)                           -> server     (actors/server/server.hpp)
 //     (inspect_atom, std::string command)                  -> inspector  (actors/inspector)
+//     (average_rpc_atom, payload)                          -> averager   (actors/averager)
 //     A request for a role the node does not run gets an error reply naming the role.
 //   Expert calls in parts (from remote requesters):
 //     (wire_part_atom, uint64 transfer, payload part)      -> nothing; kept for the transfer
@@ -24,7 +25,8 @@
 //       part) messages to the requester followed by this answer with the reply's last part.
 //       Parts stalled for part_timeout are dropped.
 //   Local only (a remote sender gets an error; routes cannot be changed from the network):
-//     (gateway_route_atom, dht::node_actor | server_actor | inspector_actor)   -> bool
+//     (gateway_route_atom, dht::node_actor | server_actor | inspector_actor
+//                          | average_peer_actor)                                 -> bool
 //       routes that role to the actor; a null handle removes the route.
 //   Timer to itself: (gateway_sweep_atom) drops stalled transfers.
 #pragma once
@@ -49,6 +51,10 @@ namespace dmoe {
 using gateway_route_atom = caf::atom_constant<caf::atom("gw_route")>;
 using gateway_sweep_atom = caf::atom_constant<caf::atom("gw_sweep")>;
 
+/// What peers ask of a trainer's averager (actors/averager/averager.hpp).
+using average_peer_actor =
+  caf::typed_actor<caf::replies_to<average_rpc_atom, payload>::with<payload>>;
+
 /// The gateway's protocol (above): what every node publishes and what peers' handles speak.
 using gateway_actor = caf::typed_actor<
   caf::replies_to<dht_rpc_atom, payload>::with<payload>,
@@ -58,11 +64,13 @@ using gateway_actor = caf::typed_actor<
   caf::replies_to<dht::dht_info_atom>::with<std::string>,
   caf::replies_to<expert_rpc_atom, payload>::with<payload>,
   caf::replies_to<inspect_atom, std::string>::with<std::string>,
+  caf::replies_to<average_rpc_atom, payload>::with<payload>,
   caf::reacts_to<wire_part_atom, uint64_t, payload>,
   caf::replies_to<expert_rpc_atom, uint64_t, uint64_t, payload>::with<uint64_t, payload>,
   caf::replies_to<gateway_route_atom, dht::node_actor>::with<bool>,
   caf::replies_to<gateway_route_atom, server_actor>::with<bool>,
-  caf::replies_to<gateway_route_atom, inspector_actor>::with<bool>>;
+  caf::replies_to<gateway_route_atom, inspector_actor>::with<bool>,
+  caf::replies_to<gateway_route_atom, average_peer_actor>::with<bool>>;
 
 /// What a requester of calls in parts receives: the reply's parts before the answer.
 using parts_receiver_actor = caf::typed_actor<caf::reacts_to<wire_part_atom, uint64_t, payload>>;

@@ -1,0 +1,434 @@
+#include "actors/averager/member.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <caf/scoped_actor.hpp>
+#include <fmt/format.h>
+
+#include "actors/dht/client.hpp"
+#include "actors/gateway/gateway.hpp"
+#include "messages/errors.hpp"
+#include "runtime/endpoint.hpp"
+#include "runtime/logging.hpp"
+
+namespace dmoe {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+constexpr size_t window = 8;  // requests in flight per batch
+constexpr auto poll_period = std::chrono::milliseconds(200);
+constexpr auto retry_pause = std::chrono::milliseconds(50);
+constexpr auto local_timeout = std::chrono::seconds(10);
+
+caf::timespan until(steady::time_point deadline) {
+  auto left = deadline - steady::now();
+  return std::max<caf::timespan>(std::chrono::milliseconds(1),
+                                 std::chrono::duration_cast<caf::timespan>(left));
+}
+
+/// A request to one averager and where its reply goes.
+struct call {
+  caf::actor to;
+  avg::request req;
+  std::function<caf::error(avg::reply&)> take;
+};
+
+struct traffic {
+  uint64_t sent = 0;
+  uint64_t received = 0;
+};
+
+/// Runs `calls` with at most `window` in flight; a call refused with not_found (its round not
+/// begun there yet) is sent again until `deadline`. A target that fails once gets no more
+/// calls; the others go on. Returns the first failure.
+caf::error run_calls(caf::actor_system& system, std::vector<call>& calls, caf::timespan timeout,
+                     steady::time_point deadline, const wire_limits& limits, traffic& t) {
+  caf::scoped_actor self{system};
+  caf::error first_failure;
+  std::set<caf::actor_addr> failed;
+  auto fail = [&](const caf::actor& to, caf::error err) {
+    failed.insert(to.address());
+    if (!first_failure)
+      first_failure = std::move(err);
+  };
+  for (size_t begin = 0; begin < calls.size(); begin += window) {
+    auto end = std::min(calls.size(), begin + window);
+    std::vector<size_t> pending;
+    for (auto i = begin; i < end; ++i)
+      pending.push_back(i);
+    while (!pending.empty()) {
+      std::vector<size_t> again;
+      using handle = decltype(self->request(calls[0].to, timeout, average_rpc_atom::value, payload{}));
+      std::vector<std::pair<size_t, handle>> flying;
+      for (auto i : pending) {
+        if (failed.count(calls[i].to.address()))
+          continue;
+        auto bytes = avg::encode_request(calls[i].req);
+        t.sent += bytes.bytes.size();
+        flying.emplace_back(i, self->request(calls[i].to, timeout, average_rpc_atom::value,
+                                             std::move(bytes)));
+      }
+      for (auto& [i, h] : flying) {
+        std::move(h).receive(
+          [&, i = i](payload& in) {
+            t.received += in.bytes.size();
+            auto r = avg::decode_reply(in, limits);
+            if (!r) {
+              if (code_of(r.error()) == errc::not_found && steady::now() < deadline)
+                again.push_back(i);
+              else
+                fail(calls[i].to, r.error());
+              return;
+            }
+            if (auto err = calls[i].take(*r))
+              fail(calls[i].to, err);
+          },
+          [&, i = i](caf::error& err) { fail(calls[i].to, std::move(err)); });
+      }
+      if (!again.empty())
+        std::this_thread::sleep_for(retry_pause);
+      pending = std::move(again);
+    }
+  }
+  return first_failure;
+}
+
+template <class T>
+caf::expected<T> expect_reply(avg::reply& r, const char* what) {
+  if (auto* x = std::get_if<T>(&r))
+    return std::move(*x);
+  return make_error(errc::malformed, std::string{"expected "} + what + " in the reply");
+}
+
+}  // namespace
+
+std::string new_member_id() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
+}
+
+averaging_member::averaging_member(caf::actor_system& system, member_setup setup)
+  : system_(system), setup_(std::move(setup)), log_(log::get(setup_.name)) {
+}
+
+caf::expected<caf::actor> averaging_member::reach(const std::string& endpoint) {
+  if (endpoint == setup_.endpoint && !endpoint.empty())
+    return caf::actor_cast<caf::actor>(setup_.averager);
+  if (setup_.dial)
+    return setup_.dial(endpoint);
+  auto ep = parse_endpoint(endpoint);
+  if (!ep)
+    return ep.error();
+  auto gw = dial_gateway(system_, ep->host, ep->port, std::chrono::seconds(10));
+  if (!gw)
+    return gw.error();
+  return caf::actor_cast<caf::actor>(*gw);
+}
+
+std::vector<avg::member> averaging_member::listed(const std::string& key) {
+  std::vector<avg::member> out;
+  auto got = dht::get(system_, setup_.dht, key);
+  if (!got)
+    return out;
+  for (const auto& item : got->items)
+    if (auto m = decode_member(setup_.options.run, item.value, setup_.limits))
+      out.push_back(std::move(*m));
+  return out;
+}
+
+void averaging_member::publish(state_ptr state) {
+  caf::scoped_actor self{system_};
+  self->request(setup_.averager, local_timeout, avg_state_atom::value, std::move(state))
+    .receive([](bool) {},
+             [&](caf::error& err) { log_->warn("cannot publish the state: {}", describe(err)); });
+}
+
+caf::expected<round_output> averaging_member::average(const round_input& in,
+                                                      round_failure* failure) {
+  const auto& opt = setup_.options;
+  auto fail = [&](caf::error err, std::string donor = {}) -> caf::expected<round_output> {
+    if (failure)
+      *failure = round_failure{err, std::move(donor)};
+    return err;
+  };
+  bool client = opt.client_mode || setup_.endpoint.empty();
+  avg::member me{setup_.id, client ? std::string{} : setup_.endpoint, in.outer_step,
+                 in.fingerprint, in.weight, static_cast<uint64_t>(in.values->size())};
+  auto key = round_key(opt.run, in.outer_step);
+  auto gather = std::chrono::duration_cast<steady::duration>(opt.gather_timeout);
+  auto expiration = dht::wall_clock() + 4 * std::chrono::duration<double>(gather).count();
+  if (auto stored = dht::declare(system_, setup_.dht, key, "r", encode_member(opt.run, me),
+                                 expiration);
+      !stored)
+    log_->warn("could not declare for round {}: {}", in.outer_step, describe(stored.error()));
+  caf::scoped_actor self{system_};
+  auto local = [&](auto... xs) {
+    caf::error err;
+    self->request(setup_.averager, local_timeout, xs...)
+      .receive([](bool) {}, [&](caf::error& e) { err = std::move(e); });
+    return err;
+  };
+  auto candidate = [&] { return client ? caf::error{} : local(avg_candidate_atom::value, candidacy{me}); };
+  if (auto err = candidate())
+    return fail(err);
+  auto deadline = steady::now() + gather;
+  group_ptr g;
+  caf::actor leader;
+  bool leading = false;
+  bool yielded = false;
+  traffic t;
+  while (!g && steady::now() < deadline + gather) {
+    auto seen = listed(key);
+    std::vector<avg::member> leaders;
+    for (auto& m : seen)
+      if (m.outer_step == in.outer_step && !m.endpoint.empty())
+        leaders.push_back(m);
+    if (!client)
+      leaders.push_back(me);
+    if (leaders.empty()) {
+      std::this_thread::sleep_for(poll_period);
+      continue;
+    }
+    auto lead = *std::min_element(leaders.begin(), leaders.end(),
+                                  [](const avg::member& a, const avg::member& b) { return a.id < b.id; });
+    if (lead.id == me.id) {
+      if (yielded) {
+        if (auto err = candidate())
+          return fail(err);
+        yielded = false;
+      }
+      size_t ready = 0;
+      for (auto& m : listed(members_key(opt.run)))
+        ready += m.outer_step == in.outer_step && m.id != me.id ? 1 : 0;
+      std::set<std::string> declared;
+      for (auto& m : seen)
+        declared.insert(m.id);
+      declared.insert(me.id);
+      auto wanted = static_cast<uint32_t>(
+        std::min<size_t>(opt.group_size, std::max(declared.size(), ready + 1)));
+      caf::error err;
+      self->request(setup_.averager, until(deadline) + local_timeout, avg_form_atom::value, wanted,
+                    until(deadline))
+        .receive([&](group_ptr& formed) { g = std::move(formed); },
+                 [&](caf::error& e) { err = std::move(e); });
+      if (err)
+        return fail(err);
+      leading = true;
+      break;
+    }
+    if (!client && !yielded) {
+      local(avg_yield_atom::value);
+      yielded = true;
+    }
+    auto handle = reach(lead.endpoint);
+    if (!handle) {
+      log_->debug("cannot reach the leader at {}: {}", lead.endpoint, describe(handle.error()));
+      std::this_thread::sleep_for(poll_period);
+      continue;
+    }
+    avg::request join{opt.run, 0, me};
+    caf::error err;
+    self->request(*handle, gather + local_timeout, average_rpc_atom::value, avg::encode_request(join))
+      .receive(
+        [&](payload& reply) {
+          auto r = avg::decode_reply(reply, setup_.limits);
+          if (!r)
+            err = r.error();
+          else if (auto* formed = std::get_if<avg::group>(&*r))
+            g = std::make_shared<const avg::group>(std::move(*formed));
+          else
+            err = make_error(errc::malformed, "a join answered without a group");
+        },
+        [&](caf::error& e) { err = std::move(e); });
+    if (g) {
+      leader = *handle;
+      break;
+    }
+    if (code_of(err) == errc::expired)
+      return fail(err, lead.endpoint);
+    if (code_of(err) != errc::not_found)
+      return fail(err);
+    std::this_thread::sleep_for(poll_period);
+  }
+  if (!g)
+    return fail(make_error(errc::timeout, "no group formed for outer step "
+                                            + std::to_string(in.outer_step)));
+  auto own = std::find_if(g->members.begin(), g->members.end(),
+                          [&](const avg::member& m) { return m.id == me.id; });
+  if (own == g->members.end())
+    return fail(make_error(errc::malformed, "the group does not list this member"));
+  auto index = static_cast<uint32_t>(own - g->members.begin());
+  if (!leading) {
+    caf::error err;
+    self->request(setup_.averager, local_timeout, avg_begin_atom::value, g, index, leader)
+      .receive([](bool) {}, [&](caf::error& e) { err = std::move(e); });
+    if (err)
+      return fail(err);
+  } else {
+    leader = caf::actor_cast<caf::actor>(setup_.averager);
+  }
+  auto round_timeout = opt.round_timeout;
+  auto piece_n = static_cast<uint32_t>(
+    std::clamp<uint64_t>(setup_.limits.part_bytes / 4, 1024, avg::piece_elements));
+  const auto& values = *in.values;
+  auto contribute = [&](uint32_t p, const caf::actor& to, std::vector<call>& calls) {
+    for (uint64_t off = 0; off < g->part_size(p); off += piece_n) {
+      auto count = static_cast<uint32_t>(std::min<uint64_t>(piece_n, g->part_size(p) - off));
+      avg::contribute c{index, avg::encode_piece(values.data() + g->bounds[p] + off, count, g->enc,
+                                                 p, off)};
+      calls.push_back({to, avg::request{opt.run, g->id, std::move(c)},
+                       [](avg::reply& r) {
+                         auto got = expect_reply<avg::ack>(r, "an ack");
+                         return got ? caf::error{} : got.error();
+                       }});
+    }
+  };
+  std::vector<caf::actor> reducers(g->parts());
+  std::vector<call> calls;
+  for (uint32_t p = 0; p < g->parts(); ++p) {
+    auto to = reach(g->members[g->reducers[p]].endpoint);
+    if (!to) {
+      log_->warn("cannot reach the reducer of part {}: {}", p, describe(to.error()));
+      continue;
+    }
+    reducers[p] = *to;
+    contribute(p, *to, calls);
+  }
+  auto phase_end = steady::now() + std::chrono::duration_cast<steady::duration>(round_timeout);
+  if (auto err = run_calls(system_, calls, round_timeout, phase_end, setup_.limits, t))
+    log_->warn("round {:016x}: a contribution failed: {}", g->id, describe(err));
+  // The decision: who survived, which parts the leader reduces again.
+  avg::decision d;
+  std::vector<call> ask;
+  ask.push_back({leader, avg::request{opt.run, g->id, avg::outcome{}}, [&](avg::reply& r) {
+                   auto got = expect_reply<avg::decision>(r, "a decision");
+                   if (got)
+                     d = std::move(*got);
+                   return got ? caf::error{} : got.error();
+                 }});
+  if (auto err = run_calls(system_, ask, 2 * round_timeout, steady::now(), setup_.limits, t))
+    return fail(err);
+  if (std::find(d.survivors.begin(), d.survivors.end(), index) == d.survivors.end())
+    return fail(make_error(errc::unavailable, "dropped from round: a reducer lacks this member's "
+                                              "contribution"));
+  if (!d.orphans.empty()) {
+    calls.clear();
+    for (auto p : d.orphans) {
+      reducers[p] = leader;
+      contribute(p, leader, calls);
+    }
+    phase_end = steady::now() + std::chrono::duration_cast<steady::duration>(round_timeout);
+    if (auto err = run_calls(system_, calls, round_timeout, phase_end, setup_.limits, t))
+      return fail(err);
+  }
+  round_output out;
+  out.average.resize(values.size());
+  calls.clear();
+  for (uint32_t p = 0; p < g->parts(); ++p) {
+    if (!reducers[p])
+      return fail(make_error(errc::unavailable, "part " + std::to_string(p) + "'s reducer is out of reach"));
+    for (uint64_t off = 0; off < g->part_size(p); off += piece_n) {
+      auto count = static_cast<uint32_t>(std::min<uint64_t>(piece_n, g->part_size(p) - off));
+      auto at = g->bounds[p] + off;
+      calls.push_back({reducers[p], avg::request{opt.run, g->id, avg::fetch{p, off, count}},
+                       [&out, at, count, p, off](avg::reply& r) -> caf::error {
+                         auto got = expect_reply<avg::piece>(r, "a piece");
+                         if (!got)
+                           return got.error();
+                         if (got->part != p || got->offset != off || got->count != count)
+                           return make_error(errc::invalid_argument, "a reducer answered another piece");
+                         auto v = avg::decode_piece(*got);
+                         if (!v)
+                           return v.error();
+                         std::copy(v->begin(), v->end(), out.average.begin() + static_cast<ptrdiff_t>(at));
+                         return caf::none;
+                       }});
+    }
+  }
+  if (auto err = run_calls(system_, calls, 2 * round_timeout, steady::now(), setup_.limits, t))
+    return fail(err);
+  out.members = g->members.size();
+  out.survivors = d.survivors.size();
+  for (auto s : d.survivors)
+    out.weight += g->members[s].weight;
+  out.bytes_sent = t.sent;
+  out.bytes_received = t.received;
+  return out;
+}
+
+caf::expected<averaging_state> averaging_member::download_state(const std::string& model,
+                                                                uint64_t elements,
+                                                                const std::string& donor) {
+  std::vector<avg::member> donors;
+  if (!donor.empty()) {
+    avg::member m;
+    m.endpoint = donor;
+    donors.push_back(m);
+  } else {
+    for (auto& m : listed(members_key(setup_.options.run)))
+      if (m.id != setup_.id && !m.endpoint.empty() && m.elements == elements)
+        donors.push_back(m);
+    std::sort(donors.begin(), donors.end(), [](const avg::member& a, const avg::member& b) {
+      return a.outer_step > b.outer_step;
+    });
+  }
+  auto total = 2 * elements;
+  for (const auto& d : donors) {
+    auto to = reach(d.endpoint);
+    if (!to) {
+      log_->warn("state donor {} is out of reach: {}", d.endpoint, describe(to.error()));
+      continue;
+    }
+    averaging_state state;
+    state.values.resize(total);
+    std::optional<avg::state_header> first;
+    std::vector<call> calls;
+    for (uint64_t off = 0; off < total; off += avg::piece_elements) {
+      auto count = static_cast<uint32_t>(std::min<uint64_t>(avg::piece_elements, total - off));
+      calls.push_back({*to, avg::request{setup_.options.run, 0, avg::state_fetch{off, count}},
+                       [&, off, count](avg::reply& r) -> caf::error {
+                         auto got = expect_reply<avg::state_reply>(r, "a state piece");
+                         if (!got)
+                           return got.error();
+                         const auto& h = got->header;
+                         if (h.run != setup_.options.run || h.model != model || h.elements != elements)
+                           return make_error(errc::invalid_argument,
+                                             "the donor's state is of another run or model ('"
+                                               + h.run + "', '" + h.model + "', "
+                                               + std::to_string(h.elements) + " parameters)");
+                         if (first && (first->outer_step != h.outer_step
+                                       || first->fingerprint != h.fingerprint))
+                           return make_error(errc::expired, "the donor's state changed mid-download");
+                         if (got->values.offset != off || got->values.count != count)
+                           return make_error(errc::invalid_argument, "the donor answered another piece");
+                         auto v = avg::decode_piece(got->values);
+                         if (!v)
+                           return v.error();
+                         first = h;
+                         std::copy(v->begin(), v->end(), state.values.begin() + static_cast<ptrdiff_t>(off));
+                         return caf::none;
+                       }});
+    }
+    traffic t;
+    auto err = run_calls(system_, calls, setup_.options.round_timeout, steady::now(), setup_.limits, t);
+    if (err || !first) {
+      log_->warn("the state download from {} failed: {}; trying another member", d.endpoint,
+                 err ? describe(err) : std::string{"empty state"});
+      continue;
+    }
+    state.header = *first;
+    log_->info("downloaded the state of outer step {} from {} ({:.1f} MB)", state.header.outer_step,
+               d.endpoint, static_cast<double>(t.received) / 1e6);
+    return state;
+  }
+  return make_error(errc::not_found, "no member of run '" + setup_.options.run
+                                       + "' could give its state");
+}
+
+}  // namespace dmoe
