@@ -75,6 +75,8 @@ struct candidate_state {
   std::vector<std::pair<avg::member, rpc_promise>> joins;
   std::optional<caf::typed_response_promise<group_ptr>> form;
   uint32_t wanted = 0;
+  bool last = false;     // the pending form is the matchmaking's last: it forms when it ends
+  uint64_t serial = 0;   // of the pending form, so an earlier form's timer is ignored
 };
 
 struct averager_state {
@@ -576,7 +578,8 @@ averager_actor::behavior_type averager(averager_stateful* self, averager_setup s
         if (st.candidate->form)
           st.candidate->form->deliver(make_error(errc::unavailable, "a new candidacy began"));
       }
-      st.candidate = candidate_state{std::move(c.self)};
+      st.candidate.emplace();
+      st.candidate->self = std::move(c.self);
       return true;
     },
     [=](avg_yield_atom) -> caf::result<bool> {
@@ -589,25 +592,37 @@ averager_actor::behavior_type averager(averager_stateful* self, averager_setup s
       }
       return true;
     },
-    [=](avg_form_atom, uint32_t wanted, caf::timespan wait) -> caf::result<group_ptr> {
+    [=](avg_form_atom, uint32_t wanted, caf::timespan wait, bool last) -> caf::result<group_ptr> {
       if (!local_sender(self))
         return not_local();
       auto& st = self->state;
       if (!st.candidate || !st.candidate->open)
         return make_error(errc::unavailable, "not a candidate for leading a round");
+      auto& c = *st.candidate;
+      if (c.form)
+        c.form->deliver(make_error(errc::unavailable, "another form request came"));
       auto rp = self->make_response_promise<group_ptr>();
-      st.candidate->form = rp;
-      st.candidate->wanted = wanted;
-      if (st.candidate->joins.size() + 1 >= wanted)
+      c.form = rp;
+      c.wanted = wanted;
+      c.last = last;
+      c.serial += 1;
+      if (c.joins.size() + 1 >= wanted)
         form_now(self);
       else
-        self->delayed_send(self, wait, avg_gather_atom::value, st.candidate->self.outer_step);
+        self->delayed_send(self, wait, avg_gather_atom::value, c.serial);
       return rp;
     },
-    [=](avg_gather_atom, uint64_t outer_step) {
+    [=](avg_gather_atom, uint64_t serial) {
       auto& st = self->state;
-      if (st.candidate && st.candidate->self.outer_step == outer_step)
+      if (!st.candidate || !st.candidate->form || st.candidate->serial != serial)
+        return;
+      auto& c = *st.candidate;
+      if (c.last) {
         form_now(self);
+        return;
+      }
+      c.form->deliver(make_error(errc::timeout, "not yet: fewer members than wanted"));
+      c.form.reset();
     },
     [=](avg_begin_atom, group_ptr& g, uint32_t own_index, caf::actor& leader) -> caf::result<bool> {
       if (!local_sender(self))

@@ -10,8 +10,8 @@
 //      fingerprint (others are refused: `expired`, out of sync, or `not_found`, not leading)
 //      until its member thread either yields (avg_yield_atom: a smaller id leads; the held
 //      joins are refused and the members look again) or forms the group (avg_form_atom, once
-//      `wanted` members are in or the wait ends; fewer than min_group: refused, the round is
-//      abandoned). The group (members sorted by id, the parts of the flattened vector and the
+//      `wanted` members are in or at the matchmaking's end; fewer than min_group: refused, the
+//      round is abandoned). The group (members sorted by id, the parts of the flattened vector and the
 //      reachable member reducing each) answers every join.
 //   2. Contributions: every member sends each part of its weighted pseudo-gradient, in pieces,
 //      to that part's reducer (contribute -> ack). Pieces of the wrong size, encoding, range
@@ -38,11 +38,14 @@
 //   From its member thread and trainer (local only; from another node: `forbidden`):
 //     (avg_candidate_atom, candidacy)                 -> bool
 //     (avg_yield_atom)                                -> bool
-//     (avg_form_atom, uint32 wanted, timespan wait)   -> group_ptr   (or an error: too few)
+//     (avg_form_atom, uint32 wanted, timespan wait, bool last) -> group_ptr
+//       forms the group once `wanted` members are in; when `wait` ends first, a `last` call
+//       forms it with those in (fewer than min_group: an error, the round is abandoned) and
+//       another answers `timeout` and keeps the candidacy open (the member looks again).
 //     (avg_begin_atom, group_ptr, uint32 self, caf::actor leader) -> bool
 //       a follower's group: this node reduces its parts from now on.
 //     (avg_state_atom, state_ptr)                     -> bool   the state served from now on
-//   Timers to itself: (avg_timer_atom, group id, phase), (avg_gather_atom, outer step) and
+//   Timers to itself: (avg_timer_atom, group id, phase), (avg_gather_atom, form serial) and
 //     (avg_declare_atom): once it serves a state, it declares the member (its outer step and
 //     fingerprint) under members_key(run) every member_declare_period, owned by its DHT node.
 #pragma once
@@ -101,7 +104,7 @@ using averager_actor = caf::typed_actor<
   caf::replies_to<average_rpc_atom, payload>::with<payload>,
   caf::replies_to<avg_candidate_atom, candidacy>::with<bool>,
   caf::replies_to<avg_yield_atom>::with<bool>,
-  caf::replies_to<avg_form_atom, uint32_t, caf::timespan>::with<group_ptr>,
+  caf::replies_to<avg_form_atom, uint32_t, caf::timespan, bool>::with<group_ptr>,
   caf::replies_to<avg_begin_atom, group_ptr, uint32_t, caf::actor>::with<bool>,
   caf::replies_to<avg_state_atom, state_ptr>::with<bool>,
   caf::reacts_to<avg_timer_atom, uint64_t, uint32_t>,

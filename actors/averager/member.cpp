@@ -142,6 +142,14 @@ std::vector<avg::member> averaging_member::listed(const std::string& key) {
   return out;
 }
 
+std::optional<avg::member> averaging_member::most_advanced() {
+  std::optional<avg::member> best;
+  for (auto& m : listed(members_key(setup_.options.run)))
+    if (m.id != setup_.id && !m.endpoint.empty() && (!best || m.outer_step > best->outer_step))
+      best = m;
+  return best;
+}
+
 void averaging_member::publish(state_ptr state) {
   caf::scoped_actor self{system_};
   self->request(setup_.averager, local_timeout, avg_state_atom::value, std::move(state))
@@ -212,13 +220,20 @@ caf::expected<round_output> averaging_member::average(const round_input& in,
       declared.insert(me.id);
       auto wanted = static_cast<uint32_t>(
         std::min<size_t>(opt.group_size, std::max(declared.size(), ready + 1)));
+      // The group forms once `wanted` are in; until the matchmaking's end this member looks
+      // again every poll_period, so a smaller id declaring late still leads.
+      bool last = steady::now() + poll_period >= deadline;
+      auto wait = last ? until(deadline) : caf::timespan{poll_period};
       caf::error err;
-      self->request(setup_.averager, until(deadline) + local_timeout, avg_form_atom::value, wanted,
-                    until(deadline))
+      self->request(setup_.averager, wait + local_timeout, avg_form_atom::value, wanted, wait, last)
         .receive([&](group_ptr& formed) { g = std::move(formed); },
                  [&](caf::error& e) { err = std::move(e); });
+      if (!g && !last && code_of(err) == errc::timeout)
+        continue;
       if (err)
-        return fail(err);
+        return fail(make_error(code_of(err), message_of(err) + " (" + std::to_string(declared.size())
+                                               + " declared for this round, "
+                                               + std::to_string(ready + 1) + " at this outer step)"));
       leading = true;
       break;
     }

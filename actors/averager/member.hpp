@@ -10,6 +10,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,9 @@ public:
   /// `donor` set, only that one is asked.
   caf::expected<averaging_state> download_state(const std::string& model, uint64_t elements,
                                                 const std::string& donor = {});
+
+  /// The run's most advanced other member with an endpoint (by outer step), if any declared.
+  std::optional<avg::member> most_advanced();
 
   /// Serves `state` to joiners and declares this member at its outer step.
   void publish(state_ptr state);

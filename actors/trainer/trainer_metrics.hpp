@@ -38,6 +38,12 @@ struct trainer_metrics {
   double staleness = 0;            // moving average: updates between a gradient's read and its use
   size_t max_staleness = 0;        // of the applied updates
   size_t stale_dropped = 0;        // gradients staler than trainer.max-staleness, not applied
+  size_t outer_steps = 0;          // averaging: outer steps its shared parameters went through
+  size_t failed_rounds = 0;        // averaging rounds abandoned (parameters stayed local)
+  size_t averaged_with = 0;        // members whose contributions the last average held
+  double averaging_mb = 0;         // megabytes sent and received by averaging
+  double averaging_s = 0;          // seconds spent in averaging rounds and downloads
+  std::string shared_fingerprint;  // hash of the shared parameters after the last outer step
 };
 
 inline auto fields_of(trainer_metrics& x) {
@@ -52,7 +58,10 @@ inline auto fields_of(trainer_metrics& x) {
     field("elapsed_s", x.elapsed_s), field("failed_steps", x.failed_steps),
     field("failed_evals", x.failed_evals), field("resumed_at", x.resumed_at),
     field("workers", x.workers), field("staleness", x.staleness),
-    field("max_staleness", x.max_staleness), field("stale_dropped", x.stale_dropped));
+    field("max_staleness", x.max_staleness), field("stale_dropped", x.stale_dropped),
+    field("outer_steps", x.outer_steps), field("failed_rounds", x.failed_rounds),
+    field("averaged_with", x.averaged_with), field("averaging_mb", x.averaging_mb),
+    field("averaging_s", x.averaging_s), field("shared_fingerprint", x.shared_fingerprint));
 }
 
 /// What the inspector asks a trainer (trainer_actor converts to it).

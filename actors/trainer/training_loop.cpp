@@ -9,10 +9,12 @@
 
 #include "actors/trainer/batch_source.hpp"
 #include "actors/trainer/metrics_csv.hpp"
+#include "actors/trainer/outer_averaging.hpp"
 #include "actors/trainer/shared_parameters.hpp"
 #include "actors/trainer/task.hpp"
 #include "actors/trainer/trainer_checkpoint.hpp"
 #include "messages/errors.hpp"
+#include "messages/expert_pattern.hpp"
 #include "runtime/experts/compute_pool.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/progress.hpp"
@@ -126,6 +128,12 @@ private:
               size_t epoch);
   void evaluate();
   void checkpoint(bool now);
+  bool averaging() const {
+    return owner_.setup.member.options.every > 0 && owner_.setup.member.averager;
+  }
+  void start_averaging();
+  /// An outer step now (no local update meanwhile), unless no step happened since the last.
+  void outer_step();
   trainer_progress progress() const;
   double elapsed() const {
     return before_.elapsed_s + seconds_since(start_);
@@ -140,6 +148,7 @@ private:
   size_t total_steps_ = 0;
   std::shared_ptr<torch::nn::Module> model_;
   std::unique_ptr<shared_parameters> shared_;
+  std::unique_ptr<outer_averaging> outer_;
   trainer_progress before_;  // from the checkpoint a restarted trainer resumes
   metrics_csv csv_;
   std::unique_ptr<progress_bar> bar_;
@@ -154,6 +163,9 @@ private:
   bool exhausted_ = false;
   clock_type::time_point last_checkpoint_ = clock_type::now();
   bool checkpointing_ = false;
+  std::mutex outer_mtx_;         // one outer step at a time; taken before run_mtx_
+  size_t outer_at_ = 0;          // the step of the last outer step
+  size_t samples_at_outer_ = 0;  // the samples counted then
 };
 
 void training_run::run() {
@@ -161,7 +173,11 @@ void training_run::run() {
   total_steps_ = opt_.epochs > 0 ? opt_.epochs * steps_per_epoch : 0;
   if (opt_.max_steps > 0)
     total_steps_ = total_steps_ > 0 ? std::min(total_steps_, opt_.max_steps) : opt_.max_steps;
+  if (averaging())  // the run's trainers start from the same parameters
+    torch::manual_seed(stable_hash("averaging.run " + owner_.setup.member.options.run));
   model_ = task_.make_model();
+  if (averaging())
+    torch::manual_seed(owner_.seed());
   auto workers = std::max<size_t>(1, opt_.workers);
   auto accumulate = std::max<size_t>(1, opt_.accumulate);
   shared_ = std::make_unique<shared_parameters>(
@@ -177,6 +193,8 @@ void training_run::run() {
       replicas.push_back(task_.make_model());
   if (!resume())
     return;
+  if (averaging())
+    start_averaging();
   open_csv();
   bar_ = std::make_unique<progress_bar>(owner_.setup.name, total_steps_, opt_.progress);
   owner_.update([&](trainer_metrics& m) {
@@ -212,6 +230,10 @@ void training_run::run() {
   }
   bar_->finish();
   bool flushed = shared_->flush();  // the last batches' gradients when they made no full update
+  if (outer_ && !stop_) {
+    outer_step();  // the run's trainers end with one model
+    flushed = true;
+  }
   if (step_ > 0 && (evaluated_at_ != step_ || flushed) && !stop_)
     evaluate();
   if (language_model() && step_ > 0 && !stop_) {
@@ -333,6 +355,8 @@ void training_run::work(torch::nn::Module& replica) {
       }
       record(outcome, applied, batch->epoch);
       due_eval = applied.gradients % opt_.eval_every == 0;
+      if (outer_ && applied.gradients % owner_.setup.member.options.every == 0)
+        outer_step();
     } catch (const std::exception& e) {
       put_back_batch();
       owner_.update([](trainer_metrics& m) { ++m.failed_steps; });
@@ -408,6 +432,46 @@ void training_run::evaluate() {
     log_.info("step {}: test accuracy {:.2f}%", at, *measured * 100);
   else if (!stop_)
     log_.warn("step {}: the evaluation failed; training goes on", at);
+}
+
+void training_run::start_averaging() {
+  std::string signature;
+  for (const auto& [name, value] : task_.tags())
+    signature += name + "=" + value + ";";
+  shared_->with_model([&](torch::nn::Module& model) {
+    outer_ = std::make_unique<outer_averaging>(owner_.system, owner_.setup.member, model,
+                                               signature, log_);
+    outer_->join(model);
+  });
+  log_.info("averaging {} shared parameters with run '{}' every {} steps ({} on the wire)",
+            outer_->elements(), owner_.setup.member.options.run,
+            owner_.setup.member.options.every,
+            choice_names<vector_encoding_kind>::names[static_cast<size_t>(
+              owner_.setup.member.options.compression)]);
+  owner_.update([&](trainer_metrics& m) { outer_->report(m); });
+}
+
+void training_run::outer_step() {
+  std::lock_guard<std::mutex> one_at_a_time{outer_mtx_};
+  size_t step = 0;
+  size_t samples = 0;
+  {
+    std::lock_guard<std::mutex> guard{run_mtx_};
+    step = step_;
+  }
+  samples = owner_.metrics_snapshot().samples;
+  if (step == outer_at_)
+    return;
+  owner_.update([](trainer_metrics& m) { m.state = "averaging"; });
+  shared_->with_model([&](torch::nn::Module& model) {
+    outer_->step(model, static_cast<double>(samples - samples_at_outer_));
+  });
+  outer_at_ = step;
+  samples_at_outer_ = samples;
+  owner_.update([&](trainer_metrics& m) {
+    m.state = "training";
+    outer_->report(m);
+  });
 }
 
 trainer_progress training_run::progress() const {

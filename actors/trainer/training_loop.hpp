@@ -16,7 +16,14 @@
 // With trainer.checkpoint-dir it saves a checkpoint (trainer_checkpoint.hpp) every
 // checkpoint_period, at the end and when stopped, and a trainer started with one there resumes
 // from it: same parameters, optimizer state, step, epoch and place in the epoch's order.
+//
+// With averaging (trainer_setup.member), the shared parameters start from the run's common
+// initialisation or the run's state, take an outer step every averaging.every steps and a last
+// one when training ends (outer_averaging.hpp), so the run's trainers end with one model; the
+// final evaluations are of that model.
 #pragma once
+
+#include "actors/averager/member.hpp"
 
 #include <atomic>
 #include <memory>
@@ -38,6 +45,9 @@ struct trainer_setup {
   trainer_options options;
   moe_options moe;
   moe::router_actor router;      // actors/moe/router.hpp (or its supervisor)
+  /// Averaging the shared parameters with the run's other trainers (outer_averaging.hpp):
+  /// on when averaging.every > 0 and `member.averager` is set.
+  member_setup member;
 };
 
 class training_loop {

@@ -6,6 +6,8 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "actors/averager/averager.hpp"
+#include "actors/averager/member.hpp"
 #include "actors/dht/node.hpp"
 #include "actors/gateway/gateway.hpp"
 #include "actors/guard/control_guard.hpp"
@@ -86,6 +88,7 @@ std::vector<std::pair<std::string, caf::actor>> node_roles::running_roles() cons
   add("dht", dht_);
   add("server", server_);
   add("router", router_);
+  add("averager", averager_);
   add("trainer", trainer_);
   add("inspector", inspector_);
   return out;
@@ -230,6 +233,27 @@ caf::error node_roles::start_trainer() {
   setup.options = cfg_.trainer;
   setup.moe = cfg_.moe;
   setup.router = router_;
+  if (cfg_.averaging.every > 0) {
+    auto id = new_member_id();
+    auto own_endpoint = cfg_.averaging.client_mode ? std::string{} : endpoint_;
+    averager_setup averaging;
+    averaging.name = cfg_.node.name + "/averager";
+    averaging.options = cfg_.averaging;
+    averaging.limits = cfg_.limits.wire();
+    averaging.dht = dht_;
+    averaging.id = id;
+    averaging.endpoint = own_endpoint;
+    averager_ = spawn_averager(system_, std::move(averaging));
+    if (auto err = route(caf::actor_cast<average_peer_actor>(averager_)))
+      return err;
+    setup.member.name = cfg_.node.name + "/averager";
+    setup.member.options = cfg_.averaging;
+    setup.member.limits = cfg_.limits.wire();
+    setup.member.averager = averager_;
+    setup.member.dht = dht_;
+    setup.member.id = id;
+    setup.member.endpoint = own_endpoint;
+  }
   trainer_ = spawn_trainer(system_, std::move(setup), [this](const trainer_metrics& m) {
     trainer_failed_ = m.state != "done";
     if (on_trainer_done_)
@@ -281,6 +305,7 @@ void node_roles::stop() {
   };
   stop_role(inspector_);
   stop_role(trainer_);
+  stop_role(averager_);
   stop_role(router_);
   stop_role(server_);
   stop_role(dht_);

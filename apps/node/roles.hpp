@@ -15,6 +15,7 @@
 #include <caf/actor_system.hpp>
 #include <spdlog/logger.h>
 
+#include "actors/averager/averager.hpp"
 #include "actors/gateway/gateway.hpp"
 #include "actors/inspector/inspector.hpp"
 #include "actors/moe/supervisor.hpp"
@@ -77,6 +78,7 @@ private:
   dht::node_actor dht_;
   server_actor server_;
   moe::supervisor_actor router_;
+  averager_actor averager_;  // with the trainer when averaging.every > 0
   trainer_actor trainer_;
   inspector_actor inspector_;
   std::atomic<bool> trainer_failed_{false};

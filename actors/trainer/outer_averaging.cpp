@@ -1,0 +1,191 @@
+#include "actors/trainer/outer_averaging.hpp"
+
+#include <chrono>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "messages/errors.hpp"
+
+namespace dmoe {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+std::vector<float> flatten_parameters(torch::nn::Module& model) {
+  std::vector<float> out;
+  torch::NoGradGuard no_grad;
+  for (const auto& p : model.parameters()) {
+    auto flat = p.detach().to(torch::kFloat32).contiguous().view({-1});
+    out.insert(out.end(), flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
+  }
+  return out;
+}
+
+void assign_parameters(torch::nn::Module& model, const std::vector<float>& values) {
+  torch::NoGradGuard no_grad;
+  size_t at = 0;
+  for (auto& p : model.parameters()) {
+    auto n = static_cast<size_t>(p.numel());
+    if (at + n > values.size())
+      throw std::invalid_argument("fewer values than the model has parameters");
+    auto src = torch::from_blob(const_cast<float*>(values.data() + at), {p.numel()}, torch::kFloat32);
+    p.copy_(src.view(p.sizes()));
+    at += n;
+  }
+  if (at != values.size())
+    throw std::invalid_argument("more values than the model has parameters");
+}
+
+uint64_t fingerprint_of(const std::vector<float>& values) {
+  uint64_t h = 1469598103934665603ull;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(values.data());
+  for (size_t i = 0; i < values.size() * sizeof(float); ++i) {
+    h ^= bytes[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::vector<float> nesterov_step(const std::vector<float>& start, std::vector<float>& momentum,
+                                 const std::vector<float>& delta, double lr, double mu) {
+  std::vector<float> out(start.size());
+  auto flr = static_cast<float>(lr);
+  auto fmu = static_cast<float>(mu);
+  for (size_t i = 0; i < start.size(); ++i) {
+    momentum[i] = fmu * momentum[i] + delta[i];
+    out[i] = start[i] - flr * (delta[i] + fmu * momentum[i]);
+  }
+  return out;
+}
+
+outer_averaging::outer_averaging(caf::actor_system& system, member_setup setup,
+                                 torch::nn::Module& model, std::string signature,
+                                 spdlog::logger& log)
+  : member_(system, setup),
+    options_(setup.options),
+    signature_(std::move(signature)),
+    log_(log),
+    start_(flatten_parameters(model)),
+    momentum_(start_.size(), 0.0f),
+    fingerprint_(fingerprint_of(start_)) {
+}
+
+void outer_averaging::publish() {
+  auto state = std::make_shared<averaging_state>();
+  state->header = avg::state_header{options_.run, signature_, outer_step_, fingerprint_,
+                                    start_.size()};
+  state->values = start_;
+  state->values.insert(state->values.end(), momentum_.begin(), momentum_.end());
+  member_.publish(std::move(state));
+}
+
+void outer_averaging::adopt(torch::nn::Module& model, const averaging_state& state) {
+  auto n = start_.size();
+  start_.assign(state.values.begin(), state.values.begin() + static_cast<ptrdiff_t>(n));
+  momentum_.assign(state.values.begin() + static_cast<ptrdiff_t>(n), state.values.end());
+  outer_step_ = state.header.outer_step;
+  fingerprint_ = fingerprint_of(start_);
+  if (fingerprint_ != state.header.fingerprint)
+    log_.warn("the downloaded parameters' fingerprint differs from the donor's claim");
+  assign_parameters(model, start_);
+  publish();
+}
+
+void outer_averaging::join(torch::nn::Module& model) {
+  auto began = std::chrono::steady_clock::now();
+  if (options_.join_state) {
+    auto state = member_.download_state(signature_, start_.size());
+    if (state) {
+      adopt(model, *state);
+      log_.info("joined run '{}' at outer step {} with the swarm's shared parameters",
+                options_.run, outer_step_);
+    } else {
+      log_.info("run '{}': {}; starting from its common initialisation", options_.run,
+                message_of(state.error()));
+    }
+  }
+  publish();
+  seconds_ += seconds_since(began);
+}
+
+bool outer_averaging::catch_up(torch::nn::Module& model) {
+  // Members declare their outer steps (averager.hpp); one ahead means rounds went on without
+  // this trainer, whose work since is then given up for the run's parameters.
+  auto ahead = member_.most_advanced();
+  if (!ahead || ahead->outer_step <= outer_step_)
+    return false;
+  log_.warn("the run is at outer step {}, this trainer at {}: downloading the state from {}",
+            ahead->outer_step, outer_step_, ahead->endpoint);
+  auto state = member_.download_state(signature_, start_.size(), ahead->endpoint);
+  if (!state)
+    state = member_.download_state(signature_, start_.size());
+  if (!state) {
+    log_.warn("could not catch up: {}", message_of(state.error()));
+    return false;
+  }
+  adopt(model, *state);
+  return true;
+}
+
+bool outer_averaging::step(torch::nn::Module& model, double weight) {
+  auto began = std::chrono::steady_clock::now();
+  if (catch_up(model)) {
+    seconds_ += seconds_since(began);
+    return false;
+  }
+  auto current = flatten_parameters(model);
+  std::vector<float> delta(current.size());
+  for (size_t i = 0; i < delta.size(); ++i)
+    delta[i] = start_[i] - current[i];
+  round_failure failure;
+  auto out = member_.average(round_input{outer_step_, fingerprint_, weight, &delta}, &failure);
+  seconds_ += seconds_since(began);
+  if (!out) {
+    ++failed_;
+    if (!failure.donor.empty()) {
+      log_.warn("outer step {}: {}; downloading the state from {}", outer_step_,
+                message_of(failure.error), failure.donor);
+      auto state = member_.download_state(signature_, start_.size(), failure.donor);
+      if (state) {
+        adopt(model, *state);
+        return false;
+      }
+      log_.warn("the download failed: {}", message_of(state.error()));
+    }
+    log_.warn("outer step {} abandoned: {}; the parameters stay local", outer_step_,
+              message_of(failure.error ? failure.error : out.error()));
+    return false;
+  }
+  start_ = nesterov_step(start_, momentum_, out->average, options_.outer_learning_rate,
+                         options_.outer_momentum);
+  assign_parameters(model, start_);
+  ++outer_step_;
+  fingerprint_ = fingerprint_of(start_);
+  averaged_with_ = out->survivors;
+  megabytes_ += static_cast<double>(out->bytes_sent + out->bytes_received) / 1e6;
+  publish();
+  log_.info("outer step {}: averaged with {} of {} trainers ({:.0f} samples), {:.1f} MB sent, "
+            "{:.1f} MB received, {:.1f} s; shared parameters {:016x}",
+            outer_step_, out->survivors, out->members, out->weight,
+            static_cast<double>(out->bytes_sent) / 1e6,
+            static_cast<double>(out->bytes_received) / 1e6, seconds_since(began), fingerprint_);
+  return true;
+}
+
+void outer_averaging::report(trainer_metrics& m) const {
+  m.outer_steps = outer_step_;
+  m.failed_rounds = failed_;
+  m.averaged_with = averaged_with_;
+  m.averaging_mb = megabytes_;
+  m.averaging_s = seconds_;
+  m.shared_fingerprint = fmt::format("{:016x}", fingerprint_);
+}
+
+}  // namespace dmoe

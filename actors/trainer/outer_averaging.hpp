@@ -1,0 +1,89 @@
+// One model from many trainers: DiLoCo outer steps over the averager (actors/averager).
+//
+// Every `averaging.every` local steps the trainer's shared parameters (everything but the
+// experts) take an outer step: the pseudo-gradient, the parameters at the last outer step minus
+// the current ones, is averaged over a group of the run's trainers (weighted by the samples each
+// processed since), and an outer Nesterov step (DiLoCo: lr 0.7, momentum 0.9) applies the
+// average to the parameters of the last outer step, identically on every member: same start,
+// same momentum, same average bytes, same result. The inner optimizer's state stays local.
+//
+// When a round fails the trainer keeps its local parameters and tries again `every` steps
+// later (its pseudo-gradient then spans both periods). A trainer that finds itself behind the
+// run (another member declared a later outer step) or out of sync with a leader (same outer step,
+// other parameters: two groups formed apart) downloads the state of a member ahead and goes on
+// from there. At start (averaging.join-state) it downloads the state of the run's most advanced
+// member; without one it starts from the run's common initialisation (seeded by the run name).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <spdlog/logger.h>
+#include <torch/nn/module.h>
+
+#include "actors/averager/member.hpp"
+#include "actors/trainer/trainer_metrics.hpp"
+
+namespace dmoe {
+
+class outer_averaging {
+public:
+  /// `model` holds the shared parameters; `signature` names its architecture (a state of
+  /// another signature is refused).
+  outer_averaging(caf::actor_system& system, member_setup setup, torch::nn::Module& model,
+                  std::string signature, spdlog::logger& log);
+
+  /// At start: the run's state when a member has one (join-state), then serves its own.
+  void join(torch::nn::Module& model);
+
+  /// One outer step with `weight` samples since the last one; false when the round failed and
+  /// the parameters stayed local. `model` must not change meanwhile.
+  bool step(torch::nn::Module& model, double weight);
+
+  uint64_t outer_step() const {
+    return outer_step_;
+  }
+  uint64_t fingerprint() const {
+    return fingerprint_;
+  }
+  size_t elements() const {
+    return start_.size();
+  }
+  /// What averaging did so far, into the trainer's metrics.
+  void report(trainer_metrics& m) const;
+
+private:
+  /// Loads a downloaded state into the model and this outer optimizer.
+  void adopt(torch::nn::Module& model, const averaging_state& state);
+  void publish();
+  /// Downloads the state of a member ahead of this one, if any; whether it did.
+  bool catch_up(torch::nn::Module& model);
+
+  averaging_member member_;
+  averaging_options options_;
+  std::string signature_;
+  spdlog::logger& log_;
+  std::vector<float> start_;     // the parameters after the last outer step
+  std::vector<float> momentum_;  // the outer optimizer's
+  uint64_t outer_step_ = 0;
+  uint64_t fingerprint_ = 0;
+  size_t failed_ = 0;
+  size_t averaged_with_ = 0;
+  double megabytes_ = 0;
+  double seconds_ = 0;
+};
+
+/// The model's parameters, flattened in order, and back.
+std::vector<float> flatten_parameters(torch::nn::Module& model);
+void assign_parameters(torch::nn::Module& model, const std::vector<float>& values);
+
+/// A hash of the values' bytes (FNV-1a, 64 bits): equal parameters, equal fingerprints.
+uint64_t fingerprint_of(const std::vector<float>& values);
+
+/// The DiLoCo outer step: momentum = mu * momentum + delta; params = start - lr * (delta + mu *
+/// momentum) (Nesterov); returns the new parameters, which are the next start.
+std::vector<float> nesterov_step(const std::vector<float>& start, std::vector<float>& momentum,
+                                 const std::vector<float>& delta, double lr, double mu);
+
+}  // namespace dmoe
