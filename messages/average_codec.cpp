@@ -248,6 +248,8 @@ payload encode_request(const request& r) {
       auto b = out.initState();
       b.setOffset(f.offset);
       b.setCount(f.count);
+      b.setOuterStep(f.outer_step);
+      b.setPinned(f.pinned);
     }
   };
   std::visit(visitor{out}, r.body);
@@ -294,7 +296,7 @@ caf::expected<request> decode_request(const payload& in, const wire_limits& limi
           if (!count_ok(f.getCount()))
             return invalid("a state fetch asks for 1 to " + std::to_string(piece_elements)
                            + " elements");
-          out.body = state_fetch{f.getOffset(), f.getCount()};
+          out.body = state_fetch{f.getOffset(), f.getCount(), f.getPinned(), f.getOuterStep()};
           break;
         }
         default:

@@ -86,6 +86,8 @@ struct fetch {
 struct state_fetch {
   uint64_t offset = 0;
   uint32_t count = 0;
+  bool pinned = false;      // false: the newest state; true: the one of outer_step
+  uint64_t outer_step = 0;
 };
 
 struct request {

@@ -1,6 +1,7 @@
 #include "actors/averager/averager.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <optional>
 #include <random>
@@ -18,6 +19,9 @@ namespace dmoe {
 namespace {
 
 using rpc_promise = caf::typed_response_promise<payload>;
+
+/// States kept for downloads: one started at an outer step finishes after the next two.
+constexpr size_t kept_states = 3;
 
 enum phase : uint32_t {
   contributions_due = 1,  // reducers report what they have
@@ -84,7 +88,7 @@ struct averager_state {
   std::shared_ptr<spdlog::logger> log;
   std::optional<candidate_state> candidate;
   std::map<uint64_t, round_state> rounds;
-  state_ptr served;
+  std::deque<state_ptr> served;  // the newest first; a few kept for downloads under way
   std::mt19937_64 rng{std::random_device{}()};
 };
 
@@ -229,7 +233,8 @@ void decide(averager_stateful* self, round_state& r) {
   for (uint32_t p = 0; p < g.parts(); ++p)
     if (!r.reports.count(p))
       d.orphans.push_back(p);
-  if (d.survivors.size() < self->state.setup.options.min_group
+  // Two survivors still make an average; min_group bounds only who forms a group.
+  if (d.survivors.size() < 2
       || std::find(d.survivors.begin(), d.survivors.end(), r.self) == d.survivors.end()) {
     r.abandoned = make_error(errc::unavailable,
                              "round abandoned: " + std::to_string(d.survivors.size()) + " of "
@@ -336,8 +341,10 @@ void report(averager_stateful* self, round_state& r, uint32_t index, reduced_par
   avg::request req{self->state.setup.options.run, r.g->id, avg::report{index, senders}};
   auto id = r.g->id;
   auto limits = self->state.setup.limits;
-  self->request(r.leader_handle, self->state.setup.options.round_timeout, average_rpc_atom::value,
-                avg::encode_request(req))
+  // A report may go out as soon as the round began; the leader decides within 1.5 x
+  // round_timeout of that.
+  self->request(r.leader_handle, 2 * self->state.setup.options.round_timeout,
+                average_rpc_atom::value, avg::encode_request(req))
     .then(
       [=](payload& reply) {
         auto i = self->state.rounds.find(id);
@@ -438,9 +445,16 @@ caf::result<payload> leader_request(averager_stateful* self, uint64_t id,
 }
 
 caf::result<payload> state_piece(averager_stateful* self, avg::state_fetch f) {
-  auto& served = self->state.served;
-  if (!served)
+  auto& kept = self->state.served;
+  if (kept.empty())
     return refusal(errc::not_found, "this trainer has no state to share yet");
+  auto found = std::find_if(kept.begin(), kept.end(), [&](const state_ptr& s) {
+    return !f.pinned || s->header.outer_step == f.outer_step;
+  });
+  if (found == kept.end())
+    return refusal(errc::expired, "this trainer no longer keeps the state of outer step "
+                                    + std::to_string(f.outer_step));
+  const auto& served = *found;
   if (f.offset > served->values.size() || f.count > served->values.size() - f.offset)
     return refusal(errc::invalid_argument, "a state fetch beyond the state's "
                                              + std::to_string(served->values.size()) + " values");
@@ -538,14 +552,15 @@ caf::result<payload> serve(averager_stateful* self, const payload& in) {
 
 void declare_member(averager_stateful* self) {
   auto& st = self->state;
-  if (!st.setup.dht || !st.served)
+  if (!st.setup.dht || st.served.empty())
     return;
   avg::member m;
   m.id = st.setup.id;
   m.endpoint = st.setup.endpoint;
-  m.outer_step = st.served->header.outer_step;
-  m.fingerprint = st.served->header.fingerprint;
-  m.elements = st.served->header.elements;
+  const auto& newest = *st.served.front();
+  m.outer_step = newest.header.outer_step;
+  m.fingerprint = newest.header.fingerprint;
+  m.elements = newest.header.elements;
   auto expiration = dht::wall_clock() + std::chrono::duration<double>(member_ttl).count();
   self->request(st.setup.dht, member_declare_period, dht::dht_declare_atom::value,
                 members_key(st.setup.options.run), std::string{"m"},
@@ -635,8 +650,13 @@ averager_actor::behavior_type averager(averager_stateful* self, averager_setup s
     [=](avg_state_atom, state_ptr& s) -> caf::result<bool> {
       if (!local_sender(self))
         return not_local();
-      bool first = !self->state.served;
-      self->state.served = std::move(s);
+      auto& served = self->state.served;
+      bool first = served.empty();
+      if (!first && served.front()->header.outer_step == s->header.outer_step)
+        served.pop_front();  // the same outer step again (a download adopted): replaced
+      served.push_front(std::move(s));
+      if (served.size() > kept_states)
+        served.pop_back();
       if (first)
         self->send(self, avg_declare_atom::value);
       else

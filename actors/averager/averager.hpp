@@ -22,7 +22,8 @@
 //      the survivors are the members every reporting reducer has; parts whose reducer never
 //      reported are orphans, which the leader reduces itself from the survivors' contributions
 //      sent again. Members ask for it (outcome -> decision); one not among the survivors, or
-//      any member when fewer than min_group survive, abandons the round.
+//      any member when fewer than two survive (or the leader is not among them), abandons the
+//      round.
 //   5. Averages: each reducer averages its part over the survivors, weighted by their samples,
 //      encodes it once and serves it (fetch -> piece, answered once averaged): every member
 //      decodes the same bytes, so all end with the same average, bit for bit.

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
+#include <future>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -21,7 +24,7 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-constexpr size_t window = 8;  // requests in flight per batch
+constexpr size_t window = 8;  // requests in flight to one peer
 constexpr auto poll_period = std::chrono::milliseconds(200);
 constexpr auto retry_pause = std::chrono::milliseconds(50);
 constexpr auto local_timeout = std::chrono::seconds(10);
@@ -44,59 +47,125 @@ struct traffic {
   uint64_t received = 0;
 };
 
-/// Runs `calls` with at most `window` in flight; a call refused with not_found (its round not
-/// begun there yet) is sent again until `deadline`. A target that fails once gets no more
-/// calls; the others go on. Returns the first failure.
-caf::error run_calls(caf::actor_system& system, std::vector<call>& calls, caf::timespan timeout,
-                     steady::time_point deadline, const wire_limits& limits, traffic& t) {
-  caf::scoped_actor self{system};
-  caf::error first_failure;
-  std::set<caf::actor_addr> failed;
-  auto fail = [&](const caf::actor& to, caf::error err) {
-    failed.insert(to.address());
-    if (!first_failure)
-      first_failure = std::move(err);
-  };
-  for (size_t begin = 0; begin < calls.size(); begin += window) {
-    auto end = std::min(calls.size(), begin + window);
-    std::vector<size_t> pending;
-    for (auto i = begin; i < end; ++i)
-      pending.push_back(i);
-    while (!pending.empty()) {
-      std::vector<size_t> again;
-      using handle = decltype(self->request(calls[0].to, timeout, average_rpc_atom::value, payload{}));
-      std::vector<std::pair<size_t, handle>> flying;
-      for (auto i : pending) {
-        if (failed.count(calls[i].to.address()))
-          continue;
-        auto bytes = avg::encode_request(calls[i].req);
-        t.sent += bytes.bytes.size();
-        flying.emplace_back(i, self->request(calls[i].to, timeout, average_rpc_atom::value,
-                                             std::move(bytes)));
-      }
-      for (auto& [i, h] : flying) {
-        std::move(h).receive(
-          [&, i = i](payload& in) {
-            t.received += in.bytes.size();
-            auto r = avg::decode_reply(in, limits);
-            if (!r) {
-              if (code_of(r.error()) == errc::not_found && steady::now() < deadline)
-                again.push_back(i);
-              else
-                fail(calls[i].to, r.error());
-              return;
-            }
-            if (auto err = calls[i].take(*r))
-              fail(calls[i].to, err);
-          },
-          [&, i = i](caf::error& err) { fail(calls[i].to, std::move(err)); });
-      }
-      if (!again.empty())
-        std::this_thread::sleep_for(retry_pause);
-      pending = std::move(again);
+using retry_atom = caf::atom_constant<caf::atom("avg_retry")>;
+
+/// Runs a list of calls on an event-based actor: each target gets at most `window` in flight,
+/// so a slow or dead peer holds up only its own calls; a call refused with not_found (its
+/// round not begun there yet) is sent again until `deadline`; a target that fails once gets no
+/// more calls. Reports the first failure once every call has ended.
+class call_runner {
+public:
+  call_runner(caf::event_based_actor* self, std::vector<call>& calls, caf::timespan timeout,
+              steady::time_point deadline, const wire_limits& limits, traffic& t, size_t window,
+              std::promise<caf::error>& done)
+    : self_(self), calls_(calls), timeout_(timeout), deadline_(deadline), limits_(limits),
+      traffic_(t), window_(window), done_(done), remaining_(calls.size()) {
+  }
+
+  void start() {
+    for (size_t i = 0; i < calls_.size(); ++i)
+      queues_[calls_[i].to.address()].push_back(i);
+    if (remaining_ == 0)
+      return finish();
+    for (auto& [target, _] : queues_)
+      pump(target);
+  }
+
+  void retry(size_t i) {
+    --in_flight_[calls_[i].to.address()];
+    queues_[calls_[i].to.address()].push_front(i);
+    pump(calls_[i].to.address());
+  }
+
+private:
+  void pump(const caf::actor_addr& target) {
+    auto& queue = queues_[target];
+    while (!queue.empty() && in_flight_[target] < window_) {
+      auto i = queue.front();
+      queue.pop_front();
+      send(i);
     }
   }
-  return first_failure;
+
+  void send(size_t i) {
+    auto& c = calls_[i];
+    ++in_flight_[c.to.address()];
+    auto bytes = avg::encode_request(c.req);
+    bool remote = c.to.node() != self_->node();  // traffic counts what leaves the node
+    if (remote)
+      traffic_.sent += bytes.bytes.size();
+    self_->request(c.to, timeout_, average_rpc_atom::value, std::move(bytes))
+      .then(
+        [this, i, remote](payload& in) {
+          if (remote)
+            traffic_.received += in.bytes.size();
+          auto r = avg::decode_reply(in, limits_);
+          if (!r) {
+            if (code_of(r.error()) == errc::not_found && steady::now() < deadline_) {
+              self_->delayed_send(self_, retry_pause, retry_atom::value, i);
+              return;
+            }
+            return fail(i, r.error());
+          }
+          if (auto err = calls_[i].take(*r))
+            return fail(i, err);
+          done_with(i);
+        },
+        [this, i](caf::error& err) { fail(i, err); });
+  }
+
+  void done_with(size_t i) {
+    auto target = calls_[i].to.address();
+    --in_flight_[target];
+    --remaining_;
+    if (remaining_ == 0)
+      return finish();
+    pump(target);
+  }
+
+  void fail(size_t i, const caf::error& err) {
+    if (!first_failure_)
+      first_failure_ = err;
+    auto target = calls_[i].to.address();
+    auto& queue = queues_[target];
+    remaining_ -= queue.size();  // the target gets no more calls
+    queue.clear();
+    done_with(i);
+  }
+
+  void finish() {
+    done_.set_value(first_failure_);
+    self_->quit();
+  }
+
+  caf::event_based_actor* self_;
+  std::vector<call>& calls_;
+  caf::timespan timeout_;
+  steady::time_point deadline_;
+  wire_limits limits_;
+  traffic& traffic_;
+  size_t window_;
+  std::promise<caf::error>& done_;
+  size_t remaining_;
+  caf::error first_failure_;
+  std::map<caf::actor_addr, std::deque<size_t>> queues_;
+  std::map<caf::actor_addr, size_t> in_flight_;
+};
+
+caf::error run_calls(caf::actor_system& system, std::vector<call>& calls, caf::timespan timeout,
+                     steady::time_point deadline, const wire_limits& limits, traffic& t,
+                     size_t in_flight = window) {
+  if (calls.empty())
+    return caf::none;
+  std::promise<caf::error> done;
+  auto result = done.get_future();
+  system.spawn([&](caf::event_based_actor* self) -> caf::behavior {
+    auto runner = std::make_shared<call_runner>(self, calls, timeout, deadline, limits, t,
+                                                in_flight, done);
+    runner->start();
+    return {[runner](retry_atom, size_t i) { runner->retry(i); }};
+  });
+  return result.get();
 }
 
 template <class T>
@@ -218,8 +287,8 @@ caf::expected<round_output> averaging_member::average(const round_input& in,
       for (auto& m : seen)
         declared.insert(m.id);
       declared.insert(me.id);
-      auto wanted = static_cast<uint32_t>(
-        std::min<size_t>(opt.group_size, std::max(declared.size(), ready + 1)));
+      auto wanted = static_cast<uint32_t>(std::min<size_t>(
+        opt.group_size, std::max({declared.size(), ready + 1, opt.min_group})));
       // The group forms once `wanted` are in; until the matchmaking's end this member looks
       // again every poll_period, so a smaller id declaring late still leads.
       bool last = steady::now() + poll_period >= deadline;
@@ -400,38 +469,52 @@ caf::expected<averaging_state> averaging_member::download_state(const std::strin
       log_->warn("state donor {} is out of reach: {}", d.endpoint, describe(to.error()));
       continue;
     }
+    log_->info("downloading the state{} from {}",
+              d.id.empty() ? std::string{} : " of outer step " + std::to_string(d.outer_step),
+              d.endpoint);
     averaging_state state;
     state.values.resize(total);
+    // The first piece names the donor's newest state; the rest ask for that one, which the
+    // donor keeps for a while even when it takes further outer steps meanwhile.
     std::optional<avg::state_header> first;
-    std::vector<call> calls;
-    for (uint64_t off = 0; off < total; off += avg::piece_elements) {
+    auto take = [&](avg::reply& r, uint64_t off, uint32_t count) -> caf::error {
+      auto got = expect_reply<avg::state_reply>(r, "a state piece");
+      if (!got)
+        return got.error();
+      const auto& h = got->header;
+      if (h.run != setup_.options.run || h.model != model || h.elements != elements)
+        return make_error(errc::invalid_argument, "the donor's state is of another run or model ('"
+                                                    + h.run + "', '" + h.model + "', "
+                                                    + std::to_string(h.elements) + " parameters)");
+      if (first && (first->outer_step != h.outer_step || first->fingerprint != h.fingerprint))
+        return make_error(errc::expired, "the donor's state changed mid-download");
+      if (got->values.offset != off || got->values.count != count)
+        return make_error(errc::invalid_argument, "the donor answered another piece");
+      auto v = avg::decode_piece(got->values);
+      if (!v)
+        return v.error();
+      first = h;
+      std::copy(v->begin(), v->end(), state.values.begin() + static_cast<ptrdiff_t>(off));
+      return caf::none;
+    };
+    auto piece = [&](uint64_t off, bool pinned, uint64_t outer_step) {
       auto count = static_cast<uint32_t>(std::min<uint64_t>(avg::piece_elements, total - off));
-      calls.push_back({*to, avg::request{setup_.options.run, 0, avg::state_fetch{off, count}},
-                       [&, off, count](avg::reply& r) -> caf::error {
-                         auto got = expect_reply<avg::state_reply>(r, "a state piece");
-                         if (!got)
-                           return got.error();
-                         const auto& h = got->header;
-                         if (h.run != setup_.options.run || h.model != model || h.elements != elements)
-                           return make_error(errc::invalid_argument,
-                                             "the donor's state is of another run or model ('"
-                                               + h.run + "', '" + h.model + "', "
-                                               + std::to_string(h.elements) + " parameters)");
-                         if (first && (first->outer_step != h.outer_step
-                                       || first->fingerprint != h.fingerprint))
-                           return make_error(errc::expired, "the donor's state changed mid-download");
-                         if (got->values.offset != off || got->values.count != count)
-                           return make_error(errc::invalid_argument, "the donor answered another piece");
-                         auto v = avg::decode_piece(got->values);
-                         if (!v)
-                           return v.error();
-                         first = h;
-                         std::copy(v->begin(), v->end(), state.values.begin() + static_cast<ptrdiff_t>(off));
-                         return caf::none;
-                       }});
-    }
-    traffic t;
-    auto err = run_calls(system_, calls, setup_.options.round_timeout, steady::now(), setup_.limits, t);
+      return call{*to, avg::request{setup_.options.run, 0,
+                                    avg::state_fetch{off, count, pinned, outer_step}},
+                  [&take, off, count](avg::reply& r) { return take(r, off, count); }};
+    };
+    std::vector<call> calls{piece(0, false, 0)};
+    traffic first_piece;
+    auto timeout = std::max<caf::timespan>(setup_.options.round_timeout, std::chrono::seconds(60));
+    auto err = run_calls(system_, calls, timeout, steady::now(), setup_.limits, first_piece);
+    calls.clear();
+    if (!err && first)
+      for (uint64_t off = avg::piece_elements; off < total; off += avg::piece_elements)
+        calls.push_back(piece(off, true, first->outer_step));
+    // Two pieces in flight, each with a minute at least: a state is megabytes, links may be slow.
+    traffic t = first_piece;
+    if (!err)
+      err = run_calls(system_, calls, timeout, steady::now(), setup_.limits, t, 2);
     if (err || !first) {
       log_->warn("the state download from {} failed: {}; trying another member", d.endpoint,
                  err ? describe(err) : std::string{"empty state"});

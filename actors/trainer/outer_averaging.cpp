@@ -100,12 +100,14 @@ void outer_averaging::adopt(torch::nn::Module& model, const averaging_state& sta
 
 void outer_averaging::join(torch::nn::Module& model) {
   auto began = std::chrono::steady_clock::now();
-  if (options_.join_state) {
+  auto ahead = member_.most_advanced();
+  // At outer step 0 every member still holds the run's common initialisation: nothing to fetch.
+  if (options_.join_state && ahead && ahead->outer_step > 0) {
     auto state = member_.download_state(signature_, start_.size());
     if (state) {
       adopt(model, *state);
-      log_.info("joined run '{}' at outer step {} with the swarm's shared parameters",
-                options_.run, outer_step_);
+      log_.info("joined run '{}' at outer step {} with the swarm's shared parameters {:016x}",
+                options_.run, outer_step_, fingerprint_);
     } else {
       log_.info("run '{}': {}; starting from its common initialisation", options_.run,
                 message_of(state.error()));

@@ -437,7 +437,8 @@ void training_run::evaluate() {
 void training_run::start_averaging() {
   std::string signature;
   for (const auto& [name, value] : task_.tags())
-    signature += name + "=" + value + ";";
+    if (name != "tokenizer_path")  // where this machine keeps it: no part of the model
+      signature += name + "=" + value + ";";
   shared_->with_model([&](torch::nn::Module& model) {
     outer_ = std::make_unique<outer_averaging>(owner_.system, owner_.setup.member, model,
                                                signature, log_);

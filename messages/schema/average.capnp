@@ -88,6 +88,8 @@ struct FetchPiece {
   part @0 :UInt32;
   offset @1 :UInt64;
   count @2 :UInt32;
+  outerStep @3 :UInt64;     # state: with `pinned`, the outer step of the donor's recent state
+  pinned @4 :Bool;          # state: false asks for the newest
 }
 
 struct AverageReply {

@@ -233,22 +233,38 @@ CAF_TEST(bad pieces and a state of another run are refused and the averager goes
     return out;
   };
   // Another run.
-  auto other = ask(avg::request{"another", 0, avg::state_fetch{0, 10}});
+  auto other = ask(avg::request{"another", 0, avg::state_fetch{0, 10, false, 0}});
   CAF_REQUIRE(!other);
   CAF_CHECK_EQUAL(code_of(other.error()), errc::forbidden);
   // No state yet, then a state: served; a piece beyond it refused.
-  CAF_CHECK_EQUAL(code_of(ask(avg::request{"test", 0, avg::state_fetch{0, 10}}).error()),
+  CAF_CHECK_EQUAL(code_of(ask(avg::request{"test", 0, avg::state_fetch{0, 10, false, 0}}).error()),
                   errc::not_found);
   auto state = std::make_shared<averaging_state>();
   state->header = avg::state_header{"test", "model-a", 3, 7, 5};
   state->values = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
   self->request(f.averagers[0], 5s, avg_state_atom::value, state_ptr{state})
     .receive([](bool) {}, [](caf::error&) {});
-  auto served = ask(avg::request{"test", 0, avg::state_fetch{0, 10}});
+  auto served = ask(avg::request{"test", 0, avg::state_fetch{0, 10, false, 0}});
   CAF_REQUIRE(served);
   CAF_CHECK_EQUAL(std::get<avg::state_reply>(*served).header.model, "model-a");
-  CAF_CHECK_EQUAL(code_of(ask(avg::request{"test", 0, avg::state_fetch{5, 10}}).error()),
+  CAF_CHECK_EQUAL(code_of(ask(avg::request{"test", 0, avg::state_fetch{5, 10, false, 0}}).error()),
                   errc::invalid_argument);
+  // A download pinned to outer step 3 finishes after the trainer published steps 4 and 5; the
+  // last three are kept, so step 3 is gone once step 6 is out.
+  for (uint64_t step = 4; step <= 6; ++step) {
+    auto next = std::make_shared<averaging_state>(*state);
+    next->header.outer_step = step;
+    self->request(f.averagers[0], 5s, avg_state_atom::value, state_ptr{next})
+      .receive([](bool) {}, [](caf::error&) {});
+    auto pinned = ask(avg::request{"test", 0, avg::state_fetch{0, 10, true, 3}});
+    if (step < 6) {
+      CAF_REQUIRE(pinned);
+      CAF_CHECK_EQUAL(std::get<avg::state_reply>(*pinned).header.outer_step, 3u);
+    } else {
+      CAF_REQUIRE(!pinned);
+      CAF_CHECK_EQUAL(code_of(pinned.error()), errc::expired);
+    }
+  }
   // A piece whose bytes do not match its count, and one holding a NaN.
   auto p = avg::encode_piece(state->values.data(), 4, avg::encoding::float32, 0, 0);
   p.data.pop_back();
@@ -262,5 +278,5 @@ CAF_TEST(bad pieces and a state of another run are refused and the averager goes
   // A join with nobody leading, and the averager still serving.
   CAF_CHECK_EQUAL(code_of(ask(avg::request{"test", 0, avg::member{"x", "", 0, 1, 1, 5}}).error()),
                   errc::not_found);
-  CAF_CHECK(ask(avg::request{"test", 0, avg::state_fetch{0, 10}}));
+  CAF_CHECK(ask(avg::request{"test", 0, avg::state_fetch{0, 10, false, 0}}));
 }
