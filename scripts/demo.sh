@@ -131,6 +131,14 @@ for ((i = 0; i < trainers; i++)); do
         t, $2, $3 + 1, $4, $1, $8, $5, $7 * 100, $9 }'
   fi
 done
+# One model: trainers that average (averaging.every > 0) end with the same shared parameters.
+fingerprints=$(for ((i = 0; i < trainers; i++)); do
+  tail -n 1 "$run_dir/trainer-$i.csv" 2>/dev/null | awk -F, '{print $NF}'; done | sort -u)
+if [ -n "$fingerprints" ] && [ "$(echo "$fingerprints" | wc -l)" -eq 1 ]; then
+  echo "== one model: every trainer ends with the same shared parameters ($fingerprints)"
+elif [ -n "$fingerprints" ]; then
+  echo "== the trainers end with different shared parameters: $(echo $fingerprints)"
+fi
 if command -v gnuplot >/dev/null; then
   scripts/plot-metrics.sh "$run_dir/metrics.png" "$run_dir"/trainer-*.csv && \
     echo "== plot: $run_dir/metrics.png"

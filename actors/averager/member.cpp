@@ -438,6 +438,7 @@ caf::expected<round_output> averaging_member::average(const round_input& in,
   if (auto err = run_calls(system_, calls, 2 * round_timeout, steady::now(), setup_.limits, t))
     return fail(err);
   out.members = g->members.size();
+  out.reducers = g->parts();
   out.survivors = d.survivors.size();
   for (auto s : d.survivors)
     out.weight += g->members[s].weight;

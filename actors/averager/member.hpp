@@ -48,6 +48,7 @@ struct round_input {
 struct round_output {
   std::vector<float> average;
   size_t members = 0;    // in the group
+  size_t reducers = 0;   // members that reduced a part (clients reduce none)
   size_t survivors = 0;  // whose contributions the average holds
   double weight = 0;     // their samples
   uint64_t bytes_sent = 0;

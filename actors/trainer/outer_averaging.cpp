@@ -117,15 +117,10 @@ void outer_averaging::join(torch::nn::Module& model) {
   seconds_ += seconds_since(began);
 }
 
-bool outer_averaging::catch_up(torch::nn::Module& model) {
-  // Members declare their outer steps (averager.hpp); one ahead means rounds went on without
-  // this trainer, whose work since is then given up for the run's parameters.
-  auto ahead = member_.most_advanced();
-  if (!ahead || ahead->outer_step <= outer_step_)
-    return false;
+bool outer_averaging::catch_up(torch::nn::Module& model, const avg::member& ahead) {
   log_.warn("the run is at outer step {}, this trainer at {}: downloading the state from {}",
-            ahead->outer_step, outer_step_, ahead->endpoint);
-  auto state = member_.download_state(signature_, start_.size(), ahead->endpoint);
+            ahead.outer_step, outer_step_, ahead.endpoint);
+  auto state = member_.download_state(signature_, start_.size(), ahead.endpoint);
   if (!state)
     state = member_.download_state(signature_, start_.size());
   if (!state) {
@@ -138,7 +133,21 @@ bool outer_averaging::catch_up(torch::nn::Module& model) {
 
 bool outer_averaging::step(torch::nn::Module& model, double weight) {
   auto began = std::chrono::steady_clock::now();
-  if (catch_up(model)) {
+  // Members declare their outer steps (averager.hpp). None but this one: nobody to average
+  // with, no round to wait for. One ahead: rounds went on without this trainer, whose work
+  // since is given up for the run's parameters.
+  auto ahead = member_.most_advanced();
+  if (!ahead) {
+    if (!alone_)
+      log_.info("no other trainer of run '{}' is declared: training alone until one is",
+                options_.run);
+    alone_ = true;
+    seconds_ += seconds_since(began);
+    return false;
+  }
+  alone_ = false;
+  if (ahead->outer_step > outer_step_) {
+    catch_up(model, *ahead);
     seconds_ += seconds_since(began);
     return false;
   }

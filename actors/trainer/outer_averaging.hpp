@@ -7,7 +7,8 @@
 // average to the parameters of the last outer step, identically on every member: same start,
 // same momentum, same average bytes, same result. The inner optimizer's state stays local.
 //
-// When a round fails the trainer keeps its local parameters and tries again `every` steps
+// A trainer alone in its run (no other member declared) skips its rounds. When a round fails
+// the trainer keeps its local parameters and tries again `every` steps
 // later (its pseudo-gradient then spans both periods). A trainer that finds itself behind the
 // run (another member declared a later outer step) or out of sync with a leader (same outer step,
 // other parameters: two groups formed apart) downloads the state of a member ahead and goes on
@@ -57,8 +58,8 @@ private:
   /// Loads a downloaded state into the model and this outer optimizer.
   void adopt(torch::nn::Module& model, const averaging_state& state);
   void publish();
-  /// Downloads the state of a member ahead of this one, if any; whether it did.
-  bool catch_up(torch::nn::Module& model);
+  /// Downloads the state of `ahead` (or another member's); whether it did.
+  bool catch_up(torch::nn::Module& model, const avg::member& ahead);
 
   averaging_member member_;
   averaging_options options_;
@@ -69,6 +70,7 @@ private:
   uint64_t outer_step_ = 0;
   uint64_t fingerprint_ = 0;
   size_t failed_ = 0;
+  bool alone_ = false;  // no other member declared at the last outer step
   size_t averaged_with_ = 0;
   double megabytes_ = 0;
   double seconds_ = 0;

@@ -254,13 +254,18 @@ void training_run::run() {
                                   m.held_out_bpc, m.test_bpc)
                     : fmt::format("test accuracy {:.2f}%", m.test_accuracy * 100);
   log_.info("done: {} steps, {} samples{} in {:.1f} s ({:.0f} samples/s{}), loss {:.4f}, {}, {} "
-            "failed steps, {} failed evaluations, staleness {:.2f} (max {}, {} dropped){}",
+            "failed steps, {} failed evaluations, staleness {:.2f} (max {}, {} dropped){}{}",
             m.step, m.samples, language_model() ? fmt::format(" ({} tokens)", m.tokens) : "",
             m.elapsed_s, m.samples_per_s,
             language_model() ? fmt::format(", {:.0f} tokens/s", m.tokens_per_s) : "", m.loss,
             held_out, m.failed_steps, m.failed_evals, m.staleness, m.max_staleness,
             m.stale_dropped,
-            m.resumed_at > 0 ? fmt::format(", resumed at step {}", m.resumed_at) : "");
+            m.resumed_at > 0 ? fmt::format(", resumed at step {}", m.resumed_at) : "",
+            outer_ ? fmt::format("; averaging: {} outer steps ({} failed), {:.1f} MB, {:.1f} s, "
+                                 "shared parameters {}",
+                                 m.outer_steps, m.failed_rounds, m.averaging_mb, m.averaging_s,
+                                 m.shared_fingerprint)
+                   : "");
 }
 
 bool training_run::resume() {

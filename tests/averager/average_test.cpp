@@ -32,7 +32,11 @@ struct swarm_fixture {
   std::vector<std::string> ids;
   averaging_options options;
 
-  explicit swarm_fixture(size_t members, vector_encoding_kind enc = vector_encoding_kind::none) {
+  std::vector<bool> clients;  // members in client mode: no endpoint
+
+  explicit swarm_fixture(size_t members, vector_encoding_kind enc = vector_encoding_kind::none,
+                         std::vector<bool> client = {})
+    : clients(client.empty() ? std::vector<bool>(members, false) : client) {
     system = std::make_unique<caf::actor_system>(cfg);
     dht = std::make_unique<dht::local_swarm>(*system, members, dht_options{});
     options.compression = enc;
@@ -46,7 +50,8 @@ struct swarm_fixture {
       setup.options = options;
       setup.dht = dht->nodes[i];
       setup.id = ids[i];
-      setup.endpoint = endpoint(i);
+      setup.endpoint = clients[i] ? std::string{} : endpoint(i);
+      setup.options.client_mode = clients[i];
       averagers.push_back(spawn_averager(*system, setup));
     }
   }
@@ -68,7 +73,8 @@ struct swarm_fixture {
     setup.averager = averagers[i];
     setup.dht = dht->nodes[i];
     setup.id = ids[i];
-    setup.endpoint = endpoint(i);
+    setup.endpoint = clients[i] ? std::string{} : endpoint(i);
+    setup.options.client_mode = clients[i];
     auto handles = averagers;
     setup.dial = [handles](const std::string& ep) -> caf::expected<caf::actor> {
       auto i = static_cast<size_t>(std::stoul(ep.substr(ep.find(':') + 1)));
@@ -89,10 +95,28 @@ std::vector<float> random_vector(uint64_t seed) {
   return v;
 }
 
+/// Every member publishes a state at outer step 0, as a trainer does when it starts, and is
+/// listed in the run's members key: a leader waits for as many members as it lists.
+void publish_all(swarm_fixture& f, size_t members) {
+  for (size_t i = 0; i < members; ++i) {
+    auto state = std::make_shared<averaging_state>();
+    state->header = avg::state_header{"test", "model", 0, 42, elements};
+    f.member(i).publish(state);
+  }
+  auto listed = [&] {
+    auto got = dht::get(*f.system, f.dht->nodes[0], members_key("test"));
+    return got && got->items.size() == members;
+  };
+  for (int attempt = 0; attempt < 100 && !listed(); ++attempt)
+    std::this_thread::sleep_for(50ms);
+  CAF_REQUIRE(listed());
+}
+
 /// Every member's round, run at once from its own thread.
 std::vector<caf::expected<round_output>> run_round(swarm_fixture& f, size_t members,
                                                    const std::vector<std::vector<float>>& values,
                                                    const std::vector<double>& weights) {
+  publish_all(f, members);
   std::vector<caf::expected<round_output>> out(members, make_error(errc::internal, "not run"));
   std::vector<std::thread> threads;
   for (size_t i = 0; i < members; ++i)
@@ -160,6 +184,26 @@ CAF_TEST(float16 and int8 stay within their documented error) {
   // int8: each encoding errs by at most half a step, max|block| / 254; the blocks' largest
   // values here stay below 6.
   check_round(vector_encoding_kind::int8, 2 * 6.0 / 254);
+}
+
+CAF_TEST(a member in client mode takes part and reduces nothing) {
+  // Member a (the smallest id) is a client: it cannot lead, so b does, and the two parts go to
+  // b and c; a still sends its contributions and fetches the averages.
+  constexpr size_t n = 3;
+  swarm_fixture f{n, vector_encoding_kind::none, {true, false, false}};
+  std::vector<std::vector<float>> values{random_vector(1), random_vector(2), random_vector(3)};
+  std::vector<double> weights{2, 1, 1};
+  auto out = run_round(f, n, values, weights);
+  auto want = weighted_mean(values, weights, n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!out[i])
+      CAF_MESSAGE("member " << i << ": " << describe(out[i].error()));
+    CAF_REQUIRE(out[i]);
+    CAF_CHECK_EQUAL(out[i]->survivors, n);
+    CAF_CHECK_EQUAL(out[i]->reducers, 2u);
+    CAF_CHECK_LESS_OR_EQUAL(max_error(out[i]->average, want), 1e-6);
+    CAF_CHECK(std::memcmp(out[i]->average.data(), out[0]->average.data(), 4 * elements) == 0);
+  }
 }
 
 CAF_TEST(a member that dies mid-round is dropped and the survivors average) {

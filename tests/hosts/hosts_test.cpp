@@ -4,11 +4,14 @@
 // handled like a dead server (the router marks it dead, steps go on through the other server),
 // and once the link is back the server declares again and is called again. On a link capped with
 // tc tbf, calls whose every transfer outlasts the middleman's connection timeout still succeed
-// (they cross in parts). Everything is watched from outside: dmoe-shell run inside the trainer's
-// namespace, and the nodes' logs.
+// (they cross in parts). Two trainers on two hosts average their shared parameters into one
+// model. Everything is watched from outside: dmoe-shell run inside the trainer's namespace, and
+// the nodes' logs.
 #define CAF_SUITE hosts.namespaces
 #include <caf/test/unit_test.hpp>
 
+#include <deque>
+#include <fstream>
 #include <regex>
 
 #include "tests/hosts/netns_lab.hpp"
@@ -27,7 +30,7 @@ constexpr const char* trainer_port = "4120";
 struct hosts_fixture {
   std::string dir = temp_dir("hosts");
   netns_lab lab{dir};  // declared first: the namespaces outlive the processes in them
-  std::vector<process> nodes;
+  std::deque<process> nodes;  // references to its elements stay valid as it grows
   std::string dht_address;
 
   ~hosts_fixture() {
@@ -208,6 +211,47 @@ CAF_TEST(calls in parts outlast the connection timeout on a link capped with tbf
   CAF_CHECK_EQUAL(m[2], "0");
   CAF_MESSAGE("trainer through the capped link: " << m[0]);
   CAF_CHECK_EQUAL(log.find("is down"), std::string::npos);
+}
+
+CAF_TEST(trainers on two hosts average into one model) {
+  // Two language-model trainers (computing locally: trainer.model = dense) on their own hosts
+  // average their parameters every 10 steps through each other's gateways across the bridge.
+  start_dht();
+  std::string text;
+  for (int chapter = 0; chapter < 120; ++chapter)
+    text += "And God said, Let there be light: and there was light, chapter "
+            + std::to_string(chapter) + ".\n\n";
+  auto text_file = dir + "/text.txt";
+  std::ofstream{text_file} << text;
+  std::vector<process*> trainers;
+  for (std::string host : {"t1", "t2"}) {
+    auto address = lab.add_host(host);
+    trainers.push_back(&start(
+      host, host,
+      {"--config-file=" DMOE_CONFIG_DIR "/lm-trainer.ini", "--node.roles=[\"dht\", \"trainer\"]",
+       "--node.host=\"" + address + "\"", std::string{"--node.port="} + trainer_port,
+       bootstrap(), "--trainer.model=\"dense\"", "--trainer.text-file=\"" + text_file + "\"",
+       "--trainer.cache-dir=\"" + dir + "/cache-" + host + "\"", "--trainer.vocab-size=300",
+       "--trainer.hidden=64", "--trainer.moe-layers=2", "--trainer.context=32",
+       "--trainer.batch-size=8", "--trainer.max-steps=200", "--trainer.eval-samples=16",
+       "--averaging.every=10"}));
+  }
+  static const std::regex done{R"(done: 200 steps.*averaging: ([0-9]+) outer steps .* shared parameters ([0-9a-f]+))"};
+  std::vector<std::pair<long, std::string>> ends;
+  for (auto* p : trainers) {
+    auto rc = wait_exit(p->pid, 180000ms);
+    auto log = read_file(p->log_path);
+    std::smatch m;
+    if (rc != 0 || !std::regex_search(log, m, done)) {
+      dump_logs();
+      CAF_FAIL("a trainer did not end its averaged training");
+    }
+    CAF_MESSAGE(p->log_path << ": " << m[1] << " outer steps, shared parameters " << m[2]);
+    ends.emplace_back(std::stol(m[1]), m[2]);
+  }
+  CAF_CHECK_GREATER_OR_EQUAL(ends[0].first, 10);
+  CAF_CHECK_EQUAL(ends[0].first, ends[1].first);
+  CAF_CHECK_EQUAL(ends[0].second, ends[1].second);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
