@@ -236,7 +236,7 @@ caf::expected<round_output> averaging_member::average(const round_input& in,
   };
   bool client = opt.client_mode || setup_.endpoint.empty();
   avg::member me{setup_.id, client ? std::string{} : setup_.endpoint, in.outer_step,
-                 in.fingerprint, in.weight, static_cast<uint64_t>(in.values->size())};
+                 in.fingerprint, in.weight, in.elements};
   auto key = round_key(opt.run, in.outer_step);
   auto gather = std::chrono::duration_cast<steady::duration>(opt.gather_timeout);
   auto expiration = dht::wall_clock() + 4 * std::chrono::duration<double>(gather).count();
@@ -360,7 +360,10 @@ caf::expected<round_output> averaging_member::average(const round_input& in,
   auto round_timeout = opt.round_timeout;
   auto piece_n = static_cast<uint32_t>(
     std::clamp<uint64_t>(setup_.limits.part_bytes / 4, 1024, avg::piece_elements));
-  const auto& values = *in.values;
+  const auto* grouped_values = in.values();
+  if (!grouped_values || grouped_values->size() != in.elements)
+    return fail(make_error(errc::internal, "no values to average"));
+  const auto& values = *grouped_values;
   auto contribute = [&](uint32_t p, const caf::actor& to, std::vector<call>& calls) {
     for (uint64_t off = 0; off < g->part_size(p); off += piece_n) {
       auto count = static_cast<uint32_t>(std::min<uint64_t>(piece_n, g->part_size(p) - off));

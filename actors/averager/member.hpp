@@ -42,7 +42,11 @@ struct round_input {
   uint64_t outer_step = 0;
   uint64_t fingerprint = 0;
   double weight = 0;                  // samples since the last outer step
-  const std::vector<float>* values;   // what is averaged (the pseudo-gradient)
+  uint64_t elements = 0;              // of the averaged vector
+  /// What is averaged (the pseudo-gradient), asked for once the group has formed, so that the
+  /// trainer trains on while the round's members gather. It must hold `elements` values and
+  /// live until the round ends.
+  std::function<const std::vector<float>*()> values;
 };
 
 struct round_output {

@@ -114,10 +114,10 @@ void outer_averaging::join(torch::nn::Module& model) {
     }
   }
   publish();
-  seconds_ += seconds_since(began);
+  add_paused(seconds_since(began));
 }
 
-bool outer_averaging::catch_up(torch::nn::Module& model, const avg::member& ahead) {
+bool outer_averaging::catch_up(const model_access& access, const avg::member& ahead) {
   log_.warn("the run is at outer step {}, this trainer at {}: downloading the state from {}",
             ahead.outer_step, outer_step_, ahead.endpoint);
   auto state = member_.download_state(signature_, start_.size(), ahead.endpoint);
@@ -127,12 +127,20 @@ bool outer_averaging::catch_up(torch::nn::Module& model, const avg::member& ahea
     log_.warn("could not catch up: {}", message_of(state.error()));
     return false;
   }
-  adopt(model, *state);
+  access([&](torch::nn::Module& model) { adopt(model, *state); });
   return true;
 }
 
-bool outer_averaging::step(torch::nn::Module& model, double weight) {
+bool outer_averaging::step(const model_access& access, double weight, bool overlapped,
+                           const std::function<void()>& grouped) {
   auto began = std::chrono::steady_clock::now();
+  double paused = 0;  // seconds the model was held (training waits meanwhile)
+  auto hold = [&](const std::function<void(torch::nn::Module&)>& f) {
+    auto t0 = std::chrono::steady_clock::now();
+    access(f);
+    paused += seconds_since(t0);
+  };
+  auto account = [&] { add_paused(overlapped ? paused : seconds_since(began)); };
   // Members declare their outer steps (averager.hpp). None but this one: nobody to average
   // with, no round to wait for. One ahead: rounds went on without this trainer, whose work
   // since is given up for the run's parameters.
@@ -142,22 +150,30 @@ bool outer_averaging::step(torch::nn::Module& model, double weight) {
       log_.info("no other trainer of run '{}' is declared: training alone until one is",
                 options_.run);
     alone_ = true;
-    seconds_ += seconds_since(began);
+    account();
     return false;
   }
   alone_ = false;
   if (ahead->outer_step > outer_step_) {
-    catch_up(model, *ahead);
-    seconds_ += seconds_since(began);
+    catch_up(hold, *ahead);
+    account();
     return false;
   }
-  auto current = flatten_parameters(model);
-  std::vector<float> delta(current.size());
-  for (size_t i = 0; i < delta.size(); ++i)
-    delta[i] = start_[i] - current[i];
+  // The pseudo-gradient is taken once the group has formed; training goes on during the
+  // all-reduce, and what it adds after the snapshot is kept on top of the outer step.
+  std::vector<float> snapshot;
+  std::vector<float> delta;
+  round_input in{outer_step_, fingerprint_, weight, start_.size(), [&] {
+                   hold([&](torch::nn::Module& model) { snapshot = flatten_parameters(model); });
+                   if (grouped)
+                     grouped();
+                   delta.resize(snapshot.size());
+                   for (size_t i = 0; i < delta.size(); ++i)
+                     delta[i] = start_[i] - snapshot[i];
+                   return &delta;
+                 }};
   round_failure failure;
-  auto out = member_.average(round_input{outer_step_, fingerprint_, weight, &delta}, &failure);
-  seconds_ += seconds_since(began);
+  auto out = member_.average(in, &failure);
   if (!out) {
     ++failed_;
     if (!failure.donor.empty()) {
@@ -165,29 +181,46 @@ bool outer_averaging::step(torch::nn::Module& model, double weight) {
                 message_of(failure.error), failure.donor);
       auto state = member_.download_state(signature_, start_.size(), failure.donor);
       if (state) {
-        adopt(model, *state);
+        hold([&](torch::nn::Module& model) { adopt(model, *state); });
+        account();
         return false;
       }
       log_.warn("the download failed: {}", message_of(state.error()));
     }
     log_.warn("outer step {} abandoned: {}; the parameters stay local", outer_step_,
               message_of(failure.error ? failure.error : out.error()));
+    account();
     return false;
   }
-  start_ = nesterov_step(start_, momentum_, out->average, options_.outer_learning_rate,
-                         options_.outer_momentum);
-  assign_parameters(model, start_);
+  auto next = nesterov_step(start_, momentum_, out->average, options_.outer_learning_rate,
+                            options_.outer_momentum);
+  hold([&](torch::nn::Module& model) {
+    auto now = flatten_parameters(model);
+    for (size_t i = 0; i < now.size(); ++i)
+      now[i] = next[i] + (now[i] - snapshot[i]);
+    assign_parameters(model, now);
+  });
+  start_ = std::move(next);
   ++outer_step_;
   fingerprint_ = fingerprint_of(start_);
   averaged_with_ = out->survivors;
   megabytes_ += static_cast<double>(out->bytes_sent + out->bytes_received) / 1e6;
   publish();
+  account();
   log_.info("outer step {}: averaged with {} of {} trainers ({:.0f} samples), {:.1f} MB sent, "
-            "{:.1f} MB received, {:.1f} s; shared parameters {:016x}",
+            "{:.1f} MB received, {:.1f} s ({:.2f} s paused); shared parameters {:016x}",
             outer_step_, out->survivors, out->members, out->weight,
             static_cast<double>(out->bytes_sent) / 1e6,
-            static_cast<double>(out->bytes_received) / 1e6, seconds_since(began), fingerprint_);
+            static_cast<double>(out->bytes_received) / 1e6, seconds_since(began),
+            overlapped ? paused : seconds_since(began), fingerprint_);
   return true;
+}
+
+void outer_averaging::settle(torch::nn::Module& model) {
+  log_.warn("the last round failed: ending with the run's shared parameters of outer step {} "
+            "({:016x}); what this trainer trained since is dropped",
+            outer_step_, fingerprint_);
+  assign_parameters(model, start_);
 }
 
 void outer_averaging::report(trainer_metrics& m) const {
@@ -195,7 +228,10 @@ void outer_averaging::report(trainer_metrics& m) const {
   m.failed_rounds = failed_;
   m.averaged_with = averaged_with_;
   m.averaging_mb = megabytes_;
-  m.averaging_s = seconds_;
+  {
+    std::lock_guard<std::mutex> guard{seconds_mtx_};
+    m.averaging_s = seconds_;
+  }
   m.shared_fingerprint = fmt::format("{:016x}", fingerprint_);
 }
 

@@ -1,6 +1,8 @@
 // One model from many trainers: DiLoCo outer steps over the averager (actors/averager).
 //
-// Every `averaging.every` local steps the trainer's shared parameters (everything but the
+// Every `averaging.every` local steps (the all-reduce overlapped: the trainer waits for its group
+// to form, then trains on while the pseudo-gradient is averaged, and keeps that progress on top
+// of the outer step) the trainer's shared parameters (everything but the
 // experts) take an outer step: the pseudo-gradient, the parameters at the last outer step minus
 // the current ones, is averaged over a group of the run's trainers (weighted by the samples each
 // processed since), and an outer Nesterov step (DiLoCo: lr 0.7, momentum 0.9) applies the
@@ -16,7 +18,9 @@
 // member; without one it starts from the run's common initialisation (seeded by the run name).
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,9 +42,28 @@ public:
   /// At start: the run's state when a member has one (join-state), then serves its own.
   void join(torch::nn::Module& model);
 
-  /// One outer step with `weight` samples since the last one; false when the round failed and
-  /// the parameters stayed local. `model` must not change meanwhile.
-  bool step(torch::nn::Module& model, double weight);
+  /// Runs a function on the model while no local update happens.
+  using model_access = std::function<void(const std::function<void(torch::nn::Module&)>&)>;
+
+  /// One outer step with `weight` samples since the last one, reaching the model only through
+  /// `access`; false when the round failed and the parameters stayed local. `grouped` (if set)
+  /// runs once the group formed and the pseudo-gradient was taken. With `overlapped` the
+  /// trainer trains on during the all-reduce (what it adds after the pseudo-gradient was taken
+  /// is kept on top of the outer step) and only the time the model was held counts as
+  /// averaging time here (the caller adds the time it waited for the group: add_paused);
+  /// otherwise the whole round does.
+  bool step(const model_access& access, double weight, bool overlapped,
+            const std::function<void()>& grouped = {});
+
+  /// The run's parameters of the last outer step into `model`, dropping what it trained since
+  /// (when training ends and the last round failed).
+  void settle(torch::nn::Module& model);
+
+  /// Seconds training waited for averaging outside step() (for the metrics).
+  void add_paused(double seconds) {
+    std::lock_guard<std::mutex> guard{seconds_mtx_};
+    seconds_ += seconds;
+  }
 
   uint64_t outer_step() const {
     return outer_step_;
@@ -59,7 +82,7 @@ private:
   void adopt(torch::nn::Module& model, const averaging_state& state);
   void publish();
   /// Downloads the state of `ahead` (or another member's); whether it did.
-  bool catch_up(torch::nn::Module& model, const avg::member& ahead);
+  bool catch_up(const model_access& access, const avg::member& ahead);
 
   averaging_member member_;
   averaging_options options_;
@@ -73,6 +96,7 @@ private:
   bool alone_ = false;  // no other member declared at the last outer step
   size_t averaged_with_ = 0;
   double megabytes_ = 0;
+  mutable std::mutex seconds_mtx_;  // add_paused comes from a training thread
   double seconds_ = 0;
 };
 

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <deque>
+#include <future>
 #include <optional>
 #include <thread>
 
@@ -109,6 +111,13 @@ public:
       batches_(task.examples(), opt_.batch_size, opt_.epochs) {
   }
 
+  ~training_run() {
+    // Whatever way run() ended: the averaging thread gets what it waits for, then ends.
+    workers_done();
+    if (round_thread_.joinable())
+      round_thread_.join();
+  }
+
   void run();
 
 private:
@@ -132,8 +141,20 @@ private:
     return owner_.setup.member.options.every > 0 && owner_.setup.member.averager;
   }
   void start_averaging();
-  /// An outer step now (no local update meanwhile), unless no step happened since the last.
-  void outer_step();
+  /// An outer step, unless no step happened since the last: `overlapped` on its own thread,
+  /// returning once its group formed (the all-reduce goes on while training does), else now,
+  /// after waiting for the one under way.
+  /// Whether the trainer's parameters are the run's after it (true also when no step happened
+  /// since the last outer step); an overlapped one says true once it started.
+  bool outer_step(bool overlapped);
+  bool run_outer_step(bool overlapped);
+  /// Runs `f` on the shared model between two training steps (or at once when no worker
+  /// trains any more); returns once it ran.
+  void between_steps(const std::function<void(torch::nn::Module&)>& f);
+  /// What the averaging thread asked to run between steps: run by workers after each step.
+  void run_pending();
+  /// No worker trains from now on; what is pending runs at once.
+  void workers_done();
   trainer_progress progress() const;
   double elapsed() const {
     return before_.elapsed_s + seconds_since(start_);
@@ -166,6 +187,12 @@ private:
   std::mutex outer_mtx_;         // one outer step at a time; taken before run_mtx_
   size_t outer_at_ = 0;          // the step of the last outer step
   size_t samples_at_outer_ = 0;  // the samples counted then
+  std::thread round_thread_;     // the overlapped outer step under way, if any
+  std::atomic<bool> round_running_{false};
+  std::atomic<bool> snapshot_taken_{false};  // the round under way has its pseudo-gradient
+  std::mutex pending_mtx_;
+  std::deque<std::packaged_task<void()>> pending_;  // for the workers, between steps
+  bool workers_running_ = true;                      // under pending_mtx_
 };
 
 void training_run::run() {
@@ -229,10 +256,23 @@ void training_run::run() {
       throw std::runtime_error(failure);
   }
   bar_->finish();
+  workers_done();
   bool flushed = shared_->flush();  // the last batches' gradients when they made no full update
   if (outer_ && !stop_) {
-    outer_step();  // the run's trainers end with one model
+    // The run's trainers end with one model: a last outer step brings in what each trained
+    // since the previous one; where it fails (the others ended first), the trainer drops that
+    // work and ends with the run's parameters of its last outer step.
+    if (!outer_step(false))
+      shared_->with_model([&](torch::nn::Module& model) { outer_->settle(model); });
     flushed = true;
+    // What the trainer ends with (a failed last round leaves its own work on top of the
+    // run's parameters): the fingerprint that says whether the run's trainers hold one model.
+    shared_->with_model([&](torch::nn::Module& model) {
+      auto ended = fmt::format("{:016x}", fingerprint_of(flatten_parameters(model)));
+      owner_.update([&](trainer_metrics& m) { m.shared_fingerprint = ended; });
+    });
+  } else if (round_thread_.joinable()) {
+    round_thread_.join();
   }
   if (step_ > 0 && (evaluated_at_ != step_ || flushed) && !stop_)
     evaluate();
@@ -339,6 +379,7 @@ void training_run::put_back_batch() {
 
 void training_run::work(torch::nn::Module& replica) {
   while (take_batch()) {
+    run_pending();  // the averaging thread's reads and writes of the shared model
     auto batch = batches_.next();
     if (!batch) {
       std::lock_guard<std::mutex> guard{run_mtx_};
@@ -361,7 +402,7 @@ void training_run::work(torch::nn::Module& replica) {
       record(outcome, applied, batch->epoch);
       due_eval = applied.gradients % opt_.eval_every == 0;
       if (outer_ && applied.gradients % owner_.setup.member.options.every == 0)
-        outer_step();
+        outer_step(true);
     } catch (const std::exception& e) {
       put_back_batch();
       owner_.update([](trainer_metrics& m) { ++m.failed_steps; });
@@ -457,27 +498,106 @@ void training_run::start_averaging() {
   owner_.update([&](trainer_metrics& m) { outer_->report(m); });
 }
 
-void training_run::outer_step() {
+bool training_run::outer_step(bool overlapped) {
+  if (!overlapped) {
+    if (round_thread_.joinable())
+      round_thread_.join();
+    return run_outer_step(false);
+  }
+  // Rounds keep the run's trainers in step: this one waits (serving the averaging thread's
+  // reads and writes of the model) for the previous round to end and for its group to form;
+  // only the all-reduce overlaps with training.
+  auto began = clock_type::now();
+  auto wait_while = [this](const std::atomic<bool>& condition) {
+    while (condition && !snapshot_taken_) {
+      run_pending();
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  };
+  snapshot_taken_ = false;
+  wait_while(round_running_);
+  if (round_thread_.joinable())
+    round_thread_.join();
+  snapshot_taken_ = false;
+  round_running_ = true;
+  round_thread_ = std::thread{[this] {
+    try {
+      run_outer_step(true);
+    } catch (const std::exception& e) {
+      log_.error("an outer step failed: {}", e.what());
+    }
+    round_running_ = false;
+  }};
+  wait_while(round_running_);
+  outer_->add_paused(seconds_since(began));
+  return true;
+}
+
+bool training_run::run_outer_step(bool overlapped) {
   std::lock_guard<std::mutex> one_at_a_time{outer_mtx_};
   size_t step = 0;
-  size_t samples = 0;
   {
     std::lock_guard<std::mutex> guard{run_mtx_};
     step = step_;
   }
-  samples = owner_.metrics_snapshot().samples;
+  auto samples = owner_.metrics_snapshot().samples;
   if (step == outer_at_)
-    return;
-  owner_.update([](trainer_metrics& m) { m.state = "averaging"; });
-  shared_->with_model([&](torch::nn::Module& model) {
-    outer_->step(model, static_cast<double>(samples - samples_at_outer_));
-  });
-  outer_at_ = step;
-  samples_at_outer_ = samples;
+    return true;
+  if (!overlapped)
+    owner_.update([](trainer_metrics& m) { m.state = "averaging"; });
+  auto access = [this, overlapped](const std::function<void(torch::nn::Module&)>& f) {
+    if (overlapped)
+      between_steps(f);
+    else
+      shared_->with_model(f);
+  };
+  // A failed round leaves outer_at_ as it was: the last outer step, when training ends, then
+  // tries again to bring this trainer's local work into the run's model.
+  bool averaged = outer_->step(access, static_cast<double>(samples - samples_at_outer_),
+                               overlapped, [this] { snapshot_taken_ = true; });
+  if (averaged) {
+    outer_at_ = step;
+    samples_at_outer_ = samples;
+  }
   owner_.update([&](trainer_metrics& m) {
-    m.state = "training";
+    if (!overlapped)
+      m.state = "training";
     outer_->report(m);
   });
+  return averaged;
+}
+
+void training_run::between_steps(const std::function<void(torch::nn::Module&)>& f) {
+  std::packaged_task<void()> task{[&] { shared_->with_model(f); }};
+  auto done = task.get_future();
+  {
+    std::lock_guard<std::mutex> guard{pending_mtx_};
+    if (workers_running_) {
+      pending_.push_back(std::move(task));
+      task = {};
+    }
+  }
+  if (task.valid())
+    task();
+  done.get();  // rethrows what `f` threw
+}
+
+void training_run::run_pending() {
+  std::deque<std::packaged_task<void()>> tasks;
+  {
+    std::lock_guard<std::mutex> guard{pending_mtx_};
+    tasks.swap(pending_);
+  }
+  for (auto& t : tasks)
+    t();
+}
+
+void training_run::workers_done() {
+  {
+    std::lock_guard<std::mutex> guard{pending_mtx_};
+    workers_running_ = false;
+  }
+  run_pending();
 }
 
 trainer_progress training_run::progress() const {

@@ -122,7 +122,7 @@ std::vector<caf::expected<round_output>> run_round(swarm_fixture& f, size_t memb
   for (size_t i = 0; i < members; ++i)
     threads.emplace_back([&, i] {
       auto m = f.member(i);
-      out[i] = m.average(round_input{0, 42, weights[i], &values[i]});
+      out[i] = m.average(round_input{0, 42, weights[i], elements, [&, i] { return &values[i]; }});
     });
   for (auto& t : threads)
     t.join();
@@ -223,7 +223,7 @@ CAF_TEST(a member that dies mid-round is dropped and the survivors average) {
   for (size_t i = 0; i < 2; ++i)
     threads.emplace_back([&, i] {
       auto m = f.member(i);
-      out[i] = m.average(round_input{0, 42, weights[i], &values[i]});
+      out[i] = m.average(round_input{0, 42, weights[i], elements, [&, i] { return &values[i]; }});
     });
   caf::scoped_actor self{*f.system};
   std::optional<avg::group> g;

@@ -218,9 +218,15 @@ CAF_TEST(trainers on two hosts average into one model) {
   // average their parameters every 10 steps through each other's gateways across the bridge.
   start_dht();
   std::string text;
-  for (int chapter = 0; chapter < 120; ++chapter)
-    text += "And God said, Let there be light: and there was light, chapter "
-            + std::to_string(chapter) + ".\n\n";
+  const char* verses[] = {"In the beginning God created the heaven and the earth.",
+                          "And the earth was without form, and void.",
+                          "And God said, Let there be light: and there was light.",
+                          "And God saw the light, that it was good."};
+  for (int chapter = 0; chapter < 120; ++chapter) {
+    for (int v = 0; v < 4; ++v)
+      text += verses[(chapter + v) % 4] + std::string{"\n"};
+    text += "\n";
+  }
   auto text_file = dir + "/text.txt";
   std::ofstream{text_file} << text;
   std::vector<process*> trainers;
@@ -231,7 +237,7 @@ CAF_TEST(trainers on two hosts average into one model) {
       {"--config-file=" DMOE_CONFIG_DIR "/lm-trainer.ini", "--node.roles=[\"dht\", \"trainer\"]",
        "--node.host=\"" + address + "\"", std::string{"--node.port="} + trainer_port,
        bootstrap(), "--trainer.model=\"dense\"", "--trainer.text-file=\"" + text_file + "\"",
-       "--trainer.cache-dir=\"" + dir + "/cache-" + host + "\"", "--trainer.vocab-size=300",
+       "--trainer.cache-dir=\"" + dir + "/cache-" + host + "\"", "--trainer.vocab-size=600",
        "--trainer.hidden=64", "--trainer.moe-layers=2", "--trainer.context=32",
        "--trainer.batch-size=8", "--trainer.max-steps=200", "--trainer.eval-samples=16",
        "--averaging.every=10"}));

@@ -135,6 +135,13 @@ std::map<long, std::string> outer_steps(const std::string& log) {
   return out;
 }
 
+/// The fingerprint of the shared parameters a trainer ended with (its last log line).
+std::string ended_with(const std::string& log) {
+  static const std::regex done{R"(done: .*averaging: .* shared parameters ([0-9a-f]+))"};
+  std::smatch m;
+  return std::regex_search(log, m, done) ? m[1].str() : std::string{};
+}
+
 std::string held_out_of(const std::string& log) {
   static const std::regex done{R"(done: .*held-out ([0-9.]+) bits per character)"};
   std::smatch m;
@@ -166,10 +173,17 @@ CAF_TEST(two trainers end with one model and a late one joins with the state of 
   auto b_steps = outer_steps(log("trainer-b"));
   CAF_REQUIRE(a_steps.count(step) > 0);
   CAF_CHECK_EQUAL(a_steps[step], fingerprint);  // the download is the donor's state, bit for bit
+  CAF_MESSAGE("last outer steps: a " << a_steps.rbegin()->first << " " << a_steps.rbegin()->second
+              << ", b " << b_steps.rbegin()->first << " " << b_steps.rbegin()->second
+              << "; ended with a " << ended_with(log("trainer-a")) << ", b "
+              << ended_with(log("trainer-b")) << "; held-out a " << held_out_of(log("trainer-a"))
+              << ", b " << held_out_of(log("trainer-b")));
   // One model: the same shared parameters after the last outer step, the same held-out figure.
   CAF_REQUIRE_GREATER_OR_EQUAL(a_steps.size(), 8u);
   CAF_CHECK_EQUAL(a_steps.rbegin()->first, b_steps.rbegin()->first);
   CAF_CHECK_EQUAL(a_steps.rbegin()->second, b_steps.rbegin()->second);
+  CAF_CHECK_EQUAL(ended_with(log("trainer-a")), ended_with(log("trainer-b")));
+  CAF_CHECK_NOT_EQUAL(ended_with(log("trainer-a")), "");
   CAF_CHECK_EQUAL(held_out_of(log("trainer-a")), held_out_of(log("trainer-b")));
   CAF_CHECK_NOT_EQUAL(held_out_of(log("trainer-a")), "");
 }
