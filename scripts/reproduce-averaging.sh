@@ -12,15 +12,15 @@
 # B: bytes one trainer sent and received per round (mean); X: what data-parallel training would
 # have moved per trainer over the same steps (a butterfly all-reduce of float32 gradients every
 # step: 4 (N-1)/N x 4 bytes per parameter, sent and received) over what averaging moved;
-# U: 1 - (seconds in rounds / wall seconds), the mean over trainers; A: the averaged model's
+# U: 1 - (seconds training waited for averaging / wall seconds), the mean over trainers; A: the averaged model's
 # held-out bits per character (every trainer ends with it); L: the best trainer's trained alone.
 #   scripts/reproduce-averaging.sh [--quick] [--out DIR] [--trainers N] [--every H] [--steps S]
 #                                  [--compression none|float16|int8] [--rtt-ms 100] [--rate 10mbit]
-#                                  [--outer-lr 0.7] [--outer-momentum 0.9]
+#                                  [--outer-lr 1.0] [--outer-momentum 0.0]   (plain averaging, as configs/lm-trainer.ini)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0 out="" trainers=4 every=100 steps=800 compression=int8 rtt_ms=100 rate=10mbit
-outer_lr=0.7 outer_momentum=0.9
+outer_lr=1.0 outer_momentum=0.0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -110,7 +110,7 @@ awk -F, -v n="$trainers" -v steps="$steps" -v p="$params" -v h="$every" \
     for (f in last) {
       split(last[f], c, ",")
       mb += c[14]; secs += c[15]; wall += c[1]; rounds += c[13]; bpc[f] = c[6]; count++
-      printf "%s: %d outer steps, %.1f MB sent and received, %.1f s of %.1f s in rounds, held-out %s\n",
+      printf "%s: %d outer steps, %.1f MB sent and received, %.1f s of %.1f s paused for averaging, held-out %s\n",
         f, c[13], c[14], c[15], c[1], c[6]
     }
     per_round = mb * 1e6 / rounds
