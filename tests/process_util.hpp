@@ -207,6 +207,24 @@ inline size_t rss_bytes(pid_t pid) {
   return 0;
 }
 
+/// A small text of 120 chapters of four verses in `dir`/text.txt (a trainer splits off its
+/// validation and test chapters); returns its path.
+inline std::string write_verses_text(const std::string& dir) {
+  std::string text;
+  const char* verses[] = {"In the beginning God created the heaven and the earth.",
+                          "And the earth was without form, and void.",
+                          "And God said, Let there be light: and there was light.",
+                          "And God saw the light, that it was good."};
+  for (int chapter = 0; chapter < 120; ++chapter) {
+    for (int v = 0; v < 4; ++v)
+      text += verses[(chapter + v) % 4] + std::string{"\n"};
+    text += "\n";
+  }
+  auto path = dir + "/text.txt";
+  std::ofstream{path} << text;
+  return path;
+}
+
 /// A fresh directory under /tmp named after `what`.
 inline std::string temp_dir(const std::string& what) {
   std::string tmpl = "/tmp/dmoe-" + what + "-XXXXXX";

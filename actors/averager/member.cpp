@@ -57,9 +57,9 @@ class call_runner {
 public:
   call_runner(caf::event_based_actor* self, std::vector<call>& calls, caf::timespan timeout,
               steady::time_point deadline, const wire_limits& limits, traffic& t, size_t window,
-              std::promise<caf::error>& done)
+              std::set<caf::actor_addr>& failed, std::promise<caf::error>& done)
     : self_(self), calls_(calls), timeout_(timeout), deadline_(deadline), limits_(limits),
-      traffic_(t), window_(window), done_(done), remaining_(calls.size()) {
+      traffic_(t), window_(window), failed_(failed), done_(done), remaining_(calls.size()) {
   }
 
   void start() {
@@ -127,6 +127,7 @@ private:
     if (!first_failure_)
       first_failure_ = err;
     auto target = calls_[i].to.address();
+    failed_.insert(target);
     auto& queue = queues_[target];
     remaining_ -= queue.size();  // the target gets no more calls
     queue.clear();
@@ -145,6 +146,7 @@ private:
   wire_limits limits_;
   traffic& traffic_;
   size_t window_;
+  std::set<caf::actor_addr>& failed_;
   std::promise<caf::error>& done_;
   size_t remaining_;
   caf::error first_failure_;
@@ -154,14 +156,14 @@ private:
 
 caf::error run_calls(caf::actor_system& system, std::vector<call>& calls, caf::timespan timeout,
                      steady::time_point deadline, const wire_limits& limits, traffic& t,
-                     size_t in_flight = window) {
+                     std::set<caf::actor_addr>& failed, size_t in_flight = window) {
   if (calls.empty())
     return caf::none;
   std::promise<caf::error> done;
   auto result = done.get_future();
   system.spawn([&](caf::event_based_actor* self) -> caf::behavior {
     auto runner = std::make_shared<call_runner>(self, calls, timeout, deadline, limits, t,
-                                                in_flight, done);
+                                                in_flight, failed, done);
     runner->start();
     return {[runner](retry_atom, size_t i) { runner->retry(i); }};
   });
@@ -189,15 +191,28 @@ averaging_member::averaging_member(caf::actor_system& system, member_setup setup
 caf::expected<caf::actor> averaging_member::reach(const std::string& endpoint) {
   if (endpoint == setup_.endpoint && !endpoint.empty())
     return caf::actor_cast<caf::actor>(setup_.averager);
-  if (setup_.dial)
-    return setup_.dial(endpoint);
-  auto ep = parse_endpoint(endpoint);
-  if (!ep)
-    return ep.error();
-  auto gw = dial_gateway(system_, ep->host, ep->port, std::chrono::seconds(10));
-  if (!gw)
-    return gw.error();
-  return caf::actor_cast<caf::actor>(*gw);
+  // A peer whose calls failed is dialed again; the others keep their handle: CAF refuses a
+  // second connection to a node it is connected to already (with TLS, such a dial times out).
+  for (auto i = peers_.begin(); i != peers_.end();)
+    i = unreachable_.count(i->second.address()) > 0 ? peers_.erase(i) : std::next(i);
+  unreachable_.clear();
+  if (auto known = peers_.find(endpoint); known != peers_.end())
+    return known->second;
+  caf::expected<caf::actor> handle = make_error(errc::unavailable, "not dialed");
+  if (setup_.dial) {
+    handle = setup_.dial(endpoint);
+  } else {
+    auto ep = parse_endpoint(endpoint);
+    if (!ep)
+      return ep.error();
+    auto gw = dial_gateway(system_, ep->host, ep->port, std::chrono::seconds(10));
+    if (!gw)
+      return gw.error();
+    handle = caf::actor_cast<caf::actor>(*gw);
+  }
+  if (handle)
+    peers_[endpoint] = *handle;
+  return handle;
 }
 
 std::vector<avg::member> averaging_member::listed(const std::string& key) {
@@ -329,7 +344,10 @@ caf::expected<round_output> averaging_member::average(const round_input& in,
           else
             err = make_error(errc::malformed, "a join answered without a group");
         },
-        [&](caf::error& e) { err = std::move(e); });
+        [&](caf::error& e) {
+          err = std::move(e);
+          unreachable_.insert(handle->address());
+        });
     if (g) {
       leader = *handle;
       break;
@@ -388,7 +406,8 @@ caf::expected<round_output> averaging_member::average(const round_input& in,
     contribute(p, *to, calls);
   }
   auto phase_end = steady::now() + std::chrono::duration_cast<steady::duration>(round_timeout);
-  if (auto err = run_calls(system_, calls, round_timeout, phase_end, setup_.limits, t))
+  if (auto err = run_calls(system_, calls, round_timeout, phase_end, setup_.limits, t,
+                           unreachable_))
     log_->warn("round {:016x}: a contribution failed: {}", g->id, describe(err));
   // The decision: who survived, which parts the leader reduces again.
   avg::decision d;
@@ -399,7 +418,8 @@ caf::expected<round_output> averaging_member::average(const round_input& in,
                      d = std::move(*got);
                    return got ? caf::error{} : got.error();
                  }});
-  if (auto err = run_calls(system_, ask, 2 * round_timeout, steady::now(), setup_.limits, t))
+  if (auto err = run_calls(system_, ask, 2 * round_timeout, steady::now(), setup_.limits, t,
+                           unreachable_))
     return fail(err);
   if (std::find(d.survivors.begin(), d.survivors.end(), index) == d.survivors.end())
     return fail(make_error(errc::unavailable, "dropped from round: a reducer lacks this member's "
@@ -411,7 +431,8 @@ caf::expected<round_output> averaging_member::average(const round_input& in,
       contribute(p, leader, calls);
     }
     phase_end = steady::now() + std::chrono::duration_cast<steady::duration>(round_timeout);
-    if (auto err = run_calls(system_, calls, round_timeout, phase_end, setup_.limits, t))
+    if (auto err = run_calls(system_, calls, round_timeout, phase_end, setup_.limits, t,
+                           unreachable_))
       return fail(err);
   }
   round_output out;
@@ -438,7 +459,8 @@ caf::expected<round_output> averaging_member::average(const round_input& in,
                        }});
     }
   }
-  if (auto err = run_calls(system_, calls, 2 * round_timeout, steady::now(), setup_.limits, t))
+  if (auto err = run_calls(system_, calls, 2 * round_timeout, steady::now(), setup_.limits, t,
+                           unreachable_))
     return fail(err);
   out.members = g->members.size();
   out.reducers = g->parts();
@@ -510,7 +532,8 @@ caf::expected<averaging_state> averaging_member::download_state(const std::strin
     std::vector<call> calls{piece(0, false, 0)};
     traffic first_piece;
     auto timeout = std::max<caf::timespan>(setup_.options.round_timeout, std::chrono::seconds(60));
-    auto err = run_calls(system_, calls, timeout, steady::now(), setup_.limits, first_piece);
+    auto err = run_calls(system_, calls, timeout, steady::now(), setup_.limits, first_piece,
+                         unreachable_);
     calls.clear();
     if (!err && first)
       for (uint64_t off = avg::piece_elements; off < total; off += avg::piece_elements)
@@ -518,7 +541,7 @@ caf::expected<averaging_state> averaging_member::download_state(const std::strin
     // Two pieces in flight, each with a minute at least: a state is megabytes, links may be slow.
     traffic t = first_piece;
     if (!err)
-      err = run_calls(system_, calls, timeout, steady::now(), setup_.limits, t, 2);
+      err = run_calls(system_, calls, timeout, steady::now(), setup_.limits, t, unreachable_, 2);
     if (err || !first) {
       log_->warn("the state download from {} failed: {}; trying another member", d.endpoint,
                  err ? describe(err) : std::string{"empty state"});

@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -97,6 +99,8 @@ private:
   caf::actor_system& system_;
   member_setup setup_;
   std::shared_ptr<spdlog::logger> log_;
+  std::map<std::string, caf::actor> peers_;  // by endpoint, once dialed
+  std::set<caf::actor_addr> unreachable_;    // peers whose calls failed: dialed again
 };
 
 }  // namespace dmoe

@@ -148,6 +148,22 @@ double max_error(const std::vector<float>& got, const std::vector<double>& want)
   return worst;
 }
 
+/// Every member averaged with all `n`, within `bound` of `want`, and to the same bytes.
+void check_members(const std::vector<caf::expected<round_output>>& out, size_t n,
+                   const std::vector<double>& want, double bound) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!out[i])
+      CAF_MESSAGE("member " << i << ": " << describe(out[i].error()));
+    CAF_REQUIRE(out[i]);
+    CAF_CHECK_EQUAL(out[i]->members, n);
+    CAF_CHECK_EQUAL(out[i]->survivors, n);
+    auto err = max_error(out[i]->average, want);
+    CAF_MESSAGE("member " << i << ": largest error " << err << " (bound " << bound << ")");
+    CAF_CHECK_LESS_OR_EQUAL(err, bound);
+    CAF_CHECK(std::memcmp(out[i]->average.data(), out[0]->average.data(), 4 * elements) == 0);
+  }
+}
+
 void check_round(vector_encoding_kind enc, double bound) {
   constexpr size_t n = 3;
   swarm_fixture f{n, enc};
@@ -156,19 +172,8 @@ void check_round(vector_encoding_kind enc, double bound) {
     values.push_back(random_vector(i + 1));
   std::vector<double> weights{1, 2, 3};
   auto out = run_round(f, n, values, weights);
-  auto want = weighted_mean(values, weights, n);
-  for (size_t i = 0; i < n; ++i) {
-    if (!out[i])
-      CAF_MESSAGE("member " << i << ": " << describe(out[i].error()));
-    CAF_REQUIRE(out[i]);
-    CAF_CHECK_EQUAL(out[i]->members, n);
-    CAF_CHECK_EQUAL(out[i]->survivors, n);
-    CAF_CHECK_EQUAL(out[i]->weight, 6.0);
-    auto err = max_error(out[i]->average, want);
-    CAF_MESSAGE("member " << i << ": largest error " << err << " (bound " << bound << ")");
-    CAF_CHECK_LESS_OR_EQUAL(err, bound);
-    CAF_CHECK(std::memcmp(out[i]->average.data(), out[0]->average.data(), 4 * elements) == 0);
-  }
+  check_members(out, n, weighted_mean(values, weights, n), bound);
+  CAF_CHECK_EQUAL(out[0]->weight, 6.0);
 }
 
 }  // namespace
@@ -194,16 +199,9 @@ CAF_TEST(a member in client mode takes part and reduces nothing) {
   std::vector<std::vector<float>> values{random_vector(1), random_vector(2), random_vector(3)};
   std::vector<double> weights{2, 1, 1};
   auto out = run_round(f, n, values, weights);
-  auto want = weighted_mean(values, weights, n);
-  for (size_t i = 0; i < n; ++i) {
-    if (!out[i])
-      CAF_MESSAGE("member " << i << ": " << describe(out[i].error()));
-    CAF_REQUIRE(out[i]);
-    CAF_CHECK_EQUAL(out[i]->survivors, n);
+  check_members(out, n, weighted_mean(values, weights, n), 1e-6);
+  for (size_t i = 0; i < n; ++i)
     CAF_CHECK_EQUAL(out[i]->reducers, 2u);
-    CAF_CHECK_LESS_OR_EQUAL(max_error(out[i]->average, want), 1e-6);
-    CAF_CHECK(std::memcmp(out[i]->average.data(), out[0]->average.data(), 4 * elements) == 0);
-  }
 }
 
 CAF_TEST(a member that dies mid-round is dropped and the survivors average) {

@@ -217,18 +217,7 @@ CAF_TEST(trainers on two hosts average into one model) {
   // Two language-model trainers (computing locally: trainer.model = dense) on their own hosts
   // average their parameters every 10 steps through each other's gateways across the bridge.
   start_dht();
-  std::string text;
-  const char* verses[] = {"In the beginning God created the heaven and the earth.",
-                          "And the earth was without form, and void.",
-                          "And God said, Let there be light: and there was light.",
-                          "And God saw the light, that it was good."};
-  for (int chapter = 0; chapter < 120; ++chapter) {
-    for (int v = 0; v < 4; ++v)
-      text += verses[(chapter + v) % 4] + std::string{"\n"};
-    text += "\n";
-  }
-  auto text_file = dir + "/text.txt";
-  std::ofstream{text_file} << text;
+  auto text_file = write_verses_text(dir);
   std::vector<process*> trainers;
   for (std::string host : {"t1", "t2"}) {
     auto address = lab.add_host(host);

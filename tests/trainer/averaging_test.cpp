@@ -33,18 +33,7 @@ struct averaging_swarm {
            "--node.port=" + std::to_string(dht_port)},
           "dht");
     CAF_REQUIRE(wait_listening(dht_port, start_limit));
-    std::string text;
-    const char* verses[] = {"In the beginning God created the heaven and the earth.",
-                            "And the earth was without form, and void.",
-                            "And God said, Let there be light: and there was light.",
-                            "And God saw the light, that it was good."};
-    for (int chapter = 0; chapter < 120; ++chapter) {
-      for (int v = 0; v < 4; ++v)
-        text += verses[(chapter + v) % 4] + std::string{"\n"};
-      text += "\n";
-    }
-    text_file = dir + "/text.txt";
-    std::ofstream{text_file} << text;
+    text_file = write_verses_text(dir);
   }
 
   ~averaging_swarm() {

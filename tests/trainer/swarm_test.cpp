@@ -98,21 +98,8 @@ struct swarm {
       CAF_REQUIRE(wait_listening(port, start_limit));
   }
 
-  /// A small text of 120 chapters (the trainer splits off its validation and test chapters).
   std::string write_small_text() const {
-    std::string text;
-    const char* verses[] = {"In the beginning God created the heaven and the earth.",
-                            "And the earth was without form, and void.",
-                            "And God said, Let there be light: and there was light.",
-                            "And God saw the light, that it was good."};
-    for (int chapter = 0; chapter < 120; ++chapter) {
-      for (int v = 0; v < 4; ++v)
-        text += verses[(chapter + v) % 4] + std::string{"\n"};
-      text += "\n";
-    }
-    auto path = dir + "/text.txt";
-    std::ofstream{path} << text;
-    return path;
+    return write_verses_text(dir);
   }
 
   /// Trains a 2-block language model of width `hidden` for 60 steps on `text_file` through the
