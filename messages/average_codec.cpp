@@ -196,6 +196,64 @@ state_header read_header(wire::StateHeader::Reader in) {
   return h;
 }
 
+/// IEEE 754 binary16 from a float, rounded to nearest even (by hand: clang-14, which builds the
+/// fuzzers, has no half-precision type on x86).
+uint16_t to_half(float f) {
+  uint32_t x = 0;
+  std::memcpy(&x, &f, 4);
+  uint32_t sign = (x >> 16) & 0x8000u;
+  uint32_t mantissa = x & 0x7fffffu;
+  int32_t exponent = static_cast<int32_t>((x >> 23) & 0xffu);
+  if (exponent == 0xff)  // infinity, NaN
+    return static_cast<uint16_t>(sign | 0x7c00u | (mantissa != 0 ? 0x200u : 0u));
+  int32_t e = exponent - 127 + 15;
+  if (e >= 0x1f)
+    return static_cast<uint16_t>(sign | 0x7c00u);  // too large: infinity
+  if (e <= 0) {  // a subnormal half, or zero
+    if (e < -10)
+      return static_cast<uint16_t>(sign);
+    mantissa |= 0x800000u;
+    auto shift = static_cast<uint32_t>(14 - e);
+    uint32_t half = mantissa >> shift;
+    uint32_t rest = mantissa & ((1u << shift) - 1);
+    uint32_t middle = 1u << (shift - 1);
+    if (rest > middle || (rest == middle && (half & 1u) != 0))
+      ++half;
+    return static_cast<uint16_t>(sign | half);
+  }
+  uint32_t half = (static_cast<uint32_t>(e) << 10) | (mantissa >> 13);
+  uint32_t rest = mantissa & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u) != 0))
+    ++half;  // a carry into the exponent is right, up to infinity
+  return static_cast<uint16_t>(sign | half);
+}
+
+/// The float a binary16 holds (exactly).
+float from_half(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exponent = (h >> 10) & 0x1fu;
+  uint32_t mantissa = h & 0x3ffu;
+  uint32_t x = 0;
+  if (exponent == 0 && mantissa == 0) {
+    x = sign;
+  } else if (exponent == 0) {  // subnormal: normalize
+    int32_t shifts = -1;
+    do {
+      ++shifts;
+      mantissa <<= 1;
+    } while ((mantissa & 0x400u) == 0);
+    mantissa &= 0x3ffu;
+    x = sign | (static_cast<uint32_t>(127 - 15 - shifts) << 23) | (mantissa << 13);
+  } else if (exponent == 0x1f) {
+    x = sign | 0x7f800000u | (mantissa << 13);
+  } else {
+    x = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+  }
+  float f = 0;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
 }  // namespace
 
 const char* to_string(encoding enc) {
@@ -386,9 +444,10 @@ piece encode_piece(const float* values, uint32_t count, encoding enc, uint32_t p
       std::memcpy(p.data.data(), values, p.data.size());
       break;
     case encoding::float16: {
-      auto* out = reinterpret_cast<_Float16*>(p.data.data());
-      for (uint32_t i = 0; i < count; ++i)
-        out[i] = static_cast<_Float16>(values[i]);
+      for (uint32_t i = 0; i < count; ++i) {
+        auto half = to_half(values[i]);
+        std::memcpy(p.data.data() + 2ull * i, &half, 2);
+      }
       break;
     }
     case encoding::int8: {
@@ -416,10 +475,11 @@ caf::expected<std::vector<float>> decode_piece(const piece& p) {
       std::memcpy(out.data(), p.data.data(), 4ull * p.count);
       break;
     case encoding::float16: {
-      std::vector<_Float16> halves(p.count);
-      std::memcpy(halves.data(), p.data.data(), 2ull * p.count);
-      for (uint32_t i = 0; i < p.count; ++i)
-        out[i] = static_cast<float>(halves[i]);
+      for (uint32_t i = 0; i < p.count; ++i) {
+        uint16_t half = 0;
+        std::memcpy(&half, p.data.data() + 2ull * i, 2);
+        out[i] = from_half(half);
+      }
       break;
     }
     case encoding::int8: {
