@@ -267,12 +267,6 @@ const char* to_string(encoding enc) {
   }
 }
 
-double bytes_per_element(encoding enc) {
-  if (enc == encoding::int8)
-    return 1.0 + 4.0 / block_elements;
-  return static_cast<double>(data_bytes(enc, 1));
-}
-
 payload encode_request(const request& r) {
   capnp::MallocMessageBuilder message;
   auto out = message.initRoot<wire::AverageRequest>();

@@ -118,9 +118,6 @@ piece encode_piece(const float* values, uint32_t count, encoding enc, uint32_t p
 /// The piece's values; an error for non-finite ones (a sender's NaN or an overflowing float16).
 caf::expected<std::vector<float>> decode_piece(const piece& p);
 
-/// Bytes one element takes on the wire, scales included (for traffic figures).
-double bytes_per_element(encoding enc);
-
 const char* to_string(encoding enc);
 
 }  // namespace dmoe::avg

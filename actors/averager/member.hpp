@@ -88,10 +88,6 @@ public:
   /// Serves `state` to joiners and declares this member at its outer step.
   void publish(state_ptr state);
 
-  const std::string& id() const {
-    return setup_.id;
-  }
-
 private:
   caf::expected<caf::actor> reach(const std::string& endpoint);
   std::vector<avg::member> listed(const std::string& key);

@@ -143,9 +143,8 @@ private:
   void start_averaging();
   /// An outer step, unless no step happened since the last: `overlapped` on its own thread,
   /// returning once its group formed (the all-reduce goes on while training does), else now,
-  /// after waiting for the one under way.
-  /// Whether the trainer's parameters are the run's after it (true also when no step happened
-  /// since the last outer step); an overlapped one says true once it started.
+  /// after waiting for the one under way. Returns whether the trainer's parameters are the
+  /// run's after it (also when no step happened since; an overlapped one: once it started).
   bool outer_step(bool overlapped);
   bool run_outer_step(bool overlapped);
   /// Runs `f` on the shared model between two training steps (or at once when no worker
