@@ -17,6 +17,7 @@ inline double median(std::vector<double> xs) {
 
 void add_codec_bench(CLI::App& app);
 void add_dht_bench(CLI::App& app);
+void add_grouped_bench(CLI::App& app);
 void add_moe_bench(CLI::App& app);
 void add_scale_bench(CLI::App& app);
 void add_server_bench(CLI::App& app);

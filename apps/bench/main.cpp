@@ -7,6 +7,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   dmoe::bench::add_codec_bench(app);
   dmoe::bench::add_dht_bench(app);
+  dmoe::bench::add_grouped_bench(app);
   dmoe::bench::add_moe_bench(app);
   dmoe::bench::add_scale_bench(app);
   dmoe::bench::add_server_bench(app);

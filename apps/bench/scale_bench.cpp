@@ -3,10 +3,12 @@
 // For each grid side G it starts a fresh swarm of real processes on loopback: a DHT bootstrap
 // node, --servers expert servers sharing the G x G grid by rows (ffn experts of --hidden), and
 // --trainers trainers (the Fashion-MNIST classifier, --workers batches in flight each) that
-// train for --seconds. Per G it prints the trainers' samples/s and failed steps (summed), the servers' declaration round time
-// (from a round's first store to its last answer), the DHT bytes per second the servers' DHT
-// nodes sent and received while training, and the servers' RSS. The reference is the same
-// swarm at 1,024 experts, in the same run:
+// train for --seconds. Per G it prints the trainers' samples/s and failed steps (summed), the
+// servers' declaration round time (from a round's first store to its last answer), the DHT bytes
+// per second the servers' DHT nodes sent and received while training, the servers' RSS and the
+// experts' mean merged batch. At that batch of the 4,096 experts it then measures the expert
+// compute against torch::mm on the same products and against grouped products over experts
+// (grouped_compute.hpp). The reference is the same swarm at 1,024 experts, in the same run:
 //   summary: experts=4096 samples/s=A (1024: B, ratio A/B=R); declare round=D s; failed steps=F
 //
 //   dmoe-bench scale [--quick] [--grids 16,32,64] [--servers 1] [--trainers 1] [--hidden 64]
@@ -29,9 +31,11 @@
 #include "apps/bench/bench.hpp"
 #include "apps/bench/bench_processes.hpp"
 #include "apps/bench/blas_info.hpp"
+#include "apps/bench/grouped_compute.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_config.hpp"
+#include "runtime/experts/compute_pool.hpp"
 #include "runtime/node_dial.hpp"
 #include "tests/process_util.hpp"
 
@@ -41,6 +45,7 @@ namespace {
 
 using namespace std::chrono_literals;
 constexpr auto all_declared_limit = 180s;  // a run whose experts are not all declared by then fails
+constexpr int64_t compute_round_experts = 64;  // experts of one measured compute round
 
 struct scale_args {
   bool quick = false;
@@ -63,6 +68,7 @@ struct grid_result {
   double dht_bytes_per_s = 0;  // sent + received by the servers' DHT nodes while training
   double server_rss_mb = 0;    // the largest server's, at the end
   double servers_rss_mb = 0;   // all servers' together
+  double rows_per_batch = 0;   // the experts' mean merged batch (samples / compute batches)
   bool ok = false;
 };
 
@@ -80,6 +86,19 @@ std::optional<double> stat_in(const std::string& text, const std::string& sectio
   if (!std::regex_search(rest, m, std::regex{"\\b" + key + ": ([0-9.eE+-]+)"}))
     return std::nullopt;
   return std::stod(m[1].str());
+}
+
+/// The sum of every "key: N" in the "[section]" group of `text` (e.g. one per hosted expert).
+double sum_in(const std::string& text, const std::string& section, const std::string& key) {
+  auto at = text.find("[" + section + "]");
+  if (at == std::string::npos)
+    return 0;
+  auto rest = text.substr(at);
+  std::regex pattern{"\\b" + key + ": ([0-9.eE+-]+)"};
+  double sum = 0;
+  for (std::sregex_iterator m{rest.begin(), rest.end(), pattern}, end; m != end; ++m)
+    sum += std::stod((*m)[1].str());
+  return sum;
 }
 
 /// The last row of a trainer's metrics CSV as column -> value.
@@ -149,14 +168,18 @@ public:
     auto trained_s = seconds_since(trainer_started);
     auto dht_after = dht_bytes();
     r.dht_bytes_per_s = dht_before && dht_after ? (*dht_after - *dht_before) / trained_s : std::nan("");
+    double samples = 0, batches = 0;
     for (size_t i = 0; i < servers_.size(); ++i) {
       auto stats = server_stats_text(i);
+      samples += sum_in(stats, "server", "samples");
+      batches += sum_in(stats, "server", "batches");
       r.declare_round_s = std::max(r.declare_round_s,
                                    stat_in(stats, "declare", "last_round_ms").value_or(0) / 1000);
       auto rss = static_cast<double>(test::rss_bytes(servers_[i].pid)) / (1 << 20);
       r.server_rss_mb = std::max(r.server_rss_mb, rss);
       r.servers_rss_mb += rss;
     }
+    r.rows_per_batch = batches > 0 ? samples / batches : 0;
     return r;
   }
 
@@ -251,6 +274,23 @@ private:
   std::vector<uint16_t> server_ports_;
 };
 
+// The expert compute at the merged batch the 4,096 experts saw, against torch::mm on the same
+// products and against grouped products over experts (grouped_compute.hpp).
+void report_compute_efficiency(double rows_per_batch, int64_t hidden) {
+  if (rows_per_batch <= 0)
+    return;
+  auto rows = std::max<int64_t>(1, std::llround(rows_per_batch));
+  configure_torch_threads(1);
+  auto f = measure_grouped_compute(compute_round_experts, rows, hidden);
+  fmt::print("expert compute at {} rows per expert batch (hidden {}, {} experts in turn, 1 thread): "
+             "{:.2f} GFLOPS; torch::mm alone on the same products {:.2f} GFLOPS (ratio {:.2f}); "
+             "grouped products over the experts {:.2f} GFLOPS, pre-stacked {:.2f} (ratio to one "
+             "by one {:.2f})\n",
+             rows, hidden, compute_round_experts, f.per_expert_gflops, f.mm_gflops,
+             f.per_expert_gflops / f.mm_gflops, f.grouped_gflops, f.prestacked_gflops,
+             std::max(f.grouped_gflops, f.prestacked_gflops) / f.per_expert_gflops);
+}
+
 int run_scale_bench(scale_args a) {
   log::setup("warn");
   stop_launched_on_signals();
@@ -260,8 +300,9 @@ int run_scale_bench(scale_args a) {
   fmt::print("{} server(s), ffn experts of hidden {}, {} trainer(s): batch {}, {} workers each, "
              "k_best 4, {} s of training per grid\n",
              a.servers, a.hidden, a.trainers, a.batch, a.workers, a.seconds);
-  fmt::print("{:>7} {:>10} {:>8} {:>14} {:>14} {:>10} {:>10} {:>12}\n", "experts", "samples/s",
-             "failed", "declare round", "all declared", "DHT kB/s", "server MB", "servers MB");
+  fmt::print("{:>7} {:>10} {:>8} {:>14} {:>14} {:>10} {:>10} {:>12} {:>10}\n", "experts",
+             "samples/s", "failed", "declare round", "all declared", "DHT kB/s", "server MB",
+             "servers MB", "rows/batch");
   std::map<int, grid_result> results;
   for (auto side : a.grids) {
     grid_result r;
@@ -270,10 +311,10 @@ int run_scale_bench(scale_args a) {
       r = run.measure();
     }
     results[side * side] = r;
-    fmt::print("{:>7} {:>10.0f} {:>8} {:>12.2f} s {:>12.1f} s {:>10.1f} {:>10.0f} {:>12.0f}{}\n",
+    fmt::print("{:>7} {:>10.0f} {:>8} {:>12.2f} s {:>12.1f} s {:>10.1f} {:>10.0f} {:>12.0f} {:>10.1f}{}\n",
                side * side, r.samples_per_s, r.failed_steps, r.declare_round_s,
                r.first_declared_s, r.dht_bytes_per_s / 1000, r.server_rss_mb, r.servers_rss_mb,
-               r.ok ? "" : "  (failed)");
+               r.rows_per_batch, r.ok ? "" : "  (failed)");
   }
   if (results.count(4096) == 0 || results.count(1024) == 0) {
     fmt::print("summary: needs the grids 32 and 64\n");
@@ -281,6 +322,7 @@ int run_scale_bench(scale_args a) {
   }
   const auto& big = results[4096];
   const auto& ref = results[1024];
+  report_compute_efficiency(big.rows_per_batch, a.hidden);
   fmt::print("summary: experts=4096 samples/s={:.0f} (1024: {:.0f}, ratio A/B={:.2f}); declare "
              "round={:.2f} s; failed steps={}\n",
              big.samples_per_s, ref.samples_per_s,
