@@ -147,6 +147,26 @@ inline int wait_exit(pid_t pid, std::chrono::milliseconds limit) {
   return -1;
 }
 
+/// Ends `pid` with SIGKILL and reaps it, if it is a process launch() started and nobody reaped
+/// yet (a pid wait_exit() reaped may already belong to another process: left alone).
+inline void kill_launched(pid_t pid) {
+  for (auto& slot : launched_pids()) {
+    pid_t tracked = pid;
+    if (pid > 0 && slot.compare_exchange_strong(tracked, 0)) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      return;
+    }
+  }
+}
+
+/// For fixtures' destructors: kill_launched on every process of `procs`.
+template <class Processes>
+void kill_all_launched(const Processes& procs) {
+  for (const auto& p : procs)
+    kill_launched(p.pid);
+}
+
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
 inline bool wait_listening(uint16_t port, std::chrono::seconds limit) {
   return poll_until(

@@ -131,8 +131,7 @@ bool outer_averaging::catch_up(const model_access& access, const avg::member& ah
   return true;
 }
 
-bool outer_averaging::step(const model_access& access, double weight, bool overlapped,
-                           const std::function<void()>& grouped) {
+bool outer_averaging::step(const model_access& access, double weight, bool overlapped) {
   auto began = std::chrono::steady_clock::now();
   double paused = 0;  // seconds the model was held (training waits meanwhile)
   auto hold = [&](const std::function<void(torch::nn::Module&)>& f) {
@@ -165,8 +164,6 @@ bool outer_averaging::step(const model_access& access, double weight, bool overl
   std::vector<float> delta;
   round_input in{outer_step_, fingerprint_, weight, start_.size(), [&] {
                    hold([&](torch::nn::Module& model) { snapshot = flatten_parameters(model); });
-                   if (grouped)
-                     grouped();
                    delta.resize(snapshot.size());
                    for (size_t i = 0; i < delta.size(); ++i)
                      delta[i] = start_[i] - snapshot[i];

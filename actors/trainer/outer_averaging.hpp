@@ -46,14 +46,12 @@ public:
   using model_access = std::function<void(const std::function<void(torch::nn::Module&)>&)>;
 
   /// One outer step with `weight` samples since the last one, reaching the model only through
-  /// `access`; false when the round failed and the parameters stayed local. `grouped` (if set)
-  /// runs once the group formed and the pseudo-gradient was taken. With `overlapped` the
-  /// trainer trains on during the all-reduce (what it adds after the pseudo-gradient was taken
-  /// is kept on top of the outer step) and only the time the model was held counts as
-  /// averaging time here (the caller adds the time it waited for the group: add_paused);
-  /// otherwise the whole round does.
-  bool step(const model_access& access, double weight, bool overlapped,
-            const std::function<void()>& grouped = {});
+  /// `access`; false when the round failed and the parameters stayed local. The pseudo-gradient
+  /// is taken once the group formed. With `overlapped` the trainer trains on meanwhile (what it
+  /// adds after the pseudo-gradient was taken is kept on top of the outer step) and only the
+  /// time the model was held counts as averaging time here (the caller adds the time it waited
+  /// for a round still under way: add_paused); otherwise the whole round does.
+  bool step(const model_access& access, double weight, bool overlapped);
 
   /// The run's parameters of the last outer step into `model`, dropping what it trained since
   /// (when training ends and the last round failed).

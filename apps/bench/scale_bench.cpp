@@ -88,13 +88,14 @@ std::optional<double> stat_in(const std::string& text, const std::string& sectio
   return std::stod(m[1].str());
 }
 
-/// The sum of every "key: N" in the "[section]" group of `text` (e.g. one per hosted expert).
+/// The sum of every "key: N" or "key=N" (a list item) in the "[section]" group of `text`, e.g.
+/// one per hosted expert.
 double sum_in(const std::string& text, const std::string& section, const std::string& key) {
   auto at = text.find("[" + section + "]");
   if (at == std::string::npos)
     return 0;
   auto rest = text.substr(at);
-  std::regex pattern{"\\b" + key + ": ([0-9.eE+-]+)"};
+  std::regex pattern{"\\b" + key + "(?:: |=)([0-9.eE+-]+)"};
   double sum = 0;
   for (std::sregex_iterator m{rest.begin(), rest.end(), pattern}, end; m != end; ++m)
     sum += std::stod((*m)[1].str());

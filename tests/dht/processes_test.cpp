@@ -43,11 +43,7 @@ struct fixture {
   }
 
   ~fixture() {
-    for (auto& p : procs)
-      if (p.pid > 0) {
-        kill(p.pid, SIGKILL);
-        waitpid(p.pid, nullptr, 0);
-      }
+    kill_all_launched(procs);
   }
 
   void dump_logs() {

@@ -37,11 +37,7 @@ struct averaging_swarm {
   }
 
   ~averaging_swarm() {
-    for (auto& p : procs)
-      if (p.pid > 0) {
-        kill(p.pid, SIGKILL);
-        waitpid(p.pid, nullptr, 0);
-      }
+    kill_all_launched(procs);
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
   }

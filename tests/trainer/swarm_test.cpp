@@ -54,11 +54,7 @@ struct swarm {
   std::vector<uint16_t> server_ports{free_port(), free_port()};
 
   ~swarm() {
-    for (auto& p : procs)
-      if (p.pid > 0) {
-        kill(p.pid, SIGKILL);
-        waitpid(p.pid, nullptr, 0);
-      }
+    kill_all_launched(procs);
     // A failed CAF_REQUIRE aborts before this runs: the logs of such a run stay for reading.
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
