@@ -17,6 +17,11 @@ constexpr uint64_t default_part_bytes = 64 << 10;
 // The largest BASP frame (one CAF message) a node reads from a peer (runtime/wire_guard.hpp):
 // expert calls cross nodes in parts, DHT replies are far smaller.
 constexpr uint64_t default_max_frame_bytes = 16ull << 20;
+// Connections a node accepts (runtime/wire_guard.hpp): in all, from one address, and the bytes
+// of frames still arriving on all of them together.
+constexpr uint32_t default_max_connections = 1024;
+constexpr uint32_t default_max_connections_per_address = 128;
+constexpr uint64_t default_max_pending_frame_bytes = 256ull << 20;
 
 enum class nan_policy : uint8_t {
   allow,   // NaN and infinities pass through

@@ -185,6 +185,12 @@ caf::error node_config::validate_values() const {
   // A frame must hold a part and its message's envelope (atoms, ids: well under 4 KiB).
   if (limits.max_frame_bytes < limits.part_bytes + 4096)
     return config_error("'limits.max-frame-bytes' must be at least 'limits.part-bytes' + 4096");
+  if (limits.max_connections_per_address > limits.max_connections)
+    return config_error("'limits.max-connections-per-address' must not exceed "
+                        "'limits.max-connections'");
+  if (limits.max_pending_frame_bytes < limits.max_frame_bytes)
+    return config_error("'limits.max-pending-frame-bytes' must be at least "
+                        "'limits.max-frame-bytes'");
   for (const auto& peer : dht.bootstrap)
     if (auto ep = parse_endpoint(peer); !ep)
       return config_error("bad peer in 'dht.bootstrap': " + describe(ep.error()));

@@ -52,7 +52,21 @@ void node_config::declare_options() {
     .add(limits.max_frame_bytes, "max-frame-bytes",
          "a peer sending a larger CAF message is disconnected before it is read (at least "
          "part-bytes + 4096)",
-         range<uint64_t>{1024, UINT32_MAX});
+         range<uint64_t>{1024, UINT32_MAX})
+    .add(limits.max_connections, "max-connections",
+         "connections this node accepts at once; beyond it new ones are closed at once",
+         range<uint32_t>{1})
+    .add(limits.max_connections_per_address, "max-connections-per-address",
+         "connections accepted at once from one IP address (at most max-connections)",
+         range<uint32_t>{1})
+    .add(limits.max_pending_frame_bytes, "max-pending-frame-bytes",
+         "bytes of frames still arriving, on all connections together; the connection whose "
+         "frame would pass it is closed (at least max-frame-bytes)",
+         range<uint64_t>{1024})
+    .add(limits.handshake_timeout, "handshake-timeout",
+         "an accepted connection without a finished handshake (TLS and CAF's) after this long "
+         "gives way to new connections when a connection limit is reached",
+         positive_duration);
 
   options_.group("dht", "The Kademlia node every server and trainer runs beside its role.")
     .add(dht.bootstrap, "bootstrap", "known peers as \"host:port\" strings; any one that answers "

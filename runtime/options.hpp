@@ -49,6 +49,10 @@ struct limit_options {
   nan_policy nans = nan_policy::reject;
   uint64_t part_bytes = default_part_bytes;
   uint64_t max_frame_bytes = default_max_frame_bytes;
+  uint32_t max_connections = default_max_connections;
+  uint32_t max_connections_per_address = default_max_connections_per_address;
+  uint64_t max_pending_frame_bytes = default_max_pending_frame_bytes;
+  caf::timespan handshake_timeout = std::chrono::seconds(10);
 
   wire_limits wire() const;
 };

@@ -17,6 +17,8 @@
 #include <caf/io/network/scribe_impl.hpp>
 #include <caf/message_id.hpp>
 
+#include <sys/socket.h>
+
 #include "messages/errors.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_dial.hpp"
@@ -31,9 +33,37 @@ namespace network = caf::io::network;
 
 // ---- per actor system: options and the actors open to the network ----
 
+/// A connection this node accepted, counted against the connection limits while it lives.
+struct accepted_connection {
+  int fd = -1;
+  std::string address;
+  std::chrono::steady_clock::time_point since;
+  bool handshaken = false;  // under guard_state::mutex
+};
+
+/// A warning about something repeated, logged at most once per period with a count.
+struct throttled_warning {
+  std::chrono::steady_clock::time_point last{};
+  size_t unlogged = 0;
+
+  /// Whether to log now; `count` gets how many happened since the last log (this one included).
+  bool due(std::chrono::steady_clock::time_point now, size_t& count) {
+    ++unlogged;
+    if (last != std::chrono::steady_clock::time_point{} && now - last < std::chrono::seconds(10))
+      return false;
+    last = now;
+    count = std::exchange(unlogged, 0);
+    return true;
+  }
+};
+
 struct guard_state {
   std::mutex mutex;
   wire_guard_options options;
+  std::vector<std::shared_ptr<accepted_connection>> accepted;
+  uint64_t pending_frame_bytes = 0;  // collected by every connection's frame in progress
+  throttled_warning refused_connections;
+  throttled_warning over_budget;
   std::set<caf::actor_id> accepting;
   // Local "addr:port" of this node's latest outgoing connections, kept after they close: a
   // node dialing itself closes its end before the other end reads the handshake.
@@ -43,6 +73,8 @@ struct guard_state {
 };
 
 constexpr size_t remembered_dials = 256;
+// The largest read a payload gets before its bytes arrive (see wire_guard.hpp).
+constexpr size_t read_chunk = 64 << 10;
 
 std::shared_ptr<guard_state> state_of(const caf::node_id& node) {
   static std::mutex mutex;
@@ -55,6 +87,11 @@ std::shared_ptr<guard_state> state_of(const caf::node_id& node) {
 }
 
 // ---- the scribe and the doorman ----
+
+std::string remote_address(network::native_socket fd) {
+  auto address = network::remote_addr_of_fd(fd);
+  return address ? *address : std::string{"?"};
+}
 
 // The guard over either scribe: CAF's plain one (network::scribe_impl) or tls_scribe.
 template <class Base>
@@ -71,6 +108,13 @@ public:
         state_->own_dials.pop_front();
     }
     log_ = log::get(state_->options.log_name);
+    if (!outgoing) {
+      connection_ = std::make_shared<accepted_connection>();
+      connection_->fd = fd;
+      connection_->address = remote_address(fd);
+      connection_->since = std::chrono::steady_clock::now();
+      state_->accepted.push_back(connection_);
+    }
     auto state = state_;
     check_.emplace(self, state_->options.max_frame_bytes, [state](caf::actor_id id) {
       std::lock_guard<std::mutex> lock{state->mutex};
@@ -78,10 +122,100 @@ public:
     });
   }
 
+  ~guarded_scribe_impl() override {
+    std::lock_guard<std::mutex> lock{state_->mutex};
+    state_->pending_frame_bytes -= collected_.size();
+    if (connection_) {
+      auto& all = state_->accepted;
+      all.erase(std::remove(all.begin(), all.end(), connection_), all.end());
+    }
+  }
+
+  /// Reads of more than read_chunk bytes go in chunks (see collect).
+  void configure_read(caf::io::receive_policy::config config) override {
+    drop_collected();
+    if (config.first == caf::io::receive_policy_flag::exactly && config.second > read_chunk) {
+      awaited_ = config.second;
+      Base::configure_read(caf::io::receive_policy::exactly(read_chunk));
+      return;
+    }
+    awaited_ = 0;
+    Base::configure_read(config);
+  }
+
   bool consume(caf::execution_unit* ctx, const void* buf, size_t size) override {
+    if (awaited_ > 0) {
+      switch (collect(static_cast<const char*>(buf), size)) {
+        case collected::more:
+          return true;
+        case collected::over_budget:
+          drop_collected();  // at once: the budget is for the connections that go on
+          this->io_failure(ctx, network::operation::read);
+          return false;
+        case collected::all:
+          buf = this->rd_buf().data();
+          size = this->rd_buf().size();
+      }
+    }
+    auto handled = inspect(ctx, buf, size);
+    if (this->rd_buf().capacity() > read_chunk)
+      this->rd_buf() = {};  // a big frame's buffer goes; the stream sizes the next read's
+    return handled;
+  }
+
+private:
+  enum class collected { more, all, over_budget };
+
+  /// Adds a chunk of the awaited payload; once all of it is in, it is the read buffer (which
+  /// scribe::consume hands to the broker, whatever pointer it is given).
+  collected collect(const char* bytes, size_t size) {
+    {
+      std::lock_guard<std::mutex> lock{state_->mutex};
+      if (state_->pending_frame_bytes + size > state_->options.max_pending_frame_bytes) {
+        size_t count = 0;
+        if (state_->over_budget.due(std::chrono::steady_clock::now(), count))
+          log_->warn("closing the connection from {}: frames still arriving hold {} bytes "
+                     "(limits.max-pending-frame-bytes; {} such closes)",
+                     peer(), state_->pending_frame_bytes, count);
+        return collected::over_budget;
+      }
+      state_->pending_frame_bytes += size;
+    }
+    collected_.insert(collected_.end(), bytes, bytes + size);
+    if (collected_.size() < awaited_) {
+      Base::configure_read(caf::io::receive_policy::exactly(
+        std::min(read_chunk, awaited_ - collected_.size())));
+      return collected::more;
+    }
+    {
+      std::lock_guard<std::mutex> lock{state_->mutex};
+      state_->pending_frame_bytes -= collected_.size();
+    }
+    awaited_ = 0;
+    this->rd_buf() = std::move(collected_);
+    collected_ = {};
+    return collected::all;
+  }
+
+  void drop_collected() {
+    if (collected_.empty())
+      return;
+    {
+      std::lock_guard<std::mutex> lock{state_->mutex};
+      state_->pending_frame_bytes -= collected_.size();
+    }
+    collected_ = {};
+  }
+
+  bool inspect(caf::execution_unit* ctx, const void* buf, size_t size) {
     using action = basp_frame_check::action;
     const auto* bytes = static_cast<const char*>(buf);
     auto verdict = check_->check(bytes, size);
+    if (connection_ && check_->handshake_seen() && !handshaken_) {
+      handshaken_ = true;
+      std::lock_guard<std::mutex> lock{state_->mutex};
+      connection_->handshaken = true;
+    }
     switch (verdict.what) {
       case action::deliver:
         return caf::io::scribe::consume(ctx, buf, size);
@@ -113,7 +247,6 @@ public:
     return false;
   }
 
-private:
   static std::string local_endpoint(network::native_socket fd) {
     auto host = network::local_addr_of_fd(fd);
     auto port = network::local_port_of_fd(fd);
@@ -131,7 +264,7 @@ private:
   }
 
   void read_next(size_t bytes) {
-    Base::configure_read(caf::io::receive_policy::exactly(bytes));
+    configure_read(caf::io::receive_policy::exactly(bytes));
   }
 
   /// Hands the held header and then `payload` to the broker, as if read one after the other.
@@ -150,6 +283,10 @@ private:
   std::shared_ptr<spdlog::logger> log_;
   std::optional<basp_frame_check> check_;
   std::vector<char> held_;  // a header kept from the broker until its payload is checked
+  size_t awaited_ = 0;        // bytes of a payload read in chunks (0: none)
+  std::vector<char> collected_;  // its bytes so far
+  std::shared_ptr<accepted_connection> connection_;  // accepted connections only
+  bool handshaken_ = false;
 };
 
 network::default_multiplexer& multiplexer_of(caf::actor_system& system) {
@@ -206,6 +343,49 @@ caf::io::scribe_ptr make_scribe(network::default_multiplexer& mx, int fd, bool o
                                                                       outgoing);
 }
 
+/// Whether a connection accepted on `fd` fits the connection limits, after closing accepted
+/// connections that did not finish their handshakes in time if that makes room. A closed one
+/// is shut down here; its scribe sees the end of the stream and goes the usual way.
+bool admit(const caf::node_id& node, int fd) {
+  auto state = state_of(node);
+  auto address = remote_address(fd);
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock{state->mutex};
+  const auto& opt = state->options;
+  auto& all = state->accepted;
+  auto from_address = [&] {
+    return static_cast<size_t>(std::count_if(all.begin(), all.end(), [&](const auto& c) {
+      return c->address == address;
+    }));
+  };
+  auto full = [&] {
+    return all.size() >= opt.max_connections || from_address() >= opt.max_connections_per_address;
+  };
+  if (full()) {
+    // Stale ones first, from the full address when that is the limit reached.
+    bool address_full = all.size() < opt.max_connections;
+    for (auto i = all.begin(); i != all.end() && full();) {
+      auto& c = **i;
+      if (!c.handshaken && now - c.since >= opt.handshake_timeout
+          && (!address_full || c.address == address)) {
+        ::shutdown(c.fd, SHUT_RDWR);
+        i = all.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
+  if (!full())
+    return true;
+  size_t count = 0;
+  if (state->refused_connections.due(now, count))
+    log::get(opt.log_name)->warn("refused {} connection(s) in the last 10 s, the last from {}: "
+                                 "{} connections open ({} from that address; "
+                                 "limits.max-connections, max-connections-per-address)",
+                                 count, address, all.size(), from_address());
+  return false;
+}
+
 class guarded_doorman final : public network::doorman_impl {
 public:
   using network::doorman_impl::doorman_impl;
@@ -214,7 +394,12 @@ public:
     if (detached())
       return false;  // the broker let go while the accept was pending (as doorman_impl)
     auto& mx = acceptor_.backend();
-    auto scribe = make_scribe(mx, acceptor_.accepted_socket(), false);
+    auto fd = acceptor_.accepted_socket();
+    if (!admit(mx.system().node(), fd)) {
+      network::close_socket(fd);
+      return true;  // keep accepting
+    }
+    auto scribe = make_scribe(mx, fd, false);
     auto hdl = scribe->hdl();
     parent()->add_scribe(std::move(scribe));
     return caf::io::doorman::new_connection(&mx, hdl);
@@ -381,6 +566,10 @@ basp_frame_check::verdict basp_frame_check::check_payload(const char* data, size
     if (claimed == self_)
       return {action::close, "a client handshake with this node's own id", false, true};
   }
+  auto operation = static_cast<basp::message_type>(operation_);
+  if (operation == basp::message_type::client_handshake
+      || operation == basp::message_type::server_handshake)
+    handshake_seen_ = true;
   return {action::deliver, {}};
 }
 

@@ -25,10 +25,21 @@
 // With TLS (wire_guard_options.tls) every connection is a TLS session under the same checks:
 // accepted ones run their handshake in the scribe (runtime/tls_scribe.hpp) and only members of
 // the swarm (certificates from its CA) get past it; dialed ones come secured from node_dial.
+// Resources a peer can hold are bounded:
+//   - a frame's payload is read in chunks of at most 64 KiB into a buffer that grows only with
+//     the bytes that arrived (CAF itself would size and zero-fill the whole announced payload at
+//     once); frames still arriving hold at most max_pending_frame_bytes on all connections
+//     together, and the connection whose frame would pass it is closed;
+//   - a node accepts at most max_connections connections at once, max_connections_per_address
+//     from one IP address; at a limit, accepted connections that have not finished their
+//     handshakes (TLS and CAF's) within handshake_timeout are closed to make room, and a new
+//     connection that still finds no room is closed at once (a warning, at most one per 10 s,
+//     counts them).
 // What it cannot do: a peer may still claim the id of another node that has not connected yet
 // (BASP node ids are self-declared); with TLS only swarm members can try.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -50,6 +61,10 @@ namespace dmoe {
 struct wire_guard_options {
   std::string log_name = "wire";
   uint64_t max_frame_bytes = default_max_frame_bytes;
+  size_t max_connections = default_max_connections;  // accepted, at once
+  size_t max_connections_per_address = default_max_connections_per_address;
+  uint64_t max_pending_frame_bytes = default_max_pending_frame_bytes;  // all connections
+  std::chrono::steady_clock::duration handshake_timeout = std::chrono::seconds(10);
   std::shared_ptr<const tls_context> tls;  // null: plain TCP (an open swarm)
 };
 
@@ -124,6 +139,11 @@ public:
     return payload_len_;
   }
 
+  /// Whether the peer's handshake passed (a client or server handshake's payload delivered).
+  bool handshake_seen() const {
+    return handshake_seen_;
+  }
+
 private:
   // doomed_payload: a message that is dropped whatever it holds, read to tell CAF's own
   // chatter (logged at the debug level) from anything else.
@@ -141,6 +161,7 @@ private:
   uint8_t operation_ = 0;  // of the header whose payload comes next
   size_t payload_len_ = 0;
   std::string doom_;  // why the doomed message is dropped
+  bool handshake_seen_ = false;
 };
 
 }  // namespace dmoe

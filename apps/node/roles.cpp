@@ -126,6 +126,10 @@ caf::error node_roles::listen() {
   wire_guard_options guard;
   guard.log_name = cfg_.node.name + "/wire";
   guard.max_frame_bytes = cfg_.limits.max_frame_bytes;
+  guard.max_connections = cfg_.limits.max_connections;
+  guard.max_connections_per_address = cfg_.limits.max_connections_per_address;
+  guard.max_pending_frame_bytes = cfg_.limits.max_pending_frame_bytes;
+  guard.handshake_timeout = cfg_.limits.handshake_timeout;
   if (auto err = set_wire_guard_options(system_, guard, cfg_.tls))
     return err;
   auto tls = wire_tls(system_);
