@@ -27,7 +27,13 @@ void node_config::declare_options() {
          "NAT that cannot reach its own public address)")
     .add(node.log_level, "log-level", "least severe log level written",
          std::vector<std::string>(log::level_names.begin(), log::level_names.end()))
-    .add(node.log_file, "log-file", "also write logs to this file (empty: stderr only)");
+    .add(node.log_file, "log-file", "also write logs to this file (empty: stderr only)")
+    .add(node.log_file_mb, "log-file-mb",
+         "the log file rotates at this size (node.log becomes node.1.log, node.1.log "
+         "node.2.log, ...)",
+         range<uint32_t>{1, 1 << 20})
+    .add(node.log_files, "log-files", "rotated log files kept besides the current one",
+         range<uint32_t>{1, 1000});
 
   options_.group("tls", "Swarm membership: a swarm CA's certificate, this node's certificate "
                         "and key (PEM, from dmoe-keys); all three or none (an open swarm).")

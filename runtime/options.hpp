@@ -28,6 +28,8 @@ struct node_options {
   bool check_advertise = true;
   std::string log_level = "info";
   std::string log_file;
+  uint32_t log_file_mb = 64;  // the file rotates at this size
+  uint32_t log_files = 4;     // rotated files kept
 };
 
 /// The [tls] group (runtime/tls.hpp): all three files, or none (an open swarm, plain TCP).

@@ -41,7 +41,8 @@ struct accepted_connection {
   bool handshaken = false;  // under guard_state::mutex
 };
 
-/// A warning about something repeated, logged at most once per period with a count.
+/// A warning about something a peer can repeat at will, logged at most once per 10 s with a
+/// count (the others at the debug level).
 struct throttled_warning {
   std::chrono::steady_clock::time_point last{};
   size_t unlogged = 0;
@@ -64,6 +65,9 @@ struct guard_state {
   uint64_t pending_frame_bytes = 0;  // collected by every connection's frame in progress
   throttled_warning refused_connections;
   throttled_warning over_budget;
+  throttled_warning dropped_messages;
+  throttled_warning closed_connections;
+  throttled_warning refused_members;  // TLS handshakes that failed
   std::set<caf::actor_id> accepting;
   // Local "addr:port" of this node's latest outgoing connections, kept after they close: a
   // node dialing itself closes its end before the other end reads the handshake.
@@ -84,6 +88,21 @@ std::shared_ptr<guard_state> state_of(const caf::node_id& node) {
   if (!state)
     state = std::make_shared<guard_state>();
   return state;
+}
+
+/// `what` at the warning level if `which` of `state` is due, else at the debug level.
+void warn_throttled(guard_state& state, throttled_warning guard_state::*which,
+                    spdlog::logger& log, const std::string& what) {
+  size_t count = 0;
+  bool due = false;
+  {
+    std::lock_guard<std::mutex> lock{state.mutex};
+    due = (state.*which).due(std::chrono::steady_clock::now(), count);
+  }
+  if (due)
+    log.warn("{} ({} such in the last 10 s)", what, count);
+  else
+    log.debug("{}", what);
 }
 
 // ---- the scribe and the doorman ----
@@ -226,25 +245,35 @@ private:
       case action::release:
         return release(ctx, bytes, size);
       case action::skip:
-        log_->log(verdict.routine ? spdlog::level::debug : spdlog::level::warn,
-                  "dropped a message from {}: {}", peer(), verdict.why);
+        note_dropped(verdict);
         read_next(check_->next_read());
         return true;
       case action::drop:
         if (!verdict.why.empty())
-          log_->log(verdict.routine ? spdlog::level::debug : spdlog::level::warn,
-                    "dropped a message from {}: {}", peer(), verdict.why);
+          note_dropped(verdict);
         read_next(basp::header_size);
         return true;
       case action::close:
         break;
     }
     // A node dialing itself sends its own id too (the dial-back check at start).
-    auto level = verdict.own_id && dialed_by_this_node() ? spdlog::level::debug : spdlog::level::warn;
-    log_->log(level, "closing the connection from {}: {}", peer(), verdict.why);
+    auto what = "closing the connection from " + peer() + ": " + log::escaped(verdict.why, 512);
+    if (verdict.own_id && dialed_by_this_node())
+      log_->debug("{}", what);
+    else
+      warn_throttled(*state_, &guard_state::closed_connections, *log_, what);
     // CAF's own path for a failed read: the broker learns the connection is gone.
     this->io_failure(ctx, network::operation::read);
     return false;
+  }
+
+  // The reason may quote the peer's bytes (type names): escaped and cut.
+  void note_dropped(const basp_frame_check::verdict& verdict) {
+    auto what = "dropped a message from " + peer() + ": " + log::escaped(verdict.why, 512);
+    if (verdict.routine)
+      log_->debug("{}", what);
+    else
+      warn_throttled(*state_, &guard_state::dropped_messages, *log_, what);
   }
 
   static std::string local_endpoint(network::native_socket fd) {
@@ -308,13 +337,15 @@ caf::io::scribe_ptr make_tls_scribe(network::default_multiplexer& mx, int fd, bo
   auto peer = network::remote_addr_of_fd(fd);
   auto peer_port = network::remote_port_of_fd(fd);
   auto where = (peer ? *peer : "?") + ":" + (peer_port ? std::to_string(*peer_port) : "?");
-  auto report = [log = log::get(log_name), where](const tls_policy::outcome& result) {
+  auto report = [log = log::get(log_name), where,
+                 state = state_of(self)](const tls_policy::outcome& result) {
     if (result.ok)
-      log->debug("swarm member '{}' connected from {}", result.detail, where);
+      log->debug("swarm member '{}' connected from {}", log::escaped(result.detail), where);
     else if (result.silent)  // a port probe, a health check
       log->debug("{} closed the connection before its TLS handshake", where);
     else
-      log->warn("refused a connection from {}: {}", where, result.detail);
+      warn_throttled(*state, &guard_state::refused_members, *log,
+                     "refused a connection from " + where + ": " + log::escaped(result.detail));
   };
   return caf::make_counted<guarded_scribe_impl<tls_scribe>>(mx, fd, self, false,
                                                             tls.session(fd, true), false,

@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
   }
-  dmoe::log::setup(cfg.node.log_level, cfg.node.log_file);
+  dmoe::log::setup(cfg.node.log_level, cfg.node.log_file,
+                   {size_t{cfg.node.log_file_mb} << 20, cfg.node.log_files});
   auto log = dmoe::log::get(cfg.node.name + "/main");
   if (cfg.node.roles.empty()) {
     log->error("no roles configured: set node.roles, e.g. roles=[\"dht\"]");

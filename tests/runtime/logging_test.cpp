@@ -143,3 +143,44 @@ CAF_TEST(the level and file come from the node config) {
   CAF_CHECK(contains(lines.back(), "[node-d/main]"));
   log::setup("info");
 }
+
+CAF_TEST(the log file rotates and keeps a bounded number of files) {
+  temp_file file;
+  constexpr size_t max_bytes = 16 << 10;
+  log::setup("info", file.path, {max_bytes, 2});
+  auto logger = log::get("node-e/main");
+  for (int i = 0; i < 2000; ++i)
+    logger->info("line {} {}", i, std::string(80, 'x'));
+  logger->flush();
+  log::setup("info");
+  auto rotated = [&](int n) { return file.path + "." + std::to_string(n); };
+  auto size_of = [](const std::string& path) {
+    std::ifstream in{path, std::ios::binary | std::ios::ate};
+    return in ? static_cast<size_t>(in.tellg()) : size_t{0};
+  };
+  CAF_CHECK_LESS_OR_EQUAL(size_of(file.path), max_bytes);
+  CAF_CHECK_GREATER(size_of(rotated(1)), 0u);
+  CAF_CHECK_LESS_OR_EQUAL(size_of(rotated(1)), max_bytes);
+  CAF_CHECK_GREATER(size_of(rotated(2)), 0u);
+  CAF_CHECK_EQUAL(size_of(rotated(3)), 0u);  // never written: two rotated files are kept
+  CAF_CHECK_EQUAL(count_containing(file.lines(), "line 1999"), 1u);
+  for (int n = 1; n <= 3; ++n)
+    std::remove(rotated(n).c_str());
+}
+
+CAF_TEST(a message cannot start a line or carry control characters) {
+  temp_file file;
+  log::setup("info", file.path);
+  auto logger = log::get("node-f/main");
+  logger->warn("peer said {}", "x\n2026-01-01 00:00:00.000 critical [node] forged\x1b[2J");
+  logger->warn("{}", std::string(10000, 'y'));
+  logger->flush();
+  log::setup("info");
+  auto lines = file.lines();
+  CAF_REQUIRE_EQUAL(lines.size(), 2u);
+  CAF_CHECK(contains(lines[0], "peer said x\\x0a2026-01-01"));
+  CAF_CHECK(contains(lines[0], "\\x1b[2J"));
+  CAF_CHECK(contains(lines[1], "... (10000 bytes)"));
+  CAF_CHECK_LESS(lines[1].size(), log::max_line_bytes + 100);
+  CAF_CHECK_EQUAL(log::escaped("a\\b\x01\xff" "cdef", 6), "a\\x5cb\\x01\\xffc... (9 bytes)");
+}
