@@ -22,6 +22,8 @@ constexpr uint64_t default_max_frame_bytes = 16ull << 20;
 constexpr uint32_t default_max_connections = 1024;
 constexpr uint32_t default_max_connections_per_address = 128;
 constexpr uint64_t default_max_pending_frame_bytes = 256ull << 20;
+// Bytes a node holds for one peer that does not read them.
+constexpr uint64_t default_max_unsent_bytes = 64ull << 20;
 
 enum class nan_policy : uint8_t {
   allow,   // NaN and infinities pass through

@@ -188,6 +188,8 @@ caf::error node_config::validate_values() const {
   if (limits.max_connections_per_address > limits.max_connections)
     return config_error("'limits.max-connections-per-address' must not exceed "
                         "'limits.max-connections'");
+  if (limits.max_unsent_bytes < limits.max_frame_bytes)
+    return config_error("'limits.max-unsent-bytes' must be at least 'limits.max-frame-bytes'");
   if (limits.max_pending_frame_bytes < limits.max_frame_bytes)
     return config_error("'limits.max-pending-frame-bytes' must be at least "
                         "'limits.max-frame-bytes'");

@@ -69,6 +69,10 @@ void node_config::declare_options() {
          "bytes of frames still arriving, on all connections together; the connection whose "
          "frame would pass it is closed (at least max-frame-bytes)",
          range<uint64_t>{1024})
+    .add(limits.max_unsent_bytes, "max-unsent-bytes",
+         "bytes waiting to be sent to one peer; a peer that lets more pile up (it does not read) "
+         "is disconnected (at least max-frame-bytes)",
+         range<uint64_t>{1024})
     .add(limits.handshake_timeout, "handshake-timeout",
          "an accepted connection without a finished handshake (TLS and CAF's) after this long "
          "gives way to new connections when a connection limit is reached",

@@ -54,6 +54,7 @@ struct limit_options {
   uint32_t max_connections = default_max_connections;
   uint32_t max_connections_per_address = default_max_connections_per_address;
   uint64_t max_pending_frame_bytes = default_max_pending_frame_bytes;
+  uint64_t max_unsent_bytes = default_max_unsent_bytes;
   caf::timespan handshake_timeout = std::chrono::seconds(10);
 
   wire_limits wire() const;

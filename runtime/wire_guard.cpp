@@ -65,9 +65,9 @@ struct guard_state {
   uint64_t pending_frame_bytes = 0;  // collected by every connection's frame in progress
   throttled_warning refused_connections;
   throttled_warning over_budget;
-  throttled_warning dropped_messages;
-  throttled_warning closed_connections;
-  throttled_warning refused_members;  // TLS handshakes that failed
+  // Warnings about what a peer repeats at will, one throttle per kind of event and reason.
+  std::map<std::string, throttled_warning> repeated;
+  throttled_warning repeated_overflow;  // once `repeated` holds max_throttled_reasons
   std::set<caf::actor_id> accepting;
   // Local "addr:port" of this node's latest outgoing connections, kept after they close: a
   // node dialing itself closes its end before the other end reads the handshake.
@@ -90,14 +90,26 @@ std::shared_ptr<guard_state> state_of(const caf::node_id& node) {
   return state;
 }
 
-/// `what` at the warning level if `which` of `state` is due, else at the debug level.
-void warn_throttled(guard_state& state, throttled_warning guard_state::*which,
+constexpr size_t max_throttled_reasons = 64;
+
+/// `what` at the warning level if the throttle of its kind and reason is due, else at the debug
+/// level. The reason's first 32 characters without digits name it (sizes and ids vary).
+void warn_throttled(guard_state& state, const char* kind, const std::string& reason,
                     spdlog::logger& log, const std::string& what) {
+  std::string key = kind;
+  key += '|';
+  for (char c : reason.substr(0, 32))
+    if (c < '0' || c > '9')
+      key += c;
   size_t count = 0;
   bool due = false;
   {
     std::lock_guard<std::mutex> lock{state.mutex};
-    due = (state.*which).due(std::chrono::steady_clock::now(), count);
+    auto found = state.repeated.find(key);
+    auto& throttle = found != state.repeated.end() ? found->second
+                     : state.repeated.size() < max_throttled_reasons ? state.repeated[key]
+                                                                      : state.repeated_overflow;
+    due = throttle.due(std::chrono::steady_clock::now(), count);
   }
   if (due)
     log.warn("{} ({} such in the last 10 s)", what, count);
@@ -127,6 +139,8 @@ public:
         state_->own_dials.pop_front();
     }
     log_ = log::get(state_->options.log_name);
+    fd_ = fd;
+    max_unsent_ = state_->options.max_unsent_bytes;
     if (!outgoing) {
       connection_ = std::make_shared<accepted_connection>();
       connection_->fd = fd;
@@ -148,6 +162,27 @@ public:
       auto& all = state_->accepted;
       all.erase(std::remove(all.begin(), all.end(), connection_), all.end());
     }
+  }
+
+  /// A peer that lets more than max_unsent_bytes pile up is disconnected: what waits is
+  /// dropped and the socket shut down, so the stream ends the usual way.
+  void flush() override {
+    auto& unsent = this->wr_buf();
+    if (unsent.size() > max_unsent_ && !shut_) {
+      shut_ = true;
+      warn_throttled(*state_, "unread", {}, *log_,
+                     "closing the connection to " + peer() + ": "
+                       + std::to_string(unsent.size()) + " bytes wait for a peer that does not "
+                       "read them (limits.max-unsent-bytes)");
+      std::vector<char>{}.swap(unsent);
+      ::shutdown(fd_, SHUT_RDWR);
+      return;
+    }
+    if (shut_) {
+      std::vector<char>{}.swap(unsent);
+      return;
+    }
+    Base::flush();
   }
 
   /// Reads of more than read_chunk bytes go in chunks (see collect).
@@ -261,7 +296,7 @@ private:
     if (verdict.own_id && dialed_by_this_node())
       log_->debug("{}", what);
     else
-      warn_throttled(*state_, &guard_state::closed_connections, *log_, what);
+      warn_throttled(*state_, "closed", verdict.why, *log_, what);
     // CAF's own path for a failed read: the broker learns the connection is gone.
     this->io_failure(ctx, network::operation::read);
     return false;
@@ -273,7 +308,7 @@ private:
     if (verdict.routine)
       log_->debug("{}", what);
     else
-      warn_throttled(*state_, &guard_state::dropped_messages, *log_, what);
+      warn_throttled(*state_, "dropped", verdict.why, *log_, what);
   }
 
   static std::string local_endpoint(network::native_socket fd) {
@@ -316,6 +351,9 @@ private:
   std::vector<char> collected_;  // its bytes so far
   std::shared_ptr<accepted_connection> connection_;  // accepted connections only
   bool handshaken_ = false;
+  int fd_ = -1;
+  uint64_t max_unsent_ = 0;
+  bool shut_ = false;  // shut down for not reading: nothing more is queued
 };
 
 network::default_multiplexer& multiplexer_of(caf::actor_system& system) {
@@ -344,7 +382,7 @@ caf::io::scribe_ptr make_tls_scribe(network::default_multiplexer& mx, int fd, bo
     else if (result.silent)  // a port probe, a health check
       log->debug("{} closed the connection before its TLS handshake", where);
     else
-      warn_throttled(*state, &guard_state::refused_members, *log,
+      warn_throttled(*state, "refused member", result.detail, *log,
                      "refused a connection from " + where + ": " + log::escaped(result.detail));
   };
   return caf::make_counted<guarded_scribe_impl<tls_scribe>>(mx, fd, self, false,

@@ -30,11 +30,16 @@
 //     the bytes that arrived (CAF itself would size and zero-fill the whole announced payload at
 //     once); frames still arriving hold at most max_pending_frame_bytes on all connections
 //     together, and the connection whose frame would pass it is closed;
+//   - a peer that does not read what the node sends it is disconnected once max_unsent_bytes
+//     wait for it (every connection, accepted or dialed);
 //   - a node accepts at most max_connections connections at once, max_connections_per_address
 //     from one IP address; at a limit, accepted connections that have not finished their
 //     handshakes (TLS and CAF's) within handshake_timeout are closed to make room, and a new
 //     connection that still finds no room is closed at once (a warning, at most one per 10 s,
-//     counts them).
+//     counts them);
+//   - what a peer repeats at will (dropped messages, closed connections, failed TLS handshakes)
+//     is warned about at most once per 10 s per kind and reason (up to 64 reasons), with a
+//     count, and logged at the debug level otherwise; text from the wire is escaped and cut.
 // What it cannot do: a peer may still claim the id of another node that has not connected yet
 // (BASP node ids are self-declared); with TLS only swarm members can try.
 #pragma once
@@ -64,6 +69,7 @@ struct wire_guard_options {
   size_t max_connections = default_max_connections;  // accepted, at once
   size_t max_connections_per_address = default_max_connections_per_address;
   uint64_t max_pending_frame_bytes = default_max_pending_frame_bytes;  // all connections
+  uint64_t max_unsent_bytes = default_max_unsent_bytes;  // per connection
   std::chrono::steady_clock::duration handshake_timeout = std::chrono::seconds(10);
   std::shared_ptr<const tls_context> tls;  // null: plain TCP (an open swarm)
 };

@@ -39,6 +39,7 @@ bool guard_wire(caf::actor_system& sys, const server_bench_args& args, const std
   guard.log_name = "bench-" + name + "/wire";
   guard.max_frame_bytes = uint64_t{1} << 31;
   guard.max_pending_frame_bytes = uint64_t{1} << 34;
+  guard.max_unsent_bytes = uint64_t{1} << 34;
   tls_options tls;
   if (!args.tls_dir.empty())
     tls = {args.tls_dir + "/ca.pem", args.tls_dir + "/" + name + ".pem",

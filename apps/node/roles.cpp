@@ -129,6 +129,7 @@ caf::error node_roles::listen() {
   guard.max_connections = cfg_.limits.max_connections;
   guard.max_connections_per_address = cfg_.limits.max_connections_per_address;
   guard.max_pending_frame_bytes = cfg_.limits.max_pending_frame_bytes;
+  guard.max_unsent_bytes = cfg_.limits.max_unsent_bytes;
   guard.handshake_timeout = cfg_.limits.handshake_timeout;
   if (auto err = set_wire_guard_options(system_, guard, cfg_.tls))
     return err;
