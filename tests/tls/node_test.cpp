@@ -71,10 +71,7 @@ struct tls_node_fixture {
   }
 
   ~tls_node_fixture() {
-    if (node.pid > 0) {
-      kill(node.pid, SIGKILL);
-      wait_exit(node.pid, std::chrono::seconds(10));
-    }
+    kill_launched(node.pid);
     std::filesystem::remove_all(dir);
   }
 
@@ -288,6 +285,36 @@ CAF_TEST(a node with unusable TLS files does not start) {
   CAF_CHECK_EQUAL(wait_exit(p.pid, std::chrono::seconds(20)), 2);
   CAF_CHECK_NOT_EQUAL(read_file(dir + "/partial.log").find("'tls.certificate' is missing"),
                       std::string::npos);
+}
+
+CAF_TEST(half-open TLS handshakes give way to members after the handshake timeout) {
+  // Connections that never send a TLS hello: at most the per-address limit hold a descriptor,
+  // and once the handshake timeout passed a member's connection takes their place.
+  kill_launched(node.pid);
+  auto args = node_args(member_tls("node"));
+  args.push_back("--limits.max-connections-per-address=16");
+  args.push_back("--limits.handshake-timeout=2s");
+  node = launch(args, dir + "/node-limited.log");
+  CAF_REQUIRE(node.pid > 0);
+  CAF_REQUIRE(wait_listening(port, std::chrono::seconds(20)));
+  std::vector<int> silent;
+  for (int i = 0; i < 100; ++i)
+    if (auto fd = tcp_connect(port); fd >= 0)
+      silent.push_back(fd);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  size_t open = 0;
+  for (auto fd : silent) {
+    char byte = 0;
+    auto n = recv(fd, &byte, 1, MSG_DONTWAIT);
+    open += n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 1 : 0;
+  }
+  CAF_MESSAGE(silent.size() << " silent connections, " << open << " still open");
+  CAF_CHECK_EQUAL(silent.size(), 100u);
+  CAF_CHECK_LESS_OR_EQUAL(open, 16u);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  CAF_CHECK(member_is_served());
+  for (auto fd : silent)
+    close(fd);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
