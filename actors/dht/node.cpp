@@ -6,6 +6,7 @@
 
 #include "actors/dht/node_state.hpp"
 #include "actors/guard/control_guard.hpp"
+#include "messages/errors.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/wire_guard.hpp"
@@ -34,6 +35,7 @@ node_stats stats_of(const node_state& st) {
   out.keys = static_cast<int64_t>(st.store->key_count());
   out.items = static_cast<int64_t>(st.store->size());
   out.peers_connected = static_cast<int64_t>(st.peers->size());
+  out.signature_checks = static_cast<int64_t>(st.store->signature_checks());
   return out;
 }
 
@@ -117,6 +119,9 @@ node_impl::behavior_type node_behavior(node_stateful* self, node_setup setup) {
     [self](dht_info_atom) { return self->state.summary(); },
     [self](stats_atom) { return stats_of(self->state); },
     [self](dht_replicate_atom) -> caf::result<uint32_t> {
+      // A whole replication pass on demand: for this process only (tests, tools).
+      if (auto sender = self->current_sender(); !sender || sender->node() != self->node())
+        return make_error(errc::forbidden, "replication runs on demand for this node only");
       auto rp = self->make_response_promise<uint32_t>();
       self->state.replicate_all(true, [rp](uint32_t keys) mutable { rp.deliver(keys); });
       return rp;

@@ -26,7 +26,7 @@
 //       payload: DhtResponse whose findValue lists the newest unexpired item per sub-key.
 //     (dht_info_atom)                                -> std::string   a summary for people
 //     (stats_atom)                                   -> node_stats (node_stats.hpp)
-//     (dht_replicate_atom)                           -> uint32 keys
+//     (dht_replicate_atom)                           -> uint32 keys   (local actors only)
 //       republishes every stored key to the k nodes now closest to it, at once.
 //   Timers to itself (node.cpp: node_impl): bucket refresh, replication and expiry, bootstrap
 //     retries.

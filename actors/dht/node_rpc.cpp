@@ -228,6 +228,14 @@ response node_state::answer(const request& req) {
       if constexpr (std::is_same_v<T, ping_request>) {
         return {me, pong{}};
       } else if constexpr (std::is_same_v<T, store_request>) {
+        // No key holds more sub-keys: more items than that are not a real store.
+        if (body.items.size() > store->limits().max_subkeys) {
+          ++stats.bad_requests;
+          return {me, make_error(errc::limit_exceeded,
+                                 std::to_string(body.items.size()) + " items in one store, over "
+                                   + std::to_string(store->limits().max_subkeys)
+                                   + " (dht.max-subkeys)")};
+        }
         store_result result;
         for (const auto& x : body.items) {
           auto ok = store->put(body.key, x, t);

@@ -8,6 +8,12 @@
 namespace dmoe::dht {
 
 caf::error storage::validate(const id160& key, const item& x, double now) const {
+  if (auto err = validate_shape(x, now))
+    return err;
+  return check_owner(key, x);
+}
+
+caf::error storage::validate_shape(const item& x, double now) const {
   if (!std::isfinite(x.expiration))
     return make_error(errc::invalid_argument, "expiration must be finite");
   if (x.expiration <= now)
@@ -22,8 +28,6 @@ caf::error storage::validate(const id160& key, const item& x, double now) const 
     return make_error(errc::limit_exceeded, "value of " + std::to_string(x.value.size())
                                               + " bytes exceeds the limit of "
                                               + std::to_string(limits_.max_value_bytes));
-  if (auto err = check_owner(key, x))
-    return err;
   bool owned = !x.signature.empty();
   auto ttl = owned ? limits_.max_owned_ttl : limits_.max_ttl;
   if (x.expiration > now + ttl)
@@ -35,13 +39,19 @@ caf::error storage::validate(const id160& key, const item& x, double now) const 
 }
 
 caf::expected<bool> storage::put(const id160& key, const item& x, double now) {
-  if (auto err = validate(key, x, now))
+  if (auto err = validate_shape(x, now))
+    return err;
+  if (auto held = data_.find(key); held != data_.end())
+    if (auto same = held->second.find(x.subkey);
+        same != held->second.end() && same->second.expiration >= x.expiration)
+      return false;  // not stored: no signature to check
+  if (!x.signature.empty())
+    ++signature_checks_;
+  if (auto err = check_owner(key, x))
     return err;
   auto& slot = data_[key];
   auto existing = slot.find(x.subkey);
   if (existing != slot.end()) {
-    if (existing->second.expiration >= x.expiration)
-      return false;
     existing->second = x;
     return true;
   }

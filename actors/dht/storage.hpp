@@ -46,8 +46,15 @@ public:
   caf::error validate(const id160& key, const item& x, double now) const;
 
   /// Stores `x` unless an item with the same or a later expiration is already there.
-  /// Returns true when stored, false when a newer item won, or an error (see validate).
+  /// Returns true when stored, false when a newer item won, or an error (see validate). An
+  /// owned item's signature is checked only when it would be stored, so copies of an item
+  /// cost one check.
   caf::expected<bool> put(const id160& key, const item& x, double now);
+
+  /// Signatures checked so far.
+  uint64_t signature_checks() const {
+    return signature_checks_;
+  }
 
   /// The unexpired items under `key`.
   std::vector<item> get(const id160& key, double now) const;
@@ -67,12 +74,15 @@ public:
   }
 
 private:
+  /// validate without the signature check.
+  caf::error validate_shape(const item& x, double now) const;
   /// Drops the plain item of `slot` that expires first; false when it holds none.
   bool evict_plain(std::map<std::string, item>& slot);
 
   storage_limits limits_;
   std::unordered_map<id160, std::map<std::string, item>, id_hash> data_;
   size_t entries_ = 0;
+  uint64_t signature_checks_ = 0;
 };
 
 /// Keeps, for every sub-key, the item with the latest expiration.

@@ -74,16 +74,12 @@ router_impl::behavior_type router_state::make_behavior() {
     },
     [this](stats_atom) { return stats(); },
     [this](moe_deadline_atom, uint64_t id) {
-      if (forwards_.count(id) > 0)
-        finish_forward(id);
-      else if (backwards_.count(id) > 0)
-        finish_backward(id);
+      if (from_itself())
+        finish_job(id);
     },
     [this](moe_settle_atom, uint64_t id) {
-      if (forwards_.count(id) > 0)
-        finish_forward(id);
-      else if (backwards_.count(id) > 0)
-        finish_backward(id);
+      if (from_itself())
+        finish_job(id);
     },
     [this](moe_failed_atom, uint64_t call_id, caf::error& reason) {
       call_failed(call_id, reason);
@@ -95,6 +91,18 @@ router_impl::behavior_type router_state::make_behavior() {
         log_->warn("a reply in parts was refused: {}", describe(refused));
     },
   };
+}
+
+bool router_state::from_itself() const {
+  auto sender = self_->current_sender();
+  return sender && sender == self_->ctrl();
+}
+
+void router_state::finish_job(uint64_t id) {
+  if (forwards_.count(id) > 0)
+    finish_forward(id);
+  else if (backwards_.count(id) > 0)
+    finish_backward(id);
 }
 
 // ---- DHT lookups ----

@@ -38,8 +38,8 @@
 //     only from the gateway the call went to, for calls in flight.
 //   To the DHT node: (dht_get_atom, key) -> (payload, uint32, uint32).
 //   Internal (router_state.hpp: router_impl): (moe_deadline_atom, job id), (moe_settle_atom, job
-//     id) timers, (moe_failed_atom, call id, error) for calls that failed before they were sent,
-//     reply parts from gateways; down_msg of servers.
+//     id) timers (taken from the router itself only), (moe_failed_atom, call id, error) for
+//     calls that failed before they were sent, reply parts from gateways; down_msg of servers.
 #pragma once
 
 #include <functional>

@@ -114,6 +114,11 @@ private:
   caf::timespan remaining(steady::time_point deadline) const;
   /// Acts on job `id`'s next step (starts its settle timer once); true when it should finish.
   bool advance(quorum::step next, uint64_t id);
+  /// Whether the current message is the router's own (its timers): once the router has made a
+  /// call in parts it receives messages from the network, which must not end its jobs.
+  bool from_itself() const;
+  /// Ends forward or backward job `id`, if it is still running.
+  void finish_job(uint64_t id);
 
   // router_forward.cpp
   void start_forward(forward_job_ptr job, job_promise promise);

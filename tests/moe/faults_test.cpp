@@ -267,4 +267,40 @@ CAF_TEST(a job waiting on a lookup that fails for an earlier job looks the key u
     CAF_CHECK(second->last_mask().all().item<bool>());
 }
 
+CAF_TEST(another actor cannot end a router job with its timer messages) {
+  // Once a router has made a call in parts it receives messages from the network; its timers
+  // (moe_dead, moe_settle) must come from itself. Every expert stalls, so the forward can only
+  // end at forward_timeout; a foreign actor meanwhile sends both timers for job ids 1..64.
+  auto opt = test_options();
+  opt.forward_timeout = std::chrono::seconds(2);
+  spawn_host("inproc-server:stalls", experts, host_mode::stalls);
+  declare(experts, "inproc-server:stalls", swarm.now() + 600);
+  auto router = make_router(opt);
+  RemoteMixtureOfExperts layer{system, router, features, features, opt};
+  std::atomic<bool> forwarding{true};
+  std::thread attacker{[&] {
+    auto target = caf::actor_cast<caf::actor>(router);
+    caf::scoped_actor intruder{system};
+    while (forwarding) {
+      for (uint64_t id = 1; id <= 64; ++id) {
+        intruder->send(target, moe::moe_deadline_atom::value, id);
+        intruder->send(target, moe::moe_settle_atom::value, id);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }};
+  auto started = std::chrono::steady_clock::now();
+  try {
+    torch::NoGradGuard no_grad;
+    layer->forward(torch::randn({batch, features}));
+  } catch (const moe_call_error&) {
+    // every expert stalled: the forward fails at its timeout
+  }
+  auto elapsed = ms_since(started);
+  forwarding = false;
+  attacker.join();
+  CAF_MESSAGE("the forward ended after " << elapsed << " ms (forward_timeout 2000 ms)");
+  CAF_CHECK_GREATER(elapsed, 1800.0);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

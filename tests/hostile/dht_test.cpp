@@ -1,0 +1,128 @@
+// Row 11 of the second round against hostile peers: signature checks a peer can make a DHT node
+// do. Against a real dmoe-node (DHT and inspector roles): a store of more items than a key may
+// hold (dht.max-subkeys, 1,024) is refused before any check (before: one signed item repeated
+// 4,096 times cost 4,096 Ed25519 verifications on the DHT actor), and one validly signed item
+// repeated 1,024 times is checked once and stored once.
+#define CAF_SUITE hostile.dht
+#include <caf/test/unit_test.hpp>
+
+#include <filesystem>
+#include <regex>
+
+#include <caf/scoped_actor.hpp>
+
+#include "actors/dht/node.hpp"
+#include "actors/dht/node_id.hpp"
+#include "actors/dht/ownership.hpp"
+#include "actors/inspector/inspector.hpp"
+#include "messages/errors.hpp"
+#include "messages/type_ids.hpp"
+#include "runtime/node_config.hpp"
+#include "runtime/options.hpp"
+#include "tests/process_util.hpp"
+
+using namespace dmoe;
+using namespace dmoe::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr size_t copies = default_max_subkeys;  // the most one store may carry
+
+struct fixture {
+  std::string dir = temp_dir("hostile-dht");
+  uint16_t port = free_port();
+  process node;
+  node_config cfg;
+  std::unique_ptr<caf::actor_system> system;
+  caf::actor gateway;
+
+  fixture() {
+    node = launch({DMOE_NODE_BINARY, "--config-file=" DMOE_CONFIG_DIR "/dht-bootstrap.ini",
+                   "--node.port=" + std::to_string(port),
+                   "--node.roles=[\"dht\",\"inspector\"]"},
+                  dir + "/node.log");
+    CAF_REQUIRE(node.pid > 0);
+    CAF_REQUIRE(wait_listening(port, 20s));
+    CAF_REQUIRE(!cfg.parse_and_validate(std::vector<std::string>{}));
+    system = std::make_unique<caf::actor_system>(cfg);
+    gateway = connect_node(*system, port);
+    CAF_REQUIRE(gateway);
+  }
+
+  ~fixture() {
+    system.reset();
+    kill_launched(node.pid);
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+
+  /// The node's answer to a store of `items` under `key` from a peer with no endpoint.
+  caf::expected<dht::response> store(const dht::id160& key, std::vector<dht::item> items) {
+    dht::request req{dht::node_info{dht::key_id("attacker"), ""}, dht::store_request{key, items}};
+    caf::scoped_actor self{*system};
+    caf::expected<dht::response> out{make_error(errc::internal, "no reply")};
+    self->request(gateway, 30s, dht_rpc_atom::value, dht::encode(req))
+      .receive([&](payload& reply) { out = dht::decode_response(reply); },
+               [&](caf::error& err) { out = std::move(err); });
+    return out;
+  }
+
+  /// A number of the node's DHT stats (the inspector's `stats` view).
+  int64_t dht_stat(const std::string& name) {
+    caf::scoped_actor self{*system};
+    std::string text;
+    self->request(gateway, 10s, inspect_atom::value, std::string{"stats"})
+      .receive([&](std::string& out) { text = std::move(out); }, [](caf::error&) {});
+    std::smatch m;
+    if (!std::regex_search(text, m, std::regex{"\\b" + name + ": ([0-9]+)"}))
+      return -1;
+    return std::stoll(m[1].str());
+  }
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(hostile_dht, fixture)
+
+CAF_TEST(one signed item repeated in a store costs one signature check) {
+  auto owner = dht::identity::generate();
+  auto key = dht::key_id("ffn.0.");
+  auto x = dht::owned_item(*owner, key, "0", "127.0.0.1:7000", dht::wall_clock() + 60);
+  auto before = dht_stat("signature_checks");
+  CAF_REQUIRE_GREATER_OR_EQUAL(before, 0);
+  auto start = std::chrono::steady_clock::now();
+  auto answer = store(key, std::vector<dht::item>(copies, x));
+  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CAF_REQUIRE(answer);
+  auto* result = std::get_if<dht::store_result>(&answer->body);
+  if (auto* err = std::get_if<caf::error>(&answer->body))
+    CAF_MESSAGE("the store was refused: " << describe(*err));
+  CAF_REQUIRE(result);
+  CAF_REQUIRE_EQUAL(result->accepted.size(), copies);
+  CAF_CHECK(result->accepted.front());
+  CAF_CHECK_EQUAL(std::count(result->accepted.begin(), result->accepted.end(), true), 1);
+  auto checks = dht_stat("signature_checks") - before;
+  CAF_MESSAGE(copies << " copies of one signed item: " << checks << " signature check(s), "
+                     << took << " s for the store");
+  CAF_CHECK_EQUAL(checks, 1);
+  CAF_CHECK_EQUAL(dht_stat("items"), 1);
+}
+
+CAF_TEST(a store of more items than a key holds is refused) {
+  auto owner = dht::identity::generate();
+  auto key = dht::key_id("ffn.1.");
+  std::vector<dht::item> items;
+  for (size_t i = 0; i <= default_max_subkeys; ++i)  // dht.max-subkeys + 1
+    items.push_back(dht::owned_item(*owner, key, std::to_string(i), "v", dht::wall_clock() + 60));
+  auto before = dht_stat("signature_checks");
+  auto answer = store(key, items);
+  CAF_REQUIRE(answer);
+  auto* refused = std::get_if<caf::error>(&answer->body);
+  CAF_REQUIRE(refused);
+  CAF_CHECK_EQUAL(code_of(*refused), errc::limit_exceeded);
+  CAF_MESSAGE("refused: " << message_of(*refused));
+  CAF_CHECK_EQUAL(dht_stat("signature_checks"), before);  // refused before any check
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
