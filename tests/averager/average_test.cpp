@@ -264,6 +264,73 @@ CAF_TEST(a member that dies mid-round is dropped and the survivors average) {
   }
 }
 
+CAF_TEST(a member whose contribution holds a NaN is dropped and the others average) {
+  constexpr size_t n = 3;
+  swarm_fixture f{n};
+  std::vector<std::vector<float>> values{random_vector(1), random_vector(2), random_vector(3)};
+  values[2][5] = std::nanf("");
+  std::vector<double> weights{1, 2, 3};
+  auto out = run_round(f, n, values, weights);
+  auto want = weighted_mean(values, weights, 2);
+  for (size_t i = 0; i < 2; ++i) {
+    if (!out[i])
+      CAF_MESSAGE("member " << i << ": " << describe(out[i].error()));
+    CAF_REQUIRE(out[i]);
+    CAF_CHECK_EQUAL(out[i]->survivors, 2u);
+    CAF_CHECK_LESS_OR_EQUAL(max_error(out[i]->average, want), 1e-6);
+    CAF_CHECK(std::memcmp(out[i]->average.data(), out[0]->average.data(), 4 * elements) == 0);
+  }
+  CAF_REQUIRE(!out[2]);
+  CAF_MESSAGE("the NaN sender: " << describe(out[2].error()));
+}
+
+CAF_TEST(a donor that dies mid-download is replaced by another) {
+  // The most advanced donor (a stand-in at outer step 3) answers the first piece of its state
+  // and dies; the download starts again from the next donor (member b at outer step 2).
+  constexpr size_t n = 3;
+  swarm_fixture f{n};
+  auto real = std::make_shared<averaging_state>();
+  real->header = avg::state_header{"test", "model", 2, 77, elements};
+  real->values = random_vector(5);
+  auto momentum = random_vector(6);
+  real->values.insert(real->values.end(), momentum.begin(), momentum.end());
+  f.member(1).publish(real);
+  auto fake_values = random_vector(7);
+  fake_values.resize(2 * elements, 0.0f);
+  auto fake = f.system->spawn([fake_values](caf::event_based_actor* self) -> caf::behavior {
+    return {[=](average_rpc_atom, const payload& in) -> caf::result<payload> {
+      auto req = avg::decode_request(in, wire_limits{});
+      auto* fetch = req ? std::get_if<avg::state_fetch>(&req->body) : nullptr;
+      if (!fetch || fetch->offset != 0) {
+        self->quit();  // dies mid-download
+        return make_error(errc::unavailable, "gone");
+      }
+      return avg::encode_reply(avg::state_reply{
+        avg::state_header{"test", "model", 3, 99, elements},
+        avg::encode_piece(fake_values.data(), fetch->count, avg::encoding::float32, 0, 0)});
+    }};
+  });
+  f.averagers.push_back(caf::actor_cast<averager_actor>(fake));
+  avg::member stand_in{"z" + new_member_id(), swarm_fixture::endpoint(3), 3, 99, 0, elements};
+  CAF_REQUIRE(dht::declare(*f.system, f.dht->nodes[2], members_key("test"), "m",
+                           encode_member("test", stand_in), dht::wall_clock() + 60));
+  auto both_listed = [&] {
+    auto got = dht::get(*f.system, f.dht->nodes[0], members_key("test"));
+    return got && got->items.size() == 2;
+  };
+  for (int attempt = 0; attempt < 100 && !both_listed(); ++attempt)
+    std::this_thread::sleep_for(50ms);
+  CAF_REQUIRE(both_listed());
+  auto got = f.member(0).download_state("model", elements);
+  if (!got)
+    CAF_MESSAGE("download: " << describe(got.error()));
+  CAF_REQUIRE(got);
+  CAF_CHECK_EQUAL(got->header.outer_step, 2u);
+  CAF_CHECK_EQUAL(got->header.fingerprint, 77u);
+  CAF_REQUIRE_EQUAL(got->values.size(), real->values.size());
+  CAF_CHECK(std::memcmp(got->values.data(), real->values.data(), 4 * real->values.size()) == 0);
+}
+
 CAF_TEST(bad pieces and a state of another run are refused and the averager goes on) {
   swarm_fixture f{1};
   caf::scoped_actor self{*f.system};
