@@ -59,8 +59,6 @@ struct guard_state {
   wire_guard_options options;
   std::vector<std::shared_ptr<accepted_connection>> accepted;
   uint64_t pending_frame_bytes = 0;  // collected by every connection's frame in progress
-  throttled_warning refused_connections;
-  throttled_warning over_budget;
   // Warnings about what a peer repeats at will, one throttle per kind of event and reason.
   std::map<std::string, throttled_warning> repeated;
   throttled_warning repeated_overflow;  // once `repeated` holds max_throttled_reasons
@@ -219,17 +217,19 @@ private:
   /// Adds a chunk of the awaited payload; once all of it is in, it is the read buffer (which
   /// scribe::consume hands to the broker, whatever pointer it is given).
   collected collect(const char* bytes, size_t size) {
+    std::optional<uint64_t> over;  // the bytes held when this chunk would pass the budget
     {
       std::lock_guard<std::mutex> lock{state_->mutex};
-      if (state_->pending_frame_bytes + size > state_->options.max_pending_frame_bytes) {
-        size_t count = 0;
-        if (state_->over_budget.due(std::chrono::steady_clock::now(), count))
-          log_->warn("closing the connection from {}: frames still arriving hold {} bytes "
-                     "(limits.max-pending-frame-bytes; {} such closes)",
-                     peer(), state_->pending_frame_bytes, count);
-        return collected::over_budget;
-      }
-      state_->pending_frame_bytes += size;
+      if (state_->pending_frame_bytes + size > state_->options.max_pending_frame_bytes)
+        over = state_->pending_frame_bytes;
+      else
+        state_->pending_frame_bytes += size;
+    }
+    if (over) {
+      warn_throttled(*state_, "over budget", {}, *log_,
+                     "closing the connection from " + peer() + ": frames still arriving hold "
+                       + std::to_string(*over) + " bytes (limits.max-pending-frame-bytes)");
+      return collected::over_budget;
     }
     collected_.insert(collected_.end(), bytes, bytes + size);
     if (collected_.size() < awaited_) {
@@ -368,9 +368,8 @@ caf::io::scribe_ptr make_tls_scribe(network::default_multiplexer& mx, int fd, bo
     return caf::make_counted<guarded_scribe_impl<tls_scribe>>(mx, fd, self, true,
                                                               std::move(dialed), true, nullptr);
   }
-  auto peer = network::remote_addr_of_fd(fd);
   auto peer_port = network::remote_port_of_fd(fd);
-  auto where = (peer ? *peer : "?") + ":" + (peer_port ? std::to_string(*peer_port) : "?");
+  auto where = remote_address(fd) + ":" + (peer_port ? std::to_string(*peer_port) : "?");
   auto report = [log = log::get(log_name), where,
                  state = state_of(self)](const tls_policy::outcome& result) {
     if (result.ok)
@@ -415,7 +414,7 @@ bool admit(const caf::node_id& node, int fd) {
   auto state = state_of(node);
   auto address = remote_address(fd);
   auto now = std::chrono::steady_clock::now();
-  std::lock_guard<std::mutex> lock{state->mutex};
+  std::unique_lock<std::mutex> lock{state->mutex};
   const auto& opt = state->options;
   auto& all = state->accepted;
   auto from_address = [&] {
@@ -442,12 +441,12 @@ bool admit(const caf::node_id& node, int fd) {
   }
   if (!full())
     return true;
-  size_t count = 0;
-  if (state->refused_connections.due(now, count))
-    log::get(opt.log_name)->warn("refused {} connection(s) in the last 10 s, the last from {}: "
-                                 "{} connections open ({} from that address; "
-                                 "limits.max-connections, max-connections-per-address)",
-                                 count, address, all.size(), from_address());
+  auto why = "refused a connection from " + address + ": " + std::to_string(all.size())
+             + " connections open, " + std::to_string(from_address())
+             + " from that address (limits.max-connections, max-connections-per-address)";
+  auto log = log::get(opt.log_name);
+  lock.unlock();
+  warn_throttled(*state, "refused", {}, *log, why);
   return false;
 }
 

@@ -183,6 +183,14 @@ inline bool wait_listening(uint16_t port, std::chrono::seconds limit) {
     limit);
 }
 
+/// How often `what` occurs in `text` (e.g. a message in a node's log).
+inline size_t count_occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
 inline std::string read_file(const std::string& path) {
   std::ifstream in{path};
   std::stringstream out;

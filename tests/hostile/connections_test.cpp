@@ -90,13 +90,6 @@ size_t open_descriptors(pid_t pid) {
   return n;
 }
 
-size_t count_lines_with(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
-    ++n;
-  return n;
-}
-
 struct fixture {
   std::string dir = temp_dir("hostile-connections");
   uint16_t port = free_port();
@@ -189,7 +182,7 @@ CAF_TEST(stalled frames and a connection flood leave the node bounded and servin
   honest_peer after;
   CAF_CHECK(served(*after.system, "after"));
   auto log = read_file(node.log_path);
-  auto warnings = count_lines_with(log, "refused ");
+  auto warnings = count_occurrences(log, "refused ");
   CAF_MESSAGE("refusal warnings in the node's log: " << warnings);
   CAF_CHECK_GREATER_OR_EQUAL(warnings, 1u);
   CAF_CHECK_LESS_OR_EQUAL(warnings, 3u);  // at most one per 10 s, with a count
@@ -225,7 +218,7 @@ CAF_TEST(frames still arriving on many connections hold at most the pending budg
   CAF_CHECK_LESS(grown_mb, 96.0);
   honest_peer honest;
   CAF_CHECK(served(*honest.system, "honest"));
-  CAF_CHECK_GREATER_OR_EQUAL(count_lines_with(read_file(node.log_path), "max-pending-frame-bytes"),
+  CAF_CHECK_GREATER_OR_EQUAL(count_occurrences(read_file(node.log_path), "max-pending-frame-bytes"),
                              1u);
 }
 

@@ -41,13 +41,6 @@ struct hostile_config : node_config {
   }
 };
 
-size_t lines_with(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
-    ++n;
-  return n;
-}
-
 }  // namespace
 
 CAF_TEST(a peer cannot forge log lines or flood the log) {
@@ -77,14 +70,14 @@ CAF_TEST(a peer cannot forge log lines or flood the log) {
   CAF_CHECK(got && got->items.size() == 1);
   std::this_thread::sleep_for(500ms);  // the log's last lines
   auto log = read_file(log_path);
-  auto warned = lines_with(log, "dropped a message from");
+  auto warned = count_occurrences(log, "dropped a message from");
   CAF_MESSAGE(sent << " hostile messages: " << warned << " warning line(s), "
-                   << lines_with(log, "\n") << " lines in the log");
+                   << count_occurrences(log, "\n") << " lines in the log");
   CAF_CHECK_GREATER_OR_EQUAL(warned, 1u);
   CAF_CHECK_LESS_OR_EQUAL(warned, 3u);  // one per 10 s, with a count
-  CAF_CHECK_EQUAL(lines_with(log, std::string{"\n"} + forged_line), 0u);
+  CAF_CHECK_EQUAL(count_occurrences(log, std::string{"\n"} + forged_line), 0u);
   CAF_CHECK_EQUAL(log.find('\x1b'), std::string::npos);
-  CAF_CHECK_GREATER_OR_EQUAL(lines_with(log, "loud\\x0a2026-01-01"), 1u);  // escaped, quoted
+  CAF_CHECK_GREATER_OR_EQUAL(count_occurrences(log, "loud\\x0a2026-01-01"), 1u);  // escaped, quoted
   kill_launched(node.pid);
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
