@@ -98,24 +98,55 @@ basp_frame_check::verdict basp_frame_check::check_header(const char* data, size_
 }
 
 basp_frame_check::verdict basp_frame_check::check_payload(const char* data, size_t size) {
+  using op = basp::message_type;
+  auto close = [](std::string why) { return verdict{action::close, std::move(why)}; };
   if (size != payload_len_)
-    return {action::close, "read " + std::to_string(size) + " bytes of a "
-                             + std::to_string(payload_len_) + "-byte payload"};
-  // A client handshake with this node's id would make the broker take everything that follows
-  // on the connection for local messages. (A server handshake with it is how a node that dials
-  // itself learns so; the broker closes that connection.)
-  if (static_cast<basp::message_type>(operation_) == basp::message_type::client_handshake) {
-    caf::node_id claimed;
-    caf::binary_deserializer source{nullptr, data, size};
-    if (auto err = source(claimed))
-      return {action::close, "an unreadable handshake"};
-    if (claimed == self_)
-      return {action::close, "a client handshake with this node's own id", false, true};
+    return close("read " + std::to_string(size) + " bytes of a " + std::to_string(payload_len_)
+                 + "-byte payload");
+  auto operation = static_cast<op>(operation_);
+  caf::binary_deserializer source{nullptr, data, size};
+  switch (operation) {
+    case op::client_handshake:
+    case op::server_handshake: {
+      caf::node_id claimed;
+      if (auto err = source(claimed))
+        return close("an unreadable handshake");
+      // A client handshake with this node's id would make the broker take everything that
+      // follows on the connection for local messages. (A server handshake with it is how a
+      // node that dials itself learns so; the broker closes that connection.)
+      if (operation == op::client_handshake && claimed == self_)
+        return {action::close, "a client handshake with this node's own id", false, true};
+      // The node a connection speaks for is fixed by its first handshake: the broker would
+      // otherwise take a second one as a new route to whatever node it names.
+      if (handshake_seen_ && claimed != peer_)
+        return close("a handshake claiming node " + to_string(claimed) + " on a connection of node "
+                     + to_string(peer_));
+      peer_ = claimed;
+      handshake_seen_ = true;
+      break;
+    }
+    case op::down_message:
+    case op::monitor_message: {
+      // CAF takes the node these are about from the payload: a peer could otherwise kill the
+      // proxies of a third node's actors here (its servers then look dead), or have the broker
+      // relay the message to another node.
+      caf::node_id about;
+      caf::node_id to;
+      if (auto err = source(about, to))
+        return close("an unreadable down or monitor message");
+      auto what = operation == op::down_message ? "a down message" : "a monitor message";
+      if (!handshake_seen_ || about != peer_)
+        return close(std::string{what} + " about node " + to_string(about)
+                     + (handshake_seen_ ? " from node " + to_string(peer_)
+                                        : " before a handshake"));
+      if (to != self_)
+        return close(std::string{what} + " for node " + to_string(to)
+                     + " (dmoe nodes do not relay)");
+      break;
+    }
+    default:
+      break;
   }
-  auto operation = static_cast<basp::message_type>(operation_);
-  if (operation == basp::message_type::client_handshake
-      || operation == basp::message_type::server_handshake)
-    handshake_seen_ = true;
   return {action::deliver, {}};
 }
 

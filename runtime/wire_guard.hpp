@@ -11,7 +11,10 @@
 // (guarded_scribe, used by node_dial), the guard
 //   - closes the connection on a frame header claiming more than max_frame_bytes, a routed
 //     message (dmoe nodes talk directly, nothing is relayed through a third node), a client
-//     handshake claiming this node's id, or anything it cannot parse;
+//     handshake claiming this node's id, a handshake claiming another node than the
+//     connection's first one, a down or monitor message about another node than the
+//     connection's or for another node than this one (a forged one would kill the proxies of a
+//     third node's actors here), or anything it cannot parse;
 //   - drops (reads past) a message that is not a reply and is anonymous, addressed by name, or
 //     addressed to an actor that has not been opened to the network (accept_from_network), and
 //     a request to monitor such an actor;
@@ -168,6 +171,7 @@ private:
   size_t payload_len_ = 0;
   std::string doom_;  // why the doomed message is dropped
   bool handshake_seen_ = false;
+  caf::node_id peer_;  // the node the connection's first handshake claimed
 };
 
 }  // namespace dmoe

@@ -84,6 +84,13 @@ struct fixture {
   basp_frame_check::verdict send_payload(const std::vector<char>& bytes) {
     return check.check(bytes.data(), bytes.size());
   }
+  /// A client handshake from `peer`, which must pass.
+  void handshake(const caf::node_id& peer) {
+    auto claim = serialized(peer);
+    CAF_REQUIRE(send_header(header(basp::message_type::client_handshake, claim.size(), 0, 0)).what
+                == action::deliver);
+    CAF_REQUIRE(send_payload(claim).what == action::deliver);
+  }
 };
 
 }  // namespace
@@ -205,11 +212,60 @@ CAF_TEST(anonymous and named messages are skipped even to the gateway) {
 }
 
 CAF_TEST(monitoring is allowed only for actors open to the network) {
+  handshake(node(2));
   CAF_CHECK(send_header(header(basp::message_type::monitor_message, 40, 0, other_id)).what
             == action::skip);
   CAF_CHECK(send_payload(std::vector<char>(40, 's')).what == action::drop);
-  CAF_CHECK(send_header(header(basp::message_type::monitor_message, 40, 0, gateway_id)).what
+  auto monitor = serialized(node(2), self);
+  CAF_CHECK(send_header(header(basp::message_type::monitor_message, monitor.size(), 0, gateway_id))
+              .what
             == action::deliver);
+  CAF_CHECK(send_payload(monitor).what == action::deliver);
+}
+
+CAF_TEST(down and monitor messages are taken only about the node of the connection and for this one) {
+  // The peer's own actor went down: its proxy here goes down.
+  handshake(node(2));
+  auto own = serialized(node(2), self, caf::error{});
+  CAF_CHECK(send_header(header(basp::message_type::down_message, own.size(), sender_id, 0)).what
+            == action::deliver);
+  CAF_CHECK(send_payload(own).what == action::deliver);
+  // About a third node's actor: it would kill that node's proxy here.
+  auto forged = serialized(node(3), self, caf::error{});
+  CAF_CHECK(send_header(header(basp::message_type::down_message, forged.size(), sender_id, 0))
+              .what
+            == action::deliver);
+  auto v = send_payload(forged);
+  CAF_CHECK(v.what == action::close);
+  CAF_CHECK(v.why.find("a down message about node") != std::string::npos);
+  // For another node: the broker would relay it.
+  fixture relay;
+  relay.handshake(node(2));
+  auto elsewhere = serialized(node(2), node(3));
+  CAF_CHECK(relay.send_header(header(basp::message_type::monitor_message, elsewhere.size(), 0,
+                                     gateway_id))
+              .what
+            == action::deliver);
+  auto r = relay.send_payload(elsewhere);
+  CAF_CHECK(r.what == action::close);
+  CAF_CHECK(r.why.find("do not relay") != std::string::npos);
+  // Before any handshake there is no node to be about.
+  fixture early;
+  CAF_CHECK(early.send_header(header(basp::message_type::down_message, own.size(), sender_id, 0))
+              .what
+            == action::deliver);
+  CAF_CHECK(early.send_payload(own).what == action::close);
+}
+
+CAF_TEST(a second handshake claiming another node closes the connection) {
+  handshake(node(2));
+  handshake(node(2));  // CAF repeats its client handshake to select the connection
+  auto other = serialized(node(3));
+  CAF_CHECK(send_header(header(basp::message_type::client_handshake, other.size(), 0, 0)).what
+            == action::deliver);
+  auto v = send_payload(other);
+  CAF_CHECK(v.what == action::close);
+  CAF_CHECK(v.why.find("on a connection of node") != std::string::npos);
 }
 
 CAF_TEST(a client handshake claiming the id of this node closes the connection) {
