@@ -6,7 +6,7 @@
 //       ping / store / findNode / findValue. A request that does not decode or breaks a limit
 //       gets a DhtResponse with an ErrorReply; the node keeps serving. The sender's claimed id
 //       and endpoint enter the routing table only after a ping to that endpoint is answered
-//       with that id (at most max_claim_checks such pings at once). Node ids are derived from
+//       with that id (bounded: actors/dht/claim_checks.hpp). Node ids are derived from
 //       the nodes' public keys (node_id_of), which every NodeInfo carries: a sender, responder
 //       or listed contact whose id is not its key's is never learned or walked to.
 //   From users (other actors, user code, dmoe-shell), local or remote:

@@ -5,6 +5,7 @@
 
 #include "actors/dht/node_state.hpp"
 #include "messages/type_ids.hpp"
+#include "runtime/logging.hpp"
 
 namespace dmoe::dht {
 
@@ -74,16 +75,27 @@ void node_state::heard_from(const node_info& sender) {
       saw(sender);
     return;
   }
-  if (checking_claims.size() >= max_claim_checks
-      || !checking_claims.insert(sender.endpoint).second)
+  auto endpoint = sender.endpoint;
+  auto verdict = claims.begin(endpoint, now());
+  if (verdict != claim_checks::verdict::start) {
+    if (verdict != claim_checks::verdict::under_way) {
+      ++stats.claims_deferred;
+      log->debug("not checking {} at {} now: {}", short_hex(sender.id), log::escaped(endpoint),
+                 explain(verdict));
+    }
     return;
+  }
   ++stats.claims_checked;
   call(sender, ping_request{},
-       [this, endpoint = sender.endpoint](response&) { checking_claims.erase(endpoint); },
-       [this, endpoint = sender.endpoint, id = sender.id](const caf::error& err) {
-         checking_claims.erase(endpoint);
+       [this, endpoint](response&) { claims.end(endpoint, true, now()); },
+       [this, endpoint, id = sender.id](const caf::error& err) {
+         // Only an endpoint nobody answers at is kept from being dialed again: a node answering
+         // there with another id than a stranger claimed must still be learned at its own claim.
+         auto code = code_of(err);
+         claims.end(endpoint, code != errc::unavailable && code != errc::timeout, now());
          ++stats.claims_refused;
-         log->debug("not learning {} at {}: {}", short_hex(id), endpoint, describe(err));
+         log->debug("not learning {} at {}: {}", short_hex(id), log::escaped(endpoint),
+                    describe(err));
        });
 }
 

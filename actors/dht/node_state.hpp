@@ -10,6 +10,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/logger.h>
 
+#include "actors/dht/claim_checks.hpp"
 #include "actors/dht/lookup.hpp"
 #include "actors/dht/node.hpp"
 #include "actors/dht/ownership.hpp"
@@ -18,10 +19,6 @@
 #include "messages/dht_codec.hpp"
 
 namespace dmoe::dht {
-
-/// Claimed endpoints checked at once at most (each is one ping); further new senders wait for
-/// their next request.
-constexpr size_t max_claim_checks = 64;
 
 using refresh_tick = caf::atom_constant<caf::atom("dht_rtick")>;
 using replicate_tick = caf::atom_constant<caf::atom("dht_ptick")>;
@@ -113,7 +110,7 @@ struct node_state {
   std::optional<peer_resolver> peers;
   std::shared_ptr<local_directory> directory;
   std::set<id160> pinging;                                          // eviction pings under way
-  std::set<std::string> checking_claims;                            // claim pings under way
+  claim_checks claims;                                              // claimed endpoints dialed back
   std::unordered_map<id160, double, id_hash> replicated_at;         // last replication per key
   size_t bootstrap_attempts = 0;
   bool bootstrap_scheduled = false;  // a bootstrap_tick is on its way

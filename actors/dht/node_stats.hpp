@@ -41,6 +41,7 @@ struct node_stats {
   int64_t forged_items = 0;    // owned items in peers' answers whose signature failed, dropped
   int64_t claims_checked = 0;  // new senders' endpoints pinged before being learned
   int64_t claims_refused = 0;  // not answered there with the claimed id: never learned
+  int64_t claims_deferred = 0;  // not dialed back now (claim_checks' limits): not learned yet
   int64_t signature_checks = 0;  // of owned items stored by peers
 };
 
@@ -59,7 +60,8 @@ inline auto fields_of(node_stats& x) {
     field("bytes_sent", x.bytes_sent), field("bytes_received", x.bytes_received),
     field("lookups", x.lookups), field("peers_down", x.peers_down),
     field("forged_items", x.forged_items), field("claims_checked", x.claims_checked),
-    field("claims_refused", x.claims_refused), field("signature_checks", x.signature_checks));
+    field("claims_refused", x.claims_refused), field("claims_deferred", x.claims_deferred),
+    field("signature_checks", x.signature_checks));
 }
 
 /// What the inspector asks a DHT node for its stats (node_actor converts to it).

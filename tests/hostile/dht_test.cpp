@@ -19,6 +19,7 @@
 #include "messages/type_ids.hpp"
 #include "runtime/node_config.hpp"
 #include "runtime/options.hpp"
+#include "tests/hostile/node_stats_util.hpp"
 #include "tests/process_util.hpp"
 
 using namespace dmoe;
@@ -68,16 +69,8 @@ struct fixture {
     return out;
   }
 
-  /// A number of the node's DHT stats (the inspector's `stats` view).
   int64_t dht_stat(const std::string& name) {
-    caf::scoped_actor self{*system};
-    std::string text;
-    self->request(gateway, 10s, inspect_atom::value, std::string{"stats"})
-      .receive([&](std::string& out) { text = std::move(out); }, [](caf::error&) {});
-    std::smatch m;
-    if (!std::regex_search(text, m, std::regex{"\\b" + name + ": ([0-9]+)"}))
-      return -1;
-    return std::stoll(m[1].str());
+    return node_stat(*system, gateway, name);
   }
 };
 

@@ -17,6 +17,7 @@
 #include "actors/inspector/inspector.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/node_config.hpp"
+#include "tests/hostile/node_stats_util.hpp"
 #include "tests/process_util.hpp"
 #include "tests/raw_basp_peer.hpp"
 
@@ -63,16 +64,8 @@ struct fixture {
     std::filesystem::remove_all(dir, ignored);
   }
 
-  /// A number of the victim's DHT stats (the inspector's `stats` view); -1 when unreadable.
   int64_t victim_stat(const std::string& name) {
-    caf::scoped_actor self{*system};
-    std::string text;
-    self->request(victim_gateway, 10s, inspect_atom::value, std::string{"stats"})
-      .receive([&](std::string& out) { text = std::move(out); }, [](caf::error&) {});
-    std::smatch m;
-    if (!std::regex_search(text, m, std::regex{"\\b" + name + ": ([0-9]+)"}))
-      return -1;
-    return std::stoll(m[1].str());
+    return node_stat(*system, victim_gateway, name);
   }
 };
 
