@@ -26,41 +26,74 @@ caf::error part_buffer::add(const transfer_key& key, payload&& part, double now)
     drop(key);
     return make_error(errc::limit_exceeded, "dropped a transfer in parts: " + what);
   };
+  auto node = key.sender.node();
+  auto size = part.bytes.size();
   auto i = pending_.find(key);
   if (i == pending_.end()) {
-    if (pending_.size() >= limits_.max_transfers)
+    if (pending_.size() >= limits_.max_transfers && !evict_for(node, false, 0))
       return over("more than " + std::to_string(limits_.max_transfers) + " transfers under way");
     i = pending_.emplace(key, pending{}).first;
+    ++shares_[node].transfers;
   }
-  auto& p = i->second;
-  auto size = part.bytes.size();
-  if (p.bytes.size() + size > limits_.max_transfer_bytes)
+  if (i->second.bytes.size() + size > limits_.max_transfer_bytes)
     return over("it exceeds " + std::to_string(limits_.max_transfer_bytes) + " bytes");
-  if (total_bytes_ + size > limits_.max_total_bytes)
-    return over("transfers under way exceed " + std::to_string(limits_.max_total_bytes) + " bytes");
-  if (auto n = node_bytes_.find(key.sender.node());
-      n != node_bytes_.end() && n->second + size > limits_.max_node_bytes)
+  if (shares_[node].bytes + size > limits_.max_node_bytes)
     return over("the sending node's transfers under way exceed "
                 + std::to_string(limits_.max_node_bytes) + " bytes");
+  while (total_bytes_ + size > limits_.max_total_bytes)
+    if (!evict_for(node, true, size))
+      return over("transfers under way exceed " + std::to_string(limits_.max_total_bytes)
+                  + " bytes");
+  auto& p = i->second;
   p.bytes.insert(p.bytes.end(), part.bytes.begin(), part.bytes.end());
   p.last_seen = now;
   charge(key, size);
   return caf::none;
 }
 
+bool part_buffer::evict_for(const caf::node_id& newcomer, bool by_bytes, uint64_t extra) {
+  auto held = [by_bytes](const node_share& s) { return by_bytes ? s.bytes : s.transfers; };
+  auto found = shares_.find(newcomer);
+  uint64_t mine = (found != shares_.end() ? held(found->second) : 0) + extra;
+  const caf::node_id* victim = nullptr;
+  uint64_t most = mine;
+  for (auto& [node, share] : shares_)
+    if (node != newcomer && held(share) > most) {
+      most = held(share);
+      victim = &node;
+    }
+  if (victim == nullptr)
+    return false;
+  auto stalest = pending_.end();
+  for (auto j = pending_.begin(); j != pending_.end(); ++j)
+    if (j->first.sender.node() == *victim
+        && (stalest == pending_.end() || j->second.last_seen < stalest->second.last_seen))
+      stalest = j;
+  if (stalest == pending_.end())
+    return false;
+  erase(stalest);
+  ++evicted_;
+  return true;
+}
+
 void part_buffer::charge(const transfer_key& key, uint64_t bytes) {
   total_bytes_ += bytes;
-  node_bytes_[key.sender.node()] += bytes;
+  shares_[key.sender.node()].bytes += bytes;
 }
 
 void part_buffer::refund(const transfer_key& key, uint64_t bytes) {
   total_bytes_ -= bytes;
-  auto n = node_bytes_.find(key.sender.node());
-  if (n == node_bytes_.end())
-    return;
-  n->second -= std::min(n->second, bytes);
-  if (n->second == 0)
-    node_bytes_.erase(n);
+  auto n = shares_.find(key.sender.node());
+  if (n != shares_.end())
+    n->second.bytes -= std::min(n->second.bytes, bytes);
+}
+
+void part_buffer::erase(std::unordered_map<transfer_key, pending, transfer_key_hash>::iterator i) {
+  refund(i->first, i->second.bytes.size());
+  auto n = shares_.find(i->first.sender.node());
+  if (n != shares_.end() && --n->second.transfers == 0)
+    shares_.erase(n);
+  pending_.erase(i);
 }
 
 caf::expected<payload> part_buffer::finish(const transfer_key& key, uint64_t total_bytes,
@@ -74,8 +107,9 @@ caf::expected<payload> part_buffer::finish(const transfer_key& key, uint64_t tot
   std::vector<char> whole;
   if (auto i = pending_.find(key); i != pending_.end()) {
     whole = std::move(i->second.bytes);
+    i->second.bytes.clear();
     refund(key, whole.size());
-    pending_.erase(i);
+    erase(i);
   } else {
     whole = std::move(last.bytes);
     last.bytes.clear();
@@ -92,16 +126,14 @@ void part_buffer::drop(const transfer_key& key) {
   auto i = pending_.find(key);
   if (i == pending_.end())
     return;
-  refund(key, i->second.bytes.size());
-  pending_.erase(i);
+  erase(i);
 }
 
 size_t part_buffer::expire(double before) {
   size_t dropped = 0;
   for (auto i = pending_.begin(); i != pending_.end();) {
     if (i->second.last_seen < before) {
-      refund(i->first, i->second.bytes.size());
-      i = pending_.erase(i);
+      erase(i++);
       ++dropped;
     } else {
       ++i;

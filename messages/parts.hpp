@@ -11,6 +11,11 @@
 // receiver buffers parts under limits (bytes per transfer, transfers, bytes per sending node,
 // bytes in all), drops transfers that stall, and refuses a whole whose size is not the one
 // announced (a part was dropped on the way, or a peer lies).
+// The transfers and bytes under way are shared fairly among sending nodes: when they are used
+// up, a node's new transfer or part takes the place of a transfer of the node holding the most
+// (the one it heard from last longest ago), as long as that node holds more than the newcomer.
+// A peer that opens transfers and sends nothing more (zero-byte parts hold a slot) cannot keep
+// others' calls in parts from being served.
 #pragma once
 
 #include <cstdint>
@@ -61,9 +66,10 @@ public:
   explicit part_buffer(part_limits limits = {}) : limits_(limits) {
   }
 
-  /// Keeps `part` of transfer `key`. Over a limit, the transfer is dropped and the error says
-  /// which limit (errc::limit_exceeded); its later parts start a new, equally bounded transfer
-  /// that finish() then refuses for its size.
+  /// Keeps `part` of transfer `key`, in place of transfers of nodes holding more when the
+  /// transfers or bytes under way are used up (the header). Over a limit, the transfer is
+  /// dropped and the error says which limit (errc::limit_exceeded); its later parts start a
+  /// new, equally bounded transfer that finish() then refuses for its size.
   caf::error add(const transfer_key& key, payload&& part, double now);
 
   /// The whole payload: the parts kept for `key` followed by `last` (which alone is the whole
@@ -82,6 +88,10 @@ public:
   uint64_t bytes() const {
     return total_bytes_;
   }
+  /// Transfers dropped to make room for a node holding fewer, since the start.
+  size_t evicted() const {
+    return evicted_;
+  }
 
 private:
   struct pending {
@@ -89,13 +99,24 @@ private:
     double last_seen = 0;
   };
 
+  struct node_share {
+    uint64_t bytes = 0;
+    size_t transfers = 0;
+  };
+
   void charge(const transfer_key& key, uint64_t bytes);
   void refund(const transfer_key& key, uint64_t bytes);
+  void erase(std::unordered_map<transfer_key, pending, transfer_key_hash>::iterator i);
+  /// Drops the stalest transfer of the node (other than `newcomer`) holding the most transfers,
+  /// or bytes when `by_bytes`, if it holds more than `newcomer` would with `extra` added;
+  /// whether one was dropped.
+  bool evict_for(const caf::node_id& newcomer, bool by_bytes, uint64_t extra);
 
   part_limits limits_;
   std::unordered_map<transfer_key, pending, transfer_key_hash> pending_;
-  std::map<caf::node_id, uint64_t> node_bytes_;  // bytes under way per sending node
+  std::map<caf::node_id, node_share> shares_;  // what each sending node has under way
   uint64_t total_bytes_ = 0;
+  size_t evicted_ = 0;
 };
 
 }  // namespace dmoe

@@ -19,6 +19,7 @@
 #include "runtime/logging.hpp"
 #include "runtime/node_dial.hpp"
 #include "runtime/tls_scribe.hpp"
+#include "runtime/warning_throttle.hpp"
 
 namespace dmoe {
 
@@ -37,31 +38,12 @@ struct accepted_connection {
   bool handshaken = false;  // under guard_state::mutex
 };
 
-/// A warning about something a peer can repeat at will, logged at most once per 10 s with a
-/// count (the others at the debug level).
-struct throttled_warning {
-  std::chrono::steady_clock::time_point last{};
-  size_t unlogged = 0;
-
-  /// Whether to log now; `count` gets how many happened since the last log (this one included).
-  bool due(std::chrono::steady_clock::time_point now, size_t& count) {
-    ++unlogged;
-    if (last != std::chrono::steady_clock::time_point{} && now - last < std::chrono::seconds(10))
-      return false;
-    last = now;
-    count = std::exchange(unlogged, 0);
-    return true;
-  }
-};
-
 struct guard_state {
   std::mutex mutex;
   wire_guard_options options;
   std::vector<std::shared_ptr<accepted_connection>> accepted;
   uint64_t pending_frame_bytes = 0;  // collected by every connection's frame in progress
-  // Warnings about what a peer repeats at will, one throttle per kind of event and reason.
-  std::map<std::string, throttled_warning> repeated;
-  throttled_warning repeated_overflow;  // once `repeated` holds max_throttled_reasons
+  warning_throttle repeated;  // warnings about what a peer repeats at will
   std::set<caf::actor_id> accepting;
   // Local "addr:port" of this node's latest outgoing connections, kept after they close: a
   // node dialing itself closes its end before the other end reads the handshake.
@@ -84,29 +66,18 @@ std::shared_ptr<guard_state> state_of(const caf::node_id& node) {
   return state;
 }
 
-constexpr size_t max_throttled_reasons = 64;
-
 /// `what` at the warning level if the throttle of its kind and reason is due, else at the debug
-/// level. The reason's first 32 characters without digits name it (sizes and ids vary).
+/// level (runtime/warning_throttle.hpp); logged outside the guard's mutex.
 void warn_throttled(guard_state& state, const char* kind, const std::string& reason,
                     spdlog::logger& log, const std::string& what) {
-  std::string key = kind;
-  key += '|';
-  for (char c : reason.substr(0, 32))
-    if (c < '0' || c > '9')
-      key += c;
   size_t count = 0;
   bool due = false;
   {
     std::lock_guard<std::mutex> lock{state.mutex};
-    auto found = state.repeated.find(key);
-    auto& throttle = found != state.repeated.end() ? found->second
-                     : state.repeated.size() < max_throttled_reasons ? state.repeated[key]
-                                                                      : state.repeated_overflow;
-    due = throttle.due(std::chrono::steady_clock::now(), count);
+    due = state.repeated.due(kind, reason, warning_throttle::clock::now(), count);
   }
   if (due)
-    log.warn("{} ({} such in the last 10 s)", what, count);
+    log.warn("{}", throttled_line(what, count));
   else
     log.debug("{}", what);
 }

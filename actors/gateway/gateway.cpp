@@ -10,6 +10,7 @@
 #include "messages/type_ids.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_dial.hpp"
+#include "runtime/warning_throttle.hpp"
 
 namespace dmoe {
 
@@ -25,6 +26,8 @@ struct gateway_state {
   std::shared_ptr<spdlog::logger> log;
   wire_limits limits;
   part_buffer parts;
+  size_t evictions_logged = 0;  // parts.evicted() when last logged
+  warning_throttle warnings;    // about what peers repeat at will
   dht::node_actor dht;
   server_actor server;
   inspector_actor inspector;
@@ -109,9 +112,17 @@ gateway_impl::behavior_type gateway(gateway_stateful* self, gateway_setup setup)
       return forward(self->state.averager, "averager", a, std::move(p));
     },
     [=](wire_part_atom, uint64_t transfer, payload& part) {
+      auto& st = self->state;
       auto key = transfer_key{caf::actor_cast<caf::actor_addr>(self->current_sender()), transfer};
-      if (auto err = self->state.parts.add(key, std::move(part), seconds_now()))
-        self->state.log->warn("{}", describe(err));
+      if (auto err = st.parts.add(key, std::move(part), seconds_now()))
+        st.warnings.warn(*st.log, "part refused", message_of(err),
+                         describe(err) + " from node " + to_string(key.sender.node()));
+      if (st.parts.evicted() != st.evictions_logged) {
+        st.evictions_logged = st.parts.evicted();
+        st.warnings.warn(*st.log, "part evicted", {},
+                         "dropped a transfer in parts of a node holding the most to make room for "
+                         "node " + to_string(key.sender.node()));
+      }
     },
     [=](expert_rpc_atom a, uint64_t transfer, uint64_t total,
         payload& last) -> caf::result<uint64_t, payload> {

@@ -367,3 +367,50 @@ CAF_TEST(one sending node cannot hold more than its share of the transfers under
   caf::anon_send_exit(flooder, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(honest, caf::exit_reason::user_shutdown);
 }
+
+CAF_TEST(a node holding the most transfers makes room for one holding fewer) {
+  caf::actor_system_config cfg_a;
+  caf::actor_system_config cfg_b;
+  cfg_a.load<caf::io::middleman>();
+  cfg_b.load<caf::io::middleman>();
+  caf::actor_system a{cfg_a};
+  caf::actor_system b{cfg_b};
+  auto idle = [](caf::event_based_actor*) -> caf::behavior { return {[](int) {}}; };
+  auto flooder = a.spawn(idle);
+  auto honest = b.spawn(idle);
+  part_limits limits;
+  limits.max_transfers = 4;
+  limits.max_transfer_bytes = 4000;
+  limits.max_total_bytes = 4000;
+  limits.max_node_bytes = 4000;
+  part_buffer parts{limits};
+  // The flooder takes every slot with zero-byte parts, the oldest first.
+  for (uint64_t t = 1; t <= 4; ++t)
+    CAF_CHECK(!parts.add({flooder.address(), t}, payload{}, static_cast<double>(t)));
+  // A new transfer of another node takes the place of the flooder's stalest one.
+  CAF_CHECK(!parts.add({honest.address(), 1}, bytes_of(500, 'h'), 10));
+  CAF_CHECK_EQUAL(parts.evicted(), 1u);
+  CAF_CHECK_EQUAL(parts.transfers(), 4u);
+  // The flooder cannot take it back while it holds more; the honest node gets up to half.
+  CAF_CHECK_EQUAL(code_of(parts.add({flooder.address(), 5}, payload{}, 11)), errc::limit_exceeded);
+  CAF_CHECK(!parts.add({honest.address(), 2}, bytes_of(500, 'h'), 12));
+  CAF_CHECK_EQUAL(code_of(parts.add({honest.address(), 3}, bytes_of(500, 'h'), 13)),
+                  errc::limit_exceeded);
+  // What is left: the flooder's two newest transfers and the honest node's two, whole.
+  CAF_CHECK(parts.finish({flooder.address(), 4}, 0, payload{}));
+  CAF_CHECK(parts.finish({flooder.address(), 3}, 0, payload{}));
+  CAF_CHECK_EQUAL(parts.transfers(), 2u);
+  CAF_CHECK(parts.finish({honest.address(), 1}, 500, payload{}));
+  CAF_CHECK(parts.finish({honest.address(), 2}, 500, payload{}));
+  CAF_CHECK_EQUAL(parts.transfers(), 0u);
+  // Bytes are shared the same way: the flooder's 3,500 bytes make room for another node's part.
+  part_buffer bytes{limits};
+  for (uint64_t t = 1; t <= 3; ++t)
+    CAF_CHECK(!bytes.add({flooder.address(), t}, bytes_of(1000, 'f'), static_cast<double>(t)));
+  CAF_CHECK(!bytes.add({flooder.address(), 3}, bytes_of(500, 'f'), 4));
+  CAF_CHECK(!bytes.add({honest.address(), 1}, bytes_of(1000, 'h'), 5));
+  CAF_CHECK_EQUAL(bytes.evicted(), 1u);
+  CAF_CHECK_EQUAL(bytes.bytes(), 3500u);
+  caf::anon_send_exit(flooder, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(honest, caf::exit_reason::user_shutdown);
+}

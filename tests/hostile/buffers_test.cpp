@@ -1,12 +1,15 @@
 // Row 2 of the second round against hostile peers: a peer that asks and never reads. It stores
 // 160 items of 60 KiB under one key of a real dmoe-node DHT node, sends 100 gets of that key (a
-// 9.6 MB reply each, ~960 MB in all) and stops reading (SIGSTOP). The node disconnects it once
-// limits.max-unsent-bytes wait for it, its memory stays bounded, and an honest peer is served.
+// 9.6 MB reply each, ~960 MB in all) and stops reading (SIGSTOP, once the first reply came).
+// The node disconnects it once limits.max-unsent-bytes wait for it, its memory stays bounded,
+// and an honest peer is served.
 // The attacker is a child process forked before this process starts any thread.
 #define CAF_SUITE hostile.buffers
 #include <caf/test/unit_test.hpp>
 
 #include <filesystem>
+
+#include <poll.h>
 
 #include <caf/scoped_actor.hpp>
 
@@ -25,8 +28,8 @@ constexpr size_t value_bytes = 60 << 10;
 constexpr size_t gets = 100;
 constexpr size_t max_unsent = 32 << 20;
 
-/// The attacker's life in the child: store the items, send the gets without reading the
-/// replies, tell the parent (one byte on `ready`), then wait to be stopped and killed.
+/// The attacker's life in the child: store the items, send the gets, tell the parent (one byte
+/// on `ready`) once the first reply came, then wait to be stopped and killed.
 [[noreturn]] void attack(uint16_t port, int ready) {
   node_config cfg;
   if (cfg.parse_and_validate(std::vector<std::string>{}))
@@ -42,6 +45,14 @@ constexpr size_t max_unsent = 32 << 20;
   caf::scoped_actor self{system};
   for (size_t i = 0; i < gets; ++i)
     self->send(node, dht::dht_get_atom::value, std::string{"big"});
+  // Ready once the first reply came: the gets reached the node (on a loaded machine this
+  // process may not have sent them yet right after send()).
+  bool replied = false;
+  self->receive([&](payload&, uint32_t, uint32_t) { replied = true; },
+                [&](caf::error&) { replied = true; },
+                caf::after(std::chrono::seconds(60)) >> [] {});
+  if (!replied)
+    _exit(6);
   char one = 1;
   if (::write(ready, &one, 1) != 1)
     _exit(5);
@@ -70,6 +81,8 @@ CAF_TEST(a peer that does not read is disconnected and the node stays bounded) {
     attack(port, pipe_fds[1]);
   track_launched(attacker);
   char got = 0;
+  pollfd ready{pipe_fds[0], POLLIN, 0};
+  CAF_REQUIRE_EQUAL(::poll(&ready, 1, 90'000), 1);
   CAF_REQUIRE_EQUAL(::read(pipe_fds[0], &got, 1), 1);
   ::kill(attacker, SIGSTOP);
   // The node answers the gets meanwhile; the replies pile up for the stopped peer (on a loaded
