@@ -15,8 +15,51 @@ namespace dmoe {
 namespace basp = caf::io::basp;
 
 basp_frame_check::basp_frame_check(caf::node_id self, uint64_t max_frame_bytes,
-                                   std::function<bool(caf::actor_id)> accepts)
-  : self_(std::move(self)), max_frame_bytes_(max_frame_bytes), accepts_(std::move(accepts)) {
+                                   std::function<bool(caf::actor_id)> accepts,
+                                   reply_check answers)
+  : self_(std::move(self)),
+    max_frame_bytes_(max_frame_bytes),
+    accepts_(std::move(accepts)),
+    answers_(std::move(answers)) {
+}
+
+namespace {
+
+/// A message id without its flags (response, answered, category): what a reply and its request
+/// share.
+uint64_t request_number(uint64_t message_id) {
+  return message_id & caf::message_id::request_id_mask;
+}
+
+}  // namespace
+
+std::vector<basp_frame_check::request> basp_frame_check::sent(const char* data, size_t size) {
+  std::vector<request> out;
+  while (size > 0) {
+    if (out_payload_left_ > 0) {
+      auto n = static_cast<size_t>(std::min<uint64_t>(out_payload_left_, size));
+      out_payload_left_ -= n;
+      data += n;
+      size -= n;
+      continue;
+    }
+    auto n = std::min(basp::header_size - out_header_.size(), size);
+    out_header_.insert(out_header_.end(), data, data + n);
+    data += n;
+    size -= n;
+    if (out_header_.size() < basp::header_size)
+      break;
+    basp::header hdr;
+    caf::binary_deserializer source{nullptr, out_header_.data(), out_header_.size()};
+    out_header_.clear();
+    if (source(hdr))
+      continue;  // cannot happen: CAF wrote it
+    out_payload_left_ = hdr.payload_len;
+    if (hdr.operation == basp::message_type::direct_message
+        && caf::make_message_id(hdr.operation_data).is_request())
+      out.push_back({hdr.source_actor, request_number(hdr.operation_data)});
+  }
+  return out;
 }
 
 basp_frame_check::verdict basp_frame_check::check(const char* data, size_t size) {
@@ -60,8 +103,8 @@ basp_frame_check::verdict basp_frame_check::check_header(const char* data, size_
       v = verdict{action::deliver, {}};
     return v;
   };
-  auto skip = [&](std::string why) {
-    return then(expecting::skipped_payload, verdict{action::skip, std::move(why), true});
+  auto skip = [&](std::string why, bool routine) {
+    return then(expecting::skipped_payload, verdict{action::skip, std::move(why), routine});
   };
   auto doom = [&](std::string why) {
     doom_ = std::move(why);
@@ -76,8 +119,15 @@ basp_frame_check::verdict basp_frame_check::check_header(const char* data, size_
     case op::routed_message:
       return close("a routed message (dmoe nodes do not relay)");
     case op::direct_message:
-      if (caf::make_message_id(hdr.operation_data).is_response())
-        break;
+      if (caf::make_message_id(hdr.operation_data).is_response()) {
+        if (!handshake_seen_
+            || !answers_(peer_, hdr.dest_actor, request_number(hdr.operation_data)))
+          return skip("a reply to actor " + std::to_string(hdr.dest_actor)
+                      + " answering no request this node sent there", false);
+        held_reply_ = true;  // its content is checked: plain data only
+        return then(expecting::held_payload, verdict{action::hold, {}});
+      }
+      held_reply_ = false;
       if (hdr.has(basp::header::named_receiver_flag))
         return doom("a message to a receiver by name");
       if (hdr.source_actor == 0)
@@ -89,7 +139,7 @@ basp_frame_check::verdict basp_frame_check::check_header(const char* data, size_
     case op::monitor_message:
       // Every CAF node monitors a new peer's ConfigServ (see check_doomed_payload).
       if (!accepts_(hdr.dest_actor))
-        return skip("a request to monitor actor " + std::to_string(hdr.dest_actor));
+        return skip("a request to monitor actor " + std::to_string(hdr.dest_actor), true);
       break;
     default:
       return close("an unknown BASP operation");
@@ -174,6 +224,19 @@ std::string types_of(const char* data, size_t size) {
   return types;
 }
 
+/// Why `rest` (types after a prefix, each "+T") is not plain data, `also` allowed too: empty
+/// when it is.
+std::string not_plain(const std::string& types, std::string_view rest, std::string_view also) {
+  while (!rest.empty()) {
+    rest.remove_prefix(1);  // '+'
+    auto type = rest.substr(0, rest.find('+'));
+    if (!is_plain_data(type) && type != also)
+      return "a message of types " + types + " (" + std::string{type} + " is not plain data)";
+    rest.remove_prefix(type.size());
+  }
+  return {};
+}
+
 /// Why the message content `data` is not a dmoe request: empty when it is one.
 std::string not_a_request(const char* data, size_t size) {
   auto types = types_of(data, size);
@@ -185,14 +248,21 @@ std::string not_a_request(const char* data, size_t size) {
     return "a message of types " + types + " (not a request: they start with an atom)";
   std::string_view rest{types};
   rest.remove_prefix(prefix.size());
-  while (!rest.empty()) {
-    rest.remove_prefix(1);  // '+'
-    auto type = rest.substr(0, rest.find('+'));
-    if (!is_plain_data(type))
-      return "a message of types " + types + " (" + std::string{type} + " is not plain data)";
-    rest.remove_prefix(type.size());
-  }
-  return {};
+  return not_plain(types, rest, {});
+}
+
+/// Why the message content `data` is not a reply of plain data (or an error): empty when it is
+/// one. Actor handles in a reply would make CAF create proxies, and routes, for any node id.
+std::string not_a_plain_reply(const char* data, size_t size) {
+  auto types = types_of(data, size);
+  if (types.empty())
+    return "a reply with a forwarding stack or unreadable types";
+  constexpr std::string_view prefix = "@<>";
+  if (types.rfind(prefix, 0) != 0)
+    return "a reply of types " + types;
+  std::string_view rest{types};
+  rest.remove_prefix(prefix.size());
+  return not_plain(types, rest, "@error");
 }
 
 }  // namespace
@@ -201,7 +271,8 @@ basp_frame_check::verdict basp_frame_check::check_held_payload(const char* data,
   if (size != payload_len_)
     return {action::close, "read " + std::to_string(size) + " bytes of a "
                              + std::to_string(payload_len_) + "-byte payload"};
-  if (auto why = not_a_request(data, size); !why.empty())
+  if (auto why = held_reply_ ? not_a_plain_reply(data, size) : not_a_request(data, size);
+      !why.empty())
     return {action::drop, std::move(why)};
   return {action::release, {}};
 }

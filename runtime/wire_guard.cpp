@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "messages/errors.hpp"
+#include "runtime/awaited_replies.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_dial.hpp"
 #include "runtime/tls_scribe.hpp"
@@ -44,6 +45,7 @@ struct guard_state {
   std::vector<std::shared_ptr<accepted_connection>> accepted;
   uint64_t pending_frame_bytes = 0;  // collected by every connection's frame in progress
   warning_throttle repeated;  // warnings about what a peer repeats at will
+  awaited_replies awaiting;   // requests sent, per peer node, for the replies to match
   std::set<caf::actor_id> accepting;
   // Local "addr:port" of this node's latest outgoing connections, kept after they close: a
   // node dialing itself closes its end before the other end reads the handshake.
@@ -114,10 +116,16 @@ public:
       state_->accepted.push_back(connection_);
     }
     auto state = state_;
-    check_.emplace(self, state_->options.max_frame_bytes, [state](caf::actor_id id) {
-      std::lock_guard<std::mutex> lock{state->mutex};
-      return state->accepting.count(id) > 0;
-    });
+    check_.emplace(
+      self, state_->options.max_frame_bytes,
+      [state](caf::actor_id id) {
+        std::lock_guard<std::mutex> lock{state->mutex};
+        return state->accepting.count(id) > 0;
+      },
+      [state](const caf::node_id& peer, caf::actor_id id, uint64_t request) {
+        std::lock_guard<std::mutex> lock{state->mutex};
+        return state->awaiting.answered(peer, id, request);
+      });
   }
 
   ~guarded_scribe_impl() override {
@@ -131,8 +139,19 @@ public:
 
   /// A peer that lets more than max_unsent_bytes pile up is disconnected: what waits is
   /// dropped and the socket shut down, so the stream ends the usual way.
+  /// What the broker writes is staged here until it flushes, to note its requests first.
+  std::vector<char>& wr_buf() override {
+    return staged_;
+  }
+
   void flush() override {
-    auto& unsent = this->wr_buf();
+    note_requests();
+    auto& unsent = Base::wr_buf();
+    if (unsent.empty())
+      unsent.swap(staged_);
+    else
+      unsent.insert(unsent.end(), staged_.begin(), staged_.end());
+    staged_.clear();
     if (unsent.size() > max_unsent_ && !shut_) {
       shut_ = true;
       warn_throttled(*state_, "unread", {}, *log_,
@@ -184,6 +203,16 @@ public:
 
 private:
   enum class collected { more, all, over_budget };
+
+  /// The requests in the staged bytes, whose replies the peer's node may then send.
+  void note_requests() {
+    auto requests = check_->sent(staged_.data(), staged_.size());
+    if (requests.empty())
+      return;
+    std::lock_guard<std::mutex> lock{state_->mutex};
+    for (const auto& r : requests)
+      state_->awaiting.sent(check_->peer(), r.from, r.request);
+  }
 
   /// Adds a chunk of the awaited payload; once all of it is in, it is the read buffer (which
   /// scribe::consume hands to the broker, whatever pointer it is given).
@@ -301,7 +330,11 @@ private:
   /// Hands the held header and then `payload` to the broker, as if read one after the other.
   /// (scribe::consume hands over the read buffer, whatever pointer it is given.)
   bool release(caf::execution_unit* ctx, const char* payload, size_t size) {
-    std::vector<char> body(payload, payload + size);
+    std::vector<char> body;
+    if (payload == this->rd_buf().data() && size == this->rd_buf().size())
+      body.swap(this->rd_buf());  // big replies pass here: no copy
+    else
+      body.assign(payload, payload + size);
     this->rd_buf() = std::move(held_);
     held_ = {};
     if (!caf::io::scribe::consume(ctx, nullptr, basp::header_size) || this->detached())
@@ -314,6 +347,7 @@ private:
   std::shared_ptr<spdlog::logger> log_;
   std::optional<basp_frame_check> check_;
   std::vector<char> held_;  // a header kept from the broker until its payload is checked
+  std::vector<char> staged_;  // written by the broker since its last flush
   size_t awaited_ = 0;        // bytes of a payload read in chunks (0: none)
   std::vector<char> collected_;  // its bytes so far
   std::shared_ptr<accepted_connection> connection_;  // accepted connections only

@@ -23,8 +23,11 @@
 //     numbers, payloads) and no forwarding stack. Exit, down and error messages, and link
 //     requests, never reach an actor from the network: CAF makes an actor quit on an exit
 //     message with reason `kill` whatever its exit handler says.
-// Replies pass to any actor: an actor that awaits none drops them, and CAF hands replies to
-// the handler that awaits them, never to the exit, down or error handlers.
+// A reply passes only when it answers a request this node sent the peer's node (the guard
+// reads the requests in what the node sends, runtime/awaited_replies.hpp): a peer cannot answer
+// calls made to other nodes. And only when it holds plain data or an error: actor handles in a
+// reply would make CAF create proxies and routes for whatever node ids they name. CAF hands
+// replies to the handler that awaits them, never to the exit, down or error handlers.
 // With TLS (wire_guard_options.tls) every connection is a TLS session under the same checks:
 // accepted ones run their handshake in the scribe (runtime/tls_scribe.hpp) and only members of
 // the swarm (certificates from its CA) get past it; dialed ones come secured from node_dial.
@@ -53,6 +56,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/actor_cast.hpp>
@@ -138,10 +142,27 @@ public:
   };
 
   /// `accepts(id)`: whether actor `id` takes messages other than replies from the network.
+  /// `answers(peer, id, request)`: whether a reply from node `peer` to actor `id` answers a
+  /// request (a message id without its flags) this node sent there (runtime/awaited_replies.hpp).
+  using reply_check = std::function<bool(const caf::node_id&, caf::actor_id, uint64_t)>;
   basp_frame_check(caf::node_id self, uint64_t max_frame_bytes,
-                   std::function<bool(caf::actor_id)> accepts);
+                   std::function<bool(caf::actor_id)> accepts, reply_check answers);
 
   verdict check(const char* data, size_t size);
+
+  /// A request this node sends the peer: from actor `from`, with message id `request` (without
+  /// its flags).
+  struct request {
+    caf::actor_id from;
+    uint64_t request;
+  };
+  /// The requests among the bytes this node sends the peer next (BASP frames, cut anywhere).
+  std::vector<request> sent(const char* data, size_t size);
+
+  /// The node of the connection's first handshake (none before it).
+  const caf::node_id& peer() const {
+    return peer_;
+  }
 
   /// The size of the next read, after hold or skip.
   size_t next_read() const {
@@ -166,10 +187,15 @@ private:
   caf::node_id self_;
   uint64_t max_frame_bytes_;
   std::function<bool(caf::actor_id)> accepts_;
+  reply_check answers_;
+  // What this node sends: the header being read and the payload bytes still to pass.
+  std::vector<char> out_header_;
+  uint64_t out_payload_left_ = 0;
   expecting next_ = expecting::header;
   uint8_t operation_ = 0;  // of the header whose payload comes next
   size_t payload_len_ = 0;
   std::string doom_;  // why the doomed message is dropped
+  bool held_reply_ = false;  // the held message is a reply (else a request)
   bool handshake_seen_ = false;
   caf::node_id peer_;  // the node the connection's first handshake claimed
 };

@@ -11,6 +11,7 @@
 #include <caf/io/basp/message_type.hpp>
 #include <caf/message_id.hpp>
 
+#include "runtime/awaited_replies.hpp"
 #include "runtime/wire_guard.hpp"
 
 using namespace dmoe;
@@ -72,10 +73,18 @@ uint64_t response_id() {
   return caf::make_message_id(5).response_id().integer_value();
 }
 
+/// What request_id() and response_id() share.
+uint64_t request_number() {
+  return caf::make_message_id(5).integer_value() & caf::message_id::request_id_mask;
+}
+
 struct fixture {
   caf::node_id self = node(1);
-  basp_frame_check check{self, max_frame,
-                         [](caf::actor_id id) { return id == gateway_id; }};
+  awaited_replies awaited;
+  basp_frame_check check{self, max_frame, [](caf::actor_id id) { return id == gateway_id; },
+                         [this](const caf::node_id& peer, caf::actor_id id, uint64_t request) {
+                           return awaited.answered(peer, id, request);
+                         }};
 
   basp_frame_check::verdict send_header(basp::header hdr) {
     auto bytes = bytes_of(hdr);
@@ -163,7 +172,9 @@ CAF_TEST(a routed message closes the connection) {
   CAF_CHECK(v.why.find("routed") != std::string::npos);
 }
 
-CAF_TEST(messages to actors not open to the network are skipped and replies pass) {
+CAF_TEST(messages to actors not open to the network are skipped and awaited replies pass) {
+  handshake(node(2));
+  awaited.sent(node(2), other_id, request_number());
   auto request = content("@<>+@atom+dmoe::payload");
   auto v = send_header(header(basp::message_type::direct_message, request.size(), sender_id,
                               other_id, request_id()));
@@ -173,10 +184,11 @@ CAF_TEST(messages to actors not open to the network are skipped and replies pass
   CAF_CHECK(dropped.what == action::drop);
   CAF_CHECK(!dropped.routine);
   CAF_CHECK(dropped.why.find("takes only replies") != std::string::npos);
-  auto reply = send_header(header(basp::message_type::direct_message, 50, sender_id, other_id,
-                                  response_id()));
-  CAF_CHECK(reply.what == action::deliver);
-  CAF_CHECK(send_payload(std::vector<char>(50, 'r')).what == action::deliver);
+  auto answer = content("@<>+dmoe::payload");
+  auto reply = send_header(header(basp::message_type::direct_message, answer.size(), sender_id,
+                                  other_id, response_id()));
+  CAF_CHECK(reply.what == action::hold);
+  CAF_CHECK(send_payload(answer).what == action::release);
   // An asynchronous message (no request id) to it is skipped too.
   CAF_CHECK(send_header(header(basp::message_type::direct_message, 20, sender_id, other_id))
               .what
@@ -191,6 +203,93 @@ CAF_TEST(messages to actors not open to the network are skipped and replies pass
   auto quiet = send_payload(info);
   CAF_CHECK(quiet.what == action::drop);
   CAF_CHECK(quiet.routine);
+}
+
+CAF_TEST(a reply passes only once and only from the node its request went to) {
+  handshake(node(2));
+  auto answer = content("@<>+dmoe::payload");
+  auto reply = [&](caf::actor_id to) {
+    auto v = send_header(header(basp::message_type::direct_message, answer.size(), sender_id, to,
+                                response_id()));
+    auto p = send_payload(answer);  // checked, or read past when skipped
+    return v.what == action::hold ? p : v;
+  };
+  // Not awaited: a peer that learned the id of a request sent elsewhere cannot answer it.
+  awaited.sent(node(3), other_id, request_number());
+  auto forged = reply(other_id);
+  CAF_CHECK(forged.what == action::skip);
+  CAF_CHECK(forged.why.find("answering no request this node sent there") != std::string::npos);
+  // Awaited from this peer: once.
+  awaited.sent(node(2), other_id, request_number());
+  CAF_CHECK(reply(gateway_id).what == action::skip);  // another actor's request number
+  CAF_CHECK(reply(other_id).what == action::release);
+  CAF_CHECK(reply(other_id).what == action::skip);
+}
+
+CAF_TEST(a reply holds plain data or an error and no actor handles) {
+  handshake(node(2));
+  auto reply_of = [&](const std::string& types) {
+    awaited.sent(node(2), other_id, request_number());
+    auto answer = content(types);
+    CAF_REQUIRE(send_header(header(basp::message_type::direct_message, answer.size(), sender_id,
+                                   other_id, response_id()))
+                  .what
+                == action::hold);
+    return send_payload(answer);
+  };
+  CAF_CHECK(reply_of("@<>+@u64+dmoe::payload").what == action::release);
+  CAF_CHECK(reply_of("@<>+@error").what == action::release);
+  CAF_CHECK(reply_of("@<>").what == action::release);
+  for (auto types : {"@<>+@strong_actor_ptr", "@<>+@str+@actor", "@<>+@message", "@<>+@addrvec"}) {
+    auto v = reply_of(types);
+    CAF_CHECK(v.what == action::drop);
+    CAF_CHECK(v.why.find("is not plain data") != std::string::npos);
+  }
+}
+
+CAF_TEST(the requests among the bytes sent are found wherever the bytes are cut) {
+  std::vector<char> out;
+  auto frame = [&](basp::header hdr, size_t payload) {
+    hdr.payload_len = static_cast<uint32_t>(payload);
+    auto h = bytes_of(hdr);
+    out.insert(out.end(), h.begin(), h.end());
+    out.insert(out.end(), payload, 'p');
+  };
+  frame(header(basp::message_type::server_handshake, 0, 0, 0), 30);
+  frame(header(basp::message_type::direct_message, 0, sender_id, gateway_id, request_id()), 100);
+  frame(header(basp::message_type::direct_message, 0, other_id, gateway_id, response_id()), 70);
+  frame(header(basp::message_type::direct_message, 0, other_id, gateway_id), 10);  // async
+  frame(header(basp::message_type::heartbeat, 0, 0, 0), 0);
+  frame(header(basp::message_type::direct_message, 0, other_id, gateway_id,
+               caf::make_message_id(9).integer_value()),
+        100000);
+  for (size_t cut : {size_t{1}, size_t{7}, size_t{32}, size_t{4096}, out.size()}) {
+    fixture fresh;
+    std::vector<basp_frame_check::request> found;
+    for (size_t at = 0; at < out.size(); at += cut) {
+      auto part = fresh.check.sent(out.data() + at, std::min(cut, out.size() - at));
+      found.insert(found.end(), part.begin(), part.end());
+    }
+    CAF_REQUIRE_EQUAL(found.size(), 2u);
+    CAF_CHECK_EQUAL(found[0].from, sender_id);
+    CAF_CHECK_EQUAL(found[0].request, request_number());
+    CAF_CHECK_EQUAL(found[1].from, other_id);
+    CAF_CHECK_EQUAL(found[1].request, 9u);
+  }
+}
+
+CAF_TEST(awaited replies are bounded per node and in nodes) {
+  awaited_replies bounded{2, 2};
+  for (uint64_t r = 1; r <= 3; ++r)
+    bounded.sent(node(2), other_id, r);
+  CAF_CHECK_EQUAL(bounded.awaited(node(2)), 2u);
+  CAF_CHECK(!bounded.answered(node(2), other_id, 1));  // the oldest went
+  CAF_CHECK(bounded.answered(node(2), other_id, 3));
+  bounded.sent(node(3), other_id, 1);
+  bounded.sent(node(4), other_id, 1);  // a third node: the first sent to goes
+  CAF_CHECK_EQUAL(bounded.awaited(node(2)), 0u);
+  CAF_CHECK(bounded.answered(node(3), other_id, 1));
+  CAF_CHECK(!bounded.answered(node(4), other_id, 2));
 }
 
 CAF_TEST(anonymous and named messages are skipped even to the gateway) {
