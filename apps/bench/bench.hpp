@@ -22,5 +22,6 @@ void add_moe_bench(CLI::App& app);
 void add_scale_bench(CLI::App& app);
 void add_server_bench(CLI::App& app);
 void add_wan_bench(CLI::App& app);
+void add_wire_bench(CLI::App& app);
 
 }  // namespace dmoe::bench

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   dmoe::bench::add_scale_bench(app);
   dmoe::bench::add_server_bench(app);
   dmoe::bench::add_wan_bench(app);
+  dmoe::bench::add_wire_bench(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
