@@ -152,6 +152,8 @@ payload encode(const request& req) {
       }
     },
     req.body);
+  if (!req.nonce.empty())
+    out.setNonce(bytes_of(req.nonce));
   return to_payload(message);
 }
 
@@ -179,6 +181,8 @@ payload encode(const response& resp) {
       }
     },
     resp.body);
+  if (!resp.key_proof.empty())
+    out.setKeyProof(bytes_of(resp.key_proof));
   return to_payload(message);
 }
 
@@ -190,6 +194,10 @@ caf::expected<request> decode_request(const payload& in, const codec_limits& lim
       if (!sender)
         return sender.error();
       out.sender = std::move(*sender);
+      auto nonce = r.getNonce();
+      if (nonce.size() > max_nonce_bytes)
+        return invalid("a nonce of more than " + std::to_string(max_nonce_bytes) + " bytes");
+      out.nonce.assign(reinterpret_cast<const char*>(nonce.begin()), nonce.size());
       switch (r.which()) {
         case wire::DhtRequest::PING:
           out.body = ping_request{};
@@ -234,6 +242,11 @@ caf::expected<response> decode_response(const payload& in, const codec_limits& l
       if (!responder)
         return responder.error();
       out.responder = std::move(*responder);
+      auto proof = r.getKeyProof();
+      if (proof.size() != 0 && proof.size() != item_signature_bytes)
+        return invalid("keyProof must be " + std::to_string(item_signature_bytes)
+                       + " bytes or absent, got " + std::to_string(proof.size()));
+      out.key_proof.assign(reinterpret_cast<const char*>(proof.begin()), proof.size());
       switch (r.which()) {
         case wire::DhtResponse::PONG:
           out.body = pong{};

@@ -73,9 +73,13 @@ struct find_value_request {
   id160 key{};
 };
 
+/// The most bytes a request's nonce may have.
+constexpr size_t max_nonce_bytes = 32;
+
 struct request {
   node_info sender;
   std::variant<ping_request, store_request, find_node_request, find_value_request> body;
+  std::string nonce{};  // random bytes the responder signs; may be empty
 };
 
 struct pong {};
@@ -93,6 +97,7 @@ struct find_value_result {
 struct response {
   node_info responder;
   std::variant<pong, store_result, find_node_result, find_value_result, caf::error> body;
+  std::string key_proof{};  // the responder's signature of the nonce: empty, or 64 bytes
 };
 
 payload encode(const request& req);

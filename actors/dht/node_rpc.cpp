@@ -23,16 +23,21 @@ void node_state::call(const node_info& peer, decltype(request::body) body, respo
     fail(err);
   };
   ++stats.requests_sent;
-  auto msg = encode(request{me, std::move(body)});
+  // The responder signs the nonce: it proves it holds the key its node id derives from (a
+  // stranger could copy a node's id and key into its answers, but not sign).
+  std::string nonce(16, '\0');
+  for (auto& c : nonce)
+    c = static_cast<char>(rng() & 0xff);
+  auto msg = encode(request{me, std::move(body), nonce});
   stats.bytes_sent += static_cast<int64_t>(msg.bytes.size());
-  peers->resolve(peer.endpoint, [this, peer, msg = std::move(msg), ok = std::move(ok),
+  peers->resolve(peer.endpoint, [this, peer, msg = std::move(msg), nonce, ok = std::move(ok),
                                  failed](caf::expected<caf::actor> handle) mutable {
     if (!handle)
       return failed(handle.error());
     auto rpc = caf::actor_cast<rpc_actor>(std::move(*handle));  // dialed peers were checked for it
     self->request(rpc, options.request_timeout, dht_rpc_atom::value, std::move(msg))
       .then(
-        [this, peer, ok, failed](payload& in) {
+        [this, peer, nonce, ok, failed](payload& in) {
           stats.bytes_received += static_cast<int64_t>(in.bytes.size());
           auto resp = decode_response(in, codec);
           if (!resp)
@@ -44,6 +49,11 @@ void node_state::call(const node_info& peer, decltype(request::body) body, respo
             return failed(make_error(errc::invalid_argument,
                                      "peer at " + peer.endpoint
                                        + " answered with an id not derived from its key"));
+          ++stats.key_proofs_checked;
+          if (!proves_key(*resp, nonce))
+            return failed(make_error(errc::invalid_argument,
+                                     "peer at " + peer.endpoint
+                                       + " did not prove it holds the key of its id"));
           if (auto err = std::get_if<caf::error>(&resp->body))
             return failed(*err);
           saw(resp->responder);
@@ -220,13 +230,17 @@ payload node_state::serve(payload& in) {
   payload out;
   if (!req) {
     ++stats.bad_requests;
-    log->warn("rejected a request: {}", describe(req.error()));
+    warnings.warn(*log, "rejected", message_of(req.error()),
+                  "rejected a request: " + describe(req.error()));
     out = encode(response{me, req.error()});
   } else {
     ++stats.requests_served;
     if (!req->sender.endpoint.empty() && req->sender.id != me.id)
       heard_from(req->sender);
-    out = encode(answer(*req));
+    auto resp = answer(*req);
+    if (!req->nonce.empty())
+      resp.key_proof = prove_key(*signer, req->nonce, me);
+    out = encode(resp);
   }
   stats.bytes_sent += static_cast<int64_t>(out.bytes.size());
   return out;

@@ -17,6 +17,7 @@
 #include "actors/dht/routing_table.hpp"
 #include "actors/dht/storage.hpp"
 #include "messages/dht_codec.hpp"
+#include "runtime/warning_throttle.hpp"
 
 namespace dmoe::dht {
 
@@ -117,6 +118,7 @@ struct node_state {
   bool started = false;
   std::function<void(uint32_t contacts)> joined;  // answers dht_start once bootstrap ends
   node_stats stats;  // the counters; stats_of() fills in the rest when asked
+  warning_throttle warnings;  // about what peers repeat at will
 };
 
 }  // namespace dmoe::dht

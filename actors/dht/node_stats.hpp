@@ -42,6 +42,7 @@ struct node_stats {
   int64_t claims_checked = 0;  // new senders' endpoints pinged before being learned
   int64_t claims_refused = 0;  // not answered there with the claimed id: never learned
   int64_t claims_deferred = 0;  // not dialed back now (claim_checks' limits): not learned yet
+  int64_t key_proofs_checked = 0;  // answers whose signature of this node's nonce was verified
   int64_t signature_checks = 0;  // of owned items stored by peers
 };
 
@@ -61,6 +62,7 @@ inline auto fields_of(node_stats& x) {
     field("lookups", x.lookups), field("peers_down", x.peers_down),
     field("forged_items", x.forged_items), field("claims_checked", x.claims_checked),
     field("claims_refused", x.claims_refused), field("claims_deferred", x.claims_deferred),
+    field("key_proofs_checked", x.key_proofs_checked),
     field("signature_checks", x.signature_checks));
 }
 

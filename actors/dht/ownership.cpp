@@ -224,4 +224,22 @@ size_t keep_verified_owned(const id160& key, std::vector<item>& items, verified_
   });
 }
 
+std::string key_proof_bytes(std::string_view nonce, const node_info& responder) {
+  std::string out{"dmoe.dht.key-proof"};
+  append_sized(out, nonce);
+  append_sized(out, std::string_view{reinterpret_cast<const char*>(responder.id.data()),
+                                     responder.id.size()});
+  append_sized(out, responder.endpoint);
+  return out;
+}
+
+std::string prove_key(const identity& key, std::string_view nonce, const node_info& responder) {
+  return key.sign(key_proof_bytes(nonce, responder));
+}
+
+bool proves_key(const response& resp, std::string_view nonce) {
+  return verify_signature(resp.responder.public_key, key_proof_bytes(nonce, resp.responder),
+                          resp.key_proof);
+}
+
 }  // namespace dmoe::dht

@@ -78,6 +78,18 @@ std::string signed_bytes(const id160& key, const item& x);
 item owned_item(const identity& owner, const id160& key, std::string_view label, std::string value,
                 double expiration);
 
+/// What a DHT node signs to prove that it holds the key its node id derives from: a domain tag,
+/// the requester's nonce, its node id and endpoint (the answer cannot be moved to another node or
+/// endpoint, nor replayed for another request).
+std::string key_proof_bytes(std::string_view nonce, const node_info& responder);
+
+/// The signature of `nonce` for `responder` (this node, holding `key`).
+std::string prove_key(const identity& key, std::string_view nonce, const node_info& responder);
+
+/// Whether `resp` proves that its responder holds the public key it names, for a request that
+/// carried `nonce` (holds_its_id then says whether its node id derives from that key).
+bool proves_key(const response& resp, std::string_view nonce);
+
 /// caf::none for a plain item, or an owned one carrying its owner's valid signature; otherwise
 /// an errc::forbidden error saying why it is refused.
 caf::error check_owner(const id160& key, const item& x);

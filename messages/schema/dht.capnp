@@ -44,6 +44,7 @@ struct DhtRequest {
     findNode @3 :Data;      # target id, 20 bytes
     findValue @4 :Data;     # key, 20 bytes
   }
+  nonce @5 :Data;           # up to 32 random bytes the responder signs (keyProof); may be empty
 }
 
 struct DhtResponse {
@@ -55,4 +56,8 @@ struct DhtResponse {
     findValue @4 :FindValueResult;
     error @5 :ErrorReply;
   }
+  # The responder's Ed25519 signature of the request's nonce with its node id and endpoint
+  # (actors/dht/ownership.hpp: key_proof_bytes): it holds the key its node id is derived from.
+  # Empty when the request carried no nonce.
+  keyProof @6 :Data;
 }

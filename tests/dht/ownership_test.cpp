@@ -67,6 +67,28 @@ CAF_TEST(a signed item verifies and no altered copy does) {
   CAF_CHECK_EQUAL(code_of(check_owner(key, impostor)), errc::forbidden);
 }
 
+CAF_TEST(an answer proves its key only for the nonce node id and endpoint it was signed for) {
+  auto key = identity::generate();
+  node_info me{node_id_of(key->public_key()), "10.0.0.1:4100", key->public_key()};
+  response answer{me, pong{}};
+  answer.key_proof = prove_key(*key, "nonce-1", me);
+  CAF_CHECK(proves_key(answer, "nonce-1"));
+  CAF_CHECK(!proves_key(answer, "nonce-2"));  // replayed for another request
+  auto moved = answer;
+  moved.responder.endpoint = "10.0.0.2:4100";  // copied to another endpoint
+  CAF_CHECK(!proves_key(moved, "nonce-1"));
+  auto copied = answer;  // another key's signature under this id and key
+  copied.key_proof = prove_key(*identity::generate(), "nonce-1", me);
+  CAF_CHECK(!proves_key(copied, "nonce-1"));
+  auto unsigned_answer = answer;
+  unsigned_answer.key_proof.clear();
+  CAF_CHECK(!proves_key(unsigned_answer, "nonce-1"));
+  // The proof crosses the wire.
+  auto decoded = decode_response(encode(answer));
+  CAF_REQUIRE(decoded);
+  CAF_CHECK(proves_key(*decoded, "nonce-1"));
+}
+
 CAF_TEST(plain items stay unsigned and are never taken for owned ones) {
   item plain{"17", "10.0.0.5:4100", now + 20};
   CAF_CHECK(!check_owner(key, plain));
@@ -150,19 +172,25 @@ CAF_TEST_FIXTURE_SCOPE_END()
 
 namespace {
 
-/// A DHT peer that answers every lookup of a value with `lies` (and takes every store).
-caf::behavior lying_peer(caf::event_based_actor*, node_info me, std::vector<item> lies) {
-  return {[me, lies](dht_rpc_atom, payload& in) -> payload {
+/// A DHT peer that answers every lookup of a value with `lies` (and takes every store). It holds
+/// the key of its id: its answers prove it.
+caf::behavior lying_peer(caf::event_based_actor*, std::shared_ptr<const identity> key,
+                         node_info me, std::vector<item> lies) {
+  return {[key, me, lies](dht_rpc_atom, payload& in) -> payload {
     auto req = decode_request(in);
     if (!req)
       return encode(response{me, req.error()});
+    auto proven = [&](response resp) {
+      resp.key_proof = prove_key(*key, req->nonce, me);
+      return encode(resp);
+    };
     if (std::holds_alternative<find_value_request>(req->body))
-      return encode(response{me, find_value_result{lies, {}}});
+      return proven(response{me, find_value_result{lies, {}}});
     if (auto* store = std::get_if<store_request>(&req->body))
-      return encode(response{me, store_result{std::vector<bool>(store->items.size(), true)}});
+      return proven(response{me, store_result{std::vector<bool>(store->items.size(), true)}});
     if (std::holds_alternative<find_node_request>(req->body))
-      return encode(response{me, find_node_result{}});
-    return encode(response{me, pong{}});
+      return proven(response{me, find_node_result{}});
+    return proven(response{me, pong{}});
   }};
 }
 
@@ -202,8 +230,10 @@ CAF_TEST(a lookup drops the forged copy of an owned item a lying peer returns) {
   auto forged = honest_item;
   forged.value = "203.0.113.66:6666";
   forged.expiration = now + 100;
-  auto liar_key = identity::generate()->public_key();  // a real node's id, so it is learned
-  auto liar = system.spawn(lying_peer, node_info{node_id_of(liar_key), "inproc:liar", liar_key},
+  auto liar_identity = identity::generate();  // a real node's id and key, so it is learned
+  auto liar_key = liar_identity->public_key();
+  auto liar = system.spawn(lying_peer, liar_identity,
+                           node_info{node_id_of(liar_key), "inproc:liar", liar_key},
                            std::vector<item>{forged});
   directory->put("inproc:liar", liar);
   auto honest = spawn_node(system, std::move(setup));

@@ -58,16 +58,23 @@ caf::behavior sleeper(caf::event_based_actor*) {
 
 /// The claimant's DHT endpoint: answers a ping with its own id, late, and tells the test what
 /// the request looked like.
-dht::rpc_actor::behavior_type late_honest_node(dht::rpc_actor::pointer self, dht::node_info me,
+dht::rpc_actor::behavior_type late_honest_node(dht::rpc_actor::pointer self,
+                                               std::shared_ptr<const dht::identity> key,
+                                               dht::node_info me,
                                                std::shared_ptr<std::promise<seen_request>> seen) {
   auto told = std::make_shared<bool>(false);
-  return {[=](dht_rpc_atom, payload&) -> caf::result<payload> {
+  return {[=](dht_rpc_atom, payload& in) -> caf::result<payload> {
+    auto req = dht::decode_request(in);
+    if (!req)
+      return req.error();
     if (!std::exchange(*told, true))
       seen->set_value(seen_request{self->current_message_id(), self->current_sender()});
     auto rp = self->make_response_promise<payload>();
     auto pause = self->spawn<caf::detached>(sleeper);
     self->request(pause, 10s, sleep_atom::value).then([=](bool) mutable {
-      rp.deliver(dht::encode(dht::response{me, dht::pong{}}));
+      dht::response pong{me, dht::pong{}};
+      pong.key_proof = dht::prove_key(*key, req->nonce, me);
+      rp.deliver(dht::encode(pong));
     });
     return rp;
   }};
@@ -123,7 +130,7 @@ CAF_TEST(a reply from a node the request did not go to is dropped) {
   auto seen_future = seen->get_future();
   auto honest_port = free_port();
   auto endpoint = "127.0.0.1:" + std::to_string(honest_port);
-  auto honest_node = system->spawn(late_honest_node, honest.info(endpoint), seen);
+  auto honest_node = system->spawn(late_honest_node, honest.key, honest.info(endpoint), seen);
   CAF_REQUIRE(system->middleman().publish(honest_node, honest_port, "127.0.0.1", true));
   // The claim: the node pings the claimed endpoint back.
   caf::scoped_actor self{*system};

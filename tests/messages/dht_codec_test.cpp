@@ -153,6 +153,25 @@ CAF_TEST(every response kind round trips) {
   CAF_CHECK_EQUAL(code_of(*body_of<caf::error>(timed_out)), errc::timeout);
 }
 
+CAF_TEST(a nonce and a key proof travel and are bounded) {
+  auto sender = make_node(1);
+  auto asked = decode_request(encode(request{sender, ping_request{}, std::string(16, 'n')}));
+  CAF_REQUIRE(asked);
+  CAF_CHECK_EQUAL(asked->nonce, std::string(16, 'n'));
+  auto long_nonce = decode_request(
+    encode(request{sender, ping_request{}, std::string(max_nonce_bytes + 1, 'n')}));
+  CAF_REQUIRE(!long_nonce);
+  CAF_CHECK_EQUAL(code_of(long_nonce.error()), errc::invalid_argument);
+  response answer{sender, pong{}, std::string(item_signature_bytes, 'p')};
+  auto proven = decode_response(encode(answer));
+  CAF_REQUIRE(proven);
+  CAF_CHECK_EQUAL(proven->key_proof, answer.key_proof);
+  answer.key_proof = "short";
+  auto bad = decode_response(encode(answer));
+  CAF_REQUIRE(!bad);
+  CAF_CHECK_EQUAL(code_of(bad.error()), errc::invalid_argument);
+}
+
 CAF_TEST(ids of the wrong length are rejected) {
   CAF_CHECK_EQUAL(outcome(decode_request(raw_request(id_bytes, "ping", 0))), "ok");
   for (size_t len : {size_t{0}, id_bytes - 1, id_bytes + 1}) {
