@@ -190,6 +190,9 @@ caf::error node_config::validate_values() const {
                         "'limits.max-connections'");
   if (limits.max_unsent_bytes < limits.max_frame_bytes)
     return config_error("'limits.max-unsent-bytes' must be at least 'limits.max-frame-bytes'");
+  if (dht.max_key_bytes > limits.max_frame_bytes / 2)
+    return config_error("'dht.max-key-bytes' must not exceed half of 'limits.max-frame-bytes' "
+                        "(a lookup's answer carries a key's items and must fit in a frame)");
   if (limits.max_pending_frame_bytes < limits.max_frame_bytes)
     return config_error("'limits.max-pending-frame-bytes' must be at least "
                         "'limits.max-frame-bytes'");

@@ -98,7 +98,13 @@ void node_config::declare_options() {
     .add(dht.max_value_bytes, "max-value-bytes", "largest value one item may hold",
          range<size_t>{1, dht::default_max_value_bytes * 16})
     .add(dht.max_entries, "max-entries", "most items this node stores", range<size_t>{1})
-    .add(dht.max_subkeys, "max-subkeys", "most sub-keys under one key", range<size_t>{1});
+    .add(dht.max_subkeys, "max-subkeys", "most sub-keys under one key", range<size_t>{1})
+    .add(dht.max_key_bytes, "max-key-bytes",
+         "most bytes of items under one key (a lookup's answer must fit in a frame: at most half "
+         "of limits.max-frame-bytes)",
+         range<size_t>{1024})
+    .add(dht.max_stored_mb, "max-stored-mb", "most MiB of items this node stores",
+         range<size_t>{1});
 
   declare_server_options();
 

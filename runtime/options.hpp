@@ -65,6 +65,8 @@ constexpr size_t default_alpha = 3;
 constexpr size_t default_max_failures = 3;
 constexpr size_t default_max_entries = 100000;
 constexpr size_t default_max_subkeys = 1024;
+constexpr size_t default_max_key_bytes = size_t{8} << 20;
+constexpr size_t default_max_stored_mb = 1024;
 
 struct dht_options {
   std::vector<std::string> bootstrap;
@@ -79,6 +81,8 @@ struct dht_options {
   size_t max_value_bytes = dht::default_max_value_bytes;
   size_t max_entries = default_max_entries;
   size_t max_subkeys = default_max_subkeys;
+  size_t max_key_bytes = default_max_key_bytes;
+  size_t max_stored_mb = default_max_stored_mb;
 };
 
 // ---- expert server: actors/server, runtime/experts ----

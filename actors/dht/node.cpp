@@ -170,6 +170,8 @@ void node_state::init(node_stateful* self_ptr, node_setup setup) {
   storage_limits limits;
   limits.max_entries = options.max_entries;
   limits.max_subkeys = options.max_subkeys;
+  limits.max_key_bytes = options.max_key_bytes;
+  limits.max_stored_bytes = options.max_stored_mb << 20;
   limits.max_value_bytes = options.max_value_bytes;
   limits.max_ttl = std::chrono::duration<double>(options.max_ttl).count();
   limits.max_owned_ttl = std::chrono::duration<double>(options.max_owned_ttl).count();

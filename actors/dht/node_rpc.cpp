@@ -194,11 +194,12 @@ void node_state::replicate_key(const id160& key, std::vector<item> items,
       targets.pop_back();
     auto stored = std::make_shared<uint32_t>(0);
     if (self_is_close) {
-      bool any = false;
+      // Held: each item stored, or a newer one already there; a refused one is not held.
+      bool held = true;
       for (const auto& x : items)
-        if (auto ok = store->put(key, x, now()); ok && *ok)
-          any = true;
-      if (any || !store->get(key, now()).empty())
+        if (!store->put(key, x, now()))
+          held = false;
+      if (held)
         ++*stored;
     }
     auto remaining = std::make_shared<size_t>(targets.size());

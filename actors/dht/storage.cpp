@@ -51,27 +51,61 @@ caf::expected<bool> storage::put(const id160& key, const item& x, double now) {
     return err;
   auto& slot = data_[key];
   auto existing = slot.find(x.subkey);
-  if (existing != slot.end()) {
-    existing->second = x;
-    return true;
-  }
   auto refuse = [&](std::string why) {
-    if (slot.empty())
+    if (slot.empty()) {
       data_.erase(key);
+      key_bytes_.erase(key);
+    }
     return make_error(errc::limit_exceeded, std::move(why));
   };
   bool owned = !x.signature.empty();
-  bool room = slot.size() < limits_.max_subkeys || (owned && evict_plain(slot));
-  if (!room)
-    return refuse("key holds " + std::to_string(slot.size()) + " sub-keys, the limit");
-  if (entries_ >= limits_.max_entries)
-    return refuse("node stores " + std::to_string(entries_) + " items, the limit");
-  slot.emplace(x.subkey, x);
-  ++entries_;
+  if (existing == slot.end()) {
+    bool room = slot.size() < limits_.max_subkeys || (owned && evict_plain(key, slot));
+    if (!room)
+      return refuse("key holds " + std::to_string(slot.size()) + " sub-keys, the limit");
+    if (entries_ >= limits_.max_entries)
+      return refuse("node stores " + std::to_string(entries_) + " items, the limit");
+  }
+  auto old_bytes = existing != slot.end() ? item_bytes(existing->second) : 0;
+  auto new_bytes = item_bytes(x);
+  auto key_bytes = [&] { return key_bytes_[key] - old_bytes + new_bytes; };
+  while (key_bytes() > limits_.max_key_bytes && owned && evict_plain(key, slot)) {
+  }
+  if (key_bytes() > limits_.max_key_bytes)
+    return refuse("key would hold " + std::to_string(key_bytes()) + " bytes, over the "
+                  + std::to_string(limits_.max_key_bytes) + " one key may (dht.max-key-bytes)");
+  if (stored_bytes_ - old_bytes + new_bytes > limits_.max_stored_bytes)
+    return refuse("node stores " + std::to_string(stored_bytes_) + " bytes of items, the limit "
+                  "(dht.max-stored-mb)");
+  if (existing != slot.end()) {
+    count(key, existing->second, false);
+    existing->second = x;
+  } else {
+    slot.emplace(x.subkey, x);
+    ++entries_;
+  }
+  count(key, x, true);
   return true;
 }
 
-bool storage::evict_plain(std::map<std::string, item>& slot) {
+size_t item_bytes(const item& x) {
+  constexpr size_t overhead = 48;  // expiration, framing
+  return x.subkey.size() + x.value.size() + x.signature.size() + overhead;
+}
+
+void storage::count(const id160& key, const item& x, bool added) {
+  auto n = item_bytes(x);
+  if (added) {
+    key_bytes_[key] += n;
+    stored_bytes_ += n;
+    return;
+  }
+  auto& held = key_bytes_[key];
+  held -= std::min(held, n);
+  stored_bytes_ -= std::min(stored_bytes_, n);
+}
+
+bool storage::evict_plain(const id160& key, std::map<std::string, item>& slot) {
   auto victim = slot.end();
   for (auto i = slot.begin(); i != slot.end(); ++i)
     if (i->second.signature.empty()
@@ -79,6 +113,7 @@ bool storage::evict_plain(std::map<std::string, item>& slot) {
       victim = i;
   if (victim == slot.end())
     return false;
+  count(key, victim->second, false);
   slot.erase(victim);
   --entries_;
   return true;
@@ -101,13 +136,19 @@ size_t storage::expire(double now) {
     auto& slot = i->second;
     for (auto j = slot.begin(); j != slot.end();) {
       if (j->second.expiration <= now) {
+        count(i->first, j->second, false);
         j = slot.erase(j);
         ++dropped;
       } else {
         ++j;
       }
     }
-    i = slot.empty() ? data_.erase(i) : std::next(i);
+    if (slot.empty()) {
+      key_bytes_.erase(i->first);
+      i = data_.erase(i);
+    } else {
+      ++i;
+    }
   }
   entries_ -= dropped;
   return dropped;

@@ -25,7 +25,14 @@ struct storage_limits {
   double max_ttl = 24 * 3600.0;  // latest acceptable expiration, in seconds from now
   double max_owned_ttl = 120.0;  // the same for owned items (declarations)
   size_t max_subkey_bytes = default_max_subkey_bytes;
+  // Bytes (item_bytes) under one key: a findValue answer must fit in a frame, or the key's
+  // lookups fail swarm-wide.
+  size_t max_key_bytes = size_t{8} << 20;
+  size_t max_stored_bytes = size_t{1} << 30;  // over all keys
 };
+
+/// What an item counts against the byte limits: its bytes and a fixed overhead.
+size_t item_bytes(const item& x);
 
 struct id_hash {
   size_t operator()(const id160& id) const noexcept {
@@ -65,6 +72,9 @@ public:
   size_t size() const {
     return entries_;
   }
+  size_t bytes() const {
+    return stored_bytes_;
+  }
   size_t key_count() const {
     return data_.size();
   }
@@ -76,11 +86,14 @@ public:
 private:
   /// validate without the signature check.
   caf::error validate_shape(const item& x, double now) const;
-  /// Drops the plain item of `slot` that expires first; false when it holds none.
-  bool evict_plain(std::map<std::string, item>& slot);
+  /// Drops the plain item under `key` that expires first; false when it holds none.
+  bool evict_plain(const id160& key, std::map<std::string, item>& slot);
+  void count(const id160& key, const item& x, bool added);
 
   storage_limits limits_;
   std::unordered_map<id160, std::map<std::string, item>, id_hash> data_;
+  std::unordered_map<id160, size_t, id_hash> key_bytes_;
+  size_t stored_bytes_ = 0;
   size_t entries_ = 0;
   uint64_t signature_checks_ = 0;
 };

@@ -76,6 +76,31 @@ CAF_TEST(limits are enforced with clear errors) {
   CAF_CHECK_EQUAL(store.key_count(), 8u);
 }
 
+CAF_TEST(bytes under one key and over all keys are bounded) {
+  storage_limits bytes_limits;
+  bytes_limits.max_value_bytes = 1000;
+  bytes_limits.max_key_bytes = 3 * (1000 + 1 + 48) + 60;  // three items of 1,000 bytes
+  bytes_limits.max_stored_bytes = 5 * (1000 + 1 + 48);
+  storage small{bytes_limits};
+  std::string value(1000, 'v');
+  for (auto sub : {"a", "b", "c"})
+    CAF_CHECK_EQUAL(small.put(key, item{sub, value, now + 10}, now), true);
+  auto over_key = small.put(key, item{"d", value, now + 10}, now);
+  CAF_REQUIRE(!over_key);
+  CAF_CHECK_EQUAL(code_of(over_key.error()), errc::limit_exceeded);
+  CAF_CHECK(message_of(over_key.error()).find("dht.max-key-bytes") != std::string::npos);
+  CAF_CHECK_EQUAL(small.put(key, item{"a", "short", now + 20}, now), true);  // shrinking is fine
+  CAF_CHECK_EQUAL(small.put(key, item{"d", value, now + 10}, now), true);    // and makes room
+  CAF_CHECK_EQUAL(small.put(key_id("other"), item{"x", value, now + 10}, now), true);
+  auto over_all = small.put(key_id("third"), item{"y", value, now + 10}, now);
+  CAF_REQUIRE(!over_all);
+  CAF_CHECK(message_of(over_all.error()).find("dht.max-stored-mb") != std::string::npos);
+  // Expired items give their bytes back.
+  CAF_CHECK_EQUAL(small.expire(now + 15), 4u);
+  CAF_CHECK_EQUAL(small.bytes(), item_bytes(item{"a", "short", now + 20}));
+  CAF_CHECK_EQUAL(small.put(key_id("third"), item{"y", value, now + 30}, now), true);
+}
+
 CAF_TEST(merging keeps the newest item per sub key) {
   std::map<std::string, item> merged;
   merge_newest(merged, {item{"a", "old", 5}, item{"b", "b1", 5}});

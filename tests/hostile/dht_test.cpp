@@ -1,8 +1,10 @@
-// Row 11 of the second round against hostile peers: signature checks a peer can make a DHT node
-// do. Against a real dmoe-node (DHT and inspector roles): a store of more items than a key may
-// hold (dht.max-subkeys, 1,024) is refused before any check (before: one signed item repeated
-// 4,096 times cost 4,096 Ed25519 verifications on the DHT actor), and one validly signed item
-// repeated 1,024 times is checked once and stored once.
+// Rows 11 and 7 of the second round against hostile peers, against a real dmoe-node (DHT and
+// inspector roles). Signature checks a peer can make a DHT node do: a store of more items than a
+// key may hold (dht.max-subkeys, 1,024) is refused before any check (before: one signed item
+// repeated 4,096 times cost 4,096 Ed25519 verifications on the DHT actor), and one validly
+// signed item repeated 1,024 times is checked once and stored once. A key filled past what a
+// lookup's answer can carry (dht.max-key-bytes): before, another node's lookup of it found
+// nothing; now the stores past the limit are refused and the lookup finds what was stored.
 #define CAF_SUITE hostile.dht
 #include <caf/test/unit_test.hpp>
 
@@ -11,6 +13,7 @@
 
 #include <caf/scoped_actor.hpp>
 
+#include "actors/dht/client.hpp"
 #include "actors/dht/node.hpp"
 #include "actors/dht/node_id.hpp"
 #include "actors/dht/ownership.hpp"
@@ -116,6 +119,46 @@ CAF_TEST(a store of more items than a key holds is refused) {
   CAF_CHECK_EQUAL(code_of(*refused), errc::limit_exceeded);
   CAF_MESSAGE("refused: " << message_of(*refused));
   CAF_CHECK_EQUAL(dht_stat("signature_checks"), before);  // refused before any check
+}
+
+CAF_TEST(a key holds no more than a lookup answer can carry) {
+  // A peer fills one key with 260 items of 64 KiB (17 MB, more than limits.max-frame-bytes):
+  // before dht.max-key-bytes, every node's lookup of that key failed (the answer was a frame
+  // its guard closes the connection for).
+  auto node = caf::actor_cast<dht::access_actor>(gateway);
+  std::string value(dht::default_max_value_bytes - 128, 'v');
+  size_t stored = 0;
+  size_t refused = 0;
+  for (size_t i = 0; i < 260; ++i) {
+    auto r = dht::store(*system, node, "filled", "s" + std::to_string(i), value,
+                        dht::wall_clock() + 600);
+    (r ? stored : refused) += 1;
+  }
+  CAF_MESSAGE(stored << " items stored, " << refused << " refused");
+  CAF_CHECK_GREATER(refused, 0u);
+  CAF_CHECK_LESS_OR_EQUAL(stored * value.size(), default_max_key_bytes);
+  // Another node looks the key up through the network.
+  auto other_port = free_port();
+  auto other = launch({DMOE_NODE_BINARY, "--config-file=" DMOE_CONFIG_DIR "/dht-node.ini",
+                       "--node.name=\"other\"", "--node.port=" + std::to_string(other_port),
+                       "--dht.bootstrap=[\"127.0.0.1:" + std::to_string(port) + "\"]"},
+                      dir + "/other.log");
+  CAF_REQUIRE(other.pid > 0);
+  CAF_REQUIRE(wait_listening(other_port, 20s));
+  auto other_node = caf::actor_cast<dht::access_actor>(connect_node(*system, other_port));
+  CAF_REQUIRE(other_node);
+  // (its lookup finds the key once it has joined)
+  caf::expected<dht::get_outcome> got = make_error(errc::internal, "not asked");
+  poll_until(
+    [&] {
+      got = dht::get(*system, other_node, "filled");
+      return got && !got->items.empty();
+    },
+    15s, 200ms);
+  CAF_MESSAGE("the other node's get: "
+              << (got ? std::to_string(got->items.size()) + " items" : describe(got.error())));
+  CAF_CHECK(got && got->items.size() == stored);
+  kill_launched(other.pid);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
