@@ -22,7 +22,7 @@
 #include "messages/type_ids.hpp"
 #include "runtime/node_config.hpp"
 #include "runtime/options.hpp"
-#include "tests/hostile/node_stats_util.hpp"
+#include "tests/hostile/dht_victim.hpp"
 #include "tests/process_util.hpp"
 
 using namespace dmoe;
@@ -33,32 +33,8 @@ namespace {
 
 constexpr size_t copies = default_max_subkeys;  // the most one store may carry
 
-struct fixture {
-  std::string dir = temp_dir("hostile-dht");
-  uint16_t port = free_port();
-  process node;
-  node_config cfg;
-  std::unique_ptr<caf::actor_system> system;
-  caf::actor gateway;
-
-  fixture() {
-    node = launch({DMOE_NODE_BINARY, "--config-file=" DMOE_CONFIG_DIR "/dht-bootstrap.ini",
-                   "--node.port=" + std::to_string(port),
-                   "--node.roles=[\"dht\",\"inspector\"]"},
-                  dir + "/node.log");
-    CAF_REQUIRE(node.pid > 0);
-    CAF_REQUIRE(wait_listening(port, 20s));
-    CAF_REQUIRE(!cfg.parse_and_validate(std::vector<std::string>{}));
-    system = std::make_unique<caf::actor_system>(cfg);
-    gateway = connect_node(*system, port);
-    CAF_REQUIRE(gateway);
-  }
-
-  ~fixture() {
-    system.reset();
-    kill_launched(node.pid);
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
+struct fixture : dht_victim {
+  fixture() : dht_victim("hostile-dht") {
   }
 
   /// The node's answer to a store of `items` under `key` from a peer with no endpoint.
@@ -72,9 +48,6 @@ struct fixture {
     return out;
   }
 
-  int64_t dht_stat(const std::string& name) {
-    return node_stat(*system, gateway, name);
-  }
 };
 
 }  // namespace
@@ -85,7 +58,7 @@ CAF_TEST(one signed item repeated in a store costs one signature check) {
   auto owner = dht::identity::generate();
   auto key = dht::key_id("ffn.0.");
   auto x = dht::owned_item(*owner, key, "0", "127.0.0.1:7000", dht::wall_clock() + 60);
-  auto before = dht_stat("signature_checks");
+  auto before = stat("signature_checks");
   CAF_REQUIRE_GREATER_OR_EQUAL(before, 0);
   auto start = std::chrono::steady_clock::now();
   auto answer = store(key, std::vector<dht::item>(copies, x));
@@ -98,11 +71,11 @@ CAF_TEST(one signed item repeated in a store costs one signature check) {
   CAF_REQUIRE_EQUAL(result->accepted.size(), copies);
   CAF_CHECK(result->accepted.front());
   CAF_CHECK_EQUAL(std::count(result->accepted.begin(), result->accepted.end(), true), 1);
-  auto checks = dht_stat("signature_checks") - before;
+  auto checks = stat("signature_checks") - before;
   CAF_MESSAGE(copies << " copies of one signed item: " << checks << " signature check(s), "
                      << took << " s for the store");
   CAF_CHECK_EQUAL(checks, 1);
-  CAF_CHECK_EQUAL(dht_stat("items"), 1);
+  CAF_CHECK_EQUAL(stat("items"), 1);
 }
 
 CAF_TEST(a store of more items than a key holds is refused) {
@@ -111,14 +84,14 @@ CAF_TEST(a store of more items than a key holds is refused) {
   std::vector<dht::item> items;
   for (size_t i = 0; i <= default_max_subkeys; ++i)  // dht.max-subkeys + 1
     items.push_back(dht::owned_item(*owner, key, std::to_string(i), "v", dht::wall_clock() + 60));
-  auto before = dht_stat("signature_checks");
+  auto before = stat("signature_checks");
   auto answer = store(key, items);
   CAF_REQUIRE(answer);
   auto* refused = std::get_if<caf::error>(&answer->body);
   CAF_REQUIRE(refused);
   CAF_CHECK_EQUAL(code_of(*refused), errc::limit_exceeded);
   CAF_MESSAGE("refused: " << message_of(*refused));
-  CAF_CHECK_EQUAL(dht_stat("signature_checks"), before);  // refused before any check
+  CAF_CHECK_EQUAL(stat("signature_checks"), before);  // refused before any check
 }
 
 CAF_TEST(a key holds no more than a lookup answer can carry) {

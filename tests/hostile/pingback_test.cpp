@@ -28,7 +28,7 @@
 #include "actors/inspector/inspector.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/node_config.hpp"
-#include "tests/hostile/node_stats_util.hpp"
+#include "tests/hostile/dht_victim.hpp"
 #include "tests/process_util.hpp"
 
 using namespace dmoe;
@@ -120,32 +120,8 @@ int threads_of(pid_t pid) {
   return -1;
 }
 
-struct fixture {
-  std::string dir = temp_dir("hostile-pingback");
-  uint16_t port = free_port();
-  process node;
-  node_config cfg;
-  std::unique_ptr<caf::actor_system> system;
-  caf::actor gateway;
-
-  fixture() {
-    node = launch({DMOE_NODE_BINARY, "--config-file=" DMOE_CONFIG_DIR "/dht-bootstrap.ini",
-                   "--node.port=" + std::to_string(port),
-                   "--node.roles=[\"dht\",\"inspector\"]"},
-                  dir + "/node.log");
-    CAF_REQUIRE(node.pid > 0);
-    CAF_REQUIRE(wait_listening(port, 20s));
-    CAF_REQUIRE(!cfg.parse_and_validate(std::vector<std::string>{}));
-    system = std::make_unique<caf::actor_system>(cfg);
-    gateway = connect_node(*system, port);
-    CAF_REQUIRE(gateway);
-  }
-
-  ~fixture() {
-    system.reset();
-    kill_launched(node.pid);
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
+struct fixture : dht_victim {
+  fixture() : dht_victim("hostile-pingback") {
   }
 
   /// A ping from a made-up node (an id of its own key) claiming `endpoint`; whether answered.
@@ -158,9 +134,6 @@ struct fixture {
     return answered;
   }
 
-  int64_t dht_stat(const std::string& name) {
-    return node_stat(*system, gateway, name);
-  }
 };
 
 }  // namespace
@@ -194,7 +167,7 @@ CAF_TEST(claimed endpoints are dialed back within bounds) {
   CAF_CHECK_LESS_OR_EQUAL(dials, static_cast<int>(burst + per_second * (seconds + 1)) + 1);
   CAF_CHECK_LESS_OR_EQUAL(targets.most_at_one(), 1);
   CAF_CHECK_LESS_OR_EQUAL(threads_most, threads_before + static_cast<int>(at_once) + 2);
-  CAF_CHECK_GREATER(dht_stat("claims_deferred"), 0);
+  CAF_CHECK_GREATER(stat("claims_deferred"), 0);
   // An honest peer is still served.
   auto node_handle = caf::actor_cast<dht::access_actor>(gateway);
   auto stored = dht::store(*system, node_handle, "honest", "peer", "127.0.0.1:7000",

@@ -17,7 +17,7 @@
 #include "actors/inspector/inspector.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/node_config.hpp"
-#include "tests/hostile/node_stats_util.hpp"
+#include "tests/hostile/dht_victim.hpp"
 #include "tests/process_util.hpp"
 #include "tests/raw_basp_peer.hpp"
 

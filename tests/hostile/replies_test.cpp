@@ -22,7 +22,7 @@
 #include "actors/dht/ownership.hpp"
 #include "messages/dht_codec.hpp"
 #include "runtime/node_config.hpp"
-#include "tests/hostile/node_stats_util.hpp"
+#include "tests/hostile/dht_victim.hpp"
 #include "tests/process_util.hpp"
 #include "tests/raw_basp_peer.hpp"
 
@@ -80,43 +80,8 @@ dht::rpc_actor::behavior_type late_honest_node(dht::rpc_actor::pointer self,
   }};
 }
 
-struct fixture {
-  std::string dir = temp_dir("hostile-replies");
-  uint16_t port = free_port();
-  process node;
-  node_config cfg;
-  std::unique_ptr<caf::actor_system> system;
-  caf::actor gateway;
-
-  fixture() {
-    node = launch({DMOE_NODE_BINARY, "--config-file=" DMOE_CONFIG_DIR "/dht-bootstrap.ini",
-                   "--node.port=" + std::to_string(port),
-                   "--node.roles=[\"dht\",\"inspector\"]"},
-                  dir + "/node.log");
-    CAF_REQUIRE(node.pid > 0);
-    CAF_REQUIRE(wait_listening(port, 20s));
-    CAF_REQUIRE(!cfg.parse_and_validate(std::vector<std::string>{}));
-    system = std::make_unique<caf::actor_system>(cfg);
-    gateway = connect_node(*system, port);
-    CAF_REQUIRE(gateway);
-  }
-
-  ~fixture() {
-    system.reset();
-    kill_launched(node.pid);
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
-
-  int contacts() {
-    caf::scoped_actor self{*system};
-    std::string text;
-    self->request(gateway, 10s, dht::dht_info_atom::value)
-      .receive([&](std::string& out) { text = std::move(out); }, [](caf::error&) {});
-    std::smatch m;
-    if (!std::regex_search(text, m, std::regex{"([0-9]+) contacts"}))
-      return -1;
-    return std::stoi(m[1].str());
+struct fixture : dht_victim {
+  fixture() : dht_victim("hostile-replies") {
   }
 };
 
@@ -156,7 +121,7 @@ CAF_TEST(a reply from a node the request did not go to is dropped) {
                       body);
   // The honest answer comes 1.5 s after the ping.
   CAF_CHECK(poll_until([&] { return contacts() >= 1; }, 10s, 100ms));
-  CAF_CHECK_EQUAL(node_stat(*system, gateway, "claims_refused"), 0);
+  CAF_CHECK_EQUAL(stat("claims_refused"), 0);
   auto text = read_file(node.log_path);
   CAF_CHECK(text.find("answering no request this node sent there") != std::string::npos);
   caf::anon_send_exit(honest_node, caf::exit_reason::user_shutdown);

@@ -20,7 +20,7 @@
 #include "actors/dht/ownership.hpp"
 #include "messages/dht_codec.hpp"
 #include "runtime/node_config.hpp"
-#include "tests/hostile/node_stats_util.hpp"
+#include "tests/hostile/dht_victim.hpp"
 #include "tests/process_util.hpp"
 
 using namespace dmoe;
@@ -84,14 +84,7 @@ struct fixture {
   }
 
   int contacts(const caf::actor& node) {
-    caf::scoped_actor self{*system};
-    std::string text;
-    self->request(node, 10s, dht::dht_info_atom::value)
-      .receive([&](std::string& out) { text = std::move(out); }, [](caf::error&) {});
-    std::smatch m;
-    if (!std::regex_search(text, m, std::regex{"([0-9]+) contacts"}))
-      return -1;
-    return std::stoi(m[1].str());
+    return dht_contacts(*system, node);
   }
 };
 
