@@ -66,15 +66,7 @@ struct fixture : victim_fixture {
     CAF_REQUIRE_GREATER(request.bytes.size(), default_part_bytes);
     self->request(client, 2 * victim_timeout, call_atom::value, gateway, std::move(request))
       .receive(
-        [&](payload& reply) {
-          auto decoded = decode_expert_reply(std::move(reply));
-          if (!decoded)
-            result = decoded.error();
-          else if (auto* err = std::get_if<caf::error>(&*decoded))
-            result = *err;
-          else if (auto* fwd = std::get_if<forward_result>(&*decoded))
-            result = fwd->outputs.at(0).size(0);
-        },
+        [&](payload& reply) { result = forward_rows(std::move(reply)); },
         [&](caf::error& err) { result = std::move(err); });
     caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
     return result;

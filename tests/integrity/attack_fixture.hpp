@@ -24,6 +24,18 @@ namespace dmoe::test {
 constexpr int64_t victim_hidden = 16;
 constexpr auto victim_timeout = std::chrono::seconds(10);
 
+/// The row count of the outputs in a forward call's reply, or the error it carries.
+inline caf::expected<int64_t> forward_rows(payload reply) {
+  auto decoded = decode_expert_reply(std::move(reply));
+  if (!decoded)
+    return decoded.error();
+  if (auto* err = std::get_if<caf::error>(&*decoded))
+    return *err;
+  if (auto* fwd = std::get_if<forward_result>(&*decoded))
+    return fwd->outputs.at(0).size(0);
+  return make_error(errc::malformed, "not a forward reply");
+}
+
 struct victim_fixture {
   std::string dir = temp_dir("integrity");
   uint16_t port = free_port();
@@ -99,15 +111,7 @@ struct victim_fixture {
         [&](payload& reply) {
           if (sender)
             *sender = self->current_sender();
-          auto decoded = decode_expert_reply(std::move(reply));
-          if (!decoded)
-            result = decoded.error();
-          else if (auto* err = std::get_if<caf::error>(&*decoded))
-            result = *err;
-          else if (auto* fwd = std::get_if<forward_result>(&*decoded))
-            result = fwd->outputs.at(0).size(0);
-          else
-            result = make_error(errc::malformed, "not a forward reply");
+          result = forward_rows(std::move(reply));
         },
         [&](caf::error& err) { result = std::move(err); });
     return result;
