@@ -248,8 +248,9 @@ void node_config::declare_server_options() {
          "the rate is on)",
          real_limit)
     .add(server.outlier_factor, "outlier-factor",
-         "refuse an update whose gradient norm per sample exceeds this many times the largest "
-         "of the last 101 accepted (0: off, else at least 1)",
+         "Adam: clip each gradient element of an update to this many times its running RMS, so "
+         "one update raises Adam's second moment at most 1 + (f^2 - 1)(1 - beta2) times (0: "
+         "off, else at least 1)",
          range<double>{0, 1e6});
 }
 

@@ -313,7 +313,7 @@ server_stats stats_of(server_stateful* self) {
     e.errors = static_cast<int64_t>(c.errors.load());
     e.updates = static_cast<int64_t>(backend.updates());
     e.pending_samples = static_cast<int64_t>(backend.pending_samples());
-    e.refused_updates = static_cast<int64_t>(backend.refused_updates());
+    e.clipped_updates = static_cast<int64_t>(backend.clipped_updates());
     e.activations_kept = static_cast<int64_t>(kept.kept.load());
     e.activations_used = static_cast<int64_t>(kept.used.load());
     e.recomputed = static_cast<int64_t>(kept.recomputed.load());

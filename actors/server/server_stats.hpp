@@ -27,7 +27,7 @@ struct hosted_expert_stats {
   int64_t errors = 0;               // calls answered with an error
   int64_t updates = 0;              // optimizer steps
   int64_t pending_samples = 0;      // gradients waiting for the next update (accumulate-samples)
-  int64_t refused_updates = 0;      // refused by the outlier rule (server.outlier-factor)
+  int64_t clipped_updates = 0;      // with elements clipped by the outlier rule (outlier-factor)
   int64_t activations_kept = 0;     // forward calls whose activations were kept
   int64_t activations_used = 0;     // backward calls that found them
   int64_t recomputed = 0;           // backward calls that recomputed their forward
@@ -70,7 +70,7 @@ inline auto fields_of(hosted_expert_stats& x) {
     field("samples", x.samples), field("batches", x.batches), field("mean_batch", x.mean_batch),
     field("mean_callers", x.mean_callers), field("max_merged_callers", x.max_merged_callers),
     field("queue", x.queue), field("errors", x.errors), field("updates", x.updates),
-    field("pending_samples", x.pending_samples), field("refused_updates", x.refused_updates),
+    field("pending_samples", x.pending_samples), field("clipped_updates", x.clipped_updates),
     field("activations_kept", x.activations_kept), field("activations_used", x.activations_used),
     field("recomputed", x.recomputed), field("activations_evicted", x.activations_evicted),
     field("activation_bytes", x.activation_bytes));

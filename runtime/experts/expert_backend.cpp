@@ -102,8 +102,7 @@ expert_backend::expert_backend(expert_info info, std::shared_ptr<expert_module> 
     settings_(std::move(settings)),
     module_(std::move(module)),
     optimizer_(std::move(optimizer)),
-    kept_(module_->keeps_activations() ? activations.budget_bytes : 0, activations.ttl),
-    outliers_(settings_.outlier_factor) {
+    kept_(module_->keeps_activations() ? activations.budget_bytes : 0, activations.ttl) {
 }
 
 caf::expected<std::vector<torch::Tensor>>
@@ -249,17 +248,6 @@ caf::error expert_backend::step_with_sum() {
     return make_error(errc::non_finite, "gradient norm is not finite; the update of "
                                             + std::to_string(summed) + " samples skipped");
   }
-  auto per_sample = norm / static_cast<double>(std::max<uint64_t>(summed, 1));
-  if (!outliers_.accepts(per_sample)) {
-    drop_sum();
-    ++refused_updates_;
-    return make_error(errc::invalid_argument,
-                      fmt::format("gradient norm per sample {:.3g} exceeds {:g} times the "
-                                  "largest of the recent updates, {:.3g}; the update of {} "
-                                  "samples refused (server.outlier-factor)",
-                                  per_sample, outliers_.factor(), outliers_.reference(), summed));
-  }
-  outliers_.accepted(per_sample);
   double grad_scale = 1.0;  // clip_grad_norm_'s coefficient, applied inside the step
   if (settings_.clip_grad_norm > 0)
     grad_scale = std::min(1.0, settings_.clip_grad_norm / (norm + 1e-6));
@@ -267,7 +255,9 @@ caf::error expert_backend::step_with_sum() {
     for (auto& group : optimizer_->param_groups())
       group.options().set_lr(settings_.rate_after(updates_.load()));
   if (auto* adam = dynamic_cast<torch::optim::Adam*>(optimizer_.get())) {
-    fused_adam_step(*adam, grad_scale);
+    auto clipped = fused_adam_step(*adam, grad_scale, settings_.outlier_factor);
+    if (clipped > 0)
+      ++clipped_updates_;
   } else {
     if (grad_scale != 1.0) {
       torch::NoGradGuard no_grad;

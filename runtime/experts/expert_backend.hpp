@@ -50,7 +50,6 @@
 #include "runtime/expert_codec.hpp"
 #include "runtime/experts/activation_store.hpp"
 #include "runtime/experts/expert_module.hpp"
-#include "runtime/experts/outlier_gate.hpp"
 #include "runtime/options.hpp"
 
 namespace dmoe {
@@ -63,8 +62,8 @@ struct optimizer_settings {
   double clip_grad_norm = 1.0;
   uint64_t warmup_updates = 0;  // the rate rises linearly over the first updates (0: none)
   uint64_t accumulate_samples = 0;  // an update waits for this many samples' gradients
-  double outlier_factor = 0;  // refuse an update over this many times the largest recent
-                              // gradient norm per sample (outlier_gate.hpp; 0: off)
+  double outlier_factor = 0;  // Adam: clip each gradient element of an update to this many
+                              // times its running RMS (fused_adam.hpp; 0: off)
 
   /// The learning rate of the update after `updates` updates.
   double rate_after(uint64_t updates) const {
@@ -122,8 +121,9 @@ public:
   /// Gradients w.r.t. the merged calls' inputs, from their kept activations or a recomputed
   /// forward; this batch's parameter gradients are added to the sum of the next optimizer
   /// step, taken now if the sum covers accumulate_samples (every batch without). A non-finite
-  /// gradient norm skips that step, drops the sum and gives an errc::non_finite error; a norm
-  /// per sample the outlier rule refuses does the same with errc::invalid_argument.
+  /// gradient norm skips that step, drops the sum and gives an errc::non_finite error. With
+  /// Adam and an outlier factor, each gradient element is clipped to that factor times its RMS
+  /// (fused_adam.hpp): an update is bounded, never refused for its size.
   caf::expected<std::vector<torch::Tensor>> backward(const call_tensors& inputs,
                                                      const call_tensors& grad_outputs,
                                                      clock::time_point now);
@@ -152,9 +152,9 @@ public:
     return updates_.load();
   }
 
-  /// Updates refused by the outlier rule (optimizer_settings::outlier_factor).
-  uint64_t refused_updates() const {
-    return refused_updates_.load();
+  /// Updates with elements clipped by the outlier rule (optimizer_settings::outlier_factor).
+  uint64_t clipped_updates() const {
+    return clipped_updates_.load();
   }
   /// Samples whose gradients wait in the sum for the next update.
   uint64_t pending_samples() const {
@@ -195,8 +195,7 @@ private:
   activation_counters activation_counters_;
   std::atomic<uint64_t> updates_{0};
   std::atomic<uint64_t> pending_samples_{0};
-  outlier_gate outliers_;
-  std::atomic<uint64_t> refused_updates_{0};
+  std::atomic<uint64_t> clipped_updates_{0};
 };
 
 }  // namespace dmoe

@@ -1,11 +1,9 @@
-// Fair service and guarded updates as pure logic, time passed in: the per-peer limits of
-// peer_admission and the outlier rule of outlier_gate.
+// Fair service as pure logic, time passed in: the per-peer limits of peer_admission.
 #define CAF_SUITE server.admission
 #include <caf/test/unit_test.hpp>
 
 #include "actors/server/peer_admission.hpp"
 #include "messages/errors.hpp"
-#include "runtime/experts/outlier_gate.hpp"
 
 using namespace dmoe;
 
@@ -120,26 +118,4 @@ CAF_TEST(idle peers are forgotten and busy ones kept) {
   gate.release(busy);
   CAF_CHECK(!gate.take_request("late", 1, 5.0));
   CAF_CHECK_EQUAL(gate.peers(), 1u);
-}
-
-CAF_TEST(the outlier rule refuses norms over factor times the largest recent one) {
-  outlier_gate gate{10, 101, 20};
-  for (int i = 0; i < 19; ++i) {
-    CAF_CHECK(gate.accepts(1.0 + 0.01 * i));
-    gate.accepted(1.0 + 0.01 * i);
-  }
-  CAF_CHECK(gate.accepts(1e6));  // still warming up
-  gate.accepted(1.2);
-  CAF_CHECK(gate.accepts(12.0));
-  CAF_CHECK(!gate.accepts(12.5));
-  CAF_CHECK(!gate.accepts(1e6));
-  // Refused values do not enter the window: the reference stays where honest updates put it.
-  for (int i = 0; i < 1000; ++i)
-    CAF_CHECK(!gate.accepts(1e3));
-  CAF_CHECK_EQUAL(gate.reference(), 1.2);
-  // It forgets: after 101 smaller updates the largest is 1.0.
-  for (int i = 0; i < 101; ++i)
-    gate.accepted(1.0);
-  CAF_CHECK(!gate.accepts(10.5));
-  CAF_CHECK(outlier_gate{}.accepts(1e30));  // factor 0: off
 }

@@ -217,6 +217,83 @@ CAF_TEST(the fused adam step equals libtorch adam with clipped gradients) {
   }
 }
 
+namespace {
+
+/// Adam over one 64x16 parameter (rate 1e-2) that takes steps of given gradients.
+struct adam_run {
+  torch::Tensor param = torch::zeros({64, 16}).requires_grad_(true);
+  torch::optim::Adam adam{std::vector<torch::Tensor>{param}, torch::optim::AdamOptions(1e-2)};
+
+  /// The mean change of an element in one step with gradient `g`; `clipped` counts.
+  double step(const torch::Tensor& g, double clip_factor, uint64_t* clipped = nullptr) {
+    auto before = param.detach().clone();
+    param.mutable_grad() = g;
+    auto n = fused_adam_step(adam, 1.0, clip_factor);
+    if (clipped)
+      *clipped = n;
+    return (param.detach() - before).abs().mean().item<double>();
+  }
+};
+
+}  // namespace
+
+CAF_TEST(the outlier rule clips a gradient spike so that honest steps keep their size) {
+  torch::manual_seed(14);
+  std::vector<torch::Tensor> honest, later;
+  for (int i = 0; i < 50; ++i)
+    honest.push_back(torch::randn({64, 16}));
+  for (int i = 0; i < 200; ++i)  // the spike's first moment is gone after them (0.9^200)
+    later.push_back(torch::randn({64, 16}));
+  auto spike = torch::randn({64, 16}) * 1000;
+  // Three runs: never attacked, attacked unclipped, attacked with the rule (factor 10).
+  adam_run quiet, open, guarded;
+  for (const auto& g : honest) {
+    quiet.step(g, 0);
+    open.step(g, 0);
+    guarded.step(g, 10);
+  }
+  uint64_t clipped = 0;
+  quiet.step(honest.front(), 0);
+  open.step(spike, 0);
+  guarded.step(spike, 10, &clipped);
+  CAF_CHECK_GREATER(clipped, 900u);  // of 1,024: all but the spike's tiny elements
+  double quiet_step = 0, open_step = 0, guarded_step = 0;
+  for (const auto& g : later) {
+    quiet_step = quiet.step(g, 0);
+    open_step = open.step(g, 0);
+    guarded_step = guarded.step(g, 10);
+  }
+  CAF_MESSAGE("mean honest step 200 steps after the spike: " << quiet_step << " never attacked, "
+              << open_step << " unclipped, " << guarded_step << " clipped");
+  // Unclipped, the spike's second moment shrinks honest steps tens of times for thousands of
+  // steps; clipped, they keep most of their size.
+  CAF_CHECK_LESS(open_step, quiet_step / 10);
+  CAF_CHECK_GREATER(guarded_step, quiet_step / 2);
+  // Honest gradients of a steady size are not clipped once the moment has a history.
+  uint64_t honest_clipped = 0;
+  for (const auto& g : later) {
+    guarded.step(g, 10, &clipped);
+    honest_clipped += clipped;
+  }
+  CAF_CHECK_EQUAL(honest_clipped, 0u);
+}
+
+CAF_TEST(the outlier rule clips the same in the fused loop and the fallback) {
+  torch::manual_seed(15);
+  adam_run fused, fallback;
+  for (int step = 0; step < 8; ++step) {
+    auto g = torch::randn({64, 16}) * (step == 5 ? 100.0 : 1.0);
+    uint64_t fused_clipped = 0, fallback_clipped = 0;
+    fused.step(g, 3, &fused_clipped);
+    // a gradient laid out transposed is not contiguous: fused_adam_step takes the fallback
+    fallback.step(g.t().contiguous().t(), 3, &fallback_clipped);
+    CAF_CHECK_EQUAL(fused_clipped, fallback_clipped);
+    if (step == 5)
+      CAF_CHECK_GREATER(fused_clipped, 0u);
+    CAF_CHECK_LESS_OR_EQUAL(max_abs_diff(fused.param, fallback.param), 1e-6);
+  }
+}
+
 CAF_TEST(backward with sgd momentum and weight decay equals local torch training) {
   torch::manual_seed(12);
   auto backend = make_backend("ffn", sgd_settings(), 5);
