@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -74,6 +75,14 @@ caf::expected<int> connect_until_readable(caf::actor_system& system, const std::
     return fail(std::strerror(errno));
   int one = 1;
   setsockopt(sock.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  // RPCs, not streams
+  if (auto source = wire_source_address(system); !source.empty()) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (inet_pton(AF_INET, source.c_str(), &local.sin_addr) != 1)
+      return fail("the source address '" + source + "' is not an IPv4 address");
+    if (bind(sock.fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0)
+      return fail("cannot use the source address " + source + ": " + std::strerror(errno));
+  }
   if (connect(sock.fd, found->ai_addr, found->ai_addrlen) != 0) {
     if (errno != EINPROGRESS)
       return fail(std::strerror(errno));

@@ -19,6 +19,7 @@
 #include "runtime/awaited_replies.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_dial.hpp"
+#include "runtime/peer_identity.hpp"
 #include "runtime/tls_scribe.hpp"
 #include "runtime/warning_throttle.hpp"
 
@@ -52,6 +53,13 @@ struct guard_state {
   std::deque<std::string> own_dials;
   // TLS sessions of dialed connections, until their scribe takes them (by descriptor).
   std::map<int, ssl_ptr> secured_dials;
+  // Who each connected node is (runtime/peer_identity.hpp), set by the connection whose first
+  // handshake named it, while that connection lives.
+  struct identity {
+    std::string who;
+    const void* connection;
+  };
+  std::map<caf::node_id, identity> identities;
 };
 
 constexpr size_t remembered_dials = 256;
@@ -107,11 +115,12 @@ public:
     }
     log_ = log::get(state_->options.log_name);
     fd_ = fd;
+    address_ = remote_address(fd);
     max_unsent_ = state_->options.max_unsent_bytes;
     if (!outgoing) {
       connection_ = std::make_shared<accepted_connection>();
       connection_->fd = fd;
-      connection_->address = remote_address(fd);
+      connection_->address = address_;
       connection_->since = std::chrono::steady_clock::now();
       state_->accepted.push_back(connection_);
     }
@@ -131,10 +140,19 @@ public:
   ~guarded_scribe_impl() override {
     std::lock_guard<std::mutex> lock{state_->mutex};
     state_->pending_frame_bytes -= collected_.size();
+    if (auto i = state_->identities.find(check_->peer());
+        i != state_->identities.end() && i->second.connection == this)
+      state_->identities.erase(i);
     if (connection_) {
       auto& all = state_->accepted;
       all.erase(std::remove(all.begin(), all.end(), connection_), all.end());
     }
+  }
+
+  /// With TLS: the member the peer's certificate names, once its handshake is done (empty
+  /// before); without, the peer is who its address says.
+  void identify_by_member(std::shared_ptr<const std::string> member) {
+    member_ = std::move(member);
   }
 
   /// A peer that lets more than max_unsent_bytes pile up is disconnected: what waits is
@@ -261,10 +279,14 @@ private:
     using action = basp_frame_check::action;
     const auto* bytes = static_cast<const char*>(buf);
     auto verdict = check_->check(bytes, size);
-    if (connection_ && check_->handshake_seen() && !handshaken_) {
+    if (check_->handshake_seen() && !handshaken_) {
       handshaken_ = true;
       std::lock_guard<std::mutex> lock{state_->mutex};
-      connection_->handshaken = true;
+      if (connection_)
+        connection_->handshaken = true;
+      // The first connection to name a node says who it is (CAF routes through that one).
+      auto who = member_ ? member_identity(*member_) : address_identity(address_);
+      state_->identities.emplace(check_->peer(), guard_state::identity{std::move(who), this});
     }
     switch (verdict.what) {
       case action::deliver:
@@ -351,6 +373,8 @@ private:
   size_t awaited_ = 0;        // bytes of a payload read in chunks (0: none)
   std::vector<char> collected_;  // its bytes so far
   std::shared_ptr<accepted_connection> connection_;  // accepted connections only
+  std::string address_;  // the peer's IP address
+  std::shared_ptr<const std::string> member_;  // with TLS: the peer's certificate's name
   bool handshaken_ = false;
   int fd_ = -1;
   uint64_t max_unsent_ = 0;
@@ -367,27 +391,35 @@ caf::io::scribe_ptr make_tls_scribe(network::default_multiplexer& mx, int fd, bo
                                     const tls_context& tls, ssl_ptr dialed,
                                     const std::string& log_name) {
   const auto& self = mx.system().node();
+  using guarded_tls = guarded_scribe_impl<tls_scribe>;
   if (outgoing) {
     if (!dialed)
       log::get(log_name)->error("a dialed connection without its TLS session: closing it");
-    return caf::make_counted<guarded_scribe_impl<tls_scribe>>(mx, fd, self, true,
-                                                              std::move(dialed), true, nullptr);
+    auto member = std::make_shared<const std::string>(dialed ? tls_peer_name(dialed.get()) : "");
+    auto scribe = caf::make_counted<guarded_tls>(mx, fd, self, true, std::move(dialed), true,
+                                                 nullptr);
+    scribe->identify_by_member(std::move(member));
+    return scribe;
   }
+  // Set when the handshake proves membership, before any BASP byte is read.
+  auto member = std::make_shared<std::string>();
   auto peer_port = network::remote_port_of_fd(fd);
   auto where = remote_address(fd) + ":" + (peer_port ? std::to_string(*peer_port) : "?");
-  auto report = [log = log::get(log_name), where,
-                 state = state_of(self)](const tls_policy::outcome& result) {
-    if (result.ok)
+  auto report = [log = log::get(log_name), where, state = state_of(self),
+                 member](const tls_policy::outcome& result) {
+    if (result.ok) {
+      *member = result.detail;
       log->debug("swarm member '{}' connected from {}", log::escaped(result.detail), where);
-    else if (result.silent)  // a port probe, a health check
+    } else if (result.silent)  // a port probe, a health check
       log->debug("{} closed the connection before its TLS handshake", where);
     else
       warn_throttled(*state, "refused member", result.detail, *log,
                      "refused a connection from " + where + ": " + log::escaped(result.detail));
   };
-  return caf::make_counted<guarded_scribe_impl<tls_scribe>>(mx, fd, self, false,
-                                                            tls.session(fd, true), false,
-                                                            std::move(report));
+  auto scribe = caf::make_counted<guarded_tls>(mx, fd, self, false, tls.session(fd, true), false,
+                                               std::move(report));
+  scribe->identify_by_member(std::move(member));
+  return scribe;
 }
 
 caf::io::scribe_ptr make_scribe(network::default_multiplexer& mx, int fd, bool outgoing) {
@@ -499,6 +531,19 @@ void accept_from_network(caf::actor_system& system, caf::actor_id id) {
   auto state = state_of(system.node());
   std::lock_guard<std::mutex> lock{state->mutex};
   state->accepting.insert(id);
+}
+
+std::string peer_identity(caf::actor_system& system, const caf::node_id& peer) {
+  auto state = state_of(system.node());
+  std::lock_guard<std::mutex> lock{state->mutex};
+  auto i = state->identities.find(peer);
+  return i != state->identities.end() ? i->second.who : "node " + caf::to_string(peer);
+}
+
+std::string wire_source_address(caf::actor_system& system) {
+  auto state = state_of(system.node());
+  std::lock_guard<std::mutex> lock{state->mutex};
+  return state->options.source_address;
 }
 
 std::shared_ptr<const tls_context> wire_tls(caf::actor_system& system) {

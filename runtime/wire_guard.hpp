@@ -79,6 +79,7 @@ struct wire_guard_options {
   uint64_t max_unsent_bytes = default_max_unsent_bytes;  // per connection
   std::chrono::steady_clock::duration handshake_timeout = std::chrono::seconds(10);
   std::shared_ptr<const tls_context> tls;  // null: plain TCP (an open swarm)
+  std::string source_address;  // the local IP address dials come from (empty: the system's)
 };
 
 /// The options for every connection `system` accepts or makes from now on.
@@ -93,6 +94,15 @@ caf::error set_wire_guard_options(caf::actor_system& system, wire_guard_options 
 /// gateway, the DHT node, which its peers call directly once they know it, and the actors that
 /// receive expert replies in parts). Ids are never reused.
 void accept_from_network(caf::actor_system& system, caf::actor_id id);
+
+/// Who `peer`, a node connected to `system`, is for per-peer limits (runtime/peer_identity.hpp):
+/// with TLS "member <name>", else "address <ip>", from the connection whose first handshake
+/// named that node; "node <id>" when no connection names it (a caller in this process).
+std::string peer_identity(caf::actor_system& system, const caf::node_id& peer);
+
+/// The local IP address `system`'s dials come from (wire_guard_options; empty: the system's
+/// choice).
+std::string wire_source_address(caf::actor_system& system);
 
 /// The TLS context of `system`'s connections; null when they are plain TCP.
 std::shared_ptr<const tls_context> wire_tls(caf::actor_system& system);

@@ -21,6 +21,7 @@
 #include "runtime/experts/request_check.hpp"
 #include "runtime/tensor_codec.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/wire_guard.hpp"
 
 namespace dmoe {
 
@@ -109,10 +110,11 @@ double seconds_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-/// Who a call is charged to: the node it came from, "" for a caller in this process (trusted:
-/// the node's own trainers are not limited).
+/// Who a call is charged to: what the node it came from cannot choose (its certificate's
+/// member name with TLS, else its address: runtime/peer_identity.hpp), "" for a caller in this
+/// process (trusted: the node's own trainers are not limited).
 std::string peer_of(server_stateful* self, const caf::node_id& origin) {
-  return origin == self->node() ? std::string{} : caf::to_string(origin);
+  return origin == self->node() ? std::string{} : peer_identity(self->system(), origin);
 }
 
 // Hands a checked call to its expert's actor, in its peer's lane (this process's own calls

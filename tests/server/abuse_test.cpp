@@ -1,13 +1,15 @@
 // Fair service and guarded updates against a real dmoe-node over loopback TCP. Each peer is an
-// actor system of its own: CAF gives every system of a process its own node id, so the server
-// charges the honest client, the flooder and the poisoner to three different peers, exactly as
-// if they ran on three machines.
+// actor system of its own, dialing from a loopback address of its own (127.0.0.2, .3, ...): the
+// server charges a peer by its address (runtime/peer_identity.hpp), so the honest client, the
+// flooder and the poisoner are three peers, exactly as if they ran on three machines.
 //   server.fair_service: one peer floods a server (default limits) with valid forward calls
 //     while an honest peer keeps calling; the honest calls are answered in time, the server's
 //     memory stays bounded, the flooder is refused as overloaded.
 //   server.guarded_updates: a trained expert (checkpoint) is attacked with 1,000 crafted
 //     backward calls from one peer; with the update budget and the outlier rule its held-out
 //     loss stays within a stated bound; the same attack on a server without them ruins it.
+//   hostile.peer_identity (issue 36, row 10): eight "peers" with node ids of their own from
+//     one address share that address's update budget; an honest peer elsewhere keeps its own.
 #define CAF_SUITE server.fair_service
 #include <caf/test/unit_test.hpp>
 
@@ -26,6 +28,8 @@
 #include "runtime/experts/expert_backend.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_config.hpp"
+#include "runtime/node_dial.hpp"
+#include "runtime/wire_guard.hpp"
 #include "tests/process_util.hpp"
 #include "tests/server/expert_calls.hpp"
 
@@ -62,16 +66,28 @@ struct server_node {
   }
 };
 
-/// One peer: an actor system (its own node) connected to the server's gateway.
+/// One peer: an actor system (its own node) connected to the server's gateway from `source`, a
+/// loopback address.
 struct peer {
   node_config cfg;
   std::unique_ptr<caf::actor_system> system;
   caf::actor gateway;
 
-  explicit peer(const server_node& node) {
+  peer(const server_node& node, const std::string& source) {
     CAF_REQUIRE(!cfg.parse_and_validate(std::vector<std::string>{}));
     system = std::make_unique<caf::actor_system>(cfg);
-    gateway = connect_node(*system, node.port);
+    wire_guard_options guard;
+    guard.source_address = source;
+    set_wire_guard_options(*system, guard);
+    poll_until(
+      [&] {
+        auto handle = dial_as<inspector_actor>(*system, "127.0.0.1", node.port,
+                                               std::chrono::seconds(5));
+        if (handle)
+          gateway = caf::actor_cast<caf::actor>(*handle);
+        return static_cast<bool>(gateway);
+      },
+      std::chrono::seconds(20), std::chrono::milliseconds(100));
     if (!gateway)
       CAF_MESSAGE(read_file(node.proc.log_path));
     CAF_REQUIRE(gateway);
@@ -182,8 +198,8 @@ CAF_TEST(a flooding peer is refused while an honest peer is answered in time) {
   log::setup("warn");
   server_node node{"flooded", {"--server.hidden=" + std::to_string(flood_hidden),
                                "--server.activation-memory-mb=" + std::to_string(flood_activation_mb)}};
-  peer honest{node};
-  peer flooding{node};
+  peer honest{node, "127.0.0.2"};
+  peer flooding{node, "127.0.0.3"};
   auto x = torch::randn({16, flood_hidden});
   honest.wait_serving(flood_hidden);
   auto rss_before = rss_bytes(node.proc.pid);
@@ -331,8 +347,8 @@ double attacked_loss(const std::string& name, const std::string& checkpoint_dir,
                                "--server.max-batch-size=64",
                                "--server.checkpoint-dir=\"" + checkpoint_dir + "\""});
   server_node node{name, guards};
-  peer honest{node};
-  peer attacker{node};
+  peer honest{node, "127.0.0.2"};
+  peer attacker{node, "127.0.0.3"};
   honest.wait_serving(poison_hidden);
   CAF_CHECK_LESS(std::abs(remote_loss(honest, held_out) - trained), 1e-4);  // the checkpoint
   train_honestly(honest, 24);  // the server sees honest updates first (the outlier rule's reference)
@@ -375,4 +391,60 @@ CAF_TEST(one peer cannot undo an expert with 1000 crafted backward calls) {
   std::error_code ignored;
   std::filesystem::remove_all(guarded_dir, ignored);
   std::filesystem::remove_all(open_dir, ignored);
+}
+
+#undef CAF_SUITE
+#define CAF_SUITE hostile.peer_identity
+
+namespace {
+
+constexpr size_t sybils = 8;
+constexpr int64_t sybil_rows = 64;         // the server's max batch
+constexpr size_t sybil_calls_each = 12;    // 768 samples each, 3 times the burst of 256
+
+/// Backward calls of `rows` rows with a harmless gradient; how many were applied.
+size_t applied_backwards(peer& client, size_t calls, int64_t rows) {
+  size_t applied = 0;
+  for (size_t i = 0; i < calls; ++i) {
+    auto x = torch::randn({rows, poison_hidden});
+    auto grad = torch::full({rows, poison_hidden}, 1e-6);
+    auto reply = client.call(expert_call{backward_call{"ffn.0.0", {x}, {grad}}},
+                             std::chrono::seconds(5));
+    if (std::holds_alternative<backward_result>(reply))
+      ++applied;
+    else
+      CAF_CHECK(code_of_reply(reply) == errc::overloaded
+                || code_of_reply(reply) == errc::expert_overloaded);
+  }
+  return applied;
+}
+
+}  // namespace
+
+// The update budget (16 samples/s, a burst of 256) holds per address: eight actor systems from
+// 127.0.0.3, each its own BASP node, get one budget between them. Charged by node id (before)
+// they got eight: 32 of the 96 calls applied.
+CAF_TEST(eight node ids from one address share one update budget) {
+  log::setup("warn");
+  server_node node{"sybils", {"--server.hidden=" + std::to_string(poison_hidden),
+                              "--server.max-batch-size=64", "--server.peer-update-rate=16",
+                              "--server.peer-update-burst=256"}};
+  peer honest{node, "127.0.0.2"};
+  honest.wait_serving(poison_hidden);
+  std::vector<std::unique_ptr<peer>> attackers;
+  for (size_t i = 0; i < sybils; ++i)
+    attackers.push_back(std::make_unique<peer>(node, "127.0.0.3"));
+  auto started = steady::now();
+  size_t attacker_applied = 0;
+  for (auto& attacker : attackers)
+    attacker_applied += applied_backwards(*attacker, sybil_calls_each, sybil_rows);
+  auto seconds = std::chrono::duration<double>(steady::now() - started).count();
+  auto honest_applied = applied_backwards(honest, 4, sybil_rows);  // its whole burst
+  // One budget: the burst and what the rate refilled while the attack ran.
+  auto one_budget = static_cast<size_t>((256 + 16 * seconds) / sybil_rows) + 1;
+  CAF_MESSAGE(attacker_applied << " of " << sybils * sybil_calls_each << " calls of " << sybils
+              << " node ids from one address applied in " << seconds << " s (one budget: "
+              << one_budget << "); the honest peer's " << honest_applied << " of 4");
+  CAF_CHECK_LESS_OR_EQUAL(attacker_applied, one_budget);
+  CAF_CHECK_EQUAL(honest_applied, 4u);
 }

@@ -101,6 +101,8 @@ struct tls_node_fixture {
       CAF_MESSAGE("member dial: " << describe(gateway.error()));
       return false;
     }
+    // Per-peer limits know a member by its certificate (runtime/peer_identity.hpp).
+    CAF_CHECK_EQUAL(peer_identity(*member.system, gateway->node()), "member node");
     caf::scoped_actor self{*member.system};
     bool dht_ok = false;
     int64_t rows = 0;
