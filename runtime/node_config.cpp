@@ -193,6 +193,8 @@ caf::error node_config::validate_values() const {
   if (dht.max_key_bytes > limits.max_frame_bytes / 2)
     return config_error("'dht.max-key-bytes' must not exceed half of 'limits.max-frame-bytes' "
                         "(a lookup's answer carries a key's items and must fit in a frame)");
+  if (dht.max_peer_stored_mb > dht.max_stored_mb)
+    return config_error("'dht.max-peer-stored-mb' must not exceed 'dht.max-stored-mb'");
   if (limits.max_pending_frame_bytes < limits.max_frame_bytes)
     return config_error("'limits.max-pending-frame-bytes' must be at least "
                         "'limits.max-frame-bytes'");

@@ -104,6 +104,10 @@ void node_config::declare_options() {
          "of limits.max-frame-bytes)",
          range<size_t>{1024})
     .add(dht.max_stored_mb, "max-stored-mb", "most MiB of items this node stores",
+         range<size_t>{1})
+    .add(dht.max_peer_stored_mb, "max-peer-stored-mb",
+         "most MiB of items one peer (its certificate's member, else its address) may store here "
+         "(at most max-stored-mb)",
          range<size_t>{1});
 
   declare_server_options();

@@ -67,6 +67,7 @@ constexpr size_t default_max_entries = 100000;
 constexpr size_t default_max_subkeys = 1024;
 constexpr size_t default_max_key_bytes = size_t{8} << 20;
 constexpr size_t default_max_stored_mb = 1024;
+constexpr size_t default_max_peer_stored_mb = 64;
 
 struct dht_options {
   std::vector<std::string> bootstrap;
@@ -83,6 +84,7 @@ struct dht_options {
   size_t max_subkeys = default_max_subkeys;
   size_t max_key_bytes = default_max_key_bytes;
   size_t max_stored_mb = default_max_stored_mb;
+  size_t max_peer_stored_mb = default_max_peer_stored_mb;
 };
 
 // ---- expert server: actors/server, runtime/experts ----

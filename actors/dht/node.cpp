@@ -24,6 +24,15 @@ caf::timespan jittered(caf::timespan period, std::mt19937_64& rng) {
   return std::chrono::duration_cast<caf::timespan>(period * factor(rng));
 }
 
+/// Who sent the current message, for the storage quota: "" for this process, else who the peer
+/// is (its certificate's member or its address), not the node id it claims.
+std::string sender_identity(node_stateful* self) {
+  auto sender = self->current_sender();
+  if (!sender || sender->node() == self->node())
+    return {};
+  return peer_identity(self->system(), sender->node());
+}
+
 node_stats stats_of(const node_state& st) {
   auto out = st.stats;
   out.id = to_hex(st.me.id);
@@ -61,7 +70,9 @@ node_impl::behavior_type node_behavior(node_stateful* self, node_setup setup) {
     st.rejoin_if_alone();
   });
   return {
-    [self](dht_rpc_atom, payload& in) -> payload { return self->state.serve(in); },
+    [self](dht_rpc_atom, payload& in) -> payload {
+      return self->state.serve(in, sender_identity(self));
+    },
     [self](dht_start_atom, const std::string& endpoint) -> caf::result<uint32_t> {
       auto& st = self->state;
       if (st.started)
@@ -85,7 +96,7 @@ node_impl::behavior_type node_behavior(node_stateful* self, node_setup setup) {
       item x{std::move(subkey), std::move(value), expiration};
       if (auto err = st.store->validate(key_id(key), x, st.now()))
         return err;
-      return st.store_everywhere(key, std::move(x), self);
+      return st.store_everywhere(key, std::move(x), self, sender_identity(self));
     },
     [self](dht_declare_atom, const std::string& key, const std::string& label, std::string& value,
            double expiration) -> caf::result<uint32_t, uint32_t, uint32_t> {
@@ -98,7 +109,7 @@ node_impl::behavior_type node_behavior(node_stateful* self, node_setup setup) {
       auto x = owned_item(*st.signer, id, label, std::move(value), expiration);
       if (auto err = st.store->validate(id, x, st.now()))
         return err;
-      return st.store_everywhere(key, std::move(x), self);
+      return st.store_everywhere(key, std::move(x), self, {});
     },
     [self](dht_get_atom, const std::string& key) -> caf::result<payload, uint32_t, uint32_t> {
       auto& st = self->state;
@@ -172,6 +183,7 @@ void node_state::init(node_stateful* self_ptr, node_setup setup) {
   limits.max_subkeys = options.max_subkeys;
   limits.max_key_bytes = options.max_key_bytes;
   limits.max_stored_bytes = options.max_stored_mb << 20;
+  limits.max_peer_bytes = options.max_peer_stored_mb << 20;
   limits.max_value_bytes = options.max_value_bytes;
   limits.max_ttl = std::chrono::duration<double>(options.max_ttl).count();
   limits.max_owned_ttl = std::chrono::duration<double>(options.max_owned_ttl).count();
@@ -183,16 +195,18 @@ void node_state::init(node_stateful* self_ptr, node_setup setup) {
 }
 
 caf::typed_response_promise<uint32_t, uint32_t, uint32_t>
-node_state::store_everywhere(const std::string& key, item x, node_stateful* actor) {
+node_state::store_everywhere(const std::string& key, item x, node_stateful* actor,
+                             const std::string& from) {
   auto rp = actor->make_response_promise<uint32_t, uint32_t, uint32_t>();
-  replicate_key(key_id(key), {std::move(x)},
-                [rp, key](uint32_t stored, size_t rounds, size_t requests) mutable {
-                  if (stored == 0)
-                    rp.deliver(make_error(errc::unavailable, "no DHT node stored '" + key + "'"));
-                  else
-                    rp.deliver(stored, static_cast<uint32_t>(rounds),
-                               static_cast<uint32_t>(requests));
-                });
+  replicate_key(
+    key_id(key), {std::move(x)},
+    [rp, key](uint32_t stored, size_t rounds, size_t requests) mutable {
+      if (stored == 0)
+        rp.deliver(make_error(errc::unavailable, "no DHT node stored '" + key + "'"));
+      else
+        rp.deliver(stored, static_cast<uint32_t>(rounds), static_cast<uint32_t>(requests));
+    },
+    from);
   return rp;
 }
 

@@ -185,8 +185,9 @@ void node_state::pump(const std::shared_ptr<lookup_run>& run) {
 }
 
 void node_state::replicate_key(const id160& key, std::vector<item> items,
-                               std::function<void(uint32_t, size_t, size_t)> done) {
-  find(key, false, [this, key, items = std::move(items), done](lookup_run& run) {
+                               std::function<void(uint32_t, size_t, size_t)> done,
+                               const std::string& from) {
+  find(key, false, [this, key, items = std::move(items), done, from](lookup_run& run) {
     auto targets = run.search.closest_answered();
     // This node keeps a copy when it is among the k closest to the key.
     bool self_is_close = targets.size() < options.k || closer(key, me.id, targets.back().id);
@@ -197,7 +198,7 @@ void node_state::replicate_key(const id160& key, std::vector<item> items,
       // Held: each item stored, or a newer one already there; a refused one is not held.
       bool held = true;
       for (const auto& x : items)
-        if (!store->put(key, x, now()))
+        if (!store->put(key, x, now(), from))
           held = false;
       if (held)
         ++*stored;
@@ -225,7 +226,7 @@ void node_state::replicate_key(const id160& key, std::vector<item> items,
 
 // -- serving peers --------------------------------------------------------------------------------
 
-payload node_state::serve(payload& in) {
+payload node_state::serve(payload& in, const std::string& from) {
   stats.bytes_received += static_cast<int64_t>(in.bytes.size());
   auto req = decode_request(in, codec);
   payload out;
@@ -238,7 +239,7 @@ payload node_state::serve(payload& in) {
     ++stats.requests_served;
     if (!req->sender.endpoint.empty() && req->sender.id != me.id)
       heard_from(req->sender);
-    auto resp = answer(*req);
+    auto resp = answer(*req, from);
     if (!req->nonce.empty())
       resp.key_proof = prove_key(*signer, req->nonce, me);
     out = encode(resp);
@@ -247,7 +248,7 @@ payload node_state::serve(payload& in) {
   return out;
 }
 
-response node_state::answer(const request& req) {
+response node_state::answer(const request& req, const std::string& from) {
   auto t = now();
   return std::visit(
     [&](const auto& body) -> response {
@@ -265,7 +266,7 @@ response node_state::answer(const request& req) {
         }
         store_result result;
         for (const auto& x : body.items) {
-          auto ok = store->put(body.key, x, t);
+          auto ok = store->put(body.key, x, t, from);
           if (!ok) {
             ++stats.bad_requests;
             return {me, ok.error()};

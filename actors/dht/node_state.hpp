@@ -71,19 +71,23 @@ struct node_state {
   void find(const id160& target, bool want_values, std::function<void(lookup_run&)> on_done);
   void pump(const std::shared_ptr<lookup_run>& run);
 
-  /// Stores `x` under `key` on the k closest nodes; the promise gets (replicas, rounds,
-  /// requests), or an error when no node took it.
+  /// Stores `x` under `key` on the k closest nodes for `from` (runtime/peer_identity.hpp; "":
+  /// this process); the promise gets (replicas, rounds, requests), or an error when no node
+  /// took it.
   caf::typed_response_promise<uint32_t, uint32_t, uint32_t>
-  store_everywhere(const std::string& key, item x, node_stateful* actor);
+  store_everywhere(const std::string& key, item x, node_stateful* actor, const std::string& from);
 
-  /// Stores `items` under `key` on the k closest nodes (itself included when it is one of them).
+  /// Stores `items` under `key` on the k closest nodes (itself included when it is one of them,
+  /// its copy counted against `from`).
   void replicate_key(const id160& key, std::vector<item> items,
-                     std::function<void(uint32_t stored, size_t rounds, size_t requests)> done);
+                     std::function<void(uint32_t stored, size_t rounds, size_t requests)> done,
+                     const std::string& from = {});
 
   // -- serving peers ----------------------------------------------------------------------------
 
-  payload serve(payload& in);
-  response answer(const request& req);
+  /// A peer's request; `from` is who the peer is ("" for this process: runtime/peer_identity.hpp).
+  payload serve(payload& in, const std::string& from);
+  response answer(const request& req, const std::string& from);
 
   // -- periodic work ----------------------------------------------------------------------------
 

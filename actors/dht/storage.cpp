@@ -38,12 +38,13 @@ caf::error storage::validate_shape(const item& x, double now) const {
   return caf::none;
 }
 
-caf::expected<bool> storage::put(const id160& key, const item& x, double now) {
+caf::expected<bool> storage::put(const id160& key, const item& x, double now,
+                                 const std::string& from) {
   if (auto err = validate_shape(x, now))
     return err;
-  if (auto held = data_.find(key); held != data_.end())
-    if (auto same = held->second.find(x.subkey);
-        same != held->second.end() && same->second.expiration >= x.expiration)
+  if (auto kept = data_.find(key); kept != data_.end())
+    if (auto same = kept->second.find(x.subkey);
+        same != kept->second.end() && same->second.x.expiration >= x.expiration)
       return false;  // not stored: no signature to check
   if (!x.signature.empty())
     ++signature_checks_;
@@ -58,6 +59,17 @@ caf::expected<bool> storage::put(const id160& key, const item& x, double now) {
     }
     return make_error(errc::limit_exceeded, std::move(why));
   };
+  auto old_bytes = existing != slot.end() ? item_bytes(existing->second.x) : 0;
+  auto new_bytes = item_bytes(x);
+  // Before anything is evicted to make room: a refused item must cost others nothing.
+  if (!from.empty() && limits_.max_peer_bytes > 0) {
+    auto charged = peer_bytes(from) + new_bytes
+                   - (existing != slot.end() && existing->second.from == from ? old_bytes : 0);
+    if (charged > limits_.max_peer_bytes)
+      return refuse("this peer's items here would hold " + std::to_string(charged)
+                    + " bytes, over the " + std::to_string(limits_.max_peer_bytes)
+                    + " one peer may store (dht.max-peer-stored-mb)");
+  }
   bool owned = !x.signature.empty();
   if (existing == slot.end()) {
     bool room = slot.size() < limits_.max_subkeys || (owned && evict_plain(key, slot));
@@ -66,8 +78,6 @@ caf::expected<bool> storage::put(const id160& key, const item& x, double now) {
     if (entries_ >= limits_.max_entries)
       return refuse("node stores " + std::to_string(entries_) + " items, the limit");
   }
-  auto old_bytes = existing != slot.end() ? item_bytes(existing->second) : 0;
-  auto new_bytes = item_bytes(x);
   auto key_bytes = [&] { return key_bytes_[key] - old_bytes + new_bytes; };
   while (key_bytes() > limits_.max_key_bytes && owned && evict_plain(key, slot)) {
   }
@@ -79,12 +89,12 @@ caf::expected<bool> storage::put(const id160& key, const item& x, double now) {
                   "(dht.max-stored-mb)");
   if (existing != slot.end()) {
     count(key, existing->second, false);
-    existing->second = x;
+    existing->second = held{x, from};
   } else {
-    slot.emplace(x.subkey, x);
+    existing = slot.emplace(x.subkey, held{x, from}).first;
     ++entries_;
   }
-  count(key, x, true);
+  count(key, existing->second, true);
   return true;
 }
 
@@ -93,23 +103,35 @@ size_t item_bytes(const item& x) {
   return x.subkey.size() + x.value.size() + x.signature.size() + overhead;
 }
 
-void storage::count(const id160& key, const item& x, bool added) {
-  auto n = item_bytes(x);
+size_t storage::peer_bytes(const std::string& from) const {
+  auto i = peer_bytes_.find(from);
+  return i != peer_bytes_.end() ? i->second : 0;
+}
+
+void storage::count(const id160& key, const held& h, bool added) {
+  auto n = item_bytes(h.x);
   if (added) {
     key_bytes_[key] += n;
     stored_bytes_ += n;
+    if (!h.from.empty())
+      peer_bytes_[h.from] += n;
     return;
   }
-  auto& held = key_bytes_[key];
-  held -= std::min(held, n);
+  auto& under_key = key_bytes_[key];
+  under_key -= std::min(under_key, n);
   stored_bytes_ -= std::min(stored_bytes_, n);
+  if (auto i = peer_bytes_.find(h.from); i != peer_bytes_.end()) {
+    i->second -= std::min(i->second, n);
+    if (i->second == 0)
+      peer_bytes_.erase(i);
+  }
 }
 
-bool storage::evict_plain(const id160& key, std::map<std::string, item>& slot) {
+bool storage::evict_plain(const id160& key, slot_type& slot) {
   auto victim = slot.end();
   for (auto i = slot.begin(); i != slot.end(); ++i)
-    if (i->second.signature.empty()
-        && (victim == slot.end() || i->second.expiration < victim->second.expiration))
+    if (i->second.x.signature.empty()
+        && (victim == slot.end() || i->second.x.expiration < victim->second.x.expiration))
       victim = i;
   if (victim == slot.end())
     return false;
@@ -124,9 +146,9 @@ std::vector<item> storage::get(const id160& key, double now) const {
   auto i = data_.find(key);
   if (i == data_.end())
     return out;
-  for (const auto& [subkey, x] : i->second)
-    if (x.expiration > now)
-      out.push_back(x);
+  for (const auto& [subkey, h] : i->second)
+    if (h.x.expiration > now)
+      out.push_back(h.x);
   return out;
 }
 
@@ -135,7 +157,7 @@ size_t storage::expire(double now) {
   for (auto i = data_.begin(); i != data_.end();) {
     auto& slot = i->second;
     for (auto j = slot.begin(); j != slot.end();) {
-      if (j->second.expiration <= now) {
+      if (j->second.x.expiration <= now) {
         count(i->first, j->second, false);
         j = slot.erase(j);
         ++dropped;

@@ -4,7 +4,9 @@
 // An item under an owned sub-key (actors/dht/ownership.hpp) is stored only with its owner's
 // signature and a short life (max_owned_ttl), so only its owner can write or replace it and no
 // declaration outlives its writer by more than minutes; when a key is full, an owned item
-// takes the place of the plain item that expires first.
+// takes the place of the plain item that expires first. Each item counts against the peer that
+// stored it here (its identity: runtime/peer_identity.hpp; "" for this node's own process, which
+// is not limited), so no one peer fills the node.
 #pragma once
 
 #include <cstring>
@@ -29,6 +31,7 @@ struct storage_limits {
   // lookups fail swarm-wide.
   size_t max_key_bytes = size_t{8} << 20;
   size_t max_stored_bytes = size_t{1} << 30;  // over all keys
+  size_t max_peer_bytes = size_t{64} << 20;  // stored by one peer (0: no limit)
 };
 
 /// What an item counts against the byte limits: its bytes and a fixed overhead.
@@ -52,11 +55,15 @@ public:
   /// signature. An error says why it is refused.
   caf::error validate(const id160& key, const item& x, double now) const;
 
-  /// Stores `x` unless an item with the same or a later expiration is already there.
-  /// Returns true when stored, false when a newer item won, or an error (see validate). An
-  /// owned item's signature is checked only when it would be stored, so copies of an item
-  /// cost one check.
-  caf::expected<bool> put(const id160& key, const item& x, double now);
+  /// Stores `x`, from peer `from` ("": this node's process), unless an item with the same or a
+  /// later expiration is already there. Returns true when stored, false when a newer item won,
+  /// or an error (see validate; limit_exceeded over a limit). An owned item's signature is
+  /// checked only when it would be stored, so copies of an item cost one check.
+  caf::expected<bool> put(const id160& key, const item& x, double now,
+                          const std::string& from = {});
+
+  /// Bytes (item_bytes) of the items peer `from` stored here.
+  size_t peer_bytes(const std::string& from) const;
 
   /// Signatures checked so far.
   uint64_t signature_checks() const {
@@ -86,13 +93,19 @@ public:
 private:
   /// validate without the signature check.
   caf::error validate_shape(const item& x, double now) const;
+  struct held {
+    item x;
+    std::string from;  // the peer it counts against
+  };
+  using slot_type = std::map<std::string, held>;
   /// Drops the plain item under `key` that expires first; false when it holds none.
-  bool evict_plain(const id160& key, std::map<std::string, item>& slot);
-  void count(const id160& key, const item& x, bool added);
+  bool evict_plain(const id160& key, slot_type& slot);
+  void count(const id160& key, const held& h, bool added);
 
   storage_limits limits_;
-  std::unordered_map<id160, std::map<std::string, item>, id_hash> data_;
+  std::unordered_map<id160, slot_type, id_hash> data_;
   std::unordered_map<id160, size_t, id_hash> key_bytes_;
+  std::unordered_map<std::string, size_t> peer_bytes_;  // peers holding items only
   size_t stored_bytes_ = 0;
   size_t entries_ = 0;
   uint64_t signature_checks_ = 0;

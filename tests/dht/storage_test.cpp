@@ -101,6 +101,34 @@ CAF_TEST(bytes under one key and over all keys are bounded) {
   CAF_CHECK_EQUAL(small.put(key_id("third"), item{"y", value, now + 30}, now), true);
 }
 
+CAF_TEST(each peer stores at most its share) {
+  storage_limits shares;
+  shares.max_value_bytes = 1000;
+  shares.max_peer_bytes = 3 * (1000 + 1 + 48);  // three items of 1,000 bytes per peer
+  storage small{shares};
+  std::string value(1000, 'v');
+  for (auto sub : {"a", "b", "c"})
+    CAF_CHECK_EQUAL(small.put(key, item{sub, value, now + 10}, now, "address 192.0.2.1"), true);
+  auto over = small.put(key, item{"d", value, now + 10}, now, "address 192.0.2.1");
+  CAF_REQUIRE(!over);
+  CAF_CHECK_EQUAL(code_of(over.error()), errc::limit_exceeded);
+  CAF_CHECK(message_of(over.error()).find("dht.max-peer-stored-mb") != std::string::npos);
+  CAF_CHECK_EQUAL(small.peer_bytes("address 192.0.2.1"), 3 * item_bytes(item{"a", value, 0}));
+  // Renewing its own item does not grow its share; other peers and this process have theirs.
+  CAF_CHECK_EQUAL(small.put(key, item{"a", value, now + 20}, now, "address 192.0.2.1"), true);
+  CAF_CHECK_EQUAL(small.put(key, item{"d", value, now + 10}, now, "address 192.0.2.2"), true);
+  CAF_CHECK_EQUAL(small.put(key, item{"e", value, now + 10}, now), true);
+  CAF_CHECK_EQUAL(small.peer_bytes(""), 0u);
+  // An item another peer renews counts against that peer from then on.
+  CAF_CHECK_EQUAL(small.put(key, item{"b", value, now + 20}, now, "address 192.0.2.2"), true);
+  CAF_CHECK_EQUAL(small.peer_bytes("address 192.0.2.1"), 2 * item_bytes(item{"a", value, 0}));
+  CAF_CHECK_EQUAL(small.put(key, item{"f", value, now + 10}, now, "address 192.0.2.1"), true);
+  // Expired items give their share back.
+  small.expire(now + 15);
+  CAF_CHECK_EQUAL(small.peer_bytes("address 192.0.2.1"), item_bytes(item{"a", value, 0}));
+  CAF_CHECK_EQUAL(small.peer_bytes("address 192.0.2.2"), item_bytes(item{"b", value, 0}));
+}
+
 CAF_TEST(merging keeps the newest item per sub key) {
   std::map<std::string, item> merged;
   merge_newest(merged, {item{"a", "old", 5}, item{"b", "b1", 5}});

@@ -5,6 +5,8 @@
 // signed item repeated 1,024 times is checked once and stored once. A key filled past what a
 // lookup's answer can carry (dht.max-key-bytes): before, another node's lookup of it found
 // nothing; now the stores past the limit are refused and the lookup finds what was stored.
+// Row 7's per-peer quota (dht.max-peer-stored-mb): a peer's stores count against who it is (its
+// address here), so one address cannot fill a node, while a peer from another address stores.
 #define CAF_SUITE hostile.dht
 #include <caf/test/unit_test.hpp>
 
@@ -21,7 +23,9 @@
 #include "messages/errors.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/node_config.hpp"
+#include "runtime/node_dial.hpp"
 #include "runtime/options.hpp"
+#include "runtime/wire_guard.hpp"
 #include "tests/hostile/dht_victim.hpp"
 #include "tests/process_util.hpp"
 
@@ -33,21 +37,60 @@ namespace {
 
 constexpr size_t copies = default_max_subkeys;  // the most one store may carry
 
+/// The answer of the node behind `gateway` to a store of `items` under `key` from a peer with
+/// no endpoint.
+caf::expected<dht::response> store_at(caf::actor_system& system, const caf::actor& gateway,
+                                      const dht::id160& key, std::vector<dht::item> items) {
+  dht::request req{dht::node_info{dht::key_id("attacker"), ""}, dht::store_request{key, items}};
+  caf::scoped_actor self{system};
+  caf::expected<dht::response> out{make_error(errc::internal, "no reply")};
+  self->request(gateway, 30s, dht_rpc_atom::value, dht::encode(req))
+    .receive([&](payload& reply) { out = dht::decode_response(reply); },
+             [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
 struct fixture : dht_victim {
   fixture() : dht_victim("hostile-dht") {
   }
 
-  /// The node's answer to a store of `items` under `key` from a peer with no endpoint.
   caf::expected<dht::response> store(const dht::id160& key, std::vector<dht::item> items) {
-    dht::request req{dht::node_info{dht::key_id("attacker"), ""}, dht::store_request{key, items}};
-    caf::scoped_actor self{*system};
-    caf::expected<dht::response> out{make_error(errc::internal, "no reply")};
-    self->request(gateway, 30s, dht_rpc_atom::value, dht::encode(req))
-      .receive([&](payload& reply) { out = dht::decode_response(reply); },
-               [&](caf::error& err) { out = std::move(err); });
-    return out;
+    return store_at(*system, gateway, key, std::move(items));
+  }
+};
+
+/// An actor system of its own that dials `port` from `source`, a loopback address.
+struct peer_at {
+  node_config cfg;
+  std::unique_ptr<caf::actor_system> system;
+  caf::actor gateway;
+
+  peer_at(uint16_t port, const std::string& source) {
+    CAF_REQUIRE(!cfg.parse_and_validate(std::vector<std::string>{}));
+    system = std::make_unique<caf::actor_system>(cfg);
+    wire_guard_options guard;
+    guard.source_address = source;
+    set_wire_guard_options(*system, guard);
+    auto handle = dial_as<inspector_actor>(*system, "127.0.0.1", port, 10s);
+    CAF_REQUIRE(handle);
+    gateway = caf::actor_cast<caf::actor>(*handle);
   }
 
+  /// How many of `count` items of `bytes` each, under keys of their own, the node stored.
+  size_t stores(const std::string& prefix, size_t count, size_t bytes) {
+    size_t stored = 0;
+    for (size_t i = 0; i < count; ++i) {
+      auto key = dht::key_id(prefix + std::to_string(i));
+      auto answer = store_at(*system, gateway, key,
+                             {dht::item{"", std::string(bytes, 'x'), dht::wall_clock() + 600}});
+      CAF_REQUIRE(answer);
+      if (auto* result = std::get_if<dht::store_result>(&answer->body))
+        stored += result->accepted.front() ? 1 : 0;
+      else
+        CAF_CHECK_EQUAL(code_of(std::get<caf::error>(answer->body)), errc::limit_exceeded);
+    }
+    return stored;
+  }
 };
 
 }  // namespace
@@ -135,3 +178,23 @@ CAF_TEST(a key holds no more than a lookup answer can carry) {
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+// One address stores 4 MiB of items at a node that lets a peer store 1 MiB: before the quota all
+// of them were stored (a node held whatever one peer sent, up to dht.max-stored-mb); now those
+// past the peer's share are refused, and a peer from another address still stores its items.
+CAF_TEST(one address cannot fill a node) {
+  dht_victim victim{"hostile-dht-quota", {"--dht.max-peer-stored-mb=1"}};
+  constexpr size_t item_bytes = 60 << 10;
+  constexpr size_t attempts = 4 * (1 << 20) / item_bytes;  // 4 MiB
+  peer_at attacker{victim.port, "127.0.0.3"};
+  auto stored = attacker.stores("fill-", attempts, item_bytes);
+  peer_at honest{victim.port, "127.0.0.2"};
+  auto honest_stored = honest.stores("honest-", 4, item_bytes);
+  auto held = victim.stat("items");
+  CAF_MESSAGE("one address: " << stored << " of " << attempts << " items of 60 KiB stored; "
+              "another: " << honest_stored << " of 4; the node holds " << held << " items");
+  CAF_CHECK_LESS_OR_EQUAL(stored * item_bytes, size_t{1} << 20);
+  CAF_CHECK_GREATER(stored, 0u);
+  CAF_CHECK_EQUAL(honest_stored, 4u);
+  CAF_CHECK_EQUAL(held, static_cast<int64_t>(stored + honest_stored));
+}

@@ -57,11 +57,15 @@ struct dht_victim {
   std::unique_ptr<caf::actor_system> system;
   caf::actor gateway;
 
-  explicit dht_victim(const std::string& what) : dir(temp_dir(what)) {
-    node = launch({DMOE_NODE_BINARY, "--config-file=" DMOE_CONFIG_DIR "/dht-bootstrap.ini",
-                   "--node.port=" + std::to_string(port),
-                   "--node.roles=[\"dht\",\"inspector\"]"},
-                  dir + "/node.log");
+  /// `extra`: more options for the node.
+  explicit dht_victim(const std::string& what, std::vector<std::string> extra = {})
+    : dir(temp_dir(what)) {
+    std::vector<std::string> args{DMOE_NODE_BINARY,
+                                  "--config-file=" DMOE_CONFIG_DIR "/dht-bootstrap.ini",
+                                  "--node.port=" + std::to_string(port),
+                                  "--node.roles=[\"dht\",\"inspector\"]"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    node = launch(args, dir + "/node.log");
     CAF_REQUIRE(node.pid > 0);
     CAF_REQUIRE(wait_listening(port, std::chrono::seconds(20)));
     CAF_REQUIRE(!cfg.parse_and_validate(std::vector<std::string>{}));

@@ -143,6 +143,7 @@ CAF_TEST(values out of bounds or choices are rejected with the key named) {
     {"[server]\naccumulate-samples=1048577\n", "'server.accumulate-samples'"},
     {"[server]\nmax-tokens=0\n", "'server.max-tokens'"},
     {"[server]\noutlier-factor=0.5\n", "'server.outlier-factor'"},
+    {"[dht]\nmax-stored-mb=64\nmax-peer-stored-mb=65\n", "'dht.max-peer-stored-mb'"},
     {"[server]\npeer-request-rate=-1.0\n", "'server.peer-request-rate'"},
     {"[server]\npeer-update-burst=100.0\n", "'server.peer-update-burst'"},
     {"[server]\npeer-request-burst=0.0\n", "'server.peer-request-burst'"},
