@@ -45,6 +45,7 @@ node_stats stats_of(const node_state& st) {
   out.items = static_cast<int64_t>(st.store->size());
   out.peers_connected = static_cast<int64_t>(st.peers->size());
   out.signature_checks = static_cast<int64_t>(st.store->signature_checks());
+  out.fair_evictions = static_cast<int64_t>(st.store->fair_evictions());
   return out;
 }
 

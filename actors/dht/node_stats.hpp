@@ -44,6 +44,7 @@ struct node_stats {
   int64_t claims_deferred = 0;  // not dialed back now (claim_checks' limits): not learned yet
   int64_t key_proofs_checked = 0;  // answers whose signature of this node's nonce was verified
   int64_t signature_checks = 0;  // of owned items stored by peers
+  int64_t fair_evictions = 0;    // items dropped to give a peer its share of a full key
 };
 
 inline auto fields_of(contact_stats& x) {
@@ -63,7 +64,7 @@ inline auto fields_of(node_stats& x) {
     field("forged_items", x.forged_items), field("claims_checked", x.claims_checked),
     field("claims_refused", x.claims_refused), field("claims_deferred", x.claims_deferred),
     field("key_proofs_checked", x.key_proofs_checked),
-    field("signature_checks", x.signature_checks));
+    field("signature_checks", x.signature_checks), field("fair_evictions", x.fair_evictions));
 }
 
 /// What the inspector asks a DHT node for its stats (node_actor converts to it).

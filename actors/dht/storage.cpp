@@ -1,5 +1,6 @@
 #include "actors/dht/storage.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "actors/dht/ownership.hpp"
@@ -72,7 +73,8 @@ caf::expected<bool> storage::put(const id160& key, const item& x, double now,
   }
   bool owned = !x.signature.empty();
   if (existing == slot.end()) {
-    bool room = slot.size() < limits_.max_subkeys || (owned && evict_plain(key, slot));
+    bool room = slot.size() < limits_.max_subkeys || (owned && evict_plain(key, slot))
+                || evict_fairly(key, slot, from);
     if (!room)
       return refuse("key holds " + std::to_string(slot.size()) + " sub-keys, the limit");
     if (entries_ >= limits_.max_entries)
@@ -138,6 +140,26 @@ bool storage::evict_plain(const id160& key, slot_type& slot) {
   count(key, victim->second, false);
   slot.erase(victim);
   --entries_;
+  return true;
+}
+
+bool storage::evict_fairly(const id160& key, slot_type& slot, const std::string& from) {
+  std::unordered_map<std::string, size_t> held_by;
+  for (const auto& [subkey, h] : slot)
+    ++held_by[h.from];
+  auto most = std::max_element(held_by.begin(), held_by.end(),
+                               [](const auto& a, const auto& b) { return a.second < b.second; });
+  if (most == held_by.end() || most->second <= held_by[from] + 1)
+    return false;  // evicting would not leave the newcomer with fewer than the biggest holder
+  auto victim = slot.end();
+  for (auto i = slot.begin(); i != slot.end(); ++i)
+    if (i->second.from == most->first
+        && (victim == slot.end() || i->second.x.expiration < victim->second.x.expiration))
+      victim = i;
+  count(key, victim->second, false);
+  slot.erase(victim);
+  --entries_;
+  ++fair_evictions_;
   return true;
 }
 

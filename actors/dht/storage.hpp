@@ -6,7 +6,9 @@
 // declaration outlives its writer by more than minutes; when a key is full, an owned item
 // takes the place of the plain item that expires first. Each item counts against the peer that
 // stored it here (its identity: runtime/peer_identity.hpp; "" for this node's own process, which
-// is not limited), so no one peer fills the node.
+// is not limited), so no one peer fills the node; the sub-keys of a full key are shared the
+// same way: a newcomer's item takes the place of one of the peer holding the most there, so no
+// peer can lock others (a restarted server's declaration) out of a key.
 #pragma once
 
 #include <cstring>
@@ -70,6 +72,11 @@ public:
     return signature_checks_;
   }
 
+  /// Items dropped so far to give a newcomer its share of a full key.
+  uint64_t fair_evictions() const {
+    return fair_evictions_;
+  }
+
   /// The unexpired items under `key`.
   std::vector<item> get(const id160& key, double now) const;
 
@@ -100,6 +107,10 @@ private:
   using slot_type = std::map<std::string, held>;
   /// Drops the plain item under `key` that expires first; false when it holds none.
   bool evict_plain(const id160& key, slot_type& slot);
+  /// Makes room under a full `key` for one more item of `from`: drops the item expiring first of
+  /// the peer holding the most there, while that peer holds more than `from` would; false when
+  /// none does.
+  bool evict_fairly(const id160& key, slot_type& slot, const std::string& from);
   void count(const id160& key, const held& h, bool added);
 
   storage_limits limits_;
@@ -109,6 +120,7 @@ private:
   size_t stored_bytes_ = 0;
   size_t entries_ = 0;
   uint64_t signature_checks_ = 0;
+  uint64_t fair_evictions_ = 0;
 };
 
 /// Keeps, for every sub-key, the item with the latest expiration.

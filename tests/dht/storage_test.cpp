@@ -1,6 +1,8 @@
 #define CAF_SUITE dht.storage
 #include <caf/test/unit_test.hpp>
 
+#include <algorithm>
+
 #include <cmath>
 
 #include "actors/dht/storage.hpp"
@@ -127,6 +129,29 @@ CAF_TEST(each peer stores at most its share) {
   small.expire(now + 15);
   CAF_CHECK_EQUAL(small.peer_bytes("address 192.0.2.1"), item_bytes(item{"a", value, 0}));
   CAF_CHECK_EQUAL(small.peer_bytes("address 192.0.2.2"), item_bytes(item{"b", value, 0}));
+}
+
+CAF_TEST(a full key makes room for a peer holding less than the biggest holder) {
+  storage_limits four;
+  four.max_subkeys = 4;
+  storage small{four};
+  for (auto sub : {"a", "b", "c", "d"})
+    CAF_CHECK_EQUAL(small.put(key, item{sub, "v", now + 10 + sub[0]}, now, "address 192.0.2.1"),
+                    true);
+  // A newcomer takes the place of the biggest holder's item that expires first ("a").
+  CAF_CHECK_EQUAL(small.put(key, item{"e", "v", now + 10}, now, "address 192.0.2.2"), true);
+  CAF_CHECK_EQUAL(small.fair_evictions(), 1u);
+  auto left = small.get(key, now);
+  CAF_CHECK_EQUAL(left.size(), 4u);
+  CAF_CHECK(std::none_of(left.begin(), left.end(), [](const item& x) { return x.subkey == "a"; }));
+  // 3 against 1: one more for the newcomer (2 against 2); then they are even and it waits.
+  CAF_CHECK_EQUAL(small.put(key, item{"f", "v", now + 10}, now, "address 192.0.2.2"), true);
+  auto even = small.put(key, item{"g", "v", now + 10}, now, "address 192.0.2.2");
+  CAF_CHECK(!even);
+  // Even, a new sub-key of the first peer is refused too: it cannot push the newcomer out.
+  auto back = small.put(key, item{"a", "v", now + 10}, now, "address 192.0.2.1");
+  CAF_CHECK(!back);
+  CAF_CHECK_EQUAL(small.fair_evictions(), 2u);
 }
 
 CAF_TEST(merging keeps the newest item per sub key) {

@@ -177,6 +177,44 @@ CAF_TEST(a key holds no more than a lookup answer can carry) {
   kill_launched(other.pid);
 }
 
+// Row 8's lock-out: one address fills a declaration key with 1,024 owned items under 1,024 keys
+// of its own (every sub-key a key may hold). Before, a restarted server's declaration under that
+// key was refused until the items expired; now it takes the place of one of the filler's.
+CAF_TEST(one address cannot lock a server out of a key) {
+  auto key = dht::key_id("ffn.2.");
+  auto expires = dht::wall_clock() + 100;
+  std::vector<dht::item> filler;
+  for (size_t i = 0; i < default_max_subkeys; ++i)
+    filler.push_back(dht::owned_item(*dht::identity::generate(), key, "0", "127.0.0.3:7000",
+                                     expires));
+  peer_at attacker{port, "127.0.0.3"};
+  auto filled = store_at(*attacker.system, attacker.gateway, key, filler);
+  CAF_REQUIRE(filled);
+  auto* result = std::get_if<dht::store_result>(&filled->body);
+  CAF_REQUIRE(result);
+  CAF_CHECK_EQUAL(std::count(result->accepted.begin(), result->accepted.end(), true),
+                  static_cast<long>(default_max_subkeys));
+  peer_at server{port, "127.0.0.2"};
+  auto server_key = dht::identity::generate();
+  auto declaration = dht::owned_item(*server_key, key, "0", "127.0.0.2:7001", expires);
+  auto declared = store_at(*server.system, server.gateway, key, {declaration});
+  CAF_REQUIRE(declared);
+  if (auto* err = std::get_if<caf::error>(&declared->body))
+    CAF_MESSAGE("the server's declaration was refused: " << describe(*err));
+  auto* stored = std::get_if<dht::store_result>(&declared->body);
+  CAF_CHECK(stored && stored->accepted.front());
+  auto node = caf::actor_cast<dht::access_actor>(gateway);
+  auto got = dht::get(*system, node, "ffn.2.");
+  CAF_REQUIRE(got);
+  auto found = std::count_if(got->items.begin(), got->items.end(), [&](const dht::item& x) {
+    return x.subkey == declaration.subkey;
+  });
+  CAF_MESSAGE(got->items.size() << " items under the key; the server's declaration among them: "
+                                << found << "; fair evictions " << stat("fair_evictions"));
+  CAF_CHECK_EQUAL(found, 1);
+  CAF_CHECK_EQUAL(got->items.size(), default_max_subkeys);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
 
 // One address stores 4 MiB of items at a node that lets a peer store 1 MiB: before the quota all
