@@ -138,6 +138,24 @@ node_impl::behavior_type node_behavior(node_stateful* self, node_setup setup) {
       self->state.replicate_all(true, [rp](uint32_t keys) mutable { rp.deliver(keys); });
       return rp;
     },
+    [self](dht_prove_atom, const std::string& endpoint,
+           const std::string& public_key) -> caf::result<bool> {
+      // It dials: for this process's routers only (a peer could make it dial anywhere).
+      if (auto sender = self->current_sender(); !sender || sender->node() != self->node())
+        return make_error(errc::forbidden, "endpoint proofs run for this node only");
+      if (public_key.size() != public_key_bytes)
+        return make_error(errc::invalid_argument, "a public key has "
+                                                    + std::to_string(public_key_bytes) + " bytes");
+      auto rp = self->make_response_promise<bool>();
+      // call() checks the answer's id against the key's and the nonce's signature.
+      self->state.call(
+        node_info{node_id_of(public_key), endpoint}, ping_request{},
+        [rp, endpoint, public_key](response& resp) mutable {
+          rp.deliver(resp.responder.endpoint == endpoint && resp.responder.public_key == public_key);
+        },
+        [rp](const caf::error&) mutable { rp.deliver(false); });
+      return rp;
+    },
     [self](refresh_tick) {
       auto& st = self->state;
       st.refresh_buckets();

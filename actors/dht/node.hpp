@@ -28,6 +28,9 @@
 //     (stats_atom)                                   -> node_stats (node_stats.hpp)
 //     (dht_replicate_atom)                           -> uint32 keys   (local actors only)
 //       republishes every stored key to the k nodes now closest to it, at once.
+//     (dht_prove_atom, endpoint, public_key)         -> bool          (local actors only)
+//       whether the node answering at `endpoint` holds `public_key` (raw Ed25519): it signed a
+//       fresh nonce with it, for that endpoint (a router's check of a declared endpoint).
 //   Timers to itself (node.cpp: node_impl): bucket refresh, replication and expiry, bootstrap
 //     retries.
 // Use actors/dht/client.hpp rather than sending these by hand.
@@ -58,6 +61,7 @@ using dht_declare_atom = caf::atom_constant<caf::atom("dht_decl")>;
 using dht_get_atom = caf::atom_constant<caf::atom("dht_get")>;
 using dht_info_atom = caf::atom_constant<caf::atom("dht_info")>;
 using dht_replicate_atom = caf::atom_constant<caf::atom("dht_repl")>;
+using dht_prove_atom = caf::atom_constant<caf::atom("dht_prove")>;
 
 /// The node's protocol (above).
 using node_actor = caf::typed_actor<
@@ -70,7 +74,8 @@ using node_actor = caf::typed_actor<
   caf::replies_to<dht_get_atom, std::string>::with<payload, uint32_t, uint32_t>,
   caf::replies_to<dht_info_atom>::with<std::string>,
   caf::replies_to<stats_atom>::with<node_stats>,
-  caf::replies_to<dht_replicate_atom>::with<uint32_t>>;
+  caf::replies_to<dht_replicate_atom>::with<uint32_t>,
+  caf::replies_to<dht_prove_atom, std::string, std::string>::with<bool>>;
 
 /// What anyone may ask a node, directly or through its gateway (gateway.hpp); node_actor and
 /// gateway_actor convert to it.
@@ -87,6 +92,12 @@ using rpc_actor = caf::typed_actor<caf::replies_to<dht_rpc_atom, payload>::with<
 /// What a router needs of its node: lookups. node_actor converts to it.
 using lookup_actor =
   caf::typed_actor<caf::replies_to<dht_get_atom, std::string>::with<payload, uint32_t, uint32_t>>;
+
+/// What a router needs of its node: lookups and proofs of declared endpoints. node_actor
+/// converts to it.
+using router_dht_actor =
+  caf::typed_actor<caf::replies_to<dht_get_atom, std::string>::with<payload, uint32_t, uint32_t>,
+                   caf::replies_to<dht_prove_atom, std::string, std::string>::with<bool>>;
 
 struct node_setup {
   std::string name = "dht";                      // logger name

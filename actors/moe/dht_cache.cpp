@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "actors/dht/ownership.hpp"
 
 namespace dmoe::moe {
 
@@ -9,8 +10,10 @@ std::vector<declared> read_declarations(const std::vector<dht::item>& items, siz
   std::vector<declared> out;
   out.reserve(items.size());
   for (const auto& x : items) {
+    auto parts = dht::parse_subkey(x.subkey);
+    auto owner = parts && parts->owner ? *parts->owner : std::string{};
     if (auto d = decode_declaration(x.value))
-      out.push_back({std::move(*d), x.expiration});
+      out.push_back({std::move(*d), x.expiration, std::move(owner)});
     else if (skipped != nullptr)
       ++*skipped;
   }

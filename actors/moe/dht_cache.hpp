@@ -21,6 +21,7 @@ namespace dmoe::moe {
 struct declared {
   prefix_declaration children;
   double expiration = 0;
+  std::string owner;  // the declaring key (raw Ed25519), from the item's owned sub-key
 };
 
 /// The declarations among a lookup's items: those that decode (the caller has kept only items

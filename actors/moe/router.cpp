@@ -3,6 +3,7 @@
 #include "actors/moe/router.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <caf/actor_cast.hpp>
 #include <caf/config_value.hpp>
@@ -152,22 +153,96 @@ void router_state::look_up(const std::string& key) {
 
 void router_state::lookup_done(const std::string& key, std::vector<dht::item>* items) {
   lookups_under_way_.erase(key);
+  if (items == nullptr)
+    return lookup_proven(key, nullptr);
+  // Only declarations signed by their owners route calls: plain or forged items are dropped.
+  if (auto unowned = dht::keep_verified_owned(dht::key_id(key), *items, &verified_); unowned > 0)
+    log_->debug("ignored {} item(s) under '{}' not signed by an owner", unowned, key);
+  size_t undecodable = 0;
+  auto declarations = read_declarations(*items, &undecodable);
+  if (undecodable > 0) {
+    undecodable_ += undecodable;
+    log_->debug("ignored {} signed item(s) under '{}' that are no declaration", undecodable, key);
+  }
+  if (prove_endpoints(key, declarations))
+    return;
+  lookup_proven(key, &declarations);
+}
+
+bool router_state::prove_endpoints(const std::string& key,
+                                   const std::vector<declared>& declarations) {
+  auto t = now();
+  std::set<std::pair<std::string, std::string>> waiting_for;
+  for (const auto& d : declarations) {
+    if (d.expiration <= t || proofs_.check(d.children.endpoint, d.owner, t)
+                               == endpoint_proofs::status::proven)
+      continue;
+    // A server of this process (its directory) was put there by the process itself.
+    if (setup_.directory && setup_.directory->find(d.children.endpoint)) {
+      proofs_.finished(d.children.endpoint, d.owner, true, t);
+      continue;
+    }
+    auto state = proofs_.check(d.children.endpoint, d.owner, t);
+    if (state == endpoint_proofs::status::unknown || state == endpoint_proofs::status::pending)
+      waiting_for.insert({d.children.endpoint, d.owner});
+  }
+  if (waiting_for.empty())
+    return false;
+  auto& held = unproven_[key];
+  held.declarations = declarations;  // a newer lookup of the key replaces an older one
+  held.waiting = waiting_for.size();
+  for (const auto& [endpoint, owner] : waiting_for) {
+    auto& keys = proof_waiters_[{endpoint, owner}];
+    keys.push_back(key);
+    if (keys.size() > 1 || proofs_.check(endpoint, owner, t) == endpoint_proofs::status::pending)
+      continue;  // already asked
+    proofs_.started(endpoint, owner);
+    self_->request(setup_.dht, server_connect_timeout + setup_.options.forward_timeout,
+                   dht::dht_prove_atom::value, endpoint, owner)
+      .then([this, endpoint, owner](bool proven) { endpoint_proven(endpoint, owner, proven); },
+            [this, endpoint, owner](caf::error& err) {
+              log_->debug("the proof of {} failed: {}", endpoint, describe(err));
+              endpoint_proven(endpoint, owner, false);
+            });
+  }
+  return true;
+}
+
+void router_state::endpoint_proven(const std::string& endpoint, const std::string& owner,
+                                   bool proven) {
+  proofs_.finished(endpoint, owner, proven, now());
+  ++(proven ? endpoints_proven_ : endpoints_refused_);
+  if (!proven)
+    log_->warn("{} did not prove the key that declared it there (node {}): its declarations "
+               "are not used for {} s",
+               endpoint, dht::short_hex(dht::node_id_of(owner)), endpoint_refused_seconds);
+  auto i = proof_waiters_.find({endpoint, owner});
+  if (i == proof_waiters_.end())
+    return;
+  auto keys = std::move(i->second);
+  proof_waiters_.erase(i);
+  for (const auto& key : keys) {
+    auto held = unproven_.find(key);
+    if (held == unproven_.end() || held->second.waiting == 0 || --held->second.waiting > 0)
+      continue;
+    auto declarations = std::move(held->second.declarations);
+    unproven_.erase(held);
+    lookup_proven(key, &declarations);
+  }
+}
+
+void router_state::lookup_proven(const std::string& key, std::vector<declared>* found) {
   std::vector<declared> declarations;
-  if (items != nullptr) {
-    // Only declarations signed by their owners route calls: plain or forged items are dropped.
-    if (auto unowned = dht::keep_verified_owned(dht::key_id(key), *items, &verified_); unowned > 0)
-      log_->debug("ignored {} item(s) under '{}' not signed by an owner", unowned, key);
-    size_t undecodable = 0;
-    declarations = read_declarations(*items, &undecodable);
+  if (found != nullptr) {
+    auto t = now();
+    for (auto& d : *found)
+      if (proofs_.check(d.children.endpoint, d.owner, t) == endpoint_proofs::status::proven)
+        declarations.push_back(std::move(d));
     // A server's batch limit comes with its declaration: calls are split from the first one.
     for (const auto& d : declarations)
       if (d.children.max_rows > 0 && servers_.batch_limit(d.children.endpoint) == 0)
         servers_.set_batch_limit(d.children.endpoint, d.children.max_rows);
-    if (undecodable > 0) {
-      undecodable_ += undecodable;
-      log_->debug("ignored {} signed item(s) under '{}' that are no declaration", undecodable, key);
-    }
-    cache_->put(key, declarations, now());
+    cache_->put(key, declarations, t);
   }
   auto waiting = std::move(lookup_waiters_[key]);
   lookup_waiters_.erase(key);
@@ -177,12 +252,12 @@ void router_state::lookup_done(const std::string& key, std::vector<dht::item>* i
     if (i == forwards_.end())
       continue;
     auto& job = i->second;
-    if (items == nullptr && job.looked_up_again.insert(key).second
+    if (found == nullptr && job.looked_up_again.insert(key).second
         && steady::now() + min_lookup_retry_window < job.deadline) {
       again.push_back(id);
       continue;
     }
-    if (items != nullptr)
+    if (found != nullptr)
       job.route.found(key, declarations);
     if (--job.lookups_pending == 0)
       forward_lookups_done(id);
@@ -328,6 +403,8 @@ router_stats router_state::stats() const {
   out.jobs_in_flight = static_cast<int64_t>(forwards_.size() + backwards_.size());
   out.cache_entries = static_cast<int64_t>(cache_->size());
   out.signature_checks = static_cast<int64_t>(verified_.verifications());
+  out.endpoints_proven = static_cast<int64_t>(endpoints_proven_);
+  out.endpoints_refused = static_cast<int64_t>(endpoints_refused_);
   out.signatures_remembered = static_cast<int64_t>(verified_.hits());
   out.undecodable_items = static_cast<int64_t>(undecodable_);
   return out;

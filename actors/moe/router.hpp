@@ -36,7 +36,9 @@
 //     part)..., then (expert_rpc_atom, call id, total bytes, last part) -> (total bytes, last
 //     part) after the reply's (wire_part_atom, call id, part) messages, which the router takes
 //     only from the gateway the call went to, for calls in flight.
-//   To the DHT node: (dht_get_atom, key) -> (payload, uint32, uint32).
+//   To the DHT node: (dht_get_atom, key) -> (payload, uint32, uint32); (dht_prove_atom,
+//     endpoint, owner key) -> bool before calling a declared endpoint it has not met lately
+//     (endpoint_proofs.hpp): only declarations whose endpoint proved the declaring key route.
 //   Internal (router_state.hpp: router_impl): (moe_deadline_atom, job id), (moe_settle_atom, job
 //     id) timers (taken from the router itself only), (moe_failed_atom, call id, error) for
 //     calls that failed before they were sent, reply parts from gateways; down_msg of servers.
@@ -84,7 +86,7 @@ struct router_setup {
   std::string name = "moe";                            // logger name
   moe_options options;
   wire_limits limits;
-  dht::lookup_actor dht;                               // a DHT node of this process
+  dht::router_dht_actor dht;                           // a DHT node of this process
   std::shared_ptr<dht::local_directory> directory;     // in-process servers; may be null
   std::function<double()> clock;                       // seconds since the epoch; DHT's if empty
 };

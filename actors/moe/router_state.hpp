@@ -18,6 +18,7 @@
 #include "actors/dht/peers.hpp"
 #include "actors/dht/ownership.hpp"
 #include "actors/moe/dht_cache.hpp"
+#include "actors/moe/endpoint_proofs.hpp"
 #include "actors/moe/quorum.hpp"
 #include "actors/moe/routing.hpp"
 #include "actors/moe/router.hpp"
@@ -37,6 +38,11 @@ inline double ms_since(steady::time_point t) {
 /// A job waiting on a DHT lookup that fails (e.g. one started for an earlier job that hit its
 /// timeout) looks the key up once more if it has at least this much time left.
 constexpr auto min_lookup_retry_window = std::chrono::milliseconds(100);
+
+/// How long a proven endpoint (the server there holds the declaring key) is trusted, and how long
+/// one that failed its proof is left aside before it is asked again.
+constexpr double endpoint_proven_seconds = 600;
+constexpr double endpoint_refused_seconds = 30;
 
 using moe_failed_atom = caf::atom_constant<caf::atom("moe_failed")>;
 
@@ -96,6 +102,13 @@ private:
   /// Starts a DHT lookup of `key` unless one is under way.
   void look_up(const std::string& key);
   void lookup_done(const std::string& key, std::vector<dht::item>* items);
+  /// Asks the DHT node to prove the endpoints of `declarations` not proven lately; true when
+  /// the lookup of `key` waits for them (lookup_proven then ends it).
+  bool prove_endpoints(const std::string& key, const std::vector<declared>& declarations);
+  void endpoint_proven(const std::string& endpoint, const std::string& owner, bool proven);
+  /// Ends the lookup of `key` with the declarations whose endpoints are proven (items: null
+  /// when the lookup failed).
+  void lookup_proven(const std::string& key, std::vector<declared>* declarations);
   /// Records `rec` as in flight and sends its request, to be answered before `deadline`; the
   /// reply or the failure is handled later (never synchronously).
   void call(call_record rec, payload request, steady::time_point deadline);
@@ -156,6 +169,16 @@ private:
   std::unique_ptr<parts_caller> parts_;  // calls to other nodes (keyed by call id)
   std::unordered_map<std::string, std::vector<uint64_t>> lookup_waiters_;  // key -> jobs
   std::unordered_set<std::string> lookups_under_way_;                  // keys being looked up
+  endpoint_proofs proofs_{endpoint_proven_seconds, endpoint_refused_seconds};
+  uint64_t endpoints_proven_ = 0;   // proofs asked of the DHT node that passed
+  uint64_t endpoints_refused_ = 0;  // ... that failed
+  // Lookups waiting for endpoint proofs: their declarations and how many proofs they wait for.
+  struct unproven_lookup {
+    std::vector<declared> declarations;
+    size_t waiting = 0;
+  };
+  std::unordered_map<std::string, unproven_lookup> unproven_;
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> proof_waiters_;
   std::map<std::pair<std::string, std::string>, expert_counters> counters_;  // (id, server)
 };
 

@@ -39,6 +39,8 @@ struct router_stats {
   int64_t cache_entries = 0;  // DHT keys cached
   int64_t signature_checks = 0;       // declarations whose signature was verified
   int64_t signatures_remembered = 0;  // declarations seen before: not verified again
+  int64_t endpoints_proven = 0;       // declared endpoints whose node proved the declaring key
+  int64_t endpoints_refused = 0;      // ... that did not (their declarations were not used)
   int64_t undecodable_items = 0;      // signed items under a grid key that were no declaration
   // Filled by the supervisor: routers it spawned after the first, its current child's actor id,
   // and why that child did not answer (empty when it did).
@@ -64,6 +66,8 @@ inline auto fields_of(router_stats& x) {
                          field("cache_entries", x.cache_entries),
                          field("signature_checks", x.signature_checks),
                          field("signatures_remembered", x.signatures_remembered),
+                         field("endpoints_proven", x.endpoints_proven),
+                         field("endpoints_refused", x.endpoints_refused),
                          field("undecodable_items", x.undecodable_items),
                          field("restarts", x.restarts),
                          field("router_id", x.router_id), field("router_error", x.router_error));

@@ -207,7 +207,7 @@ int64_t chain_step(caf::actor_system& system, const caf::actor& caller, const ch
 
 }  // namespace
 
-throughput run_dmoe(caf::actor_system& system, const dht::lookup_actor& dht,
+throughput run_dmoe(caf::actor_system& system, const dht::router_dht_actor& dht,
                     const dmoe_workload& w,
                     const measure_window& window) {
   moe::router_setup rs;

@@ -50,7 +50,7 @@ struct dmoe_workload {
   std::chrono::seconds timeout{60};
 };
 
-throughput run_dmoe(caf::actor_system& system, const dht::lookup_actor& dht,
+throughput run_dmoe(caf::actor_system& system, const dht::router_dht_actor& dht,
                     const dmoe_workload& w,
                     const measure_window& window);
 

@@ -80,7 +80,10 @@ dht::node_actor::behavior_type dht_stand_in(dht::node_actor::pointer) {
           },
           [](dht::dht_info_atom) { return std::string{"dht stand-in"}; },
           [](stats_atom) { return dht::node_stats{}; },
-          [](dht::dht_replicate_atom) -> caf::result<uint32_t> { return not_here(); }};
+          [](dht::dht_replicate_atom) -> caf::result<uint32_t> { return not_here(); },
+          [](dht::dht_prove_atom, std::string&, std::string&) -> caf::result<bool> {
+            return not_here();
+          }};
 }
 
 inspector_actor::behavior_type inspector_stand_in(inspector_actor::pointer) {

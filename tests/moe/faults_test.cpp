@@ -30,9 +30,9 @@ struct lost_lookup {
   std::string lost_key;  // written by the actor before the count first rises
 };
 
-dht::lookup_actor::behavior_type first_get_lost(dht::lookup_actor::pointer self,
-                                                dht::lookup_actor real,
-                                                std::shared_ptr<lost_lookup> seen) {
+dht::router_dht_actor::behavior_type first_get_lost(dht::router_dht_actor::pointer self,
+                                                    dht::router_dht_actor real,
+                                                    std::shared_ptr<lost_lookup> seen) {
   using lookup_reply = caf::typed_response_promise<payload, uint32_t, uint32_t>;
   auto held = std::make_shared<std::vector<lookup_reply>>();
   return {
@@ -46,6 +46,9 @@ dht::lookup_actor::behavior_type first_get_lost(dht::lookup_actor::pointer self,
       if (key == seen->lost_key)
         ++seen->lost_key_gets;
       return self->delegate(real, atom, std::move(key));
+    },
+    [=](dht::dht_prove_atom atom, std::string& endpoint, std::string& owner) {
+      return self->delegate(real, atom, std::move(endpoint), std::move(owner));
     },
   };
 }

@@ -7,8 +7,10 @@
 #include <random>
 #include <set>
 
+#include "actors/dht/ownership.hpp"
 #include "actors/moe/beam_search.hpp"
 #include "actors/moe/dht_cache.hpp"
+#include "actors/moe/endpoint_proofs.hpp"
 #include "actors/moe/server_book.hpp"
 
 using namespace dmoe;
@@ -250,4 +252,34 @@ CAF_TEST(a server that refused a call as overloaded is passed over until its bac
   CAF_CHECK_EQUAL(book.pick(replicas, 10.2), "");  // every replica busy: use a spare expert
   CAF_CHECK_EQUAL(book.pick(replicas, 10.3), "a:1");
   CAF_CHECK(!book.is_dead("a:1"));
+}
+
+CAF_TEST(endpoint proofs are remembered for a while and forgotten oldest first) {
+  using status = endpoint_proofs::status;
+  endpoint_proofs proofs{600, 30, 2};
+  CAF_CHECK(proofs.check("a:1", "k", 0) == status::unknown);
+  proofs.started("a:1", "k");
+  CAF_CHECK(proofs.check("a:1", "k", 1000) == status::pending);  // until it ends
+  proofs.finished("a:1", "k", true, 10);
+  CAF_CHECK(proofs.check("a:1", "k", 609) == status::proven);
+  CAF_CHECK(proofs.check("a:1", "k", 611) == status::unknown);  // asked again
+  CAF_CHECK(proofs.check("a:1", "other key", 20) == status::unknown);  // per key, not endpoint
+  proofs.finished("b:2", "k", false, 10);
+  CAF_CHECK(proofs.check("b:2", "k", 39) == status::refused);
+  CAF_CHECK(proofs.check("b:2", "k", 41) == status::unknown);
+  proofs.finished("c:3", "k", true, 10);  // a third: the oldest ("a:1") is forgotten
+  CAF_CHECK_EQUAL(proofs.size(), 2u);
+  CAF_CHECK(proofs.check("a:1", "k", 20) == status::unknown);
+  CAF_CHECK(proofs.check("c:3", "k", 20) == status::proven);
+}
+
+CAF_TEST(a declaration carries the key that signed it) {
+  auto owner = dht::identity::generate();
+  auto key = dht::key_id("ffn.0.");
+  auto value = encode_declaration(prefix_declaration{"a:1", {{0, 2}}, true});
+  auto read = read_declarations({dht::owned_item(*owner, key, "0", value, 100),
+                                 dht::item{"plain", value, 100}});
+  CAF_REQUIRE_EQUAL(read.size(), 2u);
+  CAF_CHECK_EQUAL(read[0].owner, owner->public_key());
+  CAF_CHECK(read[1].owner.empty());
 }
