@@ -275,7 +275,8 @@ CAF_TEST(endpoint proofs are remembered for a while and forgotten oldest first) 
 
 CAF_TEST(a declaration carries the key that signed it) {
   auto owner = dht::identity::generate();
-  auto key = dht::key_id("ffn.0.");
+  dht::id160 key{};  // any key: the owner's signature covers it
+  key[0] = 7;
   auto value = encode_declaration(prefix_declaration{"a:1", {{0, 2}}, true});
   auto read = read_declarations({dht::owned_item(*owner, key, "0", value, 100),
                                  dht::item{"plain", value, 100}});
