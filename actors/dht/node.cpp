@@ -146,14 +146,29 @@ node_impl::behavior_type node_behavior(node_stateful* self, node_setup setup) {
       if (public_key.size() != public_key_bytes)
         return make_error(errc::invalid_argument, "a public key has "
                                                     + std::to_string(public_key_bytes) + " bytes");
+      // Declarations name endpoints anyone chose: dials for proofs are bounded as ping-backs are
+      // (claim_checks.hpp); one deferred is asked again at a later lookup.
+      auto& st = self->state;
+      auto verdict = st.proofs.begin(endpoint, st.now());
+      if (verdict == claim_checks::verdict::failed_lately)
+        return false;
+      if (verdict != claim_checks::verdict::start)
+        return make_error(errc::overloaded, "not dialing " + log::escaped(endpoint, 64)
+                                              + " for a proof now: " + explain(verdict));
       auto rp = self->make_response_promise<bool>();
       // call() checks the answer's id against the key's and the nonce's signature.
-      self->state.call(
+      st.call(
         node_info{node_id_of(public_key), endpoint}, ping_request{},
-        [rp, endpoint, public_key](response& resp) mutable {
+        [self, rp, endpoint, public_key](response& resp) mutable {
+          self->state.proofs.end(endpoint, true, self->state.now());
           rp.deliver(resp.responder.endpoint == endpoint && resp.responder.public_key == public_key);
         },
-        [rp](const caf::error&) mutable { rp.deliver(false); });
+        [self, rp, endpoint](const caf::error& err) mutable {
+          auto code = code_of(err);
+          self->state.proofs.end(endpoint, code != errc::unavailable && code != errc::timeout,
+                                 self->state.now());
+          rp.deliver(false);
+        });
       return rp;
     },
     [self](refresh_tick) {

@@ -116,6 +116,7 @@ struct node_state {
   std::shared_ptr<local_directory> directory;
   std::set<id160> pinging;                                          // eviction pings under way
   claim_checks claims;                                              // claimed endpoints dialed back
+  claim_checks proofs;  // declared endpoints dialed for a router's proof (the same bounds)
   std::unordered_map<id160, double, id_hash> replicated_at;         // last replication per key
   size_t bootstrap_attempts = 0;
   bool bootstrap_scheduled = false;  // a bootstrap_tick is on its way

@@ -3,9 +3,11 @@
 // wrote: without a check, any key could send every router's calls for an expert to any host and
 // port (a third party's, or a server that never declared that expert). A router calls a
 // declared endpoint only once the node answering there has signed a fresh nonce with the key
-// that signed the declaration (its DHT node's key proof, actors/dht/ownership.hpp); the answer
-// is remembered for `proven_for` seconds, a failed proof for `refused_for`, so a lookup costs a
-// proof only for a server it has not met lately.
+// that signed the declaration (its DHT node's key proof, actors/dht/ownership.hpp).
+// A proof holds for `proven_for` seconds; after that it is `stale`: still used while the router
+// asks again in the background, until an answer says the key is no longer there (so junk
+// declarations that keep the DHT node's dials busy cannot take a known server away). A failed
+// proof keeps the endpoint aside for `refused_for` seconds.
 #pragma once
 
 #include <cstddef>
@@ -18,7 +20,7 @@ namespace dmoe::moe {
 
 class endpoint_proofs {
 public:
-  enum class status { unknown, pending, proven, refused };
+  enum class status { unknown, proven, stale, refused };
 
   endpoint_proofs(double proven_for, double refused_for, size_t capacity = 65536)
     : proven_for_(proven_for), refused_for_(refused_for), capacity_(capacity) {
@@ -27,10 +29,13 @@ public:
   /// Where the proof that `owner` (a raw public key) serves at `endpoint` stands at `now`.
   status check(const std::string& endpoint, const std::string& owner, double now) const;
 
-  /// A proof was asked for: pending until finished.
-  void started(const std::string& endpoint, const std::string& owner);
+  /// Whether calls may go there: proven, or stale (asked again meanwhile).
+  bool usable(const std::string& endpoint, const std::string& owner, double now) const {
+    auto s = check(endpoint, owner, now);
+    return s == status::proven || s == status::stale;
+  }
 
-  /// The proof ended: the node there holds the key (proven) or not, or did not answer.
+  /// A proof ended: the node there holds the key (proven) or not (refused).
   void finished(const std::string& endpoint, const std::string& owner, bool proven, double now);
 
   size_t size() const {
@@ -40,10 +45,9 @@ public:
 private:
   using pair = std::pair<std::string, std::string>;
   struct entry {
-    status state = status::unknown;
+    bool proven = false;
     double until = 0;
   };
-  void remember(const pair& p);
 
   double proven_for_;
   double refused_for_;

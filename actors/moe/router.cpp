@@ -152,7 +152,6 @@ void router_state::look_up(const std::string& key) {
 }
 
 void router_state::lookup_done(const std::string& key, std::vector<dht::item>* items) {
-  lookups_under_way_.erase(key);
   if (items == nullptr)
     return lookup_proven(key, nullptr);
   // Only declarations signed by their owners route calls: plain or forged items are dropped.
@@ -174,48 +173,63 @@ bool router_state::prove_endpoints(const std::string& key,
   auto t = now();
   std::set<std::pair<std::string, std::string>> waiting_for;
   for (const auto& d : declarations) {
-    if (d.expiration <= t || proofs_.check(d.children.endpoint, d.owner, t)
-                               == endpoint_proofs::status::proven)
+    const auto& endpoint = d.children.endpoint;
+    if (d.expiration <= t)
       continue;
     // A server of this process (its directory) was put there by the process itself.
-    if (setup_.directory && setup_.directory->find(d.children.endpoint)) {
-      proofs_.finished(d.children.endpoint, d.owner, true, t);
+    if (setup_.directory && setup_.directory->find(endpoint)) {
+      if (!proofs_.usable(endpoint, d.owner, t))
+        proofs_.finished(endpoint, d.owner, true, t);
       continue;
     }
-    auto state = proofs_.check(d.children.endpoint, d.owner, t);
-    if (state == endpoint_proofs::status::unknown || state == endpoint_proofs::status::pending)
-      waiting_for.insert({d.children.endpoint, d.owner});
+    switch (proofs_.check(endpoint, d.owner, t)) {
+      case endpoint_proofs::status::proven:
+      case endpoint_proofs::status::refused:
+        break;
+      case endpoint_proofs::status::stale:  // used meanwhile
+        ask_proof(endpoint, d.owner);
+        break;
+      case endpoint_proofs::status::unknown:
+        ask_proof(endpoint, d.owner);
+        waiting_for.insert({endpoint, d.owner});
+        break;
+    }
   }
   if (waiting_for.empty())
     return false;
   auto& held = unproven_[key];
-  held.declarations = declarations;  // a newer lookup of the key replaces an older one
+  held.declarations = declarations;
   held.waiting = waiting_for.size();
-  for (const auto& [endpoint, owner] : waiting_for) {
-    auto& keys = proof_waiters_[{endpoint, owner}];
-    keys.push_back(key);
-    if (keys.size() > 1 || proofs_.check(endpoint, owner, t) == endpoint_proofs::status::pending)
-      continue;  // already asked
-    proofs_.started(endpoint, owner);
-    self_->request(setup_.dht, server_connect_timeout + setup_.options.forward_timeout,
-                   dht::dht_prove_atom::value, endpoint, owner)
-      .then([this, endpoint, owner](bool proven) { endpoint_proven(endpoint, owner, proven); },
-            [this, endpoint, owner](caf::error& err) {
-              log_->debug("the proof of {} failed: {}", endpoint, describe(err));
-              endpoint_proven(endpoint, owner, false);
-            });
-  }
+  for (const auto& p : waiting_for)
+    proof_waiters_[p].push_back(key);
   return true;
 }
 
+void router_state::ask_proof(const std::string& endpoint, const std::string& owner) {
+  if (!proofs_in_flight_.insert({endpoint, owner}).second)
+    return;
+  self_->request(setup_.dht, server_connect_timeout + setup_.options.forward_timeout,
+                 dht::dht_prove_atom::value, endpoint, owner)
+    .then([this, endpoint, owner](bool proven) { endpoint_proven(endpoint, owner, proven); },
+          [this, endpoint, owner](caf::error& err) {
+            // Not made now (the node's dial bounds) or no answer in time: asked again at a
+            // later lookup; meanwhile an unknown endpoint is not used, a stale one still is.
+            log_->debug("no proof of {} now: {}", endpoint, describe(err));
+            endpoint_proven(endpoint, owner, std::nullopt);
+          });
+}
+
 void router_state::endpoint_proven(const std::string& endpoint, const std::string& owner,
-                                   bool proven) {
-  proofs_.finished(endpoint, owner, proven, now());
-  ++(proven ? endpoints_proven_ : endpoints_refused_);
-  if (!proven)
-    log_->warn("{} did not prove the key that declared it there (node {}): its declarations "
-               "are not used for {} s",
-               endpoint, dht::short_hex(dht::node_id_of(owner)), endpoint_refused_seconds);
+                                   std::optional<bool> proven) {
+  proofs_in_flight_.erase({endpoint, owner});
+  if (proven) {
+    proofs_.finished(endpoint, owner, *proven, now());
+    ++(*proven ? endpoints_proven_ : endpoints_refused_);
+    if (!*proven)
+      log_->warn("{} did not prove the key that declared it there (node {}): its declarations "
+                 "are not used for {} s",
+                 endpoint, dht::short_hex(dht::node_id_of(owner)), endpoint_refused_seconds);
+  }
   auto i = proof_waiters_.find({endpoint, owner});
   if (i == proof_waiters_.end())
     return;
@@ -232,11 +246,12 @@ void router_state::endpoint_proven(const std::string& endpoint, const std::strin
 }
 
 void router_state::lookup_proven(const std::string& key, std::vector<declared>* found) {
+  lookups_under_way_.erase(key);  // (kept while its proofs were made)
   std::vector<declared> declarations;
   if (found != nullptr) {
     auto t = now();
     for (auto& d : *found)
-      if (proofs_.check(d.children.endpoint, d.owner, t) == endpoint_proofs::status::proven)
+      if (proofs_.usable(d.children.endpoint, d.owner, t))
         declarations.push_back(std::move(d));
     // A server's batch limit comes with its declaration: calls are split from the first one.
     for (const auto& d : declarations)

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
+#include <set>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -105,7 +107,11 @@ private:
   /// Asks the DHT node to prove the endpoints of `declarations` not proven lately; true when
   /// the lookup of `key` waits for them (lookup_proven then ends it).
   bool prove_endpoints(const std::string& key, const std::vector<declared>& declarations);
-  void endpoint_proven(const std::string& endpoint, const std::string& owner, bool proven);
+  /// Asks the DHT node for the proof of `owner` at `endpoint` unless it is under way.
+  void ask_proof(const std::string& endpoint, const std::string& owner);
+  /// The proof ended: proven or not, or (nullopt) not made now.
+  void endpoint_proven(const std::string& endpoint, const std::string& owner,
+                       std::optional<bool> proven);
   /// Ends the lookup of `key` with the declarations whose endpoints are proven (items: null
   /// when the lookup failed).
   void lookup_proven(const std::string& key, std::vector<declared>* declarations);
@@ -179,6 +185,7 @@ private:
   };
   std::unordered_map<std::string, unproven_lookup> unproven_;
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> proof_waiters_;
+  std::set<std::pair<std::string, std::string>> proofs_in_flight_;
   std::map<std::pair<std::string, std::string>, expert_counters> counters_;  // (id, server)
 };
 

@@ -258,15 +258,19 @@ CAF_TEST(endpoint proofs are remembered for a while and forgotten oldest first) 
   using status = endpoint_proofs::status;
   endpoint_proofs proofs{600, 30, 2};
   CAF_CHECK(proofs.check("a:1", "k", 0) == status::unknown);
-  proofs.started("a:1", "k");
-  CAF_CHECK(proofs.check("a:1", "k", 1000) == status::pending);  // until it ends
   proofs.finished("a:1", "k", true, 10);
   CAF_CHECK(proofs.check("a:1", "k", 609) == status::proven);
-  CAF_CHECK(proofs.check("a:1", "k", 611) == status::unknown);  // asked again
+  // Past its time a proof is stale: still usable while it is asked again.
+  CAF_CHECK(proofs.check("a:1", "k", 611) == status::stale);
+  CAF_CHECK(proofs.usable("a:1", "k", 611));
   CAF_CHECK(proofs.check("a:1", "other key", 20) == status::unknown);  // per key, not endpoint
   proofs.finished("b:2", "k", false, 10);
   CAF_CHECK(proofs.check("b:2", "k", 39) == status::refused);
+  CAF_CHECK(!proofs.usable("b:2", "k", 39));
   CAF_CHECK(proofs.check("b:2", "k", 41) == status::unknown);
+  // An answer that the key is gone takes a proven endpoint away.
+  proofs.finished("a:1", "k", false, 620);
+  CAF_CHECK(!proofs.usable("a:1", "k", 621));
   proofs.finished("c:3", "k", true, 10);  // a third: the oldest ("a:1") is forgotten
   CAF_CHECK_EQUAL(proofs.size(), 2u);
   CAF_CHECK(proofs.check("a:1", "k", 20) == status::unknown);
