@@ -251,6 +251,10 @@ void node_config::declare_server_options() {
          "backward samples one peer may send one expert at once (at least max-batch-size when "
          "the rate is on)",
          real_limit)
+    .add(server.peer_nodes, "peer-nodes",
+         "the per-peer limits above hold once per node seen from a peer's address (or TLS "
+         "member), up to this many times: processes sharing an address, not made-up node ids",
+         range<size_t>{1, 1024})
     .add(server.outlier_factor, "outlier-factor",
          "Adam: clip each gradient element of an update to this many times its running RMS, so "
          "one update raises Adam's second moment at most 1 + (f^2 - 1)(1 - beta2) times (0: "

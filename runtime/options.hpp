@@ -136,6 +136,7 @@ struct server_options {
   double peer_update_rate = 16384;
   double peer_update_burst = 65536;
   double outlier_factor = 10;
+  size_t peer_nodes = 4;  // shares of the limits above one address (or member) may hold
 };
 
 // ---- DMoE layer on the trainer side: actors/moe ----

@@ -11,11 +11,16 @@
 // so routers keep calling the server's other experts. A limit of 0 is
 // off. Peers with nothing in flight and full buckets are forgotten, so the table stays as large
 // as the set of peers active in the last few seconds.
+// A peer is who it cannot choose to be (its address or certificate: runtime/peer_identity.hpp),
+// and several processes may share one address (trainers on one machine, a NAT): a peer's limits
+// are its share times the distinct nodes seen from it lately, at most `max_nodes_per_peer`, so
+// node ids made up at one address buy at most that many shares.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <caf/error.hpp>
 
@@ -32,6 +37,7 @@ struct admission_limits {
   uint64_t max_total_bytes = 0;     // bytes of all peers (server.max-queued-mb)
   double update_rate = 0;           // backward samples per second per peer and expert
   double update_burst = 0;          // (server.peer-update-rate, server.peer-update-burst)
+  uint64_t max_nodes_per_peer = 1;  // shares one peer may hold (server.peer-nodes)
 };
 
 /// What one admitted call holds until release().
@@ -54,10 +60,11 @@ public:
   explicit peer_admission(admission_limits limits = {}) : limits_(limits) {
   }
 
-  /// Before decoding a request of `bytes` from `peer`: takes one of its request tokens and
-  /// checks the limits that need no decoding (calls in flight, its bytes, everyone's), so a
-  /// flood is refused at the cost of a lookup. Charges nothing but the token.
-  caf::error take_request(const std::string& peer, uint64_t bytes, double now);
+  /// Before decoding a request of `bytes` from `peer` (sent by its node `node`): takes one of
+  /// its request tokens and checks the limits that need no decoding (calls in flight, its bytes,
+  /// everyone's), so a flood is refused at the cost of a lookup. Charges nothing but the token.
+  caf::error take_request(const std::string& peer, uint64_t bytes, double now,
+                          const std::string& node = {});
 
   /// Admits a decoded call of `bytes` for `expert` (`backward_samples` > 0 for a backward
   /// call, charged to the update budget) and charges it, or says which limit it would break.
@@ -94,6 +101,11 @@ private:
     uint64_t bytes = 0;
     std::unordered_map<std::string, uint64_t> expert_bytes;
     std::unordered_map<std::string, bucket> updates;
+    std::vector<std::string> nodes;  // distinct, at most max_nodes_per_peer
+    /// The shares it holds: one per node seen, at least one.
+    double shares() const {
+      return nodes.empty() ? 1.0 : static_cast<double>(nodes.size());
+    }
   };
 
   peer_state& state_of(const std::string& peer, double now);

@@ -88,6 +88,7 @@ admission_limits admission_limits_of(const server_options& o) {
   l.max_total_bytes = o.max_queued_mb * mib;
   l.update_rate = o.peer_update_rate;
   l.update_burst = o.peer_update_burst;
+  l.max_nodes_per_peer = o.peer_nodes;
   return l;
 }
 
@@ -141,12 +142,14 @@ caf::result<payload> pass_to_expert(server_stateful* self, const expert_actor& e
   return promise;
 }
 
-caf::result<payload> serve(server_stateful* self, payload& request, const std::string& peer) {
+/// A call from `peer` (peer_of), sent by node `node`.
+caf::result<payload> serve(server_stateful* self, payload& request, const std::string& peer,
+                           const std::string& node) {
   auto& st = self->state;
   auto now = seconds_now();
   auto request_bytes = static_cast<uint64_t>(request.bytes.size());
   if (!peer.empty())
-    if (auto refused = st.admission.take_request(peer, request_bytes, now))
+    if (auto refused = st.admission.take_request(peer, request_bytes, now, node))
       return encode(expert_reply{refused});
   auto call = decode_expert_call(std::move(request), st.setup.limits);
   if (!call) {
@@ -383,8 +386,9 @@ server_impl::behavior_type server_behavior(server_stateful* self, server_setup s
     [=](expert_rpc_atom, payload& request) -> caf::result<payload> {
       auto sender = self->current_sender();
       auto peer = sender ? peer_of(self, sender->node()) : std::string{"(anonymous)"};
+      auto node = sender ? caf::to_string(sender->node()) : std::string{};
       try {
-        return serve(self, request, peer);
+        return serve(self, request, peer, node);
       } catch (const std::exception& e) {
         return error_reply(errc::internal, e.what());
       }
@@ -394,7 +398,7 @@ server_impl::behavior_type server_behavior(server_stateful* self, server_setup s
       if (!sender || sender->node() != self->node())
         return error_reply(errc::forbidden, "only this node's gateway may name a call's origin");
       try {
-        return serve(self, request, peer_of(self, origin));
+        return serve(self, request, peer_of(self, origin), caf::to_string(origin));
       } catch (const std::exception& e) {
         return error_reply(errc::internal, e.what());
       }

@@ -8,8 +8,9 @@
 //   server.guarded_updates: a trained expert (checkpoint) is attacked with 1,000 crafted
 //     backward calls from one peer; with the update budget and the outlier rule its held-out
 //     loss stays within a stated bound; the same attack on a server without them ruins it.
-//   hostile.peer_identity (issue 36, row 10): eight "peers" with node ids of their own from
-//     one address share that address's update budget; an honest peer elsewhere keeps its own.
+//   hostile.peer_identity (issue 36, row 10): sixteen "peers" with node ids of their own from
+//     one address share that address's update budget (at most server.peer-nodes shares); an
+//     honest peer elsewhere keeps its own.
 #define CAF_SUITE server.fair_service
 #include <caf/test/unit_test.hpp>
 
@@ -398,9 +399,10 @@ CAF_TEST(one peer cannot undo an expert with 1000 crafted backward calls) {
 
 namespace {
 
-constexpr size_t sybils = 8;
-constexpr int64_t sybil_rows = 64;         // the server's max batch
-constexpr size_t sybil_calls_each = 12;    // 768 samples each, 3 times the burst of 256
+constexpr size_t sybils = 16;
+constexpr int64_t sybil_rows = 64;       // the server's max batch
+constexpr size_t sybil_calls_each = 8;   // 512 samples each, twice the burst of 256
+constexpr size_t shares_per_address = 4;  // server.peer-nodes
 
 /// Backward calls of `rows` rows with a harmless gradient; how many were applied.
 size_t applied_backwards(peer& client, size_t calls, int64_t rows) {
@@ -421,14 +423,15 @@ size_t applied_backwards(peer& client, size_t calls, int64_t rows) {
 
 }  // namespace
 
-// The update budget (16 samples/s, a burst of 256) holds per address: eight actor systems from
-// 127.0.0.3, each its own BASP node, get one budget between them. Charged by node id (before)
-// they got eight: 32 of the 96 calls applied.
-CAF_TEST(eight node ids from one address share one update budget) {
+// The update budget (16 samples/s, a burst of 256) holds per address, once per node seen there
+// up to server.peer-nodes (4) times: sixteen actor systems from 127.0.0.3, each its own BASP
+// node, get four budgets between them. Charged by node id (before) they got sixteen.
+CAF_TEST(sixteen node ids from one address share four update budgets) {
   log::setup("warn");
   server_node node{"sybils", {"--server.hidden=" + std::to_string(poison_hidden),
                               "--server.max-batch-size=64", "--server.peer-update-rate=16",
-                              "--server.peer-update-burst=256"}};
+                              "--server.peer-update-burst=256",
+                              "--server.peer-nodes=" + std::to_string(shares_per_address)}};
   peer honest{node, "127.0.0.2"};
   honest.wait_serving(poison_hidden);
   std::vector<std::unique_ptr<peer>> attackers;
@@ -440,11 +443,13 @@ CAF_TEST(eight node ids from one address share one update budget) {
     attacker_applied += applied_backwards(*attacker, sybil_calls_each, sybil_rows);
   auto seconds = std::chrono::duration<double>(steady::now() - started).count();
   auto honest_applied = applied_backwards(honest, 4, sybil_rows);  // its whole burst
-  // One budget: the burst and what the rate refilled while the attack ran.
-  auto one_budget = static_cast<size_t>((256 + 16 * seconds) / sybil_rows) + 1;
+  // Four budgets: the bursts and what the rate refilled while the attack ran.
+  auto address_budget =
+    static_cast<size_t>(shares_per_address * (256 + 16 * seconds) / sybil_rows) + 1;
   CAF_MESSAGE(attacker_applied << " of " << sybils * sybil_calls_each << " calls of " << sybils
-              << " node ids from one address applied in " << seconds << " s (one budget: "
-              << one_budget << "); the honest peer's " << honest_applied << " of 4");
-  CAF_CHECK_LESS_OR_EQUAL(attacker_applied, one_budget);
+              << " node ids from one address applied in " << seconds << " s (the address's "
+              << "budget: " << address_budget << "); the honest peer's " << honest_applied
+              << " of 4");
+  CAF_CHECK_LESS_OR_EQUAL(attacker_applied, address_budget);
   CAF_CHECK_EQUAL(honest_applied, 4u);
 }

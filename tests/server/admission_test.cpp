@@ -119,3 +119,22 @@ CAF_TEST(idle peers are forgotten and busy ones kept) {
   CAF_CHECK(!gate.take_request("late", 1, 5.0));
   CAF_CHECK_EQUAL(gate.peers(), 1u);
 }
+
+CAF_TEST(an address holds one share per node seen there up to the limit) {
+  admission_limits limits;
+  limits.max_in_flight = 2;
+  limits.max_nodes_per_peer = 3;
+  peer_admission gate{limits};
+  auto fill = [&](const std::string& node) {
+    size_t admitted = 0;
+    while (!gate.take_request("address 192.0.2.1", 1, 1.0, node)
+           && !gate.admit(admission_ticket{"address 192.0.2.1", "ffn.0.0", 1}, 0, 1.0))
+      ++admitted;
+    return admitted;
+  };
+  CAF_CHECK_EQUAL(fill("node a"), 2u);  // one share: 2 calls in flight
+  CAF_CHECK_EQUAL(fill("node b"), 2u);  // a second process there: 4 in all
+  CAF_CHECK_EQUAL(fill("node c"), 2u);
+  CAF_CHECK_EQUAL(fill("node d"), 0u);  // past 3 shares, more node ids buy nothing
+  CAF_CHECK(!gate.take_request("address 192.0.2.2", 1, 1.0, "node e"));  // another address
+}
