@@ -35,6 +35,12 @@ public:
     return s == status::proven || s == status::stale;
   }
 
+  /// Whether `owner` proved a key at some endpoint and no answer has said otherwise since (a
+  /// server the router has met).
+  bool owner_met(const std::string& owner) const {
+    return owners_.count(owner) > 0;
+  }
+
   /// A proof ended: the node there holds the key (proven) or not (refused).
   void finished(const std::string& endpoint, const std::string& owner, bool proven, double now);
 
@@ -44,6 +50,7 @@ public:
 
 private:
   using pair = std::pair<std::string, std::string>;
+  void forget_owner(const std::string& owner);
   struct entry {
     bool proven = false;
     double until = 0;
@@ -54,6 +61,7 @@ private:
   size_t capacity_;
   std::map<pair, entry> entries_;
   std::deque<pair> order_;  // oldest first: forgotten first past capacity
+  std::map<std::string, size_t> owners_;  // owner -> its proven endpoints
 };
 
 }  // namespace dmoe::moe

@@ -154,6 +154,7 @@ void router_state::look_up(const std::string& key) {
 void router_state::lookup_done(const std::string& key, std::vector<dht::item>* items) {
   if (items == nullptr)
     return lookup_proven(key, nullptr);
+  skip_unknown_owners(*items);
   // Only declarations signed by their owners route calls: plain or forged items are dropped.
   if (auto unowned = dht::keep_verified_owned(dht::key_id(key), *items, &verified_); unowned > 0)
     log_->debug("ignored {} item(s) under '{}' not signed by an owner", unowned, key);
@@ -166,6 +167,27 @@ void router_state::lookup_done(const std::string& key, std::vector<dht::item>* i
   if (prove_endpoints(key, declarations))
     return;
   lookup_proven(key, &declarations);
+}
+
+void router_state::skip_unknown_owners(std::vector<dht::item>& items) {
+  // An item is cheap when verified before (remembered exactly) or when its owner is a server
+  // this router has met (a usable proof); of the others, a random sample is verified.
+  std::unordered_set<std::string> met;
+  for (const auto& [pair, waiting] : proof_waiters_)
+    met.insert(pair.second);
+  auto is_met = [&](const dht::item& x) {
+    auto parts = dht::parse_subkey(x.subkey);
+    if (!parts || !parts->owner)
+      return true;  // plain or malformed: dropped without a signature check
+    return met.count(*parts->owner) > 0 || proofs_.owner_met(*parts->owner);
+  };
+  auto unknown = std::stable_partition(items.begin(), items.end(), is_met);
+  auto count = static_cast<size_t>(std::distance(unknown, items.end()));
+  if (count <= max_unknown_owners_per_lookup)
+    return;
+  std::shuffle(unknown, items.end(), rng_);
+  items.erase(unknown + static_cast<std::ptrdiff_t>(max_unknown_owners_per_lookup), items.end());
+  owned_items_skipped_ += count - max_unknown_owners_per_lookup;
 }
 
 bool router_state::prove_endpoints(const std::string& key,
@@ -422,6 +444,7 @@ router_stats router_state::stats() const {
   out.endpoints_refused = static_cast<int64_t>(endpoints_refused_);
   out.signatures_remembered = static_cast<int64_t>(verified_.hits());
   out.undecodable_items = static_cast<int64_t>(undecodable_);
+  out.owned_items_skipped = static_cast<int64_t>(owned_items_skipped_);
   return out;
 }
 

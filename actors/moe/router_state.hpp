@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <random>
 #include <set>
 #include <memory>
 #include <string>
@@ -45,6 +46,11 @@ constexpr auto min_lookup_retry_window = std::chrono::milliseconds(100);
 /// one that failed its proof is left aside before it is asked again.
 constexpr double endpoint_proven_seconds = 600;
 constexpr double endpoint_refused_seconds = 30;
+
+/// Owned items of owners the router has not met that one lookup verifies at most (a random
+/// sample; the rest are skipped this time): a key kept full of fresh items costs a router this
+/// many signature checks per lookup, not a thousand.
+constexpr size_t max_unknown_owners_per_lookup = 64;
 
 using moe_failed_atom = caf::atom_constant<caf::atom("moe_failed")>;
 
@@ -104,6 +110,9 @@ private:
   /// Starts a DHT lookup of `key` unless one is under way.
   void look_up(const std::string& key);
   void lookup_done(const std::string& key, std::vector<dht::item>* items);
+  /// Keeps of `items` those of owners met (or verified before) and a random sample of at most
+  /// max_unknown_owners_per_lookup others.
+  void skip_unknown_owners(std::vector<dht::item>& items);
   /// Asks the DHT node to prove the endpoints of `declarations` not proven lately; true when
   /// the lookup of `key` waits for them (lookup_proven then ends it).
   bool prove_endpoints(const std::string& key, const std::vector<declared>& declarations);
@@ -186,6 +195,8 @@ private:
   std::unordered_map<std::string, unproven_lookup> unproven_;
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> proof_waiters_;
   std::set<std::pair<std::string, std::string>> proofs_in_flight_;
+  uint64_t owned_items_skipped_ = 0;
+  std::mt19937_64 rng_{std::random_device{}()};
   std::map<std::pair<std::string, std::string>, expert_counters> counters_;  // (id, server)
 };
 

@@ -42,6 +42,7 @@ struct router_stats {
   int64_t endpoints_proven = 0;       // declared endpoints whose node proved the declaring key
   int64_t endpoints_refused = 0;      // ... that did not (their declarations were not used)
   int64_t undecodable_items = 0;      // signed items under a grid key that were no declaration
+  int64_t owned_items_skipped = 0;    // of owners not met, past the sample a lookup verifies
   // Filled by the supervisor: routers it spawned after the first, its current child's actor id,
   // and why that child did not answer (empty when it did).
   int64_t restarts = 0;
@@ -69,6 +70,7 @@ inline auto fields_of(router_stats& x) {
                          field("endpoints_proven", x.endpoints_proven),
                          field("endpoints_refused", x.endpoints_refused),
                          field("undecodable_items", x.undecodable_items),
+                         field("owned_items_skipped", x.owned_items_skipped),
                          field("restarts", x.restarts),
                          field("router_id", x.router_id), field("router_error", x.router_error));
 }

@@ -275,6 +275,11 @@ CAF_TEST(endpoint proofs are remembered for a while and forgotten oldest first) 
   CAF_CHECK_EQUAL(proofs.size(), 2u);
   CAF_CHECK(proofs.check("a:1", "k", 20) == status::unknown);
   CAF_CHECK(proofs.check("c:3", "k", 20) == status::proven);
+  // The owners met: those with a proven endpoint the table still holds.
+  CAF_CHECK(proofs.owner_met("k"));
+  CAF_CHECK(!proofs.owner_met("other key"));
+  proofs.finished("c:3", "k", false, 30);
+  CAF_CHECK(!proofs.owner_met("k"));
 }
 
 CAF_TEST(a declaration carries the key that signed it) {

@@ -307,4 +307,54 @@ CAF_TEST(a key cannot point routers at an endpoint it does not hold) {
   CAF_CHECK_GREATER_OR_EQUAL(stats.endpoints_proven, 1);
 }
 
+// One address keeps the key full of fresh declarations, each under a key of its own and naming
+// a port where nobody listens: a router verifies the items of servers it has met and a sample of
+// 64 of the others per lookup, and keeps routing to the real server.
+CAF_TEST(a key full of strangers costs a router a bounded sample per lookup) {
+  auto gateway = remote_node(*system, "127.0.0.1", port);
+  CAF_REQUIRE(gateway);
+  start_layer();
+  forward_rounds(1);  // the real server is met (proven)
+  auto key = dht::key_id("ffn.0.");
+  std::vector<dht::item> junk;
+  for (int i = 0; i < 600; ++i) {
+    auto lure = encode_declaration(prefix_declaration{"127.0.0.1:" + std::to_string(1 + i),
+                                                      {{0, 2}}, true});
+    junk.push_back(dht::owned_item(*dht::identity::generate(), key, "0", lure,
+                                   dht::wall_clock() + 100));
+  }
+  dht::request req{dht::node_info{dht::key_id("attacker"), ""}, dht::store_request{key, junk}};
+  caf::scoped_actor self{*system};
+  size_t stored = 0;
+  self->request(*gateway, request_timeout, dht_rpc_atom::value, dht::encode(req))
+    .receive(
+      [&](payload& reply) {
+        auto resp = dht::decode_response(reply);
+        if (auto* result = resp ? std::get_if<dht::store_result>(&resp->body) : nullptr)
+          stored = static_cast<size_t>(
+            std::count(result->accepted.begin(), result->accepted.end(), true));
+      },
+      [](caf::error&) {});
+  CAF_REQUIRE_GREATER(stored, 500u);
+  auto stats_now = [&] {
+    moe::router_stats out;
+    self->request(router, request_timeout, stats_atom::value)
+      .receive([&](moe::router_stats& s) { out = std::move(s); }, [](caf::error&) {});
+    return out;
+  };
+  auto before = stats_now();
+  for (int lookup = 0; lookup < 3; ++lookup) {  // the cache is fresh for 2 s: a lookup each
+    std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+    forward_rounds(2);
+  }
+  auto after = stats_now();
+  auto checks = after.signature_checks - before.signature_checks;
+  CAF_MESSAGE(stored << " strangers' items stored; over 3 lookups the router verified " << checks
+              << " signatures and skipped " << after.owned_items_skipped << " items; endpoints "
+              << "proven " << after.endpoints_proven << ", refused " << after.endpoints_refused);
+  CAF_CHECK_GREATER(after.owned_items_skipped, 0);
+  // 64 strangers and the real server's declarations, per lookup of each of the two keys at most.
+  CAF_CHECK_LESS_OR_EQUAL(checks, 6 * (64 + 8));
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
