@@ -170,8 +170,8 @@ void router_state::lookup_done(const std::string& key, std::vector<dht::item>* i
 }
 
 void router_state::skip_unknown_owners(std::vector<dht::item>& items) {
-  // An item is cheap when verified before (remembered exactly) or when its owner is a server
-  // this router has met (a usable proof); of the others, a random sample is verified.
+  // Items of owners this router has met (a proven endpoint, or a proof under way) are all
+  // verified; of the others, a random sample.
   std::unordered_set<std::string> met;
   for (const auto& [pair, waiting] : proof_waiters_)
     met.insert(pair.second);

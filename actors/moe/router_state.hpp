@@ -110,8 +110,8 @@ private:
   /// Starts a DHT lookup of `key` unless one is under way.
   void look_up(const std::string& key);
   void lookup_done(const std::string& key, std::vector<dht::item>* items);
-  /// Keeps of `items` those of owners met (or verified before) and a random sample of at most
-  /// max_unknown_owners_per_lookup others.
+  /// Keeps of `items` those of owners met (a proven endpoint, or a proof under way) and a random
+  /// sample of at most max_unknown_owners_per_lookup others.
   void skip_unknown_owners(std::vector<dht::item>& items);
   /// Asks the DHT node to prove the endpoints of `declarations` not proven lately; true when
   /// the lookup of `key` waits for them (lookup_proven then ends it).
