@@ -63,6 +63,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 #include <caf/io/scribe.hpp>
+#include <caf/local_actor.hpp>
 #include <caf/node_id.hpp>
 
 #include "messages/limits.hpp"
@@ -99,6 +100,14 @@ void accept_from_network(caf::actor_system& system, caf::actor_id id);
 /// with TLS "member <name>", else "address <ip>", from the connection whose first handshake
 /// named that node; "node <id>" when no connection names it (a caller in this process).
 std::string peer_identity(caf::actor_system& system, const caf::node_id& peer);
+
+/// Who a call from node `origin` to `self` is for per-peer limits: "" when `origin` is `self`'s
+/// own node (this process is not limited), else peer_identity.
+std::string caller_identity(caf::local_actor* self, const caf::node_id& origin);
+
+/// The same for `self`'s current message. One without a sender counts as this process's: the
+/// guard drops anonymous messages from the network.
+std::string caller_identity(caf::local_actor* self);
 
 /// The local IP address `system`'s dials come from (wire_guard_options; empty: the system's
 /// choice).

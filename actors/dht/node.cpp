@@ -24,15 +24,6 @@ caf::timespan jittered(caf::timespan period, std::mt19937_64& rng) {
   return std::chrono::duration_cast<caf::timespan>(period * factor(rng));
 }
 
-/// Who sent the current message, for the storage quota: "" for this process, else who the peer
-/// is (its certificate's member or its address), not the node id it claims.
-std::string sender_identity(node_stateful* self) {
-  auto sender = self->current_sender();
-  if (!sender || sender->node() == self->node())
-    return {};
-  return peer_identity(self->system(), sender->node());
-}
-
 node_stats stats_of(const node_state& st) {
   auto out = st.stats;
   out.id = to_hex(st.me.id);
@@ -72,7 +63,7 @@ node_impl::behavior_type node_behavior(node_stateful* self, node_setup setup) {
   });
   return {
     [self](dht_rpc_atom, payload& in) -> payload {
-      return self->state.serve(in, sender_identity(self));
+      return self->state.serve(in, caller_identity(self));
     },
     [self](dht_start_atom, const std::string& endpoint) -> caf::result<uint32_t> {
       auto& st = self->state;
@@ -97,7 +88,7 @@ node_impl::behavior_type node_behavior(node_stateful* self, node_setup setup) {
       item x{std::move(subkey), std::move(value), expiration};
       if (auto err = st.store->validate(key_id(key), x, st.now()))
         return err;
-      return st.store_everywhere(key, std::move(x), self, sender_identity(self));
+      return st.store_everywhere(key, std::move(x), self, caller_identity(self));
     },
     [self](dht_declare_atom, const std::string& key, const std::string& label, std::string& value,
            double expiration) -> caf::result<uint32_t, uint32_t, uint32_t> {

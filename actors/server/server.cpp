@@ -114,10 +114,6 @@ double seconds_now() {
 /// Who a call is charged to: what the node it came from cannot choose (its certificate's
 /// member name with TLS, else its address: runtime/peer_identity.hpp), "" for a caller in this
 /// process (trusted: the node's own trainers are not limited).
-std::string peer_of(server_stateful* self, const caf::node_id& origin) {
-  return origin == self->node() ? std::string{} : peer_identity(self->system(), origin);
-}
-
 // Hands a checked call to its expert's actor, in its peer's lane (this process's own calls
 // share lane 0); the admission ticket is released with the reply.
 template <class Call>
@@ -142,7 +138,7 @@ caf::result<payload> pass_to_expert(server_stateful* self, const expert_actor& e
   return promise;
 }
 
-/// A call from `peer` (peer_of), sent by node `node`.
+/// A call from `peer` (caller_identity; "" is this process), sent by node `node`.
 caf::result<payload> serve(server_stateful* self, payload& request, const std::string& peer,
                            const std::string& node) {
   auto& st = self->state;
@@ -385,10 +381,9 @@ server_impl::behavior_type server_behavior(server_stateful* self, server_setup s
   return {
     [=](expert_rpc_atom, payload& request) -> caf::result<payload> {
       auto sender = self->current_sender();
-      auto peer = sender ? peer_of(self, sender->node()) : std::string{"(anonymous)"};
       auto node = sender ? caf::to_string(sender->node()) : std::string{};
       try {
-        return serve(self, request, peer, node);
+        return serve(self, request, caller_identity(self), node);
       } catch (const std::exception& e) {
         return error_reply(errc::internal, e.what());
       }
@@ -398,7 +393,7 @@ server_impl::behavior_type server_behavior(server_stateful* self, server_setup s
       if (!sender || sender->node() != self->node())
         return error_reply(errc::forbidden, "only this node's gateway may name a call's origin");
       try {
-        return serve(self, request, peer_of(self, origin), caf::to_string(origin));
+        return serve(self, request, caller_identity(self, origin), caf::to_string(origin));
       } catch (const std::exception& e) {
         return error_reply(errc::internal, e.what());
       }
