@@ -4,6 +4,7 @@
 #include <optional>
 
 #include <caf/io/basp/header.hpp>
+#include <caf/io/basp_broker.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/network/scribe_impl.hpp>
 
@@ -36,6 +37,7 @@ public:
     }
     log_ = log::get(state_->options.log_name);
     fd_ = fd;
+    outgoing_ = outgoing;
     address_ = remote_address(fd);
     max_unsent_ = state_->options.max_unsent_bytes;
     if (!outgoing) {
@@ -110,6 +112,10 @@ public:
 
   /// Reads of more than read_chunk bytes go in chunks (see collect).
   void configure_read(caf::io::receive_policy::config config) override {
+    if (outgoing_ && !first_read_configured_) {
+      first_read_configured_ = true;
+      mark_dial_seen();
+    }
     drop_collected();
     if (config.first == caf::io::receive_policy_flag::exactly && config.second > read_chunk) {
       awaited_ = config.second;
@@ -184,6 +190,20 @@ private:
     this->rd_buf() = std::move(collected_);
     collected_ = {};
     return collected::all;
+  }
+
+  /// CAF's broker takes a connection it dialed as last heard from at the clock's epoch until
+  /// the peer's handshake is read, so a heartbeat tick handled in between (the broker's connect
+  /// and the next read event) closes it as silent (connection_timeout). Called as the broker
+  /// starts reading (within its connect), this counts the connection as heard from now: the
+  /// peer has connection-timeout to send its handshake.
+  void mark_dial_seen() {
+    auto* broker = dynamic_cast<caf::io::basp_broker*>(this->parent());
+    if (broker == nullptr)
+      return;
+    auto i = broker->ctx.find(this->hdl());
+    if (i != broker->ctx.end() && i->second.last_seen == caf::actor_clock::time_point{})
+      i->second.last_seen = broker->clock().now();
   }
 
   void drop_collected() {
@@ -298,6 +318,8 @@ private:
   std::shared_ptr<const std::string> member_;  // with TLS: the peer's certificate's name
   bool handshaken_ = false;
   int fd_ = -1;
+  bool outgoing_ = false;
+  bool first_read_configured_ = false;
   uint64_t max_unsent_ = 0;
   bool shut_ = false;  // shut down for not reading: nothing more is queued
 };

@@ -3,10 +3,13 @@
 //     (about two minutes for an address that drops packets), stalling every other connect of
 //     the process;
 //   - a new outgoing connection's "last seen" starts at the clock's epoch and is only set when
-//     the peer's first bytes (its BASP handshake) arrive, so the first heartbeat tick after the
-//     connect closes it with connection_timeout unless the handshake came first: with dmoe's
-//     200 ms heartbeat, a peer 100 ms away failed every other connect and one 250 ms away every
-//     single one (measured through dmoe-link).
+//     the peer's first bytes (its BASP handshake) are read, so a heartbeat tick handled before
+//     that closes it with connection_timeout: with dmoe's 200 ms heartbeat, a peer 100 ms away
+//     failed every other connect and one 250 ms away every single one (measured through
+//     dmoe-link); even on loopback a tick handled between the broker's connect and its next
+//     read closed the connection (averaging rounds lost a reducer in the main job; 8 and 4 of 20
+//     dials with a 2 ms heartbeat, tls.node). The guard's scribe now counts a dialed
+//     connection as heard from when the broker takes it (runtime/guarded_scribe.cpp).
 // So dmoe connects the socket itself, bounded in time (and, between swarm members, does the TLS
 // handshake: runtime/tls.hpp), waits until the peer's handshake is readable, and only then
 // hands the socket to CAF's BASP broker, which reads the handshake at once. The result is the same as the middleman's connect: the peer's node id and the actor it

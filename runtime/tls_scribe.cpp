@@ -93,6 +93,7 @@ tls_scribe::tls_scribe(network::default_multiplexer& mx, network::native_socket 
   : caf::io::scribe(network::conn_hdl_from_socket(fd)),
     established_(established),
     report_(std::move(report)),
+    session_(ssl.get()),
     stream_(mx, fd, std::move(ssl), established,
             [this](const tls_policy::outcome& result) { on_handshake(result); }) {
 }
@@ -150,6 +151,21 @@ uint16_t tls_scribe::port() const {
 void tls_scribe::launch() {
   launched_ = true;
   stream_.start(this);
+  read_held_bytes();
+}
+
+void tls_scribe::read_held_bytes() {
+  // A dialed session holds the peer's first record already (tls_connect peeked at it), where
+  // poll does not see it. A peer that has nothing more to send (a node answering a second
+  // connection from a node it knows) would leave it there until the connection timed out:
+  // read it as soon as the broker is done with the event that started this scribe.
+  if (!established_ || session_ == nullptr || SSL_pending(session_) <= 0)
+    return;
+  caf::intrusive_ptr<tls_scribe> self{this};
+  stream_.backend().post([self] {
+    if (!self->detached())
+      self->stream_.handle_event(network::operation::read);
+  });
 }
 
 void tls_scribe::add_to_loop() {

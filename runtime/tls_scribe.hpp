@@ -72,12 +72,14 @@ public:
 
 private:
   void launch();
+  void read_held_bytes();
   void on_handshake(const tls_policy::outcome& result);
 
   bool launched_ = false;
   bool flush_held_ = false;  // the broker flushed before the peer proved membership
   bool established_;         // the handshake is done (stream_impl keeps its policy private)
   tls_policy::handshake_callback report_;
+  SSL* session_;  // owned by stream_'s policy
   caf::io::network::stream_impl<tls_policy> stream_;
 };
 

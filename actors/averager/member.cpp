@@ -58,8 +58,8 @@ averaging_member::averaging_member(caf::actor_system& system, member_setup setup
 caf::expected<caf::actor> averaging_member::reach(const std::string& endpoint) {
   if (endpoint == setup_.endpoint && !endpoint.empty())
     return caf::actor_cast<caf::actor>(setup_.averager);
-  // A peer whose calls failed is dialed again; the others keep their handle: CAF refuses a
-  // second connection to a node it is connected to already (with TLS, such a dial times out).
+  // A peer whose calls failed is dialed again; the others keep their handle (a second
+  // connection to a node this one is connected to already only hands back the first's).
   for (auto i = peers_.begin(); i != peers_.end();)
     i = unreachable_.count(i->second.address()) > 0 ? peers_.erase(i) : std::next(i);
   unreachable_.clear();
