@@ -108,7 +108,14 @@ void node_config::declare_options() {
     .add(dht.max_peer_stored_mb, "max-peer-stored-mb",
          "most MiB of items one peer (its certificate's member, else its address) may store here "
          "(at most max-stored-mb)",
-         range<size_t>{1});
+         range<size_t>{1})
+    .add(dht.peer_access_rate, "peer-access-rate",
+         "lookups and stores per second one peer may have this node run for it through its access "
+         "interface (dmoe-shell, dmoe-dht; each costs the swarm a whole lookup); 0: no limit",
+         range<double>{0, 1e9})
+    .add(dht.peer_access_burst, "peer-access-burst",
+         "such lookups and stores one peer may ask at once (at least 1 when the rate is on)",
+         range<double>{0, 1e9});
 
   declare_server_options();
 

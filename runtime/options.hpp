@@ -85,6 +85,8 @@ struct dht_options {
   size_t max_key_bytes = default_max_key_bytes;
   size_t max_stored_mb = default_max_stored_mb;
   size_t max_peer_stored_mb = default_max_peer_stored_mb;
+  double peer_access_rate = 50;
+  double peer_access_burst = 200;
 };
 
 // ---- expert server: actors/server, runtime/experts ----

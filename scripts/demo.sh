@@ -72,7 +72,11 @@ fi
 
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  # The DHT node (the first pid) goes last: servers that outlive it warn that they lost every
+  # DHT contact.
+  for p in "${pids[@]:1}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]:1}"; do wait "$p" 2>/dev/null || true; done
+  [ ${#pids[@]} -gt 0 ] && kill -TERM "${pids[0]}" 2>/dev/null
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM

@@ -85,10 +85,13 @@ node_impl::behavior_type node_behavior(node_stateful* self, node_setup setup) {
     [self](dht_store_atom, const std::string& key, std::string& subkey, std::string& value,
            double expiration) -> caf::result<uint32_t, uint32_t, uint32_t> {
       auto& st = self->state;
+      auto from = caller_identity(self);
+      if (auto refused = st.take_access(from))
+        return refused;
       item x{std::move(subkey), std::move(value), expiration};
       if (auto err = st.store->validate(key_id(key), x, st.now()))
         return err;
-      return st.store_everywhere(key, std::move(x), self, caller_identity(self));
+      return st.store_everywhere(key, std::move(x), self, from);
     },
     [self](dht_declare_atom, const std::string& key, const std::string& label, std::string& value,
            double expiration) -> caf::result<uint32_t, uint32_t, uint32_t> {
@@ -105,6 +108,8 @@ node_impl::behavior_type node_behavior(node_stateful* self, node_setup setup) {
     },
     [self](dht_get_atom, const std::string& key) -> caf::result<payload, uint32_t, uint32_t> {
       auto& st = self->state;
+      if (auto refused = st.take_access(caller_identity(self)))
+        return refused;
       auto rp = self->make_response_promise<payload, uint32_t, uint32_t>();
       auto id = key_id(key);
       st.find(id, true, [self, rp, id](lookup_run& run) mutable {
@@ -217,6 +222,20 @@ void node_state::init(node_stateful* self_ptr, node_setup setup) {
   directory = std::move(setup.directory);
   peers.emplace(self, directory, options.request_timeout,
                 self->system().message_types<rpc_actor>());
+  access = peer_rates{options.peer_access_rate, options.peer_access_burst};
+}
+
+caf::error node_state::take_access(const std::string& from) {
+  if (from.empty() || access.take(from, now()))
+    return caf::none;
+  ++stats.access_refused;
+  warnings.warn(*log, "access refused", {},
+                "refused a lookup or store for " + from + ": more than "
+                  + fmt::format("{:g}", options.peer_access_rate)
+                  + " per second (dht.peer-access-rate)");
+  return make_error(errc::overloaded, fmt::format("more than {:g} lookups and stores per second "
+                                                  "from this peer (dht.peer-access-rate)",
+                                                  options.peer_access_rate));
 }
 
 caf::typed_response_promise<uint32_t, uint32_t, uint32_t>

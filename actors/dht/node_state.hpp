@@ -17,6 +17,7 @@
 #include "actors/dht/routing_table.hpp"
 #include "actors/dht/storage.hpp"
 #include "messages/dht_codec.hpp"
+#include "runtime/peer_rates.hpp"
 #include "runtime/warning_throttle.hpp"
 
 namespace dmoe::dht {
@@ -71,6 +72,10 @@ struct node_state {
   void find(const id160& target, bool want_values, std::function<void(lookup_run&)> on_done);
   void pump(const std::shared_ptr<lookup_run>& run);
 
+  /// Whether a peer (`from`: caller_identity, "" for this process) may have this node run a
+  /// lookup or store for it now (dht.peer-access-rate); the error says why not.
+  caf::error take_access(const std::string& from);
+
   /// Stores `x` under `key` on the k closest nodes for `from` (runtime/peer_identity.hpp; "":
   /// this process); the promise gets (replicas, rounds, requests), or an error when no node
   /// took it.
@@ -117,6 +122,7 @@ struct node_state {
   std::set<id160> pinging;                                          // eviction pings under way
   claim_checks claims;                                              // claimed endpoints dialed back
   claim_checks proofs;  // declared endpoints dialed for a router's proof (the same bounds)
+  peer_rates access;    // lookups and stores peers have this node run for them (dht.peer-access-*)
   std::unordered_map<id160, double, id_hash> replicated_at;         // last replication per key
   size_t bootstrap_attempts = 0;
   bool bootstrap_scheduled = false;  // a bootstrap_tick is on its way

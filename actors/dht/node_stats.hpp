@@ -45,6 +45,7 @@ struct node_stats {
   int64_t key_proofs_checked = 0;  // answers whose signature of this node's nonce was verified
   int64_t signature_checks = 0;  // of owned items stored by peers
   int64_t fair_evictions = 0;    // items dropped to give a peer its share of a full key
+  int64_t access_refused = 0;    // lookups and stores asked over a peer's dht.peer-access-rate
 };
 
 inline auto fields_of(contact_stats& x) {
@@ -64,7 +65,8 @@ inline auto fields_of(node_stats& x) {
     field("forged_items", x.forged_items), field("claims_checked", x.claims_checked),
     field("claims_refused", x.claims_refused), field("claims_deferred", x.claims_deferred),
     field("key_proofs_checked", x.key_proofs_checked),
-    field("signature_checks", x.signature_checks), field("fair_evictions", x.fair_evictions));
+    field("signature_checks", x.signature_checks), field("fair_evictions", x.fair_evictions),
+    field("access_refused", x.access_refused));
 }
 
 /// What the inspector asks a DHT node for its stats (node_actor converts to it).

@@ -85,7 +85,8 @@ void experts_cmd(inspector_stateful* self, const words& args, text_promise rp) {
   for (const auto& grid : grids)
     if (!is_valid_expert_id(grid + ".0"))
       return reply(rp, make_error(errc::invalid_argument, "'" + grid + "' is no grid name"));
-  ask_expert_sources(self, [self, rp, grids, filter = !args.empty()](expert_sources& got) mutable {
+  ask_expert_sources(self, [self, rp, grids, filter = !args.empty(),
+                            budget = caller_lookups(self)](expert_sources& got) mutable {
     const auto& s = self->state.setup;
     auto sources = std::make_shared<std::vector<std::vector<expert_row>>>();
     auto notes = std::make_shared<words>();
@@ -115,7 +116,7 @@ void experts_cmd(inspector_stateful* self, const words& args, text_promise rp) {
     };
     if (s.router || !s.dht)
       return finish();
-    walk_declared_experts(self, s.dht, grids, s.request_timeout,
+    walk_declared_experts(self, s.dht, grids, s.request_timeout, budget,
                           [sources, notes, finish](walk_result found) mutable {
                             std::vector<expert_row> declared;
                             for (const auto& [id, servers] : found.experts)
@@ -138,6 +139,8 @@ void dht_get_cmd(inspector_stateful* self, const words& args, text_promise rp) {
   const auto& s = self->state.setup;
   if (!s.dht)
     return reply(rp, missing_role("DHT"));
+  if (!caller_lookups(self)())
+    return reply(rp, over_lookup_rate(s));
   auto key = args[0];
   self->request(s.dht, s.request_timeout, dht::dht_get_atom::value, key)
     .then(
@@ -171,6 +174,8 @@ void dht_store_cmd(inspector_stateful* self, const words& args, text_promise rp)
   if (used != args[3].size() || !std::isfinite(ttl) || ttl <= 0)
     return reply(rp, make_error(errc::invalid_argument,
                                 "TTL_SECONDS must be a positive number, not '" + args[3] + "'"));
+  if (!caller_lookups(self)())
+    return reply(rp, over_lookup_rate(s));
   auto key = args[0];
   self->state.log->info("shell stores '{}' / '{}' for {} s", key, args[1], ttl);
   self->request(s.dht, s.request_timeout, dht::dht_store_atom::value, key, args[1], args[2],

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include <caf/all.hpp>
+#include <fmt/format.h>
 
 #include "actors/dht/node.hpp"
 #include "actors/dht/node_id.hpp"
@@ -26,13 +27,17 @@ struct walk : std::enable_shared_from_this<walk> {
   inspector_stateful* self;
   dht::lookup_actor dht;
   caf::timespan timeout;
+  std::function<bool()> budget;
   std::function<void(walk_result)> done;
   std::deque<pending_key> queue;
   std::set<std::string> seen;
   size_t in_flight = 0;
+  bool stopped = false;  // the caller's budget ran out: no more lookups
   walk_result result;
 
   void enqueue(pending_key next) {
+    if (stopped)
+      return;
     if (next.depth > max_grid_depth || !seen.insert(next.key).second)
       return;
     if (result.lookups + queue.size() >= max_walk_lookups) {
@@ -44,6 +49,16 @@ struct walk : std::enable_shared_from_this<walk> {
 
   void pump() {
     while (in_flight < max_walk_in_flight && !queue.empty()) {
+      if (budget && !budget()) {
+        result.problems.push_back(fmt::format("stopped with {} grid keys left: this peer's DHT "
+                                              "lookups per second are spent "
+                                              "(dht.peer-access-rate)",
+                                              queue.size()));
+        result.truncated = true;
+        stopped = true;
+        queue.clear();
+        break;
+      }
       auto next = std::move(queue.front());
       queue.pop_front();
       ++in_flight;
@@ -60,16 +75,16 @@ struct walk : std::enable_shared_from_this<walk> {
             me->finished_one();
           });
     }
-  }
-
-  void finished_one() {
-    --in_flight;
-    pump();
     if (in_flight == 0 && queue.empty() && done) {
       auto callback = std::move(done);
       done = nullptr;
       callback(std::move(result));
     }
+  }
+
+  void finished_one() {
+    --in_flight;
+    pump();
   }
 
   void on_items(const pending_key& from, const payload& reply) {
@@ -115,19 +130,15 @@ struct walk : std::enable_shared_from_this<walk> {
 
 void walk_declared_experts(inspector_stateful* self, dht::lookup_actor dht,
                            std::vector<std::string> grids, caf::timespan timeout,
-                           std::function<void(walk_result)> done) {
+                           std::function<bool()> budget, std::function<void(walk_result)> done) {
   auto w = std::make_shared<walk>();
   w->self = self;
   w->dht = std::move(dht);
   w->timeout = timeout;
+  w->budget = std::move(budget);
   w->done = std::move(done);
   for (auto& grid : grids)
     w->enqueue({grid + ".", 0});
-  if (w->queue.empty()) {
-    auto callback = std::move(w->done);
-    callback(std::move(w->result));
-    return;
-  }
   w->pump();
 }
 

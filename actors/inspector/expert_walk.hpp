@@ -31,13 +31,14 @@ struct walk_result {
   std::map<std::string, std::set<std::string>> experts;  // id -> server endpoints
   std::vector<std::string> problems;                      // failed lookups, bad entries
   size_t lookups = 0;
-  bool truncated = false;  // max_walk_lookups or max_walk_experts reached
+  bool truncated = false;  // max_walk_lookups, max_walk_experts or the caller's budget reached
 };
 
 /// Walks the declarations of every grid in `grids` through `dht` (a DHT node answering
-/// dht_get_atom) and calls `done` once, from `self`'s context. Each lookup gets `timeout`.
+/// dht_get_atom) and calls `done` once, from `self`'s context. Each lookup gets `timeout` and
+/// takes one of `budget`'s (the caller's lookups per second); the walk stops when it is spent.
 void walk_declared_experts(inspector_stateful* self, dht::lookup_actor dht,
                            std::vector<std::string> grids, caf::timespan timeout,
-                           std::function<void(walk_result)> done);
+                           std::function<bool()> budget, std::function<void(walk_result)> done);
 
 }  // namespace dmoe::inspector

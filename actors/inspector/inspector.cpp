@@ -10,6 +10,7 @@
 #include "actors/inspector/inspector_state.hpp"
 #include "messages/type_ids.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/wire_guard.hpp"
 
 namespace dmoe {
 
@@ -86,6 +87,8 @@ caf::error check_call(const inspector_state& st, const command& c, const words& 
 inspector_actor::behavior_type inspector_behavior(inspector_stateful* self, inspector_setup setup) {
   self->state.setup = std::move(setup);
   self->state.log = log::get(self->state.setup.name);
+  self->state.lookups = peer_rates{self->state.setup.peer_lookup_rate,
+                                   self->state.setup.peer_lookup_burst};
   guard_control(self, self->state.log);
   return {
     [self](inspect_atom, const std::string& line) -> caf::result<std::string> {
@@ -101,6 +104,8 @@ inspector_actor::behavior_type inspector_behavior(inspector_stateful* self, insp
         self->state.log->debug("refused '{}': {}", line, describe(err));
         return err;
       }
+      // Before the promise, which takes the sender out of the message.
+      self->state.caller = caller_identity(self);
       auto rp = self->make_response_promise<std::string>();
       c->run(self, words(w->begin() + c->name.size(), w->end()), rp);
       return rp;

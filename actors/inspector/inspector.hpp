@@ -17,6 +17,9 @@
 //     trainers                     the trainer's progress (step, loss, accuracy, ...)
 //     dht store KEY SUBKEY VALUE TTL_SECONDS
 //                                  control: only when options.allow_control
+//   A peer's DHT lookups and stores (a walk's each) are limited per second (setup's
+//   peer_lookup_rate): past it `dht get` and `dht store` are refused (errc::overloaded) and a
+//   walk stops with a note.
 //   What it sends (each a request with setup.request_timeout and an error handler):
 //     to every role: (stats_atom) -> its stats struct: dht::node_stats, server_stats,
 //       moe::router_stats, trainer_metrics (each role's *_stats.hpp / trainer_metrics.hpp);
@@ -55,6 +58,11 @@ struct inspector_setup {
   std::string default_grid = "ffn";         // `experts` without NAME walks this grid
   caf::timespan request_timeout = default_inspector_timeout;  // per role request
   std::function<double()> clock;            // for DHT expirations; wall clock if empty
+  // DHT lookups and stores one peer may have this inspector run for it (`experts` walks,
+  // `dht get`, `dht store`), per second and at once: dht.peer-access-rate and -burst; rate 0:
+  // no limit. This process's own callers are not limited.
+  double peer_lookup_rate = 0;
+  double peer_lookup_burst = 0;
 };
 
 inspector_actor spawn_inspector(caf::actor_system& system, inspector_setup setup);

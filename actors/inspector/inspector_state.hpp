@@ -15,6 +15,7 @@
 #include "actors/inspector/inspector.hpp"
 #include "actors/inspector/settings_text.hpp"
 #include "messages/type_ids.hpp"
+#include "runtime/peer_rates.hpp"
 #include "runtime/stats_fields.hpp"
 
 namespace dmoe::inspector {
@@ -32,6 +33,8 @@ struct inspector_state {
   static inline const char* name = "dmoe.inspector";
   inspector_setup setup;
   std::shared_ptr<spdlog::logger> log;
+  peer_rates lookups;  // what peers have this inspector look up or store (setup's rate)
+  std::string caller;  // who asked for the command being started (caller_identity)
 };
 
 using inspector_stateful = inspector_actor::stateful_base<inspector_state>;
@@ -74,6 +77,13 @@ caf::error missing_role(const std::string& role);
 
 /// Seconds since the epoch, by the setup's clock.
 double now_of(const inspector_setup& s);
+
+/// Takes one DHT lookup or store of the current command's caller: true when it has one left.
+using lookup_budget = std::function<bool()>;
+lookup_budget caller_lookups(inspector_stateful* self);
+
+/// Why a caller's lookup was not made.
+caf::error over_lookup_rate(const inspector_setup& s);
 
 // The commands (see inspector.hpp); `args` are the words after the command's name.
 void nodes_cmd(inspector_stateful* self, const words& args, text_promise rp);

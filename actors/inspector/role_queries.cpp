@@ -51,4 +51,16 @@ double now_of(const inspector_setup& s) {
   return s.clock ? s.clock() : dht::wall_clock();
 }
 
+lookup_budget caller_lookups(inspector_stateful* self) {
+  return [self, who = self->state.caller] {
+    return who.empty() || self->state.lookups.take(who, now_of(self->state.setup));
+  };
+}
+
+caf::error over_lookup_rate(const inspector_setup& s) {
+  return make_error(errc::overloaded, fmt::format("more than {:g} DHT lookups and stores per "
+                                                  "second for this peer (dht.peer-access-rate)",
+                                                  s.peer_lookup_rate));
+}
+
 }  // namespace dmoe::inspector

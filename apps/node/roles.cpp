@@ -278,6 +278,8 @@ caf::error node_roles::start_inspector() {
   setup.router = router_;
   setup.trainer = trainer_;
   setup.default_grid = cfg_.moe.expert_prefix;
+  setup.peer_lookup_rate = cfg_.dht.peer_access_rate;
+  setup.peer_lookup_burst = cfg_.dht.peer_access_burst;
   inspector_ = spawn_inspector(system_, std::move(setup));
   return route(inspector_);
 }

@@ -236,3 +236,45 @@ CAF_TEST(one address cannot fill a node) {
   CAF_CHECK_EQUAL(honest_stored, 4u);
   CAF_CHECK_EQUAL(held, static_cast<int64_t>(stored + honest_stored));
 }
+
+// Every lookup or store a peer asks of a node's access interface (the gateway's dht_get and
+// dht_store, the inspector's `dht get`, `dht store` and `experts` walks) makes the node run a
+// whole lookup through the swarm for it: before, as many as the peer asked. Now each of the two
+// takes dht.peer-access-rate per second per peer after a burst of dht.peer-access-burst.
+CAF_TEST(one address cannot make a node run lookups without end) {
+  constexpr double rate = 10;
+  constexpr double burst = 20;
+  dht_victim victim{"hostile-dht-access",
+                    {"--dht.peer-access-rate=10", "--dht.peer-access-burst=20"}};
+  peer_at attacker{victim.port, "127.0.0.3"};
+  auto lookups_before = victim.stat("lookups");
+  auto start = std::chrono::steady_clock::now();
+  caf::scoped_actor self{*attacker.system};
+  size_t got = 0, refused = 0;
+  auto count = [&](const caf::error& err) {
+    CAF_CHECK_EQUAL(code_of(err), errc::overloaded);
+    ++refused;
+  };
+  for (int i = 0; i < 200; ++i)
+    self->request(attacker.gateway, 10s, dht::dht_get_atom::value, "key-" + std::to_string(i))
+      .receive([&](payload&, uint32_t, uint32_t) { ++got; }, count);
+  for (int i = 0; i < 100; ++i)
+    self->request(attacker.gateway, 10s, inspect_atom::value, "dht get key-" + std::to_string(i))
+      .receive([&](std::string&) { ++got; }, count);
+  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  auto lookups = victim.stat("lookups") - lookups_before;
+  CAF_MESSAGE("one address asked 300 lookups in " << seconds << " s: " << got << " answered, "
+              << refused << " refused; the node ran " << lookups << " lookups");
+  // The gateway's and the inspector's budgets, each a burst and the rate since.
+  CAF_CHECK_LESS_OR_EQUAL(static_cast<double>(lookups), 2 * (burst + rate * seconds) + 2);
+  CAF_CHECK_EQUAL(static_cast<int64_t>(got), lookups);
+  CAF_CHECK_GREATER(refused, 0u);
+  CAF_CHECK_GREATER_OR_EQUAL(victim.stat("access_refused"), 1);
+  // Another address is served meanwhile.
+  peer_at honest{victim.port, "127.0.0.2"};
+  caf::scoped_actor other{*honest.system};
+  bool served = false;
+  other->request(honest.gateway, 10s, dht::dht_get_atom::value, std::string{"key-0"})
+    .receive([&](payload&, uint32_t, uint32_t) { served = true; }, [](caf::error&) {});
+  CAF_CHECK(served);
+}
