@@ -18,25 +18,13 @@ bool peer_rates::take(const std::string& peer, double now) {
     return true;
   if (now - last_sweep_ >= sweep_period_seconds)
     forget_full(now);
-  auto [i, fresh] = buckets_.try_emplace(peer, bucket{burst_, now});
-  auto& b = i->second;
-  if (!fresh) {
-    b.tokens = std::min(burst_, b.tokens + std::max(0.0, now - b.updated) * rate_);
-    b.updated = now;
-  }
-  if (b.tokens < 1)
-    return false;
-  b.tokens -= 1;
-  return true;
+  return buckets_[peer].take(1, rate_, burst_, now);
 }
 
 void peer_rates::forget_full(double now) {
   last_sweep_ = now;
-  for (auto i = buckets_.begin(); i != buckets_.end();) {
-    const auto& b = i->second;
-    bool full = b.tokens + std::max(0.0, now - b.updated) * rate_ >= burst_;
-    i = full ? buckets_.erase(i) : std::next(i);
-  }
+  for (auto i = buckets_.begin(); i != buckets_.end();)
+    i = i->second.full(rate_, burst_, now) ? buckets_.erase(i) : std::next(i);
 }
 
 }  // namespace dmoe

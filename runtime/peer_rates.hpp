@@ -7,6 +7,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "runtime/token_bucket.hpp"
+
 namespace dmoe {
 
 class peer_rates {
@@ -23,16 +25,11 @@ public:
   }
 
 private:
-  struct bucket {
-    double tokens;
-    double updated;
-  };
-
   void forget_full(double now);
 
   double rate_;
   double burst_;
-  std::unordered_map<std::string, bucket> buckets_;
+  std::unordered_map<std::string, token_bucket> buckets_;
   double last_sweep_ = 0;
 };
 

@@ -15,28 +15,6 @@ constexpr double mib = 1024.0 * 1024.0;
 
 }  // namespace
 
-bool peer_admission::bucket::take(double n, double rate, double burst, double now) {
-  if (rate <= 0)
-    return true;
-  auto size = std::max(burst, 1.0);
-  if (tokens < 0) {
-    tokens = size;
-    updated = now;
-  }
-  tokens = std::min(size, tokens + std::max(0.0, now - updated) * rate);
-  updated = now;
-  if (tokens < n)
-    return false;
-  tokens -= n;
-  return true;
-}
-
-bool peer_admission::bucket::full(double rate, double burst, double now) const {
-  if (rate <= 0 || tokens < 0)
-    return true;
-  return tokens + std::max(0.0, now - updated) * rate >= std::max(burst, 1.0);
-}
-
 peer_admission::peer_state& peer_admission::state_of(const std::string& peer, double now) {
   if (now - last_sweep_ >= sweep_period_seconds)
     forget_idle(now);

@@ -25,6 +25,7 @@
 #include <caf/error.hpp>
 
 #include "messages/errors.hpp"
+#include "runtime/token_bucket.hpp"
 
 namespace dmoe {
 
@@ -88,19 +89,12 @@ public:
   }
 
 private:
-  struct bucket {
-    double tokens = -1;  // < 0: not used yet (full)
-    double updated = 0;
-    /// Takes `n` tokens after refilling to `now`; false (nothing taken) when too few.
-    bool take(double n, double rate, double burst, double now);
-    bool full(double rate, double burst, double now) const;
-  };
   struct peer_state {
-    bucket requests;
+    token_bucket requests;
     uint64_t in_flight = 0;
     uint64_t bytes = 0;
     std::unordered_map<std::string, uint64_t> expert_bytes;
-    std::unordered_map<std::string, bucket> updates;
+    std::unordered_map<std::string, token_bucket> updates;
     std::vector<std::string> nodes;  // distinct, at most max_nodes_per_peer
     /// The shares it holds: one per node seen, at least one.
     double shares() const {
