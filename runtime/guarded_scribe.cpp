@@ -37,7 +37,7 @@ public:
     }
     log_ = log::get(state_->options.log_name);
     fd_ = fd;
-    outgoing_ = outgoing;
+    dial_unseen_ = outgoing;
     address_ = remote_address(fd);
     max_unsent_ = state_->options.max_unsent_bytes;
     if (!outgoing) {
@@ -112,8 +112,8 @@ public:
 
   /// Reads of more than read_chunk bytes go in chunks (see collect).
   void configure_read(caf::io::receive_policy::config config) override {
-    if (outgoing_ && !first_read_configured_) {
-      first_read_configured_ = true;
+    if (dial_unseen_) {
+      dial_unseen_ = false;
       mark_dial_seen();
     }
     drop_collected();
@@ -318,8 +318,7 @@ private:
   std::shared_ptr<const std::string> member_;  // with TLS: the peer's certificate's name
   bool handshaken_ = false;
   int fd_ = -1;
-  bool outgoing_ = false;
-  bool first_read_configured_ = false;
+  bool dial_unseen_ = false;  // dialed, and mark_dial_seen not called yet
   uint64_t max_unsent_ = 0;
   bool shut_ = false;  // shut down for not reading: nothing more is queued
 };

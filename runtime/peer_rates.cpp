@@ -1,7 +1,5 @@
 #include "runtime/peer_rates.hpp"
 
-#include <algorithm>
-
 namespace dmoe {
 
 namespace {
@@ -10,7 +8,7 @@ constexpr double sweep_period_seconds = 1.0;
 
 }  // namespace
 
-peer_rates::peer_rates(double rate, double burst) : rate_(rate), burst_(std::max(burst, 1.0)) {
+peer_rates::peer_rates(double rate, double burst) : rate_(rate), burst_(burst) {
 }
 
 bool peer_rates::take(const std::string& peer, double now) {
